@@ -1,0 +1,58 @@
+import { InferenceSession } from 'onnxruntime-node';
+import { parseConfig } from '../schemas/config';
+import { SmokeConfig } from '../schemas/config/smoke';
+import { ChunkedState, generateTable, SummaryState, summariseTable, transformTable } from '../lib/smoke/stages';
+import { buildMlp, mlpBatchModel } from '../lib/model/mlp';
+import { storeModelBytes } from '../lib/model/model-files';
+import { cpuSessionOptions, sharedSession } from '../lib/model/session-cache';
+import { ArtifactRef } from '../lib/store/ref';
+import { ActivityDeps, artifactIO, asFailure, runResumable } from './resumable';
+import { StageContext, StageResult } from './types';
+
+export interface SmokeStageInput extends StageContext {
+  config: SmokeConfig;
+}
+
+/** The smoke experiment's activities: thin adapters from Temporal to lib/smoke. */
+export function smokeActivities(deps: ActivityDeps) {
+  const config = (input: SmokeStageInput) => {
+    try {
+      return parseConfig('smoke', input.config, `experiment ${input.experimentId}`);
+    } catch (err) {
+      throw asFailure(err);
+    }
+  };
+
+  return {
+    /** Stage 1: the seeded input table. */
+    async smokeGenerate(input: SmokeStageInput): Promise<StageResult> {
+      const cfg = config(input);
+      return runResumable<ChunkedState>(deps, (hooks) => generateTable(cfg, artifactIO(deps, input), hooks), 'table');
+    },
+
+    /** Stage 2: the ONNX MLP over the table, batch by batch. */
+    async smokeTransform(input: SmokeStageInput & { table: ArtifactRef }): Promise<StageResult> {
+      const cfg = config(input);
+      const model = await storeModelBytes(deps.modelsDir, buildMlp({ inDim: cfg.dim, hidden: cfg.hidden, outDim: cfg.dim, seed: cfg.seed }));
+      const session = await sharedSession(model.sha256, () => InferenceSession.create(model.path, cpuSessionOptions()));
+      return runResumable<ChunkedState>(
+        deps,
+        (hooks) =>
+          transformTable(
+            input.table,
+            mlpBatchModel(session, cfg.dim),
+            { batchSize: cfg.batchSize, outDim: cfg.dim, delayMs: cfg.delayMs, modelSha256: model.sha256 },
+            artifactIO(deps, input),
+            hooks,
+          ),
+        'transformed',
+      );
+    },
+
+    /** Stage 3: per-dimension statistics of the transformed table. */
+    async smokeSummarise(input: SmokeStageInput & { transformed: ArtifactRef }): Promise<StageResult> {
+      const cfg = config(input);
+      return runResumable<SummaryState>(deps, (hooks) => summariseTable(input.transformed, cfg.batchSize, artifactIO(deps, input), hooks), 'summary');
+    },
+  };
+}

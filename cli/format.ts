@@ -1,0 +1,35 @@
+import type { HistoryEntry } from '../client/history';
+import type { StatusReport } from '../client/status';
+
+/** Human-readable `dlab status`. */
+export function formatStatus(s: StatusReport): string {
+  const lines = [
+    `${s.id}  (${s.kind})`,
+    `  state     ${s.state}${s.error ? ` — ${s.error}` : ''}`,
+    `  stage     ${s.stage}  (step ${s.step})`,
+    `  progress  ${s.progress.done}/${s.progress.total}`,
+  ];
+  if (s.metrics) {
+    lines.push(`  metrics   ${Object.entries(s.metrics).map(([k, v]) => `${k}=${v === null ? '—' : Number(v).toPrecision(4)}`).join('  ')}`);
+  }
+  if (s.artifacts.length) {
+    lines.push('  artifacts');
+    for (const a of s.artifacts) lines.push(`    ${a.name.padEnd(12)} step ${String(a.step).padEnd(4)} ${a.sha256.slice(0, 16)}  ${a.schema.padEnd(20)} ${a.rows} rows  ${a.bytes} B`);
+  }
+  return lines.join('\n');
+}
+
+/** Human-readable `dlab history`: one line per activity attempt. */
+export function formatHistory(id: string, entries: HistoryEntry[]): string {
+  const lines = [`${id}: ${entries.length} activity attempts`];
+  for (const e of entries) {
+    const dur = e.durationMs === null ? '?' : `${(e.durationMs / 1000).toFixed(2)}s`;
+    const resumed = e.resumedFromBatch ? ` resumed@batch ${e.resumedFromBatch}` : '';
+    lines.push(
+      `  ${(e.startedAt ?? '?').padEnd(24)} ${e.stage.padEnd(10)} ${e.activity.padEnd(16)} #${e.attempt} ${e.status.padEnd(9)} ${dur.padStart(8)}  ${e.worker ?? '?'}${resumed}` +
+        (e.outputs.length ? `  → ${e.outputs.map((o) => o.slice(0, 12)).join(', ')}` : '') +
+        (e.error ? `  (${e.error})` : ''),
+    );
+  }
+  return lines.join('\n');
+}

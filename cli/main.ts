@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+import { join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { connectClient, targetFromEnv } from '../client/connection';
+import { startDevServer } from '../client/dev-server';
+import { runHistory } from '../client/history';
+import { readConfigFile, startExperiment } from '../client/start';
+import { runStatus } from '../client/status';
+import { verifyRun } from '../client/verify';
+import { DlabInputError } from '../lib/errors';
+import { createWorker } from '../workers/worker';
+import { runDemo } from './demo';
+import { dlabHome, taskQueue } from './env';
+import { formatHistory, formatStatus } from './format';
+
+const program = new Command();
+program.name('dlab').description('Durable ML experiments on Temporal').showHelpAfterError();
+
+const out = (json: boolean | undefined, value: unknown, human: () => string) =>
+  process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + '\n');
+
+program
+  .command('server')
+  .description('run the Temporal dev server in the foreground (SQLite under DLAB_HOME, web UI on)')
+  .option('--db <path>', 'SQLite database file', () => join(dlabHome(), 'temporal.db'))
+  .option('--port <port>', 'frontend gRPC port', '7233')
+  .option('--ui-port <port>', 'web UI port (default: port + 1000)')
+  .option('--headless', 'no web UI')
+  .action(async (opts: { db?: string; port: string; uiPort?: string; headless?: boolean }) => {
+    const db = resolve(typeof opts.db === 'string' ? opts.db : join(dlabHome(), 'temporal.db'));
+    const server = await startDevServer({ dbFile: db, port: Number(opts.port), uiPort: opts.uiPort ? Number(opts.uiPort) : undefined, headless: opts.headless });
+    process.stderr.write(`Temporal dev server at ${server.address}${server.uiUrl ? `, web UI ${server.uiUrl}` : ''}, database ${db}\n`);
+    const stop = () => void server.stop().then(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    await new Promise((r) => server.process.once('exit', r));
+  });
+
+program
+  .command('worker')
+  .description('run a worker in the foreground: every dlab workflow and activity')
+  .option('--task-queue <queue>', 'task queue (default DLAB_TASK_QUEUE or "dlab")')
+  .option('--max-concurrent <n>', 'activities run at once', '2')
+  .action(async (opts: { taskQueue?: string; maxConcurrent: string }) => {
+    const target = targetFromEnv();
+    await connectClient(target); // fails fast with a clear message when no server answers
+    const worker = await createWorker({
+      address: target.address,
+      namespace: target.namespace,
+      taskQueue: opts.taskQueue ?? taskQueue(),
+      dlabHome: dlabHome(),
+      maxConcurrentActivities: Number(opts.maxConcurrent),
+      tls: target.tls === true ? true : undefined,
+      apiKey: target.apiKey,
+    });
+    process.stderr.write(`dlab worker ${worker.options.identity} on ${target.address} queue "${worker.options.taskQueue}", artifacts in ${dlabHome()}\n`);
+    await worker.run();
+  });
+
+program
+  .command('run')
+  .description('start an experiment')
+  .argument('<kind>', 'icrlvr | goracs | smoke')
+  .requiredOption('--config <file>', 'experiment config (JSON)')
+  .option('--id <id>', 'experiment id (the workflow id)')
+  .option('--wait', 'wait for the end and print the final status; exit 0 only if it completed')
+  .option('--json', 'one JSON document on stdout')
+  .action(async (kind: string, opts: { config: string; id?: string; wait?: boolean; json?: boolean }) => {
+    const config = readConfigFile(opts.config); // bad file → error before any connection
+    const client = await connectClient();
+    const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: taskQueue() });
+    if (!opts.wait) {
+      out(opts.json, { id: started.id, runId: started.runId }, () => `started ${kind} experiment ${started.id} (run ${started.runId})`);
+      return;
+    }
+    if (!opts.json) process.stderr.write(`started ${started.id}; waiting…\n`);
+    await client.workflow.getHandle(started.id).result().catch(() => undefined);
+    const status = await runStatus(client, started.id);
+    out(opts.json, status, () => formatStatus(status));
+    process.exitCode = status.state === 'completed' ? 0 : 1;
+  });
+
+program
+  .command('status')
+  .description('state, stage, step, progress and artifacts of an experiment')
+  .argument('<id>')
+  .option('--json', 'one JSON document on stdout')
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const status = await runStatus(await connectClient(), id);
+    out(opts.json, status, () => formatStatus(status));
+  });
+
+for (const [name, description] of [
+  ['pause', 'pause an experiment at its next stage boundary'],
+  ['resume', 'resume a paused experiment'],
+  ['cancel', 'cancel an experiment (the running activity stops at its next heartbeat)'],
+] as const) {
+  program
+    .command(name)
+    .description(description)
+    .argument('<id>')
+    .action(async (id: string) => {
+      const handle = (await connectClient()).workflow.getHandle(id);
+      if (name === 'cancel') await handle.cancel();
+      else await handle.signal(name);
+      process.stderr.write(`${name}: sent to ${id}\n`);
+    });
+}
+
+program
+  .command('history')
+  .description('audit trail: one entry per activity attempt, from the Temporal history')
+  .argument('<id>')
+  .option('--json', 'one JSON document on stdout')
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const history = await runHistory(await connectClient(), id);
+    out(opts.json, history, () => formatHistory(id, history.entries));
+  });
+
+program
+  .command('verify')
+  .description('re-hash every artifact of an experiment; exit 1 on a mismatch')
+  .argument('<id>')
+  .action(async (id: string) => {
+    const result = await verifyRun(await connectClient(), id);
+    for (const b of result.bad) process.stdout.write(`BAD ${b.file}: expected sha256 ${b.sha256}, ${b.problem}\n`);
+    process.stdout.write(`${result.checked - result.bad.length}/${result.checked} artifacts of ${id} verified\n`);
+    process.exitCode = result.bad.length ? 1 : 0;
+  });
+
+program
+  .command('demo')
+  .description('everything embedded: dev server + worker + a small experiment, end to end (`npm start`)')
+  .addOption(new Option('--config <file>', 'smoke config').default('examples/smoke/small.json'))
+  .action(async (opts: { config: string }) => runDemo(opts));
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`dlab: ${message}\n`);
+  process.exit(err instanceof DlabInputError ? 2 : 1);
+});

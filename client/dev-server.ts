@@ -1,0 +1,120 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { ensureTemporalCli } from './cli-binary';
+
+/** Search attributes every dlab run sets (registered when the dev server starts). */
+export const SEARCH_ATTRIBUTES: Record<string, string> = {
+  DlabKind: 'Keyword',
+  DlabStep: 'Int',
+  DlabHeadline: 'Double',
+};
+
+export interface DevServerOptions {
+  /** SQLite file: the server's whole state; restarting on the same file resumes every run. */
+  dbFile: string;
+  port?: number;
+  uiPort?: number;
+  /** No web UI (tests). */
+  headless?: boolean;
+  ip?: string;
+  /** Server stdout/stderr go here (appended); default: inherited. */
+  logFile?: string;
+  /** How long to wait for the frontend to answer. */
+  readyTimeoutMs?: number;
+}
+
+export interface DevServer {
+  readonly address: string;
+  readonly uiUrl?: string;
+  readonly process: ChildProcess;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(ip = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, ip, () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const cli = ensureTemporalCli();
+  const ip = opts.ip ?? '127.0.0.1';
+  const port = opts.port ?? (await freePort(ip));
+  mkdirSync(dirname(opts.dbFile), { recursive: true });
+  const args = ['server', 'start-dev', '--db-filename', opts.dbFile, '--ip', ip, '--port', String(port), '--log-level', 'warn'];
+  if (opts.headless) args.push('--headless');
+  else args.push('--ui-port', String(opts.uiPort ?? port + 1000));
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+
+  let logFd: number | undefined;
+  if (opts.logFile) {
+    mkdirSync(dirname(opts.logFile), { recursive: true });
+    logFd = openSync(opts.logFile, 'a');
+  }
+  const child = spawn(cli, args, { stdio: ['ignore', logFd ?? 'inherit', logFd ?? 'inherit'] });
+  if (logFd !== undefined) closeSync(logFd);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const address = `${ip}:${port}`;
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+  let lastError: unknown;
+  let ready = false;
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    try {
+      await waitUntilServing(address, 1000);
+      ready = true;
+      break;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  if (!ready) {
+    child.kill('SIGKILL');
+    const tail = opts.logFile ? '\n' + readFileSync(opts.logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+    throw new Error(`Temporal dev server on ${address} did not become ready (${String(lastError)})${tail}`);
+  }
+
+  const waitExit = async (graceMs: number) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    address,
+    uiUrl: opts.headless ? undefined : `http://${ip}:${opts.uiPort ?? port + 1000}`,
+    process: child,
+    async stop(graceMs = 10_000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await waitExit(graceMs);
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await waitExit(5000);
+    },
+  };
+}
+
+/** Resolves once the frontend answers and the `default` namespace is registered. */
+async function waitUntilServing(address: string, timeoutMs: number): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+  try {
+    await connection.workflowService.describeNamespace({ namespace: 'default' });
+  } finally {
+    await connection.close();
+  }
+}

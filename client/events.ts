@@ -1,0 +1,84 @@
+import { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import type { ArtifactRef } from '../lib/store/ref';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+
+export type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+type Payloads = temporal.api.common.v1.IPayloads | null | undefined;
+type Timestamp = { seconds?: unknown; nanos?: number | null } | null | undefined;
+
+/** Decodes a Payloads field (first payload) with the default converter. */
+export function decodeFirst(payloads: Payloads): unknown {
+  const p = payloads?.payloads?.[0];
+  return p ? defaultPayloadConverter.fromPayload(p) : undefined;
+}
+
+export function tsToIso(ts: Timestamp): string | null {
+  if (!ts || ts.seconds === undefined || ts.seconds === null) return null;
+  const seconds = Number(String(ts.seconds));
+  return new Date(seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
+}
+
+/** Every run of a workflow id, first to latest, following continue-as-new. */
+export async function fetchRunChain(client: Client, workflowId: string): Promise<{ runId: string; events: HistoryEvent[] }[]> {
+  const latest = client.workflow.getHandle(workflowId);
+  const desc = await latest.describe();
+  const chain: { runId: string; events: HistoryEvent[] }[] = [];
+  let runId: string | undefined = desc.runId;
+  const seen = new Set<string>();
+  while (runId && !seen.has(runId)) {
+    seen.add(runId);
+    const history: { events?: HistoryEvent[] | null } = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const events: HistoryEvent[] = history.events ?? [];
+    chain.unshift({ runId, events });
+    const started: HistoryEvent['workflowExecutionStartedEventAttributes'] = events[0]?.workflowExecutionStartedEventAttributes;
+    runId = started?.continuedExecutionRunId || undefined;
+  }
+  return chain;
+}
+
+/** All `sha256` values of artifact refs found anywhere in a decoded payload. */
+export function collectShas(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) {
+    for (const v of value) collectShas(v, out);
+  } else if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (typeof o.sha256 === 'string' && typeof o.schema === 'string') {
+      if (!out.includes(o.sha256)) out.push(o.sha256);
+      return out;
+    }
+    for (const [k, v] of Object.entries(o)) if (k !== 'attempts') collectShas(v, out);
+  }
+  return out;
+}
+
+export type RunState = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+
+/** Temporal's execution status → the state dlab reports. */
+export function stateOf(desc: WorkflowExecutionDescription): RunState {
+  switch (desc.status.name) {
+    case 'RUNNING':
+      return 'running';
+    case 'COMPLETED':
+      return 'completed';
+    case 'CANCELLED':
+    case 'TERMINATED':
+      return 'cancelled';
+    case 'CONTINUED_AS_NEW': // only seen on an old run id; the chain goes on
+      return 'running';
+    default:
+      return 'failed';
+  }
+}
+
+/** Every artifact a run's completed activities returned (`outputs` of their results), in order. */
+export function completedOutputs(chain: { events: HistoryEvent[] }[]): { name: string; ref: ArtifactRef }[] {
+  const out: { name: string; ref: ArtifactRef }[] = [];
+  for (const { events } of chain) {
+    for (const ev of events) {
+      const result = decodeFirst(ev.activityTaskCompletedEventAttributes?.result) as { outputs?: Record<string, ArtifactRef> } | undefined;
+      for (const [name, ref] of Object.entries(result?.outputs ?? {})) out.push({ name, ref });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,165 @@
+import { Client } from '@temporalio/client';
+import type { AttemptRecord } from '../activities/types';
+import { collectShas, decodeFirst, fetchRunChain, HistoryEvent, tsToIso } from './events';
+
+/** One attempt of one activity, as `dlab history` prints it. */
+export interface HistoryEntry {
+  runId: string;
+  stage: string;
+  activity: string;
+  attempt: number;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  status: 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'running';
+  worker: string | null;
+  /** batch the attempt resumed from (resumable stages) */
+  resumedFromBatch?: number;
+  error?: string;
+  inputs: string[];
+  outputs: string[];
+}
+
+export interface RunHistory {
+  id: string;
+  entries: HistoryEntry[];
+}
+
+interface ScheduledActivity {
+  runId: string;
+  activity: string;
+  stage: string;
+  inputs: string[];
+  started?: temporalStarted;
+}
+type temporalStarted = NonNullable<HistoryEvent['activityTaskStartedEventAttributes']> & { time: string | null };
+
+/**
+ * The audit trail of a run: one entry per activity attempt, failed attempts included,
+ * built from Temporal's event history (every run of the continue-as-new chain) and, for
+ * an activity still running, from the server's view of it. Attempts before the last one
+ * are not events of their own in Temporal's history: their worker, start and last
+ * heartbeat come from the attempt log resumable stages carry in their heartbeats (and so in
+ * their results), their failure from the last attempt's `lastFailure`.
+ */
+export async function runHistory(client: Client, workflowId: string): Promise<RunHistory> {
+  const chain = await fetchRunChain(client, workflowId);
+  const entries: HistoryEntry[] = [];
+  for (const { runId, events } of chain) {
+    const scheduled = new Map<string, ScheduledActivity>();
+    for (const ev of events) {
+      const id = String(ev.eventId);
+      const time = tsToIso(ev.eventTime);
+      if (ev.activityTaskScheduledEventAttributes) {
+        const a = ev.activityTaskScheduledEventAttributes;
+        const input = decodeFirst(a.input) as { stage?: string } | undefined;
+        scheduled.set(id, { runId, activity: a.activityType?.name ?? '?', stage: input?.stage ?? a.activityType?.name ?? '?', inputs: collectShas(input) });
+      } else if (ev.activityTaskStartedEventAttributes) {
+        const a = ev.activityTaskStartedEventAttributes;
+        const s = scheduled.get(String(a.scheduledEventId));
+        if (s) s.started = { ...a, time } as temporalStarted;
+      } else if (ev.activityTaskCompletedEventAttributes) {
+        const a = ev.activityTaskCompletedEventAttributes;
+        const result = decodeFirst(a.result) as { attempts?: AttemptRecord[] } | undefined;
+        pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'completed', time, collectShas(result), result?.attempts);
+      } else if (ev.activityTaskFailedEventAttributes) {
+        const a = ev.activityTaskFailedEventAttributes;
+        pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'failed', time, [], undefined, a.failure?.message ?? undefined);
+      } else if (ev.activityTaskTimedOutEventAttributes) {
+        const a = ev.activityTaskTimedOutEventAttributes;
+        pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'timed_out', time, [], undefined, a.failure?.message ?? undefined);
+      } else if (ev.activityTaskCanceledEventAttributes) {
+        const a = ev.activityTaskCanceledEventAttributes;
+        pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'cancelled', time, []);
+      }
+    }
+  }
+  await appendPending(client, workflowId, chain[chain.length - 1], entries);
+  return { id: workflowId, entries };
+}
+
+function pushAttempts(
+  entries: HistoryEntry[],
+  s: ScheduledActivity | undefined,
+  status: HistoryEntry['status'],
+  endedAt: string | null,
+  outputs: string[],
+  log?: AttemptRecord[],
+  error?: string,
+): void {
+  if (!s) return;
+  const startedAt = s.started?.time ?? null;
+  const attempt = s.started?.attempt ?? 1;
+  const base = { runId: s.runId, stage: s.stage, activity: s.activity, inputs: s.inputs };
+  entries.push(...earlierAttempts(base, attempt, log, s.started?.lastFailure?.message));
+  entries.push({
+    ...base,
+    attempt,
+    startedAt,
+    endedAt,
+    durationMs: startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
+    status,
+    worker: s.started?.identity ?? null,
+    resumedFromBatch: log?.find((r) => r.attempt === attempt)?.resumedFromBatch,
+    error,
+    outputs,
+  });
+}
+
+type EntryBase = Pick<HistoryEntry, 'runId' | 'stage' | 'activity' | 'inputs'>;
+
+/** Entries for attempts 1 … last−1, from the attempt log where the stage kept one. */
+function earlierAttempts(base: EntryBase, last: number, log: AttemptRecord[] | undefined, lastFailure: string | null | undefined): HistoryEntry[] {
+  const out: HistoryEntry[] = [];
+  for (let attempt = 1; attempt < last; attempt++) {
+    const rec = log?.find((r) => r.attempt === attempt);
+    const startedAt = rec?.startedAt ?? null;
+    const endedAt = rec?.lastHeartbeatAt ?? null;
+    out.push({
+      ...base,
+      attempt,
+      startedAt,
+      endedAt,
+      durationMs: startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
+      status: 'failed',
+      worker: rec?.worker ?? null,
+      resumedFromBatch: rec?.resumedFromBatch,
+      error: attempt === last - 1 ? (lastFailure ?? undefined) : undefined,
+      outputs: [],
+    });
+  }
+  return out;
+}
+
+/** Attempts of activities still running (not yet in the event history). */
+async function appendPending(client: Client, workflowId: string, latest: { runId: string; events: HistoryEvent[] } | undefined, entries: HistoryEntry[]) {
+  if (!latest) return;
+  const desc = await client.workflow.getHandle(workflowId, latest.runId).describe();
+  const scheduled = new Map<string, { stage: string; inputs: string[] }>();
+  for (const ev of latest.events) {
+    const a = ev.activityTaskScheduledEventAttributes;
+    if (a) {
+      const input = decodeFirst(a.input) as { stage?: string } | undefined;
+      scheduled.set(a.activityId ?? '', { stage: input?.stage ?? a.activityType?.name ?? '?', inputs: collectShas(input) });
+    }
+  }
+  for (const p of desc.raw.pendingActivities ?? []) {
+    const info = scheduled.get(p.activityId ?? '');
+    const base: EntryBase = { runId: latest.runId, stage: info?.stage ?? '?', activity: p.activityType?.name ?? '?', inputs: info?.inputs ?? [] };
+    const log = (decodeFirst(p.heartbeatDetails) as { attempts?: AttemptRecord[] } | undefined)?.attempts;
+    const attempt = p.attempt ?? 1;
+    const startedAt = tsToIso(p.lastStartedTime);
+    entries.push(...earlierAttempts(base, attempt, log, p.lastFailure?.message));
+    entries.push({
+      ...base,
+      attempt,
+      startedAt,
+      endedAt: null,
+      durationMs: startedAt ? Date.now() - Date.parse(startedAt) : null,
+      status: 'running',
+      worker: p.lastWorkerIdentity || null,
+      resumedFromBatch: log?.find((r) => r.attempt === attempt)?.resumedFromBatch,
+      outputs: [],
+    });
+  }
+}

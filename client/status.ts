@@ -1,0 +1,103 @@
+import { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import type { NamedArtifact, RunStatus } from '../workflows/run-state';
+import type { StageHeartbeat } from '../activities/types';
+import { completedOutputs, decodeFirst, fetchRunChain, RunState, stateOf } from './events';
+import { runHistory } from './history';
+
+/** `dlab status --json`. */
+export interface StatusReport {
+  id: string;
+  runId: string;
+  kind: string;
+  state: RunState;
+  stage: string;
+  step: number;
+  progress: { done: number; total: number };
+  /** the current stage's batch progress, from the running activity's last heartbeat */
+  stageProgress?: { done: number; total: number };
+  artifacts: NamedArtifact[];
+  metrics?: Record<string, number | null>;
+  error?: string;
+}
+
+const QUERY_TIMEOUT_MS = 4000;
+
+/**
+ * A run's status. Running: the workflow's `status` query plus live batch progress from
+ * the pending activity's heartbeat. Completed: the workflow's result. Failed, cancelled,
+ * or running with no worker to answer a query: rebuilt from the event history.
+ */
+export async function runStatus(client: Client, workflowId: string): Promise<StatusReport> {
+  const handle = client.workflow.getHandle(workflowId);
+  const desc = await handle.describe();
+  const state = stateOf(desc);
+  let base: RunStatus | undefined;
+  if (state === 'completed') {
+    base = await handle.result();
+  } else if (state === 'running') {
+    base = await withTimeout(handle.query<RunStatus>('status'), QUERY_TIMEOUT_MS).catch(() => undefined);
+  }
+  base ??= await statusFromHistory(client, desc);
+  const stageProgress = heartbeatProgress(desc);
+  return {
+    id: workflowId,
+    runId: desc.runId,
+    kind: base.kind,
+    state: state === 'running' && base.state === 'paused' ? 'paused' : state,
+    stage: base.stage,
+    step: base.step,
+    progress: stageProgress ?? base.progress,
+    ...(stageProgress ? { stageProgress } : {}),
+    artifacts: base.artifacts,
+    ...(base.metrics ? { metrics: base.metrics } : {}),
+    ...(state === 'failed' || state === 'cancelled' ? { error: await closeReason(client, workflowId) } : {}),
+  };
+}
+
+function heartbeatProgress(desc: WorkflowExecutionDescription): { done: number; total: number } | undefined {
+  for (const p of desc.raw.pendingActivities ?? []) {
+    const beat = decodeFirst(p.heartbeatDetails) as StageHeartbeat<unknown> | undefined;
+    if (beat?.progress) return beat.progress;
+  }
+  return undefined;
+}
+
+/** Status from events alone: stage of the last activity, outputs of the completed ones. */
+async function statusFromHistory(client: Client, desc: WorkflowExecutionDescription): Promise<RunStatus> {
+  const history = await runHistory(client, desc.workflowId);
+  const chain = await fetchRunChain(client, desc.workflowId);
+  const last = history.entries[history.entries.length - 1];
+  const done = history.entries.filter((e) => e.status === 'completed').length;
+  return {
+    id: desc.workflowId,
+    kind: desc.type,
+    state: 'running',
+    stage: last?.stage ?? 'starting',
+    step: 0,
+    progress: { done, total: done + (last && last.status !== 'completed' ? 1 : 0) },
+    artifacts: completedOutputs(chain).map(({ name, ref }) => ({ name, step: 0, ...ref })),
+  };
+}
+
+async function closeReason(client: Client, workflowId: string): Promise<string | undefined> {
+  const chain = await fetchRunChain(client, workflowId);
+  const events = chain[chain.length - 1]?.events ?? [];
+  for (let i = events.length - 1; i >= 0; i--) {
+    const ev = events[i];
+    const failure = ev.workflowExecutionFailedEventAttributes?.failure;
+    if (failure) return failure.cause?.message ? `${failure.message}: ${failure.cause.message}` : (failure.message ?? undefined);
+    if (ev.workflowExecutionCanceledEventAttributes) return 'cancelled';
+    if (ev.workflowExecutionTerminatedEventAttributes) return `terminated: ${ev.workflowExecutionTerminatedEventAttributes.reason ?? ''}`;
+  }
+  return undefined;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e) => (clearTimeout(t), reject(e)),
+    );
+  });
+}

@@ -1,0 +1,79 @@
+import type { ArtifactRef } from './store/ref';
+
+/**
+ * The resumable batch loop every long stage uses.
+ *
+ * `state.nextBatch` is the first batch not yet done. Each finished batch advances it and
+ * reports the state through `onProgress` (the activity sends that as its heartbeat); a
+ * retried attempt passes the last reported state back in and starts where it stopped.
+ * `state` must be small and JSON-serialisable: counters, accumulators, artifact hashes.
+ */
+export interface BatchState {
+  nextBatch: number;
+  batches: number;
+}
+
+export interface BatchLoopOptions<S extends BatchState> {
+  state: S;
+  /** Called after every batch with the updated state. */
+  onProgress?: (state: S) => void | Promise<void>;
+  signal?: AbortSignal;
+  /** Sleep after each batch (to make a stage last, for demos and fault tests). */
+  delayMs?: number;
+}
+
+/** Runs `step(b)` for b = state.nextBatch … state.batches − 1; returns how many batches ran. */
+export async function runBatches<S extends BatchState>(opts: BatchLoopOptions<S>, step: (batch: number) => Promise<void> | void): Promise<number> {
+  const { state } = opts;
+  let ran = 0;
+  while (state.nextBatch < state.batches) {
+    opts.signal?.throwIfAborted();
+    await step(state.nextBatch);
+    state.nextBatch += 1;
+    ran += 1;
+    if (opts.delayMs) await sleep(opts.delayMs, opts.signal);
+    await opts.onProgress?.(state);
+  }
+  return ran;
+}
+
+export interface LoopHooks<S> {
+  /** state of the last heartbeat of a previous attempt, if any */
+  resume?: S;
+  onProgress?: (state: S) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface StageOutcome {
+  output: ArtifactRef;
+  /** batch this attempt started at (0 unless resumed) */
+  resumedFromBatch: number;
+  /** batches computed by this attempt */
+  batchesRun: number;
+  batches: number;
+}
+
+export function batchCount(rows: number, batchSize: number): number {
+  return Math.ceil(rows / batchSize);
+}
+
+/** Row range [start, end) of batch `b`. */
+export function batchRange(b: number, rows: number, batchSize: number): [number, number] {
+  const start = b * batchSize;
+  return [start, Math.min(rows, start + batchSize)];
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

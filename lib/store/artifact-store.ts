@@ -1,0 +1,190 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import { DataType, Precision, RecordBatch, Schema, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { isFloat32Vector } from './columns';
+import { ArtifactSchema, ColumnKind, lookupSchema, schemaId } from '../../schemas/artifacts';
+import { ArtifactIntegrityError, DlabInputError } from '../errors';
+import { ArtifactRef, Lineage, META } from './ref';
+
+/**
+ * Where artifacts live. Workflows only ever see `ArtifactRef`s, so a shared or object
+ * store can replace the local one without touching them.
+ */
+export interface ArtifactStore {
+  /** Writes `table` as kind `schema` with `lineage` in its metadata; same bytes ⇒ same ref, written once. */
+  put(table: Table, schema: ArtifactSchema, lineage: Lineage): Promise<ArtifactRef>;
+  /** Reads and verifies an artifact (hash of the bytes must equal `ref.sha256`). */
+  get(ref: Pick<ArtifactRef, 'sha256' | 'schema'> & { uri?: string }): Promise<Table>;
+  /** Re-hashes the stored bytes; `ok` false with the file and hash found when they differ or the file is gone. */
+  verify(ref: Pick<ArtifactRef, 'sha256'>): Promise<{ ok: boolean; file: string; actual?: string }>;
+  /** Location an artifact with this hash has (or would have). */
+  locate(sha256: string): string;
+}
+
+/** Content-addressed files under `<root>/objects/<first two hex>/<sha256>.arrow`. */
+export class LocalArtifactStore implements ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  locate(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new DlabInputError(`not a sha256 hex digest: "${sha256}"`);
+    return join(this.root, 'objects', sha256.slice(0, 2), `${sha256}.arrow`);
+  }
+
+  async put(table: Table, schema: ArtifactSchema, lineage: Lineage): Promise<ArtifactRef> {
+    checkColumns(table, schema);
+    const bytes = tableToIPC(withMetadata(table, schemaId(schema), lineage), 'file');
+    const sha256 = sha256Hex(bytes);
+    const file = this.locate(sha256);
+    const ref: ArtifactRef = { uri: pathToFileURL(file).href, sha256, schema: schemaId(schema), rows: table.numRows, bytes: bytes.byteLength };
+    if ((await this.verify(ref)).ok) return ref; // already stored: writing the same content twice is a no-op
+    await fs.mkdir(dirname(file), { recursive: true });
+    const tmpDir = join(this.root, 'tmp');
+    await fs.mkdir(tmpDir, { recursive: true });
+    const tmp = join(tmpDir, `${sha256}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await fs.rename(tmp, file);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    await syncDir(dirname(file));
+    return ref;
+  }
+
+  async get(ref: Pick<ArtifactRef, 'sha256' | 'schema'> & { uri?: string }): Promise<Table> {
+    const file = this.locate(ref.sha256);
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(file);
+    } catch (err) {
+      throw new ArtifactIntegrityError(
+        `artifact ${ref.sha256} (${ref.schema}) is missing: ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        file,
+        ref.sha256,
+      );
+    }
+    const actual = sha256Hex(bytes);
+    if (actual !== ref.sha256) {
+      throw new ArtifactIntegrityError(`artifact ${file} is corrupted: expected sha256 ${ref.sha256}, found ${actual}`, file, ref.sha256);
+    }
+    const table = tableFromIPC(bytes);
+    const found = table.schema.metadata.get(META.schema);
+    if (found !== ref.schema) {
+      throw new ArtifactIntegrityError(`artifact ${file}: expected schema ${ref.schema}, found ${found ?? 'none'}`, file, ref.sha256);
+    }
+    return table;
+  }
+
+  async verify(ref: Pick<ArtifactRef, 'sha256'>): Promise<{ ok: boolean; file: string; actual?: string }> {
+    const file = this.locate(ref.sha256);
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(file);
+    } catch {
+      return { ok: false, file };
+    }
+    const actual = sha256Hex(bytes);
+    return { ok: actual === ref.sha256, file, actual };
+  }
+}
+
+/** The store a `file://` URI or a DLAB_HOME points at. */
+export function storeForHome(dlabHome: string): LocalArtifactStore {
+  return new LocalArtifactStore(join(dlabHome, 'artifacts'));
+}
+
+export function fileOfUri(uri: string): string {
+  return fileURLToPath(uri);
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Lineage back out of an artifact's schema metadata. */
+export function readLineage(table: Table): Lineage & { schema: string } {
+  const m = table.schema.metadata;
+  return {
+    schema: m.get(META.schema) ?? '',
+    experimentId: m.get(META.experimentId) ?? '',
+    stage: m.get(META.stage) ?? '',
+    producer: m.get(META.producer) ?? '',
+    configHash: m.get(META.configHash) ?? '',
+    codeVersion: m.get(META.codeVersion) ?? '',
+    parents: JSON.parse(m.get(META.parents) ?? '[]') as string[],
+    extra: m.has(META.extra) ? (JSON.parse(m.get(META.extra)!) as Record<string, unknown>) : undefined,
+  };
+}
+
+function withMetadata(table: Table, schema: string, lineage: Lineage): Table {
+  const meta = new Map<string, string>([
+    [META.schema, schema],
+    [META.experimentId, lineage.experimentId],
+    [META.stage, lineage.stage],
+    [META.producer, lineage.producer],
+    [META.configHash, lineage.configHash],
+    [META.codeVersion, lineage.codeVersion],
+    [META.parents, JSON.stringify(lineage.parents)],
+  ]);
+  if (lineage.extra) meta.set(META.extra, JSON.stringify(lineage.extra));
+  const s = new Schema(table.schema.fields, meta);
+  return new Table(table.batches.map((b) => new RecordBatch(s, b.data)));
+}
+
+function matches(type: DataType, kind: ColumnKind): boolean {
+  switch (kind) {
+    case 'int32':
+      return DataType.isInt(type) && type.bitWidth === 32 && type.isSigned;
+    case 'float32':
+      return DataType.isFloat(type) && type.precision === Precision.SINGLE;
+    case 'float64':
+      return DataType.isFloat(type) && type.precision === Precision.DOUBLE;
+    case 'utf8':
+      return DataType.isUtf8(type);
+    case 'vector<float32>':
+      return isFloat32Vector(type);
+  }
+}
+
+function checkColumns(table: Table, schema: ArtifactSchema): void {
+  const expected = Object.entries(schema.columns);
+  const found = table.schema.fields;
+  const describe = () => found.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
+  if (found.length !== expected.length) {
+    throw new DlabInputError(`${schemaId(schema)}: expected columns {${expected.map(([n, k]) => `${n}: ${k}`).join(', ')}}, found {${describe()}}`);
+  }
+  expected.forEach(([name, kind], i) => {
+    const f = found[i];
+    if (f.name !== name || !matches(f.type, kind)) {
+      throw new DlabInputError(`${schemaId(schema)}: column ${i} must be ${name}: ${kind}, found ${f.name}: ${String(f.type)}`);
+    }
+  });
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const h = await fs.open(dir, 'r');
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  } catch {
+    /* some filesystems cannot fsync a directory; the rename is still atomic */
+  }
+}
+
+export { lookupSchema };

@@ -1,0 +1,60 @@
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { storeForHome } from '../lib/store/artifact-store';
+
+export const DEFAULT_TASK_QUEUE = 'dlab';
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+/** Written by `npm run build` (scripts/bundle-workflows): workers start without re-bundling. */
+export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');
+
+export interface WorkerOptions {
+  address: string;
+  namespace?: string;
+  taskQueue?: string;
+  dlabHome: string;
+  /** activities this worker runs at once (default 2: one per core here) */
+  maxConcurrentActivities?: number;
+  identity?: string;
+  tls?: boolean;
+  apiKey?: string;
+}
+
+let runtimeInstalled = false;
+
+/** Quiet logs unless DLAB_LOG_LEVEL says otherwise (installed once per process). */
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (process.env.DLAB_LOG_LEVEL ?? 'WARN').toUpperCase() as 'WARN';
+  Runtime.install({ logger: new DefaultLogger(level) });
+}
+
+/** A worker for every dlab workflow and activity, on one task queue. */
+export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+  installRuntime();
+  const connection = await NativeConnection.connect({ address: opts.address, tls: opts.tls, apiKey: opts.apiKey });
+  const identity = opts.identity ?? `${process.pid}@${hostname()}`;
+  const dlabHome = resolve(opts.dlabHome);
+  return Worker.create({
+    connection,
+    namespace: opts.namespace ?? 'default',
+    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+    identity,
+    ...(existsSync(WORKFLOW_BUNDLE_PATH) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity }),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
+    // heartbeats reach the server at least every 2 s, so a crash loses at most ~2 s of batches
+    maxHeartbeatThrottleInterval: '2 seconds',
+    defaultHeartbeatThrottleInterval: '2 seconds',
+  });
+}
+
+/** Bundles the workflow code once (webpack); workers then load the bundle. */
+export async function writeWorkflowBundle(path = WORKFLOW_BUNDLE_PATH): Promise<void> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path, code);
+}

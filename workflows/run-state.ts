@@ -1,0 +1,71 @@
+import { condition, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { ArtifactRef } from '../lib/store/ref';
+
+/** An artifact as a run lists it: which output of which step. */
+export interface NamedArtifact extends ArtifactRef {
+  name: string;
+  step: number;
+}
+
+/** What the `status` query answers (the CLI adds live batch progress from heartbeats). */
+export interface RunStatus {
+  id: string;
+  kind: string;
+  state: 'running' | 'paused' | 'completed';
+  stage: string;
+  step: number;
+  progress: { done: number; total: number };
+  artifacts: NamedArtifact[];
+  metrics?: Record<string, number | null>;
+}
+
+export const statusQuery = defineQuery<RunStatus>('status');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+
+/**
+ * The state every experiment workflow keeps for its users: stage, step, artifacts, and
+ * a pause flag honoured between stages. Registers the `status` query and the
+ * `pause` / `resume` signals.
+ */
+export class RunTracker {
+  private paused = false;
+  readonly status: RunStatus;
+
+  constructor(kind: string, carried: { artifacts?: NamedArtifact[]; step?: number; totalSteps: number }) {
+    this.status = {
+      id: workflowInfo().workflowId,
+      kind,
+      state: 'running',
+      stage: 'starting',
+      step: carried.step ?? 0,
+      progress: { done: carried.step ?? 0, total: carried.totalSteps },
+      artifacts: carried.artifacts ?? [],
+    };
+    setHandler(statusQuery, () => ({ ...this.status, state: this.paused && this.status.state === 'running' ? 'paused' : this.status.state }));
+    setHandler(pauseSignal, () => void (this.paused = true));
+    setHandler(resumeSignal, () => void (this.paused = false));
+  }
+
+  /** Waits while paused, then marks `stage` of `step` as current. */
+  async enter(stage: string, step: number): Promise<void> {
+    await condition(() => !this.paused);
+    this.status.stage = stage;
+    this.status.step = step;
+  }
+
+  /** Marks a step as finished (for the run-level progress). */
+  stepDone(step: number): void {
+    this.status.progress = { done: step, total: this.status.progress.total };
+  }
+
+  record(name: string, ref: ArtifactRef): void {
+    this.status.artifacts.push({ name, step: this.status.step, ...ref });
+  }
+
+  finish(): RunStatus {
+    this.status.state = 'completed';
+    this.status.stage = 'done';
+    return { ...this.status };
+  }
+}
