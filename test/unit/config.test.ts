@@ -1,0 +1,39 @@
+import { strict as assert } from 'node:assert';
+import { canonicalJson, configHash } from '../../lib/config/canonical';
+import { DlabInputError } from '../../lib/errors';
+import { parseConfig } from '../../schemas/config';
+
+const good = { seed: 1, rows: 10, batchSize: 5 };
+
+describe('experiment configs', () => {
+  it('fills defaults for a minimal smoke config', () => {
+    const c = parseConfig('smoke', good);
+    assert.equal(c.dim, 16);
+    assert.equal(c.rounds, 1);
+    assert.equal(c.delayMs, 0);
+  });
+
+  it('a negative size names the field, what was expected and what was found', () => {
+    assert.throws(
+      () => parseConfig('smoke', { ...good, rows: -5 }, 'bad.json'),
+      (err: Error) => err instanceof DlabInputError && /bad\.json/.test(err.message) && /rows: .*(>0|positive|too small)/i.test(err.message) && /found -5/.test(err.message),
+    );
+  });
+
+  it('a missing field and an ill-typed field are both named', () => {
+    assert.throws(
+      () => parseConfig('smoke', { rows: 10, batchSize: 'five' }),
+      (err: Error) => /seed:/.test(err.message) && /batchSize:.*found "five"/.test(err.message),
+    );
+  });
+
+  it('an unknown key (a typo) is refused by name', () => {
+    assert.throws(() => parseConfig('smoke', { ...good, batchsize: 3 }), /batchsize/);
+  });
+
+  it('the config hash does not depend on key order', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: 2, c: 3 } }), '{"a":{"c":3,"d":2},"b":1}');
+    assert.equal(configHash({ b: 1, a: 2 }), configHash({ a: 2, b: 1 }));
+    assert.notEqual(configHash({ a: 1 }), configHash({ a: 2 }));
+  });
+});
