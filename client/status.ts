@@ -35,7 +35,8 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
   if (state === 'completed') {
     base = await handle.result();
   } else if (state === 'running') {
-    base = await withTimeout(handle.query<RunStatus>('status'), QUERY_TIMEOUT_MS).catch(() => undefined);
+    // a deadline, not a race: the call itself ends, so nothing retries behind our back
+    base = await client.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query<RunStatus>('status')).catch(() => undefined);
   }
   base ??= await statusFromHistory(client, desc);
   const stageProgress = heartbeatProgress(desc);
@@ -90,14 +91,4 @@ async function closeReason(client: Client, workflowId: string): Promise<string |
     if (ev.workflowExecutionTerminatedEventAttributes) return `terminated: ${ev.workflowExecutionTerminatedEventAttributes.reason ?? ''}`;
   }
   return undefined;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
-    );
-  });
 }

@@ -25,7 +25,7 @@ export interface WorkerOptions {
 let runtimeInstalled = false;
 
 /** Quiet logs unless DLAB_LOG_LEVEL says otherwise (installed once per process). */
-function installRuntime(): void {
+export function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const level = (process.env.DLAB_LOG_LEVEL ?? 'WARN').toUpperCase() as 'WARN';
