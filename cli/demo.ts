@@ -18,8 +18,9 @@ export async function followRun(client: Client, id: string, label: string): Prom
   bar.start(1, 0, { stage: 'starting', step: 0 });
   for (;;) {
     const s = await runStatus(client, id);
-    bar.setTotal(Math.max(1, s.progress.total));
-    bar.update(s.progress.done, { stage: s.stage, step: s.step });
+    const p = s.stageProgress ?? s.progress;
+    bar.setTotal(Math.max(1, p.total));
+    bar.update(p.done, { stage: s.stage, step: `${s.progress.done}/${s.progress.total}` });
     if (s.state !== 'running' && s.state !== 'paused') {
       bar.stop();
       return s;

@@ -7,7 +7,7 @@ export function formatStatus(s: StatusReport): string {
     `${s.id}  (${s.kind})`,
     `  state     ${s.state}${s.error ? ` — ${s.error}` : ''}`,
     `  stage     ${s.stage}  (step ${s.step})`,
-    `  progress  ${s.progress.done}/${s.progress.total}`,
+    `  progress  step ${s.progress.done}/${s.progress.total}${s.stageProgress ? `, ${s.stage} batch ${s.stageProgress.done}/${s.stageProgress.total}` : ''}`,
   ];
   if (s.metrics) {
     lines.push(`  metrics   ${Object.entries(s.metrics).map(([k, v]) => `${k}=${v === null ? '—' : Number(v).toPrecision(4)}`).join('  ')}`);

@@ -12,8 +12,9 @@ export interface StatusReport {
   state: RunState;
   stage: string;
   step: number;
+  /** steps of the run done / planned */
   progress: { done: number; total: number };
-  /** the current stage's batch progress, from the running activity's last heartbeat */
+  /** batches of the running stage done / planned, from its activity's last heartbeat */
   stageProgress?: { done: number; total: number };
   artifacts: NamedArtifact[];
   metrics?: Record<string, number | null>;
@@ -47,7 +48,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
     state: state === 'running' && base.state === 'paused' ? 'paused' : state,
     stage: base.stage,
     step: base.step,
-    progress: stageProgress ?? base.progress,
+    progress: base.progress,
     ...(stageProgress ? { stageProgress } : {}),
     artifacts: base.artifacts,
     ...(base.metrics ? { metrics: base.metrics } : {}),

@@ -46,9 +46,10 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     ...(existsSync(WORKFLOW_BUNDLE_PATH) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
-    // heartbeats reach the server at least every 2 s, so a crash loses at most ~2 s of batches
-    maxHeartbeatThrottleInterval: '2 seconds',
-    defaultHeartbeatThrottleInterval: '2 seconds',
+    // heartbeats reach the server at least every second: a crash loses at most ~1 s of
+    // batches, and `dlab status` shows batch progress at most ~1 s old
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
   });
 }
 

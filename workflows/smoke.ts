@@ -1,4 +1,4 @@
-import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { SmokeConfig } from '../schemas/config/smoke';
 import type { ArtifactRef } from '../lib/store/ref';
@@ -23,6 +23,8 @@ export async function smoke(input: SmokeInput): Promise<RunStatus> {
     startToCloseTimeout: '24 hours',
     heartbeatTimeout: config.heartbeatTimeoutSeconds * 1000,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+    // on cancel, the run closes only after the running activity has stopped: no zombie work
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
   const stage = (name: string) => ({ experimentId: workflowInfo().workflowId, stage: name, configHash, config });
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { freePort } from '../../client/dev-server';
@@ -87,6 +87,74 @@ describe('dlab CLI (real Temporal dev server, real workers)', function () {
     assert.deepEqual(Object.keys(out), ['id', 'runId']);
     assert.equal(out.id, 'cli-nowait');
     await cluster.waitFor('cli-nowait', (s) => s.state === 'completed');
+  });
+
+  describe('pause, resume, cancel (through the CLI), and an artifact corrupted under a running experiment', () => {
+    // 3 transforms of 8 batches × 250 ms ≈ 2 s each
+    let slowFile: string;
+    before(() => {
+      slowFile = join(cluster.root.path, 'slow.json');
+      writeFileSync(slowFile, JSON.stringify({ ...config, batchSize: 50, delayMs: 250, rounds: 3 }));
+    });
+    const status = async (id: string) => JSON.parse((await dlab(['status', id, '--json'], env)).stdout);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    it('pause holds the run at the next stage boundary (no new step starts); resume lets it finish', async () => {
+      assert.equal((await dlab(['run', 'smoke', '--config', slowFile, '--id', 'ctl-pause'], env)).code, 0);
+      await cluster.waitFor('ctl-pause', (s) => s.stage === 'transform' && s.step === 1);
+      const p = await dlab(['pause', 'ctl-pause'], env);
+      assert.equal(p.code, 0, p.stderr);
+      assert.equal((await status('ctl-pause')).state, 'paused');
+      await cluster.waitFor('ctl-pause', (s) => s.artifacts.length === 2); // step 1 finishes
+      await sleep(3000);
+      const held = await status('ctl-pause');
+      assert.deepEqual([held.state, held.step, held.artifacts.length], ['paused', 1, 2]);
+      const { entries } = JSON.parse((await dlab(['history', 'ctl-pause', '--json'], env)).stdout);
+      assert.equal(entries.length, 2, 'generate and transform 1 only');
+      assert.equal((await dlab(['resume', 'ctl-pause'], env)).code, 0);
+      const done = await cluster.waitFor('ctl-pause', (s) => s.state === 'completed');
+      assert.equal(done.artifacts.length, 5);
+    });
+
+    it('cancel ends the run as cancelled and the running transform stops writing', async () => {
+      const slower = join(cluster.root.path, 'slower.json');
+      writeFileSync(slower, JSON.stringify({ ...config, batchSize: 50, delayMs: 600, rounds: 3 })); // ≈ 5 s per transform
+      assert.equal((await dlab(['run', 'smoke', '--config', slower, '--id', 'ctl-cancel'], env)).code, 0);
+      await cluster.waitFor('ctl-cancel', (s) => s.stage === 'transform' && s.step === 1 && (s.stageProgress?.done ?? 0) >= 2);
+      const c = await dlab(['cancel', 'ctl-cancel'], env);
+      assert.equal(c.code, 0, c.stderr);
+      const s = await cluster.waitFor('ctl-cancel', (st) => st.state === 'cancelled');
+      assert.equal(s.state, 'cancelled');
+      const { entries } = JSON.parse((await dlab(['history', 'ctl-cancel', '--json'], env)).stdout);
+      assert.deepEqual(entries.map((e: { stage: string; status: string }) => [e.stage, e.status]), [['generate', 'completed'], ['transform', 'cancelled']]);
+      const objects = join(cluster.home('cli'), 'artifacts', 'objects');
+      const count = () => readdirSync(objects).reduce((n, d) => n + readdirSync(join(objects, d)).length, 0);
+      const before = count();
+      await sleep(2000);
+      assert.equal(count(), before, 'no chunk written after the cancellation reached the activity');
+      const desc = await (await cluster.client()).workflow.getHandle('ctl-cancel').describe();
+      assert.equal(desc.status.name, 'CANCELLED');
+    });
+
+    it('an input artifact corrupted while the run is paused: the next stage fails at once (no retries), naming the file and the expected hash', async () => {
+      assert.equal((await dlab(['run', 'smoke', '--config', slowFile, '--id', 'ctl-corrupt'], env)).code, 0);
+      await cluster.waitFor('ctl-corrupt', (s) => s.stage === 'transform' && s.step === 1);
+      await dlab(['pause', 'ctl-corrupt'], env);
+      const paused = await cluster.waitFor('ctl-corrupt', (s) => s.artifacts.length === 2);
+      const victim = paused.artifacts[1];
+      const file = fileOfUri(victim.uri);
+      const bytes = readFileSync(file);
+      bytes[bytes.length - 50] ^= 0xff;
+      writeFileSync(file, bytes);
+      await dlab(['resume', 'ctl-corrupt'], env);
+      const failed = await cluster.waitFor('ctl-corrupt', (s) => s.state === 'failed');
+      assert.ok(failed.error?.includes(file), failed.error);
+      assert.ok(failed.error?.includes(victim.sha256), failed.error);
+      const { entries } = JSON.parse((await dlab(['history', 'ctl-corrupt', '--json'], env)).stdout);
+      const last = entries[entries.length - 1];
+      assert.deepEqual([last.stage, last.attempt, last.status], ['transform', 1, 'failed']);
+      assert.ok(last.error.includes(file));
+    });
   });
 
   describe('bad input: a clear message, a non-zero exit, and no workflow started', () => {
