@@ -65,3 +65,11 @@ export const EMBEDDINGS = define('embeddings', 1, 'one float32 vector per row', 
   id: 'int32',
   embedding: 'vector<float32>',
 });
+
+// ---- models -----------------------------------------------------------------------------
+
+export const MODEL_HEAD = define('model.head', 1, 'output head of a policy: logits z = W h + b; row v of W is token v (bias 0 when the model has none)', {
+  token: 'int32',
+  w: 'vector<float32>',
+  b: 'float32',
+});

@@ -86,6 +86,7 @@ function valueInfo(name: string, elemType: onnx.TensorProto.DataType, shape: Dim
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 export const INT64 = onnx.TensorProto.DataType.INT64;
+export const BOOL_TYPE = onnx.TensorProto.DataType.BOOL;
 
 export function intAttr(name: string, i: number): onnx.IAttributeProto {
   return { name, type: onnx.AttributeProto.AttributeType.INT, i };

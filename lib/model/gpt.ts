@@ -1,0 +1,197 @@
+import { Rng } from '../rng';
+import { BOOL_TYPE, FLOAT, GraphBuilder, INT64, floatAttr, intAttr, intsAttr } from './onnx-graph';
+
+/**
+ * GPT-style transformer graphs built in TypeScript (nanoGPT's shape, ONNX ops):
+ *
+ *   x = wte[input_ids] + wpe[position_ids]
+ *   for each layer:  x += Wo · attn(LN₁(x))        (causal, multi-head, KV cache)
+ *                    x += W₂ · gelu(W₁ · LN₂(x))
+ *   h = LN_f(x);  logits = h · W_headᵀ (+ b)        (W_head = wte when tied)
+ *
+ * The decoder's inputs and outputs are those of a Hugging Face Optimum decoder export
+ * (`input_ids`, `attention_mask`, `position_ids`, `past_key_values.{i}.key|value` →
+ * `logits`, `present.{i}.key|value`), so `prepare` and the runtime treat the project's
+ * models and users' exports the same way. Weights ~ N(0, 0.02²) from the seeded RNG
+ * (residual projections scaled by 1/√(2·nLayer)), biases 0, LayerNorm γ = 1, β = 0.
+ */
+export interface GptConfig {
+  vocab: number;
+  dModel: number;
+  nLayer: number;
+  nHead: number;
+  dFf: number;
+  maxPos: number;
+  seed: number;
+  /** output head shares the token embedding (GPT-2); default true */
+  tied?: boolean;
+  /** output head has a bias; default false */
+  headBias?: boolean;
+}
+
+export function checkGptConfig(cfg: GptConfig): void {
+  for (const k of ['vocab', 'dModel', 'nLayer', 'nHead', 'dFf', 'maxPos'] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] <= 0) throw new Error(`model config: ${k} must be a positive integer, got ${cfg[k]}`);
+  }
+  if (cfg.dModel % cfg.nHead !== 0) throw new Error(`model config: dModel (${cfg.dModel}) must be divisible by nHead (${cfg.nHead})`);
+}
+
+class Init {
+  private readonly rng: Rng;
+  constructor(seed: number) {
+    this.rng = new Rng(seed, 0x677074);
+  }
+  normal(n: number, std: number): Float32Array {
+    const a = new Float32Array(n);
+    this.rng.fillNormal(a, std);
+    return a;
+  }
+}
+
+const ones = (n: number) => new Float32Array(n).fill(1);
+const zeros = (n: number) => new Float32Array(n);
+
+interface Shared {
+  g: GraphBuilder;
+  cfg: GptConfig;
+  init: Init;
+  headDim: number;
+  /** additive attention bias [B, 1, S, T]: 0 where attended, −1e9 elsewhere */
+  attnBias: string;
+}
+
+/** LayerNorm over the last axis with fresh γ, β. */
+function layerNorm(s: Shared, x: string, name: string): string {
+  const d = s.cfg.dModel;
+  return s.g.op('LayerNormalization', [x, s.g.floatTensor(`${name}.weight`, [d], ones(d)), s.g.floatTensor(`${name}.bias`, [d], zeros(d))], [
+    intAttr('axis', -1),
+    floatAttr('epsilon', 1e-5),
+  ]);
+}
+
+/** x · W + b with W [inDim, outDim] ~ N(0, std²). */
+function linear(s: Shared, x: string, name: string, inDim: number, outDim: number, std = 0.02): string {
+  const w = s.g.floatTensor(`${name}.weight`, [inDim, outDim], s.init.normal(inDim * outDim, std));
+  return s.g.op('Add', [s.g.op('MatMul', [x, w]), s.g.floatTensor(`${name}.bias`, [outDim], zeros(outDim))]);
+}
+
+/** [B, S, d] → [B, H, S, hd] */
+function splitHeads(s: Shared, x: string): string {
+  const shape = s.g.int64Tensor(`split_shape_${x}`, [4], [0, 0, s.cfg.nHead, s.headDim]);
+  return s.g.op('Transpose', [s.g.op('Reshape', [x, shape])], [intsAttr('perm', [0, 2, 1, 3])]);
+}
+
+/** One pre-LN block; `past` = [key, value] names of the cache inputs (decoder) or undefined (encoder). */
+function block(s: Shared, x: string, i: number, cache?: { pastKey: string; pastValue: string; presentKey: string; presentValue: string }): string {
+  const { g, cfg } = s;
+  const d = cfg.dModel;
+  const residualStd = 0.02 / Math.sqrt(2 * cfg.nLayer);
+  const h = layerNorm(s, x, `h.${i}.ln_1`);
+  const q = splitHeads(s, linear(s, h, `h.${i}.attn.q`, d, d));
+  let k = splitHeads(s, linear(s, h, `h.${i}.attn.k`, d, d));
+  let v = splitHeads(s, linear(s, h, `h.${i}.attn.v`, d, d));
+  if (cache) {
+    k = g.op('Concat', [cache.pastKey, k], [intAttr('axis', 2)], cache.presentKey);
+    v = g.op('Concat', [cache.pastValue, v], [intAttr('axis', 2)], cache.presentValue);
+  }
+  const scale = g.floatTensor(`h.${i}.attn.scale`, [], new Float32Array([1 / Math.sqrt(s.headDim)]));
+  const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], [intsAttr('perm', [0, 1, 3, 2])])]), scale]);
+  const attn = g.op('Softmax', [g.op('Add', [scores, s.attnBias])], [intAttr('axis', -1)]);
+  const merged = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [attn, v])], [intsAttr('perm', [0, 2, 1, 3])]), g.int64Tensor(`h.${i}.merge_shape`, [3], [0, 0, d])]);
+  x = g.op('Add', [x, linear(s, merged, `h.${i}.attn.c_proj`, d, d, residualStd)]);
+  const h2 = layerNorm(s, x, `h.${i}.ln_2`);
+  const up = linear(s, h2, `h.${i}.mlp.c_fc`, d, cfg.dFf);
+  // gelu(u) = ½ u (1 + erf(u / √2))
+  const half = g.floatTensor(`h.${i}.mlp.half`, [], new Float32Array([0.5]));
+  const one = g.floatTensor(`h.${i}.mlp.one`, [], new Float32Array([1]));
+  const invSqrt2 = g.floatTensor(`h.${i}.mlp.inv_sqrt2`, [], new Float32Array([Math.SQRT1_2]));
+  const gelu = g.op('Mul', [g.op('Mul', [up, half]), g.op('Add', [one, g.op('Erf', [g.op('Mul', [up, invSqrt2])])])]);
+  return g.op('Add', [x, linear(s, gelu, `h.${i}.mlp.c_proj`, cfg.dFf, d, residualStd)]);
+}
+
+/** Scalar int64 from a [1] tensor. */
+function scalar(g: GraphBuilder, x: string): string {
+  return g.op('Squeeze', [x, g.int64Tensor(`squeeze_axes_${x}`, [1], [0])]);
+}
+
+/**
+ * attention bias [B, 1, S, T]: query s (absolute slot past + s) may attend key t iff
+ * attention_mask[b, t] = 1 and (bidirectional or t ≤ past + s).
+ */
+function attentionBias(g: GraphBuilder, inputIds: string, attentionMask: string, causal: boolean): string {
+  const pad = g.op('Unsqueeze', [g.op('Cast', [attentionMask], [intAttr('to', BOOL_TYPE)]), g.int64Tensor('pad_axes', [2], [1, 2])]); // [B,1,1,T]
+  let allowed = pad;
+  if (causal) {
+    const T = g.op('Shape', [attentionMask], [intAttr('start', 1), intAttr('end', 2)]);
+    const S = g.op('Shape', [inputIds], [intAttr('start', 1), intAttr('end', 2)]);
+    const zero = g.int64Tensor('zero', [], [0]);
+    const oneI = g.int64Tensor('one_i64', [], [1]);
+    const tIdx = g.op('Range', [zero, scalar(g, T), oneI]); // [T]
+    const sIdx = g.op('Add', [g.op('Range', [zero, scalar(g, S), oneI]), g.op('Sub', [T, S])]); // [S] absolute slots
+    const causalMask = g.op('LessOrEqual', [
+      g.op('Unsqueeze', [tIdx, g.int64Tensor('row_axis', [1], [0])]),
+      g.op('Unsqueeze', [sIdx, g.int64Tensor('col_axis', [1], [1])]),
+    ]); // [S,T]
+    allowed = g.op('And', [causalMask, pad]); // [B,1,S,T]
+  }
+  const zeroF = g.floatTensor('bias_zero', [], new Float32Array([0]));
+  const negF = g.floatTensor('bias_neg', [], new Float32Array([-1e9]));
+  return g.op('Where', [allowed, zeroF, negF]);
+}
+
+function embeddings(s: Shared, inputIds: string, positionIds: string): { x: string; wte: string } {
+  const { g, cfg, init } = s;
+  const wte = g.floatTensor('wte', [cfg.vocab, cfg.dModel], init.normal(cfg.vocab * cfg.dModel, 0.02));
+  const wpe = g.floatTensor('wpe', [cfg.maxPos, cfg.dModel], init.normal(cfg.maxPos * cfg.dModel, 0.01));
+  return { x: g.op('Add', [g.op('Gather', [wte, inputIds], [intAttr('axis', 0)]), g.op('Gather', [wpe, positionIds], [intAttr('axis', 0)])]), wte };
+}
+
+/** The causal LM with KV cache, in the Optimum decoder layout. */
+export function buildDecoder(cfg: GptConfig): Uint8Array {
+  checkGptConfig(cfg);
+  const g = new GraphBuilder('dlab_gpt_decoder');
+  const headDim = cfg.dModel / cfg.nHead;
+  const inputIds = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
+  const attentionMask = g.input('attention_mask', INT64, ['batch_size', 'past_sequence_length + sequence_length']);
+  const positionIds = g.input('position_ids', INT64, ['batch_size', 'sequence_length']);
+  const init = new Init(cfg.seed);
+  const s: Shared = { g, cfg, init, headDim, attnBias: attentionBias(g, inputIds, attentionMask, true) };
+  const { x: x0, wte } = embeddings(s, inputIds, positionIds);
+  let x = x0;
+  for (let i = 0; i < cfg.nLayer; i++) {
+    const kv = ['key', 'value'].map((kind) => g.input(`past_key_values.${i}.${kind}`, FLOAT, ['batch_size', cfg.nHead, 'past_sequence_length', headDim]));
+    for (const kind of ['key', 'value']) g.output(`present.${i}.${kind}`, FLOAT, ['batch_size', cfg.nHead, 'past_sequence_length + sequence_length', headDim]);
+    x = block(s, x, i, { pastKey: kv[0], pastValue: kv[1], presentKey: `present.${i}.key`, presentValue: `present.${i}.value` });
+  }
+  const h = layerNorm(s, x, 'ln_f');
+  const headW = cfg.tied === false ? g.floatTensor('lm_head.weight', [cfg.dModel, cfg.vocab], init.normal(cfg.dModel * cfg.vocab, 0.02)) : g.op('Transpose', [wte], [intsAttr('perm', [1, 0])]);
+  const out = cfg.headBias ? g.op('Add', [g.op('MatMul', [h, headW]), g.floatTensor('lm_head.bias', [cfg.vocab], init.normal(cfg.vocab, 0.02))], undefined, 'logits') : g.op('MatMul', [h, headW], undefined, 'logits');
+  g.output(out, FLOAT, ['batch_size', 'sequence_length', cfg.vocab]);
+  return g.toBytes();
+}
+
+/**
+ * The encoder variant: bidirectional attention over non-padding tokens, positions
+ * 0…S−1, outputs `last_hidden_state` [B, S, d] and the mean-pooled `embedding` [B, d]
+ * (Σ_t mask_t h_t / Σ_t mask_t).
+ */
+export function buildEncoder(cfg: GptConfig): Uint8Array {
+  checkGptConfig(cfg);
+  const g = new GraphBuilder('dlab_gpt_encoder');
+  const inputIds = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
+  const attentionMask = g.input('attention_mask', INT64, ['batch_size', 'sequence_length']);
+  const s: Shared = { g, cfg, init: new Init(cfg.seed), headDim: cfg.dModel / cfg.nHead, attnBias: attentionBias(g, inputIds, attentionMask, false) };
+  const S = g.op('Shape', [inputIds], [intAttr('start', 1), intAttr('end', 2)]);
+  const positions = g.op('Range', [g.int64Tensor('pos_zero', [], [0]), scalar(g, S), g.int64Tensor('pos_one', [], [1])]);
+  let x = embeddings(s, inputIds, positions).x;
+  for (let i = 0; i < cfg.nLayer; i++) x = block(s, x, i);
+  const h = layerNorm(s, x, 'ln_f');
+  g.op('Identity', [h], undefined, 'last_hidden_state');
+  g.output('last_hidden_state', FLOAT, ['batch_size', 'sequence_length', cfg.dModel]);
+  const m = g.op('Unsqueeze', [g.op('Cast', [attentionMask], [intAttr('to', FLOAT)]), g.int64Tensor('mask_axes', [1], [2])]); // [B,S,1]
+  const summed = g.op('ReduceSum', [g.op('Mul', [h, m]), g.int64Tensor('seq_axis', [1], [1])], [intAttr('keepdims', 0)]);
+  const count = g.op('ReduceSum', [m, g.int64Tensor('seq_axis2', [1], [1])], [intAttr('keepdims', 0)]);
+  g.op('Div', [summed, g.op('Max', [count, g.floatTensor('one_f', [], new Float32Array([1]))])], undefined, 'embedding');
+  g.output('embedding', FLOAT, ['batch_size', cfg.dModel]);
+  return g.toBytes();
+}
