@@ -37,8 +37,7 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async put(table: Table, schema: ArtifactSchema, lineage: Lineage): Promise<ArtifactRef> {
-    checkColumns(table, schema);
-    const bytes = tableToIPC(withMetadata(table, schemaId(schema), lineage), 'file');
+    const bytes = encodeArtifact(table, schema, lineage);
     const sha256 = sha256Hex(bytes);
     const file = this.locate(sha256);
     const ref: ArtifactRef = { uri: pathToFileURL(file).href, sha256, schema: schemaId(schema), rows: table.numRows, bytes: bytes.byteLength };
@@ -80,12 +79,7 @@ export class LocalArtifactStore implements ArtifactStore {
     if (actual !== ref.sha256) {
       throw new ArtifactIntegrityError(`artifact ${file} is corrupted: expected sha256 ${ref.sha256}, found ${actual}`, file, ref.sha256);
     }
-    const table = tableFromIPC(bytes);
-    const found = table.schema.metadata.get(META.schema);
-    if (found !== ref.schema) {
-      throw new ArtifactIntegrityError(`artifact ${file}: expected schema ${ref.schema}, found ${found ?? 'none'}`, file, ref.sha256);
-    }
-    return table;
+    return decodeArtifact(bytes, ref.schema, file, ref.sha256);
   }
 
   async verify(ref: Pick<ArtifactRef, 'sha256'>): Promise<{ ok: boolean; file: string; actual?: string }> {
@@ -127,6 +121,25 @@ export function readLineage(table: Table): Lineage & { schema: string } {
     parents: JSON.parse(m.get(META.parents) ?? '[]') as string[],
     extra: m.has(META.extra) ? (JSON.parse(m.get(META.extra)!) as Record<string, unknown>) : undefined,
   };
+}
+
+/** The exact bytes the store writes for `table` as kind `schema` (columns checked, lineage in the metadata). */
+export function encodeArtifact(table: Table, schema: ArtifactSchema, lineage: Lineage): Uint8Array {
+  checkColumns(table, schema);
+  return tableToIPC(withMetadata(table, schemaId(schema), lineage), 'file');
+}
+
+/** Arrow IPC bytes → table, refusing any kind other than `expectedSchema`. */
+export function decodeArtifact(bytes: Uint8Array, expectedSchema: string, file: string, sha256 = sha256Hex(bytes)): Table {
+  let table: Table;
+  try {
+    table = tableFromIPC(bytes);
+  } catch (err) {
+    throw new ArtifactIntegrityError(`${file}: not an Arrow IPC file (${(err as Error).message})`, file, sha256);
+  }
+  const found = table.schema.metadata.get(META.schema);
+  if (found !== expectedSchema) throw new ArtifactIntegrityError(`${file}: expected schema ${expectedSchema}, found ${found ?? 'none'}`, file, sha256);
+  return table;
 }
 
 function withMetadata(table: Table, schema: string, lineage: Lineage): Table {

@@ -1,0 +1,109 @@
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { DlabInputError } from '../errors';
+import { cpuSessionOptions, sharedSession } from './session-cache';
+
+type Meta = { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] };
+
+/** What a decoder backbone must look like: name → [dtype, rank]. */
+function expectedDecoder(nLayer: number): { inputs: Map<string, [string, number]>; outputs: Map<string, [string, number]> } {
+  const inputs = new Map<string, [string, number]>([
+    ['input_ids', ['int64', 2]],
+    ['attention_mask', ['int64', 2]],
+  ]);
+  const outputs = new Map<string, [string, number]>([['last_hidden_state', ['float32', 3]]]);
+  for (let i = 0; i < nLayer; i++) {
+    for (const k of ['key', 'value']) {
+      inputs.set(`past_key_values.${i}.${k}`, ['float32', 4]);
+      outputs.set(`present.${i}.${k}`, ['float32', 4]);
+    }
+  }
+  return { inputs, outputs };
+}
+
+function check(source: string, role: 'input' | 'output', found: readonly Meta[], expected: Map<string, [string, number]>, optional: string[] = []): void {
+  const byName = new Map(found.map((m) => [m.name, m]));
+  for (const [name, [type, rank]] of expected) {
+    const m = byName.get(name);
+    if (!m) {
+      throw new DlabInputError(`${source}: ${role} "${name}" is missing: expected ${type} of rank ${rank} (${role}s found: ${found.map((f) => f.name).join(', ')})`, name);
+    }
+    const r = m.shape?.length;
+    if (m.type !== type || (r !== undefined && r !== rank)) {
+      throw new DlabInputError(`${source}: ${role} "${name}": expected ${type} of rank ${rank}, found ${m.type} of rank ${r}`, name);
+    }
+  }
+  for (const m of found) {
+    if (!expected.has(m.name) && !optional.includes(m.name) && role === 'input') {
+      throw new DlabInputError(`${source}: unexpected input "${m.name}" (${m.type}); a prepared decoder takes input_ids, attention_mask, position_ids and past_key_values.{i}.key|value`, m.name);
+    }
+  }
+}
+
+/**
+ * A prepared decoder backbone on ONNX Runtime: ids (+ KV cache) → last hidden state (+ cache).
+ * Every input and output is checked by name, dtype and rank when loaded.
+ */
+export class Backbone {
+  private constructor(
+    readonly session: InferenceSession,
+    readonly nLayer: number,
+    readonly nHead: number,
+    readonly headDim: number,
+    readonly dModel: number,
+    readonly hasPositionIds: boolean,
+  ) {}
+
+  static async load(path: string, key: string, dims: { nLayer: number; nHead: number; headDim: number; dModel: number }, threads = 2): Promise<Backbone> {
+    const session = await sharedSession(key, async () => {
+      try {
+        return await InferenceSession.create(path, cpuSessionOptions(threads));
+      } catch (err) {
+        throw new DlabInputError(`${path}: ONNX Runtime cannot load it (${(err as Error).message})`, path);
+      }
+    });
+    const { inputs, outputs } = expectedDecoder(dims.nLayer);
+    const inMeta = session.inputMetadata as readonly Meta[];
+    check(path, 'input', inMeta, inputs, ['position_ids']);
+    check(path, 'output', session.outputMetadata as readonly Meta[], outputs);
+    const pos = inMeta.find((m) => m.name === 'position_ids');
+    if (pos && (pos.type !== 'int64' || pos.shape?.length !== 2)) {
+      throw new DlabInputError(`${path}: input "position_ids": expected int64 of rank 2, found ${pos.type} of rank ${pos.shape?.length}`, 'position_ids');
+    }
+    const kv = inMeta.find((m) => m.name === 'past_key_values.0.key')!;
+    for (const [axis, want, what] of [[1, dims.nHead, 'nHead'], [3, dims.headDim, 'headDim']] as const) {
+      const got = kv.shape?.[axis];
+      if (typeof got === 'number' && got !== want) {
+        throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
+      }
+    }
+    return new Backbone(session, dims.nLayer, dims.nHead, dims.headDim, dims.dModel, !!pos);
+  }
+
+  /** Empty cache tensors [B, nHead, 0, headDim] for a first pass. */
+  emptyCache(batch: number): Record<string, Tensor> {
+    const feeds: Record<string, Tensor> = {};
+    for (let i = 0; i < this.nLayer; i++) {
+      for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [batch, this.nHead, 0, this.headDim]);
+    }
+    return feeds;
+  }
+
+  /**
+   * One pass. ids, positions [B, S]; mask [B, T] with T = past + S; cache from the previous
+   * pass's `present` (or `emptyCache`). Returns h [B, S, d] and the new cache as `past` feeds.
+   */
+  async run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number, cache: Record<string, Tensor>) {
+    const feeds: Record<string, Tensor> = {
+      ...cache,
+      input_ids: new Tensor('int64', ids, [batch, seq]),
+      attention_mask: new Tensor('int64', mask, [batch, mask.length / batch]),
+    };
+    if (this.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [batch, seq]);
+    const out = await this.session.run(feeds);
+    const next: Record<string, Tensor> = {};
+    for (let i = 0; i < this.nLayer; i++) {
+      for (const k of ['key', 'value']) next[`past_key_values.${i}.${k}`] = out[`present.${i}.${k}`];
+    }
+    return { hidden: out.last_hidden_state.data as Float32Array, cache: next };
+  }
+}

@@ -1,0 +1,60 @@
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { Table } from 'apache-arrow';
+import { MODEL_HEAD } from '../../schemas/artifacts';
+import { DlabInputError } from '../errors';
+import { readNumbers, readVectors, tableFromColumns, vectorColumn } from '../store/columns';
+import { FLOAT, GraphBuilder, intAttr } from './onnx-graph';
+import { cpuSessionOptions, sharedSession } from './session-cache';
+
+/** The trainable part of a policy: logits z = W h + b, W [V, d] row-major, b [V]. */
+export interface Head {
+  W: Float32Array;
+  b: Float32Array;
+  vocab: number;
+  dModel: number;
+}
+
+export function makeHead(W: Float32Array, b: Float32Array | undefined, vocab: number, dModel: number): Head {
+  if (W.length !== vocab * dModel) throw new DlabInputError(`head: W has ${W.length} values, expected vocab × dModel = ${vocab} × ${dModel}`);
+  const bias = b ?? new Float32Array(vocab);
+  if (bias.length !== vocab) throw new DlabInputError(`head: b has ${bias.length} values, expected ${vocab}`);
+  return { W, b: bias, vocab, dModel };
+}
+
+/** Head → a `model.head@1` table (row v = token v), zero-copy over W. */
+export function headToTable(head: Head): Table {
+  const token = new Int32Array(head.vocab);
+  for (let v = 0; v < head.vocab; v++) token[v] = v;
+  return tableFromColumns({ token, w: vectorColumn(head.W, head.dModel), b: head.b });
+}
+
+export function headFromTable(table: Table, source: string): Head {
+  const { data, rows, dim } = readVectors(table, 'w');
+  const b = readNumbers(table, 'b');
+  if (!(b instanceof Float32Array) || b.length !== rows) throw new DlabInputError(`${source}: head bias column must be float32 with one value per row`);
+  return { W: data, b, vocab: rows, dModel: dim };
+}
+
+/** Gemm(h, W, b, transB = 1): h [N, d] → logits [N, V], with W and b fed as inputs (swap heads freely). */
+function headGraph(): Uint8Array {
+  const g = new GraphBuilder('dlab_head');
+  g.input('h', FLOAT, ['n', 'd']);
+  g.input('W', FLOAT, ['vocab', 'd']);
+  g.input('b', FLOAT, ['vocab']);
+  g.op('Gemm', ['h', 'W', 'b'], [intAttr('transB', 1)], 'logits');
+  g.output('logits', FLOAT, ['n', 'vocab']);
+  return g.toBytes();
+}
+
+/** logits [N, V] = h [N, d] · Wᵀ + b, on ONNX Runtime (one shared session per process). */
+export async function headLogits(head: Head, h: Float32Array, n: number): Promise<Float32Array> {
+  if (h.length !== n * head.dModel) throw new Error(`headLogits: h has ${h.length} values, expected ${n} × ${head.dModel}`);
+  if (n === 0) return new Float32Array(0);
+  const session = await sharedSession('dlab-head-gemm', () => InferenceSession.create(headGraph(), cpuSessionOptions(2)));
+  const out = await session.run({
+    h: new Tensor('float32', h, [n, head.dModel]),
+    W: new Tensor('float32', head.W, [head.vocab, head.dModel]),
+    b: new Tensor('float32', head.b, [head.vocab]),
+  });
+  return out.logits.data as Float32Array;
+}

@@ -1,0 +1,249 @@
+import { Tensor } from 'onnxruntime-node';
+import { DlabInputError } from '../errors';
+import { Rng } from '../rng';
+import { Backbone } from './backbone';
+import { Head, headLogits } from './head';
+import { readHeadFile, readModelDir, ModelJson } from './model-dir';
+import { SamplingOptions, sampleToken } from './sampling';
+import type { Tokenizer } from './tokenizer';
+import { loadTokenizer } from './tokenizers';
+
+export interface GenerateOptions extends SamplingOptions {
+  maxTokens: number;
+  /** generation of a sequence stops when its text contains one of these (excluded from `text`) */
+  stop?: string[];
+  seed: number;
+  /** RNG stream per prompt (default: its index): a sequence's sample depends only on (seed, stream) */
+  streams?: number[];
+  /** sees each step's logits [B, V] before sampling (diagnostics, tests) */
+  onStep?: (step: number, logits: Float32Array) => void;
+}
+
+export interface Generation {
+  /** sampled token ids (the eos token included when sampled) */
+  tokens: number[];
+  /** decoded completion, cut before a stop string */
+  text: string;
+  /** log-prob of each sampled token under the sampling distribution */
+  logprobs: number[];
+  finish: 'eos' | 'stop' | 'length';
+  /** prompt token ids as fed (bos included) */
+  promptTokens: number[];
+}
+
+export interface ScoreItem {
+  context: number[];
+  target: number[];
+}
+
+export interface Scored {
+  logprob: number;
+  tokenLogprobs: Float64Array;
+}
+
+/**
+ * backbone (ONNX Runtime) + head (W, b) + tokenizer. The head is data: `withHead` swaps in
+ * a trained one without touching any graph or session.
+ */
+export class Policy {
+  private constructor(
+    readonly backbone: Backbone,
+    readonly head: Head,
+    readonly tokenizer: Tokenizer,
+    readonly model: ModelJson,
+  ) {}
+
+  static async load(dir: string, opts: { threads?: number } = {}): Promise<Policy> {
+    const { json, backbonePath, headPath, tokenizerPath } = await readModelDir(dir);
+    const backbone = await Backbone.load(backbonePath, `backbone:${json.sha256.backbone}`, json.dims, opts.threads);
+    const head = await readHeadFile(headPath, json.sha256.head);
+    if (head.vocab !== json.dims.vocab || head.dModel !== json.dims.dModel) {
+      throw new DlabInputError(`${headPath}: head is ${head.vocab} × ${head.dModel}, model.json says ${json.dims.vocab} × ${json.dims.dModel}`, headPath);
+    }
+    return new Policy(backbone, head, await loadTokenizer(tokenizerPath), json);
+  }
+
+  withHead(head: Head): Policy {
+    if (head.vocab !== this.head.vocab || head.dModel !== this.head.dModel) {
+      throw new DlabInputError(`head is ${head.vocab} × ${head.dModel}, the policy needs ${this.head.vocab} × ${this.head.dModel}`);
+    }
+    return new Policy(this.backbone, head, this.tokenizer, this.model);
+  }
+
+  /** bos (if the tokenizer has one) + encode(text). */
+  encodePrompt(text: string): number[] {
+    const ids = this.tokenizer.encode(text);
+    return this.tokenizer.bosId === undefined ? ids : [this.tokenizer.bosId, ...ids];
+  }
+
+  private checkLength(len: number, what: string): void {
+    const maxPos = this.model.dims.maxPos;
+    if (maxPos !== null && len > maxPos) throw new DlabInputError(`${what}: ${len} tokens, but the model has only ${maxPos} positions`, what);
+  }
+
+  /**
+   * Batched sampling with the KV cache. Prompts are left-padded to the longest; each
+   * sequence draws from its own RNG stream, one uniform per token, so what it samples does
+   * not depend on the batch it ran in.
+   */
+  async generate(prompts: (string | number[])[], opts: GenerateOptions): Promise<Generation[]> {
+    const B = prompts.length;
+    if (B === 0) return [];
+    const encoded = prompts.map((p) => (typeof p === 'string' ? this.encodePrompt(p) : p));
+    const L = Math.max(...encoded.map((e) => e.length));
+    encoded.forEach((e, i) => this.checkLength(e.length + opts.maxTokens, `prompt ${i} + maxTokens`));
+    const { padId, eosId } = this.tokenizer;
+    const d = this.head.dModel;
+    const V = this.head.vocab;
+    const rngs = encoded.map((_, i) => new Rng(opts.seed, opts.streams?.[i] ?? i));
+    const stop = opts.stop ?? [];
+
+    // first pass: the whole left-padded prompt
+    let ids = new BigInt64Array(B * L);
+    let positions = new BigInt64Array(B * L);
+    let mask = new BigInt64Array(B * L);
+    const nextPos = new Array<number>(B);
+    for (let b = 0; b < B; b++) {
+      const e = encoded[b];
+      const off = L - e.length;
+      for (let t = 0; t < L; t++) {
+        const real = t >= off;
+        ids[b * L + t] = BigInt(real ? e[t - off] : padId);
+        mask[b * L + t] = real ? 1n : 0n;
+        positions[b * L + t] = BigInt(real ? t - off : 0);
+      }
+      nextPos[b] = e.length;
+    }
+    let cache: Record<string, Tensor> = this.backbone.emptyCache(B);
+    let seq = L;
+    const out: Generation[] = encoded.map((e) => ({ tokens: [], text: '', logprobs: [], finish: 'length', promptTokens: e }));
+    const done = new Array<boolean>(B).fill(false);
+    const last = new Float32Array(B * d);
+    const scratch = { order: new Int32Array(V), p: new Float64Array(V) };
+    for (let step = 0; step < opts.maxTokens && done.includes(false); step++) {
+      const r = await this.backbone.run(ids, positions, mask, B, seq, cache);
+      cache = r.cache;
+      for (let b = 0; b < B; b++) last.set(r.hidden.subarray((b * seq + seq - 1) * d, (b * seq + seq) * d), b * d);
+      const logits = await headLogits(this.head, last, B);
+      opts.onStep?.(step, logits);
+      const T = mask.length / B;
+      const nextIds = new BigInt64Array(B);
+      const nextPositions = new BigInt64Array(B);
+      const nextMask = new BigInt64Array(B * (T + 1));
+      for (let b = 0; b < B; b++) {
+        nextMask.set(mask.subarray(b * T, (b + 1) * T), b * (T + 1));
+        nextMask[b * (T + 1) + T] = 1n;
+        nextPositions[b] = BigInt(nextPos[b]++);
+        if (done[b]) {
+          nextIds[b] = BigInt(padId);
+          continue;
+        }
+        const { token, logprob } = sampleToken(logits.subarray(b * V, (b + 1) * V), opts, rngs[b], scratch);
+        const g = out[b];
+        g.tokens.push(token);
+        g.logprobs.push(logprob);
+        nextIds[b] = BigInt(token);
+        if (token === eosId) {
+          done[b] = true;
+          g.finish = 'eos';
+          g.text = this.tokenizer.decode(g.tokens);
+          continue;
+        }
+        g.text = this.tokenizer.decode(g.tokens);
+        const at = firstStop(g.text, stop);
+        if (at >= 0) {
+          done[b] = true;
+          g.finish = 'stop';
+          g.text = g.text.slice(0, at);
+        }
+      }
+      ids = nextIds;
+      positions = nextPositions;
+      mask = nextMask;
+      seq = 1;
+    }
+    return out;
+  }
+
+  /**
+   * Teacher-forced log-probs of each item's target given its context (batched, left-padded,
+   * one pass per batch): log π(target_j | context, target_<j) for every target token.
+   * With `withHidden`, also the hidden states h_t that predicted the target tokens,
+   * concatenated over items ([Σ|target|, d]) — what head gradients are taken on.
+   */
+  async score(items: ScoreItem[], opts: { batchSize?: number; withHidden?: boolean } = {}): Promise<{ scored: Scored[]; hidden?: Float32Array }> {
+    const batchSize = opts.batchSize ?? 16;
+    const d = this.head.dModel;
+    const V = this.head.vocab;
+    const totalTargets = items.reduce((n, it) => n + it.target.length, 0);
+    const hiddenAll = opts.withHidden ? new Float32Array(totalTargets * d) : undefined;
+    const scored: Scored[] = [];
+    let hiddenAt = 0;
+    for (let start = 0; start < items.length; start += batchSize) {
+      const batch = items.slice(start, start + batchSize);
+      const B = batch.length;
+      const seqs = batch.map((it, i) => {
+        if (!it.context.length) throw new DlabInputError(`score item ${start + i}: empty context (the first target token needs something to be predicted from)`);
+        this.checkLength(it.context.length + it.target.length, `score item ${start + i}`);
+        return [...it.context, ...it.target];
+      });
+      const L = Math.max(...seqs.map((s) => s.length));
+      const ids = new BigInt64Array(B * L);
+      const positions = new BigInt64Array(B * L);
+      const mask = new BigInt64Array(B * L);
+      for (let b = 0; b < B; b++) {
+        const s = seqs[b];
+        const off = L - s.length;
+        for (let t = 0; t < L; t++) {
+          const real = t >= off;
+          ids[b * L + t] = BigInt(real ? s[t - off] : this.tokenizer.padId);
+          mask[b * L + t] = real ? 1n : 0n;
+          positions[b * L + t] = BigInt(real ? t - off : 0);
+        }
+      }
+      const { hidden } = await this.backbone.run(ids, positions, mask, B, L, this.backbone.emptyCache(B));
+      const n = batch.reduce((k, it) => k + it.target.length, 0);
+      const h = new Float32Array(n * d);
+      let row = 0;
+      for (let b = 0; b < B; b++) {
+        const tl = batch[b].target.length;
+        // positions L−tl−1 … L−2 predict the target tokens
+        for (let j = 0; j < tl; j++, row++) h.set(hidden.subarray((b * L + L - tl - 1 + j) * d, (b * L + L - tl + j) * d), row * d);
+      }
+      const logits = await headLogits(this.head, h, n);
+      row = 0;
+      for (const it of batch) {
+        const lp = new Float64Array(it.target.length);
+        let sum = 0;
+        for (let j = 0; j < it.target.length; j++, row++) {
+          lp[j] = logSoftmaxRow(logits, row, V, it.target[j]);
+          sum += lp[j];
+        }
+        scored.push({ logprob: sum, tokenLogprobs: lp });
+      }
+      if (hiddenAll) {
+        hiddenAll.set(h, hiddenAt * d);
+        hiddenAt += n;
+      }
+    }
+    return { scored, hidden: hiddenAll };
+  }
+}
+
+function logSoftmaxRow(logits: Float32Array, row: number, V: number, y: number): number {
+  const off = row * V;
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (logits[off + v] > max) max = logits[off + v];
+  let s = 0;
+  for (let v = 0; v < V; v++) s += Math.exp(logits[off + v] - max);
+  return logits[off + y] - max - Math.log(s);
+}
+
+function firstStop(text: string, stop: string[]): number {
+  let at = -1;
+  for (const s of stop) {
+    const i = s ? text.indexOf(s) : -1;
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  return at;
+}

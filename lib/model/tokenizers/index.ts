@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Tokenizer } from '../tokenizer';
+import { BuiltinTokenizer } from './builtin';
+import { HuggingFaceTokenizer, readTokenizerConfigBeside } from './huggingface';
+import { readJsonFile } from './json-file';
+
+export { BuiltinTokenizer, BUILTIN_CHARSET } from './builtin';
+export type { BuiltinTokenizerConfig, BuiltinTokenizerJSON } from './builtin';
+export { HuggingFaceTokenizer } from './huggingface';
+
+/**
+ * The tokenizer in `path` (a file, or a directory holding `tokenizer.json`), picked by
+ * content: `"type": "dlab-builtin"` → BuiltinTokenizer, anything else is read as a
+ * Hugging Face tokenizer.json (with the tokenizer_config.json beside it, if any).
+ */
+export function loadTokenizer(path: string): Tokenizer {
+  const file = isDirectory(path) ? join(path, 'tokenizer.json') : path;
+  const json = readJsonFile(file, 'a tokenizer file (dlab-builtin JSON or Hugging Face tokenizer.json)');
+  if (typeof json === 'object' && json !== null && (json as { type?: unknown }).type === 'dlab-builtin') {
+    return BuiltinTokenizer.fromJSON(json, file);
+  }
+  return HuggingFaceTokenizer.fromJSON(json, readTokenizerConfigBeside(file), file);
+}
+
+/** Writes `tok.toJSON()` to `path` atomically (temp file, then rename). */
+export function saveBuiltinTokenizer(tok: BuiltinTokenizer, path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, JSON.stringify(tok.toJSON(), null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

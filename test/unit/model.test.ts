@@ -1,0 +1,162 @@
+import { strict as assert } from 'node:assert';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { buildDecoder, GptConfig } from '../../lib/model/gpt';
+import { headLogits, makeHead } from '../../lib/model/head';
+import { buildModelDir, prepareModelDir } from '../../lib/model/model-dir';
+import { Policy } from '../../lib/model/policy';
+import { prepareDecoder } from '../../lib/model/prepare';
+import { BuiltinTokenizer, saveBuiltinTokenizer } from '../../lib/model/tokenizers';
+import { DlabInputError } from '../../lib/errors';
+import { tempDir } from '../helpers/tmp';
+
+const base: GptConfig = { vocab: 100, dModel: 32, nLayer: 2, nHead: 4, dFf: 64, maxPos: 96, seed: 5 };
+
+/** Full forward pass of an unprepared decoder on one unpadded sequence: logits [S, V]. */
+async function fullLogits(session: InferenceSession, cfg: GptConfig, ids: number[]): Promise<Float32Array> {
+  const S = ids.length;
+  const feeds: Record<string, Tensor> = {
+    input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, S]),
+    attention_mask: new Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
+    position_ids: new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, S]),
+  };
+  for (let i = 0; i < cfg.nLayer; i++) for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [1, cfg.nHead, 0, cfg.dModel / cfg.nHead]);
+  return (await session.run(feeds)).logits.data as Float32Array;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('model runtime (lib/model) on ONNX Runtime', function () {
+  this.timeout(60_000);
+  let dir: ReturnType<typeof tempDir>;
+  before(() => (dir = tempDir('model')));
+  after(() => dir.cleanup());
+
+  describe('prepare: backbone + head reproduce the original logits', () => {
+    for (const [tied, headBias] of [[true, false], [false, false], [true, true], [false, true]]) {
+      it(`${tied ? 'tied' : 'untied'} embeddings, ${headBias ? 'with' : 'without'} a head bias: max |Δlogits| ≤ 1e-4`, async () => {
+        const cfg = { ...base, tied, headBias };
+        const decoder = buildDecoder(cfg);
+        const p = prepareDecoder(decoder, 'test');
+        assert.deepEqual([p.vocab, p.dModel, p.tied, !!p.b], [100, 32, tied, headBias]);
+        const original = await InferenceSession.create(decoder);
+        const ids = [1, 17, 42, 5, 99, 3, 60];
+        const want = await fullLogits(original, cfg, ids);
+        const backbone = await InferenceSession.create(p.backbone);
+        assert.ok(!backbone.outputNames.includes('logits') && backbone.outputNames.includes('last_hidden_state'));
+        const feeds: Record<string, Tensor> = {
+          input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, 7]),
+          attention_mask: new Tensor('int64', new BigInt64Array(7).fill(1n), [1, 7]),
+          position_ids: new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, 7]),
+        };
+        for (let i = 0; i < 2; i++) for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [1, 4, 0, 8]);
+        const h = (await backbone.run(feeds)).last_hidden_state.data as Float32Array;
+        const got = await headLogits(makeHead(p.W, p.b, p.vocab, p.dModel), h, 7);
+        const diff = maxAbsDiff(got, want);
+        assert.ok(diff <= 1e-4, `max |Δ| = ${diff}`);
+      });
+    }
+
+    it('the untied head weight leaves the backbone; the tied embedding stays (the backbone still embeds with it)', () => {
+      const untied = onnx.ModelProto.decode(prepareDecoder(buildDecoder({ ...base, tied: false }), 't').backbone);
+      const names = (untied.graph!.initializer ?? []).map((t) => t.name);
+      assert.ok(!names.includes('lm_head.weight'));
+      const tied = onnx.ModelProto.decode(prepareDecoder(buildDecoder(base), 't').backbone);
+      assert.ok((tied.graph!.initializer ?? []).some((t) => t.name === 'wte'));
+    });
+
+    it('a graph without a recognisable head is refused with the reason', () => {
+      assert.throws(() => prepareDecoder(new Uint8Array([1, 2, 3]), 'junk.onnx'), /junk\.onnx: not an ONNX model/);
+      const m = onnx.ModelProto.decode(buildDecoder(base));
+      m.graph!.output = m.graph!.output!.filter((o) => o.name !== 'logits');
+      assert.throws(() => prepareDecoder(onnx.ModelProto.encode(m).finish(), 'nologits.onnx'), /nologits\.onnx: cannot find the output head: no graph output named "logits"/);
+    });
+  });
+
+  describe('a model directory (build, prepare a user export, load)', () => {
+    let policy: Policy;
+    before(async () => {
+      await buildModelDir({ ...base, tokenizer: {} }, join(dir.path, 'built'));
+      policy = await Policy.load(join(dir.path, 'built'));
+    });
+
+    it('`prepare` of an exported decoder file gives the same model as `build` (same backbone and head bytes)', async () => {
+      const onnxFile = join(dir.path, 'export.onnx');
+      writeFileSync(onnxFile, buildDecoder(base));
+      const tokFile = join(dir.path, 'tok.json');
+      saveBuiltinTokenizer(new BuiltinTokenizer({}), tokFile);
+      const json = await prepareModelDir({ onnx: onnxFile, tokenizer: tokFile, out: join(dir.path, 'prepared') });
+      assert.deepEqual(json.dims, { vocab: 100, dModel: 32, nLayer: 2, nHead: 4, headDim: 8, maxPos: null });
+      assert.equal(json.sha256.backbone, policy.model.sha256.backbone);
+      assert.deepEqual(readFileSync(join(dir.path, 'prepared', 'backbone.onnx')), readFileSync(join(dir.path, 'built', 'backbone.onnx')));
+    });
+
+    it('KV-cache generation equals full recomputation: logits within 1e-4 at every step, for left-padded prompts', async () => {
+      const original = await InferenceSession.create(buildDecoder(base));
+      const prompts = ['12+345=', '7*8=', 'a'];
+      const steps: Float32Array[] = [];
+      const gens = await policy.generate(prompts, { maxTokens: 6, temperature: 1, topK: 0, topP: 1, seed: 3, onStep: (_, l) => steps.push(l.slice()) });
+      let worst = 0;
+      for (let b = 0; b < prompts.length; b++) {
+        const seq = [...gens[b].promptTokens];
+        for (let t = 0; t < gens[b].tokens.length; t++) {
+          const full = await fullLogits(original, base, seq);
+          const want = full.subarray((seq.length - 1) * 100, seq.length * 100);
+          worst = Math.max(worst, maxAbsDiff(steps[t].subarray(b * 100, (b + 1) * 100), want));
+          seq.push(gens[b].tokens[t]);
+        }
+      }
+      assert.ok(worst <= 1e-4, `max |Δ| over all steps = ${worst}`);
+    });
+
+    it('scoring the sampled tokens gives the generation-time log-probs (temperature 1, no truncation)', async () => {
+      const gens = await policy.generate(['3+4=', 'hello world'], { maxTokens: 12, temperature: 1, topK: 0, topP: 1, seed: 11 });
+      const { scored } = await policy.score(gens.map((g) => ({ context: g.promptTokens, target: g.tokens })));
+      for (let i = 0; i < gens.length; i++) {
+        const gen = gens[i].logprobs.reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(scored[i].logprob - gen) < 1e-4, `${scored[i].logprob} vs ${gen}`);
+        assert.equal(scored[i].tokenLogprobs.length, gens[i].tokens.length);
+      }
+    });
+
+    it('seeded sampling is batch-invariant: a prompt samples the same tokens alone, in a batch, and in another order', async () => {
+      const opts = { maxTokens: 10, temperature: 1, topK: 20, topP: 0.9, seed: 7 };
+      const together = await policy.generate(['1+1=', '22+33=', 'x'], { ...opts, streams: [10, 11, 12] });
+      const alone = await policy.generate(['22+33='], { ...opts, streams: [11] });
+      const reordered = await policy.generate(['x', '22+33=', '1+1='], { ...opts, streams: [12, 11, 10] });
+      assert.deepEqual(alone[0].tokens, together[1].tokens);
+      assert.deepEqual(reordered[2].tokens, together[0].tokens);
+      assert.deepEqual(reordered[0].tokens, together[2].tokens);
+      const other = await policy.generate(['22+33='], { ...opts, streams: [99] });
+      assert.notDeepEqual(other[0].tokens, alone[0].tokens);
+    });
+
+    it('greedy decoding is deterministic, log-prob 0 under its point-mass distribution, and stops at maxTokens', async () => {
+      const a = await policy.generate(['5+5='], { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1 });
+      const b = await policy.generate(['5+5='], { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 2 });
+      assert.deepEqual(a[0].tokens, b[0].tokens);
+      assert.ok(a[0].tokens.length <= 5 && a[0].logprobs.every((l) => l === 0));
+    });
+
+    it('stop strings end a sequence and are cut from its text', async () => {
+      const free = await policy.generate(['9='], { maxTokens: 30, temperature: 1, topK: 0, topP: 1, seed: 4 });
+      const text = free[0].text;
+      assert.ok(text.length >= 3, `sampled text "${text}"`);
+      const stopAt = text[2];
+      const cut = await policy.generate(['9='], { maxTokens: 30, temperature: 1, topK: 0, topP: 1, seed: 4, stop: [stopAt] });
+      assert.equal(cut[0].finish, 'stop');
+      assert.equal(cut[0].text, text.slice(0, text.indexOf(stopAt)));
+    });
+
+    it('a prompt longer than the model’s positions is refused, naming the prompt', async () => {
+      await assert.rejects(policy.generate(['x'.repeat(90)], { maxTokens: 10, temperature: 1, topK: 0, topP: 1, seed: 1 }), (e: Error) => e instanceof DlabInputError && /prompt 0 \+ maxTokens: 101 tokens, but the model has only 96 positions/.test(e.message));
+    });
+  });
+});
