@@ -10,6 +10,7 @@ import { verifyRun } from '../client/verify';
 import { DlabInputError } from '../lib/errors';
 import { createWorker } from '../workers/worker';
 import { runDemo } from './demo';
+import { modelCommand } from './model';
 import { dlabHome, taskQueue } from './env';
 import { formatHistory, formatStatus } from './format';
 
@@ -127,6 +128,8 @@ program
     process.stdout.write(`${result.checked - result.bad.length}/${result.checked} artifacts of ${id} verified\n`);
     process.exitCode = result.bad.length ? 1 : 0;
   });
+
+program.addCommand(modelCommand());
 
 program
   .command('demo')

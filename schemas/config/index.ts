@@ -19,14 +19,19 @@ export function isExperimentKind(kind: string): kind is ExperimentKind {
  * expected and what was found (`source` is the file it came from).
  */
 export function parseConfig<K extends ExperimentKind>(kind: K, raw: unknown, source = 'config'): z.infer<(typeof CONFIG_SCHEMAS)[K]> {
-  const result = CONFIG_SCHEMAS[kind].safeParse(raw);
-  if (result.success) return result.data as z.infer<(typeof CONFIG_SCHEMAS)[K]>;
+  return parseWith(CONFIG_SCHEMAS[kind], raw, `${kind} config in ${source}`) as z.infer<(typeof CONFIG_SCHEMAS)[K]>;
+}
+
+/** Validates `raw` with a zod schema; the error names every bad field and what was found. */
+export function parseWith<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.length ? issue.path.join('.') : '(root)';
     const found = lookup(raw, issue.path);
     return `  ${path}: ${issue.message}${issue.code === 'unrecognized_keys' ? '' : ` (found ${JSON.stringify(found) ?? 'nothing'})`}`;
   });
-  throw new DlabInputError(`invalid ${kind} config in ${source}:\n${lines.join('\n')}`, source);
+  throw new DlabInputError(`invalid ${what}:\n${lines.join('\n')}`, what);
 }
 
 function lookup(value: unknown, path: PropertyKey[]): unknown {

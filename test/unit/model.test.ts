@@ -3,7 +3,9 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { buildDecoder, GptConfig } from '../../lib/model/gpt';
+import { buildDecoder, buildEncoder, GptConfig } from '../../lib/model/gpt';
+import { Backbone } from '../../lib/model/backbone';
+import { buildMlp } from '../../lib/model/mlp';
 import { headLogits, makeHead } from '../../lib/model/head';
 import { buildModelDir, prepareModelDir } from '../../lib/model/model-dir';
 import { Policy } from '../../lib/model/policy';
@@ -158,5 +160,45 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
     it('a prompt longer than the model’s positions is refused, naming the prompt', async () => {
       await assert.rejects(policy.generate(['x'.repeat(90)], { maxTokens: 10, temperature: 1, topK: 0, topP: 1, seed: 1 }), (e: Error) => e instanceof DlabInputError && /prompt 0 \+ maxTokens: 101 tokens, but the model has only 96 positions/.test(e.message));
     });
+  });
+
+  describe('loading checks every input and output up front', () => {
+    const dims = { nLayer: 2, nHead: 4, headDim: 8, dModel: 32 };
+    it('a model without the decoder inputs: names the missing tensor and what was expected', async () => {
+      const f = join(dir.path, 'mlp.onnx');
+      writeFileSync(f, buildMlp({ inDim: 4, hidden: 4, outDim: 4, seed: 1 }));
+      await assert.rejects(Backbone.load(f, 'mlp', dims), (e: Error) => e instanceof DlabInputError && /input "input_ids" is missing: expected int64 of rank 2/.test(e.message) && e.message.includes(f));
+    });
+
+    it('a wrong dtype: names the tensor, the expected and the found dtype', async () => {
+      const m = onnx.ModelProto.decode(prepareDecoder(buildDecoder(base), 't').backbone);
+      m.graph!.input!.find((i) => i.name === 'attention_mask')!.type!.tensorType!.elemType = onnx.TensorProto.DataType.FLOAT;
+      const f = join(dir.path, 'float-mask.onnx');
+      writeFileSync(f, onnx.ModelProto.encode(m).finish());
+      await assert.rejects(Backbone.load(f, 'float-mask', dims), /input "attention_mask": expected int64 of rank 2, found float32 of rank 2/);
+    });
+
+    it('a cache shape that contradicts model.json: names the tensor and the axis', async () => {
+      const f = join(dir.path, 'ok.onnx');
+      writeFileSync(f, prepareDecoder(buildDecoder(base), 't').backbone);
+      await assert.rejects(Backbone.load(f, 'ok-wrong-heads', { ...dims, nHead: 2 }), /"past_key_values.0.key" has 4 on axis 1, model.json says nHead = 2/);
+    });
+  });
+
+  it('the encoder variant outputs the mask-weighted mean of its last hidden states', async () => {
+    const enc = await InferenceSession.create(buildEncoder(base));
+    const ids = BigInt64Array.from([5n, 6n, 7n, 0n, 9n, 10n, 11n, 12n]);
+    const mask = BigInt64Array.from([1n, 1n, 1n, 0n, 1n, 1n, 1n, 1n]);
+    const out = await enc.run({ input_ids: new Tensor('int64', ids, [2, 4]), attention_mask: new Tensor('int64', mask, [2, 4]) });
+    const h = out.last_hidden_state.data as Float32Array;
+    const e = out.embedding.data as Float32Array;
+    for (let b = 0; b < 2; b++) {
+      for (let k = 0; k < 32; k++) {
+        let s = 0;
+        let n = 0;
+        for (let t = 0; t < 4; t++) if (mask[b * 4 + t]) (s += h[(b * 4 + t) * 32 + k]), n++;
+        assert.ok(Math.abs(e[b * 32 + k] - s / n) < 1e-5);
+      }
+    }
   });
 });

@@ -1,0 +1,119 @@
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+import { Command } from 'commander';
+import { InferenceSession } from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { readConfigFile } from '../client/start';
+import { buildModelDir, prepareModelDir, readModelDir } from '../lib/model/model-dir';
+import { Policy } from '../lib/model/policy';
+import { parseWith } from '../schemas/config';
+import { ModelBuildConfig } from '../schemas/config/model';
+
+const print = (json: boolean | undefined, value: unknown, human: string) => process.stdout.write((json ? JSON.stringify(value) : human) + '\n');
+
+/** Inputs, outputs, opset and parameter count of a model directory or an .onnx file. */
+async function inspect(path: string) {
+  const isDir = statSync(path).isDirectory();
+  const dir = isDir ? await readModelDir(path) : undefined;
+  const file = dir?.backbonePath ?? path;
+  const bytes = await readFile(file);
+  const model = onnx.ModelProto.decode(bytes);
+  let params = 0;
+  // parameters: floating-point initializers of rank ≥ 1 (not shape constants or scalars)
+  const floatTypes = new Set([onnx.TensorProto.DataType.FLOAT, onnx.TensorProto.DataType.FLOAT16, onnx.TensorProto.DataType.BFLOAT16, onnx.TensorProto.DataType.DOUBLE]);
+  for (const t of model.graph?.initializer ?? []) {
+    if (floatTypes.has(t.dataType ?? 0) && (t.dims ?? []).length > 0) params += (t.dims ?? []).reduce((a: number, b) => a * Number(b), 1);
+  }
+  if (dir) params += dir.json.tied ? (dir.json.hasBias ? dir.json.dims.vocab : 0) : dir.json.dims.vocab * (dir.json.dims.dModel + (dir.json.hasBias ? 1 : 0));
+  const session = await InferenceSession.create(file);
+  const io = (m: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[]) => m.map((x) => ({ name: x.name, type: x.type ?? 'non-tensor', shape: x.shape ?? [] }));
+  return {
+    file,
+    opset: Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0),
+    parameters: params,
+    inputs: io(session.inputMetadata as never),
+    outputs: io(session.outputMetadata as never),
+    ...(dir ? { model: dir.json } : {}),
+  };
+}
+
+export function modelCommand(): Command {
+  const model = new Command('model').description('build, prepare and check models (a model DIR: model.json, backbone.onnx, head.arrow, tokenizer.json)');
+
+  model
+    .command('build')
+    .description("write the project's own GPT decoder + built-in tokenizer as a model DIR")
+    .requiredOption('--config <file>', '{vocab, dModel, nLayer, nHead, dFf, maxPos, seed, tied?, headBias?, tokenizer?}')
+    .requiredOption('--out <dir>')
+    .option('--json')
+    .action(async (opts: { config: string; out: string; json?: boolean }) => {
+      const cfg = parseWith(ModelBuildConfig, readConfigFile(opts.config), `model config in ${opts.config}`);
+      const json = await buildModelDir(cfg, opts.out);
+      print(opts.json, json, `model written to ${opts.out}: ${json.dims.nLayer} layers, d ${json.dims.dModel}, vocab ${json.dims.vocab}`);
+    });
+
+  model
+    .command('prepare')
+    .description('split a decoder export (Optimum layout, with KV cache) into backbone + head')
+    .requiredOption('--onnx <file>', 'decoder .onnx with input_ids, attention_mask, position_ids, past_key_values.* → logits, present.*')
+    .requiredOption('--tokenizer <file>', "tokenizer.json (Hugging Face) or the built-in tokenizer's JSON")
+    .requiredOption('--out <dir>')
+    .option('--n-head <n>', 'attention heads, when the export leaves them symbolic')
+    .option('--max-pos <n>', 'longest sequence the model takes')
+    .option('--json')
+    .action(async (opts: { onnx: string; tokenizer: string; out: string; nHead?: string; maxPos?: string; json?: boolean }) => {
+      const json = await prepareModelDir({ onnx: opts.onnx, tokenizer: opts.tokenizer, out: opts.out, nHead: opts.nHead ? Number(opts.nHead) : undefined, maxPos: opts.maxPos ? Number(opts.maxPos) : undefined });
+      print(opts.json, json, `prepared ${opts.onnx} → ${opts.out} (head ${json.dims.vocab} × ${json.dims.dModel}${json.hasBias ? ' + bias' : ''}, ${json.tied ? 'tied' : 'untied'})`);
+    });
+
+  model
+    .command('inspect')
+    .argument('<path>', 'model DIR or .onnx file')
+    .option('--json')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      const r = await inspect(path);
+      const rows = (xs: { name: string; type: string; shape: readonly (number | string)[] }[]) => xs.map((x) => `    ${x.name.padEnd(28)} ${x.type.padEnd(8)} [${x.shape.join(', ')}]`).join('\n');
+      print(opts.json, r, `${r.file}\n  opset ${r.opset}, ${r.parameters.toLocaleString('en-US')} parameters\n  inputs\n${rows(r.inputs)}\n  outputs\n${rows(r.outputs)}`);
+    });
+
+  model
+    .command('generate')
+    .requiredOption('--model <dir>')
+    .requiredOption('--prompt <text>')
+    .option('--max-tokens <n>', 'tokens to sample at most', '64')
+    .option('--seed <n>', 'sampling seed', '0')
+    .option('--temperature <t>', '0 = greedy', '1')
+    .option('--top-p <p>', '', '1')
+    .option('--top-k <k>', '0 = all', '0')
+    .option('--stop <text...>', 'stop strings')
+    .option('--json')
+    .action(async (opts: { model: string; prompt: string; maxTokens: string; seed: string; temperature: string; topP: string; topK: string; stop?: string[]; json?: boolean }) => {
+      const policy = await Policy.load(opts.model);
+      const [g] = await policy.generate([opts.prompt], {
+        maxTokens: Number(opts.maxTokens),
+        seed: Number(opts.seed),
+        temperature: Number(opts.temperature),
+        topP: Number(opts.topP),
+        topK: Number(opts.topK),
+        stop: opts.stop,
+      });
+      print(opts.json, { text: g.text, tokens: g.tokens, logprobs: g.logprobs }, `${opts.prompt}${g.text}\n[${g.tokens.length} tokens, ${g.finish}, log-prob ${g.logprobs.reduce((a, b) => a + b, 0).toFixed(3)}]`);
+    });
+
+  model
+    .command('score')
+    .requiredOption('--model <dir>')
+    .requiredOption('--context <text>')
+    .requiredOption('--target <text>')
+    .option('--json')
+    .action(async (opts: { model: string; context: string; target: string; json?: boolean }) => {
+      const policy = await Policy.load(opts.model);
+      const target = policy.tokenizer.encode(opts.target);
+      const { scored } = await policy.score([{ context: policy.encodePrompt(opts.context), target }]);
+      const r = { logprob: scored[0].logprob, tokens: target, tokenLogprobs: Array.from(scored[0].tokenLogprobs) };
+      print(opts.json, r, `log π(target | context) = ${r.logprob.toFixed(4)} over ${target.length} tokens`);
+    });
+  return model;
+}
+
