@@ -1,0 +1,135 @@
+// `npm run bench:model`: the model runtime's speed on a model where the math dominates
+// (dModel 256, 4 layers, vocab 512 by default).
+//  - generation tokens/s with the KV cache vs recomputing the whole prefix each step, at 128
+//    and 512 new tokens (recomputation at 512 is timed on every 32nd step and summed over
+//    the steps in between: its cost grows with the prefix, so the sampled steps are exact
+//    points of a smooth curve);
+//  - one full generation step (backbone + head + sampling + bookkeeping) vs the backbone's
+//    `session.run` inside that same step (overhead ratio), and the same step repeated on
+//    warm inputs (what ONNX Runtime costs when nothing is newly allocated);
+//  - teacher-forced scoring tokens/s.
+// Ends with one line: a JSON object of the figures.
+import { join } from 'node:path';
+import { Tensor } from 'onnxruntime-node';
+import { buildModelDir } from '../lib/model/model-dir';
+import { Policy } from '../lib/model/policy';
+import { tempDir } from '../test/helpers/tmp';
+
+const D = Number(process.env.BENCH_DMODEL ?? 256);
+const LAYERS = Number(process.env.BENCH_LAYERS ?? 4);
+const VOCAB = 512;
+const BATCH = Number(process.env.BENCH_BATCH ?? 4);
+const PROMPT = 32;
+
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+async function main() {
+  const dir = tempDir('bench-model');
+  try {
+    await buildModelDir({ vocab: VOCAB, dModel: D, nLayer: LAYERS, nHead: 8, dFf: 4 * D, maxPos: 1024, seed: 1, tokenizer: {} }, join(dir.path, 'm'));
+    const policy = await Policy.load(join(dir.path, 'm'));
+    const prompts = Array.from({ length: BATCH }, (_, i) => Array.from({ length: PROMPT }, (_, t) => 4 + ((i * 7 + t * 13) % 90)));
+    const results: Record<string, number> = {};
+    const noStop = { temperature: 1, topK: 0, topP: 1 };
+    // warm-up
+    await policy.generate(prompts, { ...noStop, maxTokens: 8, seed: 1 });
+
+    for (const n of [128, 512]) {
+      // the eos token is never sampled when its logit is pushed far down: every sequence runs n steps
+      const head = { ...policy.head, b: policy.head.b.slice() };
+      head.b[policy.tokenizer.eosId] = -1e9;
+      const p = policy.withHead(head);
+      let steps = 0;
+      let stepMs = 0;
+      let last = now();
+      // time spent inside the backbone's session.run during this very generation
+      const session = p.backbone.session;
+      const run = session.run.bind(session);
+      let inRunMs = 0;
+      let runs = 0;
+      (session as { run: unknown }).run = async (...args: Parameters<typeof run>) => {
+        const s = now();
+        const r = await run(...args);
+        if (runs++ > 0) inRunMs += now() - s;
+        return r;
+      };
+      const t0 = now();
+      await p.generate(prompts, {
+        ...noStop,
+        maxTokens: n,
+        seed: 2,
+        onStep: () => {
+          const t = now();
+          if (steps > 0) stepMs += t - last; // steps after the first: one-token passes
+          last = t;
+          steps++;
+        },
+      });
+      const cachedMs = now() - t0;
+      (session as { run: unknown }).run = run;
+      results[`kvTokensPerSec${n}`] = (BATCH * n) / (cachedMs / 1000);
+
+      // recompute: a full pass over prompt + t tokens for t = 0 … n−1, sampled every `every` steps
+      const every = n <= 128 ? 8 : 32;
+      let recomputeMs = 0;
+      for (let t = 0; t < n; t += every) {
+        const L = PROMPT + t;
+        const ids = new BigInt64Array(BATCH * L).fill(5n);
+        const pos = new BigInt64Array(BATCH * L);
+        for (let b = 0; b < BATCH; b++) for (let i = 0; i < L; i++) pos[b * L + i] = BigInt(i);
+        const mask = new BigInt64Array(BATCH * L).fill(1n);
+        const s = now();
+        const r = await p.backbone.run(ids, pos, mask, BATCH, L, p.backbone.emptyCache(BATCH));
+        const lastRows = new Float32Array(BATCH * D);
+        for (let b = 0; b < BATCH; b++) lastRows.set(r.hidden.subarray((b * L + L - 1) * D, (b * L + L) * D), b * D);
+        const { headLogits } = await import('../lib/model/head');
+        await headLogits(p.head, lastRows, BATCH);
+        recomputeMs += (now() - s) * Math.min(every, n - t);
+      }
+      results[`recomputeTokensPerSec${n}`] = (BATCH * n) / (recomputeMs / 1000);
+      results[`kvSpeedup${n}`] = recomputeMs / cachedMs;
+
+      // bare session.run of one cached step at the middle of the run, same shapes
+      const T = PROMPT + n / 2;
+      const cache: Record<string, Tensor> = {};
+      for (let i = 0; i < LAYERS; i++) for (const k of ['key', 'value']) cache[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(BATCH * 8 * (T - 1) * (D / 8)), [BATCH, 8, T - 1, D / 8]);
+      const feeds = {
+        ...cache,
+        input_ids: new Tensor('int64', new BigInt64Array(BATCH).fill(7n), [BATCH, 1]),
+        attention_mask: new Tensor('int64', new BigInt64Array(BATCH * T).fill(1n), [BATCH, T]),
+        position_ids: new Tensor('int64', new BigInt64Array(BATCH).fill(BigInt(T - 1)), [BATCH, 1]),
+      };
+      const reps = 30;
+      await p.backbone.session.run(feeds);
+      const b0 = now();
+      for (let i = 0; i < reps; i++) await p.backbone.session.run(feeds);
+      const bareMs = (now() - b0) / reps;
+      results[`stepMs${n}`] = stepMs / (steps - 1);
+      results[`sessionRunMs${n}`] = inRunMs / (runs - 1);
+      results[`stepOverhead${n}`] = stepMs / (steps - 1) / (inRunMs / (runs - 1));
+      results[`warmBareRunMs${n}`] = bareMs;
+      console.log(
+        `${n} new tokens × batch ${BATCH}: KV cache ${results[`kvTokensPerSec${n}`].toFixed(0)} tok/s, recompute ${results[`recomputeTokensPerSec${n}`].toFixed(0)} tok/s (×${results[`kvSpeedup${n}`].toFixed(1)}); ` +
+          `step ${results[`stepMs${n}`].toFixed(2)} ms vs its session.run ${results[`sessionRunMs${n}`].toFixed(2)} ms (overhead ×${results[`stepOverhead${n}`].toFixed(2)}); ` +
+          `the same step repeated on warm inputs: ${bareMs.toFixed(2)} ms`,
+      );
+    }
+
+    // scoring: 64 items of 32 context + 96 target tokens
+    const items = Array.from({ length: 64 }, (_, i) => ({ context: prompts[i % BATCH], target: Array.from({ length: 96 }, (_, t) => 4 + ((i + t * 5) % 90)) }));
+    await policy.score(items.slice(0, 8));
+    const s0 = now();
+    await policy.score(items, { batchSize: 16 });
+    const scoreMs = now() - s0;
+    results.scoreTokensPerSec = (64 * 96) / (scoreMs / 1000);
+    console.log(`scoring: ${results.scoreTokensPerSec.toFixed(0)} target tokens/s (64 items × 96 tokens, batches of 16)`);
+    console.log(JSON.stringify({ bench: 'model', dModel: D, nLayer: LAYERS, vocab: VOCAB, batch: BATCH, promptTokens: PROMPT, ...Object.fromEntries(Object.entries(results).map(([k, v]) => [k, +v.toFixed(3)])) }));
+  } finally {
+    dir.cleanup();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
