@@ -9,6 +9,7 @@
 //    warm inputs (what ONNX Runtime costs when nothing is newly allocated);
 //  - teacher-forced scoring tokens/s.
 // Ends with one line: a JSON object of the figures.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { buildModelDir } from '../lib/model/model-dir';
@@ -123,7 +124,13 @@ async function main() {
     const scoreMs = now() - s0;
     results.scoreTokensPerSec = (64 * 96) / (scoreMs / 1000);
     console.log(`scoring: ${results.scoreTokensPerSec.toFixed(0)} target tokens/s (64 items × 96 tokens, batches of 16)`);
-    console.log(JSON.stringify({ bench: 'model', dModel: D, nLayer: LAYERS, vocab: VOCAB, batch: BATCH, promptTokens: PROMPT, ...Object.fromEntries(Object.entries(results).map(([k, v]) => [k, +v.toFixed(3)])) }));
+    // head gradients: the kernels' own bench, in a fresh process (no ORT thread pool spinning behind it)
+    const hg = spawnSync(process.execPath, [join(__dirname, 'bench-head-gradient.js')], { encoding: 'utf8' });
+    if (hg.status !== 0) throw new Error(`bench-head-gradient failed: ${hg.stderr}`);
+    const hgLines = hg.stdout.trim().split('\n');
+    for (const line of hgLines.slice(0, -1)) console.log(line);
+    const headGradient = JSON.parse(hgLines[hgLines.length - 1]);
+    console.log(JSON.stringify({ bench: 'model', headGradient, dModel: D, nLayer: LAYERS, vocab: VOCAB, batch: BATCH, promptTokens: PROMPT, ...Object.fromEntries(Object.entries(results).map(([k, v]) => [k, +v.toFixed(3)])) }));
   } finally {
     dir.cleanup();
   }
