@@ -1,4 +1,5 @@
 import { ActivityDeps } from './resumable';
+import { icrlvrActivities } from './icrlvr';
 import { smokeActivities } from './smoke';
 
 export type { ActivityDeps } from './resumable';
@@ -7,6 +8,7 @@ export type { ActivityDeps } from './resumable';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...smokeActivities(deps),
+    ...icrlvrActivities(deps),
     /** Does nothing: the platform benchmark measures a round trip through the server with it. */
     async noop(): Promise<void> {},
   };

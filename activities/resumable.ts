@@ -19,7 +19,7 @@ export interface ActivityDeps {
 export function artifactIO(deps: ActivityDeps, ctx: StageContext): ArtifactIO {
   const producer = Context.current().info.activityType;
   return {
-    write: (table, schema, parents) =>
+    write: (table, schema, parents, extra) =>
       deps.store.put(table, schema, {
         experimentId: ctx.experimentId,
         stage: ctx.stage,
@@ -27,6 +27,7 @@ export function artifactIO(deps: ActivityDeps, ctx: StageContext): ArtifactIO {
         configHash: ctx.configHash,
         codeVersion: codeVersion(),
         parents,
+        extra,
       }),
     read: (ref) => deps.store.get(ref),
   };
@@ -82,4 +83,22 @@ export function asFailure(err: unknown): unknown {
     return ApplicationFailure.create({ message: err.message, type: err.name, nonRetryable: true, details: err.where ? [err.where] : [] });
   }
   return err;
+}
+
+/**
+ * Heartbeats every second while a short, non-resumable step runs, so a dead worker is
+ * noticed within the heartbeat timeout (the step then reruns from its inputs: it is a pure
+ * function of them, so a rerun gives the same bytes). Input errors become non-retryable.
+ */
+export async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const timer = setInterval(() => ctx.heartbeat(), 1000);
+  try {
+    return await fn();
+  } catch (err) {
+    throw asFailure(err);
+  } finally {
+    clearInterval(timer);
+  }
 }

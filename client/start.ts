@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { configHash } from '../lib/config/canonical';
 import { DlabInputError } from '../lib/errors';
-import { EXPERIMENT_KINDS, isExperimentKind, parseConfig } from '../schemas/config';
+import { z } from 'zod';
+import { EXPERIMENT_KINDS, ExperimentKind, isExperimentKind, parseConfig, parseWith } from '../schemas/config';
+import { ICRLVR_MODES } from '../schemas/config/icrlvr';
 
 /** Reads a JSON config file, naming the file (and the position) when it cannot. */
 export function readConfigFile(file: string): unknown {
@@ -28,6 +30,31 @@ export interface StartOptions {
 }
 
 /**
+ * The workflow and its input for a config. An icrlvr config with `"sweep": {"modes": [...],
+ * "seeds": [...]}` is a sweep: every (mode, seed) child config is validated here, before
+ * anything starts.
+ */
+function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string } {
+  if (kind === 'icrlvr' && raw && typeof raw === 'object' && 'sweep' in raw) {
+    const { sweep, ...base } = raw as { sweep: unknown } & Record<string, unknown>;
+    const s = parseWith(SweepSpec, sweep, `icrlvr sweep in ${source ?? 'config'} (field "sweep")`);
+    const runs = s.modes.flatMap((mode) =>
+      s.seeds.map((seed) => {
+        const config = parseConfig('icrlvr', { ...base, mode, seed }, `${source ?? 'config'} (mode ${mode}, seed ${seed})`);
+        return { mode, seed, config, configHash: configHash(config) };
+      }),
+    );
+    const hash = configHash(runs.map((r) => r.configHash));
+    return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash };
+  }
+  const config = parseConfig(kind, raw, source);
+  const hash = configHash(config);
+  return { workflowType: kind, args: { config, configHash: hash }, hash };
+}
+
+const SweepSpec = z.object({ modes: z.array(z.enum(ICRLVR_MODES)).min(1), seeds: z.array(z.number().int().min(0)).min(1) }).strict();
+
+/**
  * Validates the config for `kind` and starts the experiment's workflow. Nothing is started
  * when the kind or the config is wrong.
  */
@@ -35,14 +62,13 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
   if (!isExperimentKind(opts.kind)) {
     throw new DlabInputError(`unknown experiment kind "${opts.kind}" (expected one of: ${EXPERIMENT_KINDS.join(', ')})`, 'kind');
   }
-  const config = parseConfig(opts.kind, opts.config, opts.configSource);
-  const hash = configHash(config);
+  const { workflowType, args, hash } = workflowArgs(opts.kind, opts.config, opts.configSource);
   const id = opts.id ?? `${opts.kind}-${hash.slice(0, 8)}-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
   try {
-    const handle = await client.workflow.start(opts.kind, {
+    const handle = await client.workflow.start(workflowType, {
       taskQueue: opts.taskQueue,
       workflowId: id,
-      args: [{ config, configHash: hash }],
+      args: [args],
     });
     return { id, runId: handle.firstExecutionRunId, configHash: hash };
   } catch (err) {

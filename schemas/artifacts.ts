@@ -3,7 +3,7 @@
  * name@version`; the store refuses to write a table whose columns do not match its kind.
  * Bump the version when a column changes meaning or type; readers check it.
  */
-export type ColumnKind = 'int32' | 'float32' | 'float64' | 'utf8' | 'vector<float32>';
+export type ColumnKind = 'int32' | 'float32' | 'float64' | 'utf8' | 'uint8' | 'vector<float32>' | 'list<int32>' | 'list<float32>';
 
 export interface ArtifactSchema {
   name: string;
@@ -72,4 +72,87 @@ export const MODEL_HEAD = define('model.head', 1, 'output head of a policy: logi
   token: 'int32',
   w: 'vector<float32>',
   b: 'float32',
+});
+
+// ---- In-Context RLVR ----------------------------------------------------------------------
+
+export const ICRLVR_QUESTIONS = define('icrlvr.questions', 1, 'questions with reference answers (and expert solutions where known); split: train | heldout', {
+  id: 'utf8',
+  question: 'utf8',
+  answer: 'utf8',
+  solution: 'utf8',
+  split: 'utf8',
+});
+
+export const ICRLVR_DEMOS = define('icrlvr.demos', 1, 'demonstration pool D = {(q_D, y_D)}: expert solutions, disjoint from the training questions', {
+  id: 'utf8',
+  question: 'utf8',
+  solution: 'utf8',
+});
+
+export const POLICY_CHECKPOINT = define('policy.checkpoint', 1, 'head W [V,d], b [V] and its AdamW moments; optimizer step in the lineage extra', {
+  token: 'int32',
+  w: 'vector<float32>',
+  b: 'float32',
+  m_w: 'vector<float32>',
+  v_w: 'vector<float32>',
+  m_b: 'float32',
+  v_b: 'float32',
+});
+
+export const ICRLVR_ROLLOUTS = define('icrlvr.rollouts', 1, 'sampled completions, one row per rollout, with per-token log-probs under the sampling policy (π_old)', {
+  step: 'int32',
+  round: 'int32',
+  question_id: 'utf8',
+  group_index: 'int32',
+  demo_id: 'utf8',
+  prompt_hash: 'utf8',
+  prompt: 'utf8',
+  completion: 'utf8',
+  tokens: 'list<int32>',
+  logprobs: 'list<float32>',
+  stream: 'int32',
+});
+
+export const ICRLVR_SCORED = define('icrlvr.scored', 1, 'the audit record of each rollout: reward, process score, Evidence Gain per demo and mean, advantage, kept/dropped', {
+  step: 'int32',
+  round: 'int32',
+  question_id: 'utf8',
+  group_index: 'int32',
+  demo_id: 'utf8',
+  prompt_hash: 'utf8',
+  prompt: 'utf8',
+  completion: 'utf8',
+  tokens: 'list<int32>',
+  logprobs: 'list<float32>',
+  logprob_sum: 'float64',
+  logprob_mean: 'float64',
+  reward: 'float64',
+  process_score: 'float64',
+  eg_demo_ids: 'utf8',
+  eg: 'list<float32>',
+  eg_mean: 'float64',
+  eg_token_mean: 'float64',
+  advantage: 'float64',
+  kept: 'uint8',
+});
+
+export const ICRLVR_EVAL = define('icrlvr.eval', 1, 'held-out evaluation: per question, k samples at the eval temperature', {
+  step: 'int32',
+  question_id: 'utf8',
+  samples: 'int32',
+  correct: 'int32',
+  process_score_correct: 'float64',
+});
+
+export const ICRLVR_COMPARISON = define('icrlvr.comparison', 1, 'a sweep: one row per mode, seed and evaluation step', {
+  mode: 'utf8',
+  seed: 'int32',
+  step: 'int32',
+  avg_at_k: 'float64',
+  pass_at_k: 'float64',
+  process_score_correct: 'float64',
+  eg_correct: 'float64',
+  eg_incorrect: 'float64',
+  reward_mean: 'float64',
 });

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { storeForHome } from '../lib/store/artifact-store';
@@ -20,6 +20,14 @@ export interface WorkerOptions {
   identity?: string;
   tls?: boolean;
   apiKey?: string;
+}
+
+/** The prebuilt bundle, unless some compiled workflow file is newer than it (then bundle on start). */
+function bundleIsFresh(): boolean {
+  if (!existsSync(WORKFLOW_BUNDLE_PATH)) return false;
+  const built = statSync(WORKFLOW_BUNDLE_PATH).mtimeMs;
+  const dir = dirname(WORKFLOWS_PATH);
+  return readdirSync(dir).every((f) => !f.endsWith('.js') || statSync(join(dir, f)).mtimeMs <= built);
 }
 
 let runtimeInstalled = false;
@@ -43,7 +51,7 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     identity,
-    ...(existsSync(WORKFLOW_BUNDLE_PATH) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(bundleIsFresh() ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
     // heartbeats reach the server at least every second: a crash loses at most ~1 s of

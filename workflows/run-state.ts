@@ -17,6 +17,8 @@ export interface RunStatus {
   progress: { done: number; total: number };
   artifacts: NamedArtifact[];
   metrics?: Record<string, number | null>;
+  /** experiment-specific results kept with the status (e.g. every evaluation of a training run) */
+  results?: Record<string, unknown>;
 }
 
 export const statusQuery = defineQuery<RunStatus>('status');
@@ -59,7 +61,9 @@ export class RunTracker {
     this.status.progress = { done: step, total: this.status.progress.total };
   }
 
-  record(name: string, ref: ArtifactRef): void {
+  /** Lists an artifact; with `latestOnly`, it replaces the earlier one of that name (keeps long runs' state small). */
+  record(name: string, ref: ArtifactRef, latestOnly = false): void {
+    if (latestOnly) this.status.artifacts = this.status.artifacts.filter((a) => a.name !== name);
     this.status.artifacts.push({ name, step: this.status.step, ...ref });
   }
 

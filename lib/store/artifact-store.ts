@@ -167,8 +167,14 @@ function matches(type: DataType, kind: ColumnKind): boolean {
       return DataType.isFloat(type) && type.precision === Precision.DOUBLE;
     case 'utf8':
       return DataType.isUtf8(type);
+    case 'uint8':
+      return DataType.isInt(type) && type.bitWidth === 8 && !type.isSigned;
     case 'vector<float32>':
       return isFloat32Vector(type);
+    case 'list<int32>':
+      return DataType.isList(type) && DataType.isInt(type.children[0].type) && type.children[0].type.bitWidth === 32;
+    case 'list<float32>':
+      return DataType.isList(type) && DataType.isFloat(type.children[0].type) && type.children[0].type.precision === Precision.SINGLE;
   }
 }
 

@@ -1,5 +1,5 @@
 import {
-  Data, Precision, DataType, Field, FixedSizeList, Float32, Float64, Int32, RecordBatch, Schema, Struct, Table, Utf8, Vector,
+  Data, List, Precision, DataType, Field, FixedSizeList, Float32, Float64, Int32, RecordBatch, Schema, Struct, Table, Utf8, Vector,
   makeData, makeVector, vectorFromArray,
 } from 'apache-arrow';
 import { DlabInputError } from '../errors';
@@ -39,6 +39,32 @@ export function readVectors(table: Table, column: string): { data: Float32Array;
   return { data, rows: col.length, dim };
 }
 
+/**
+ * `List<Int32>` or `List<Float32>` column from one array per row (token ids, per-token
+ * log-probs): one flat child array plus offsets, built with a single copy.
+ */
+export function listColumn(rows: ArrayLike<number>[], type: 'int32' | 'float32'): Vector {
+  const offsets = new Int32Array(rows.length + 1);
+  for (let i = 0; i < rows.length; i++) offsets[i + 1] = offsets[i] + rows[i].length;
+  const flat = type === 'int32' ? new Int32Array(offsets[rows.length]) : new Float32Array(offsets[rows.length]);
+  for (let i = 0; i < rows.length; i++) flat.set(rows[i], offsets[i]);
+  const childType: DataType = type === 'int32' ? new Int32() : new Float32();
+  const child = makeData({ type: childType, length: flat.length, nullCount: 0, data: flat } as never) as Data;
+  return makeVector(makeData({ type: new List(new Field('item', childType, false)), length: rows.length, nullCount: 0, valueOffsets: offsets, child } as never) as Data);
+}
+
+/** A list column back as flat values + offsets (row i = values[offsets[i] … offsets[i+1])). */
+export function readLists(table: Table, column: string): { values: Int32Array | Float32Array; offsets: Int32Array } {
+  const col = table.getChild(column);
+  if (!col || !DataType.isList(col.type)) throw new DlabInputError(`column "${column}": expected a list column, found ${col ? String(col.type) : 'nothing'}`);
+  if (col.data.length !== 1) throw new DlabInputError(`column "${column}": expected one record batch, found ${col.data.length}`);
+  const d = col.data[0];
+  const offsets = (d.valueOffsets as Int32Array).subarray(d.offset, d.offset + d.length + 1);
+  const base = offsets[0];
+  const values = d.children[0].values as Int32Array | Float32Array;
+  return { values: values.subarray(base, offsets[d.length]), offsets: base === 0 ? offsets : offsets.map((o) => o - base) };
+}
+
 /** FixedSizeList<Float32> of any size (after an IPC round trip the child is a generic Float of single precision). */
 export function isFloat32Vector(type: DataType): boolean {
   return DataType.isFixedSizeList(type) && DataType.isFloat(type.children[0].type) && type.children[0].type.precision === Precision.SINGLE;
@@ -65,7 +91,7 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-export type ColumnValues = Float32Array | Float64Array | Int32Array | string[] | Vector;
+export type ColumnValues = Float32Array | Float64Array | Int32Array | Uint8Array | string[] | Vector;
 
 /** One-batch table from named columns (typed arrays are wrapped without copying). */
 export function tableFromColumns(columns: Record<string, ColumnValues>, metadata?: Map<string, string>): Table {

@@ -8,7 +8,7 @@ import { ArtifactRef } from './ref';
  * read one back verified.
  */
 export interface ArtifactIO {
-  write(table: Table, schema: ArtifactSchema, parents: string[]): Promise<ArtifactRef>;
+  write(table: Table, schema: ArtifactSchema, parents: string[], extra?: Record<string, unknown>): Promise<ArtifactRef>;
   read(ref: Pick<ArtifactRef, 'sha256' | 'schema'>): Promise<Table>;
 }
 

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { DlabInputError } from '../../lib/errors';
+import { IcrlvrConfig } from './icrlvr';
 import { SmokeConfig } from './smoke';
 
 /** Experiment kinds and their config schemas; `dlab run <kind>` accepts exactly these. */
 export const CONFIG_SCHEMAS = {
   smoke: SmokeConfig,
+  icrlvr: IcrlvrConfig,
 } as const;
 
 export type ExperimentKind = keyof typeof CONFIG_SCHEMAS;
@@ -19,7 +21,7 @@ export function isExperimentKind(kind: string): kind is ExperimentKind {
  * expected and what was found (`source` is the file it came from).
  */
 export function parseConfig<K extends ExperimentKind>(kind: K, raw: unknown, source = 'config'): z.infer<(typeof CONFIG_SCHEMAS)[K]> {
-  return parseWith(CONFIG_SCHEMAS[kind], raw, `${kind} config in ${source}`) as z.infer<(typeof CONFIG_SCHEMAS)[K]>;
+  return parseWith(CONFIG_SCHEMAS[kind] as z.ZodType<unknown>, raw, `${kind} config in ${source}`) as z.infer<(typeof CONFIG_SCHEMAS)[K]>;
 }
 
 /** Validates `raw` with a zod schema; the error names every bad field and what was found. */

@@ -1,0 +1,204 @@
+import { join, resolve } from 'node:path';
+import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
+import { parseConfig } from '../schemas/config';
+import type { IcrlvrConfig } from '../schemas/config/icrlvr';
+import { configHash } from '../lib/config/canonical';
+import { demosTable, makeTaskData, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
+import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuestions, ChunkState } from '../lib/icrlvr/engine';
+import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
+import { buildModelDir, readModelDir } from '../lib/model/model-dir';
+import { readHeadFile } from '../lib/model/model-dir';
+import { Policy } from '../lib/model/policy';
+import { tableFromColumns } from '../lib/store/columns';
+import { ArtifactRef } from '../lib/store/ref';
+import { freshCheckpoint } from '../lib/train/checkpoint';
+import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable } from './resumable';
+import { StageContext, StageResult } from './types';
+
+export interface IcrlvrBase extends StageContext {
+  config: IcrlvrConfig;
+}
+
+/** Where the run's model lives and the data it trains on. */
+export interface IcrlvrRefs {
+  modelDir: string;
+  questions: ArtifactRef;
+  demos: ArtifactRef;
+}
+
+export interface EvalSummary {
+  step: number;
+  avgAtK: number;
+  passAtK: number;
+  processScoreCorrect: number | null;
+  rewardMean: number | null;
+  egCorrectMean: number | null;
+  egIncorrectMean: number | null;
+}
+
+/** One policy per model directory per worker process (sessions are shared underneath). */
+const policies = new Map<string, Promise<Policy>>();
+function basePolicy(dir: string): Promise<Policy> {
+  let p = policies.get(dir);
+  if (!p) {
+    p = Policy.load(dir);
+    policies.set(dir, p);
+    p.catch(() => policies.delete(dir));
+  }
+  return p;
+}
+
+/** In-Context RLVR activities: thin adapters from Temporal to lib/icrlvr. */
+export function icrlvrActivities(deps: ActivityDeps) {
+  const cfgOf = (input: IcrlvrBase) => {
+    try {
+      return parseConfig('icrlvr', input.config, `experiment ${input.experimentId}`);
+    } catch (err) {
+      throw asFailure(err);
+    }
+  };
+  const data = async (input: IcrlvrBase & IcrlvrRefs): Promise<TaskData> => {
+    const io = artifactIO(deps, input);
+    return taskDataFromTables(await io.read(input.questions), await io.read(input.demos), input.config.task.type);
+  };
+  const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
+    const ckpt = await readCheckpoint(artifactIO(deps, input), checkpoint);
+    return { policy: (await basePolicy(input.modelDir)).withHead(ckpt.head), ckpt };
+  };
+
+  return {
+    /** Model (built or the user's), questions, demo pool, and the initial checkpoint. */
+    async icrlvrPrepare(input: IcrlvrBase): Promise<StageResult & { modelDir: string }> {
+      return keepAlive(async () => {
+        const cfg = cfgOf(input);
+        const io = artifactIO(deps, input);
+        let modelDir: string;
+        if ('build' in cfg.model) {
+          modelDir = join(deps.modelsDir, `built-${configHash(cfg.model.build).slice(0, 16)}`);
+          await buildModelDir(cfg.model.build, modelDir);
+        } else {
+          modelDir = resolve(cfg.model.dir);
+        }
+        const { json, headPath } = await readModelDir(modelDir);
+        const head = await readHeadFile(headPath, json.sha256.head);
+        const task = makeTaskData(cfg.task);
+        const parents = [json.sha256.backbone, json.sha256.head];
+        const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);
+        const demos = await io.write(demosTable(task), ICRLVR_DEMOS, []);
+        const checkpoint = await writeCheckpoint(io, freshCheckpoint(head), parents);
+        return { outputs: { questions, demos, checkpoint }, modelDir, resumedFromBatch: 0, batchesRun: 1, batches: 1, attempts: [] };
+      });
+    },
+
+    /** Supervised warm start on expert traces; the RL optimiser then starts fresh. */
+    async icrlvrWarmStart(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef }): Promise<StageResult> {
+      const cfg = cfgOf(input);
+      const io = artifactIO(deps, input);
+      const { policy, ckpt } = await policyAt(input, input.checkpoint);
+      const task = await data(input);
+      const r = await runResumable<WarmStartState>(
+        deps,
+        async (hooks) => {
+          const out = await warmStart(policy, ckpt, task, cfg, io, [input.checkpoint.sha256, input.questions.sha256], hooks);
+          const warmed = await readCheckpoint(io, out.output);
+          return { ...out, output: await writeCheckpoint(io, freshCheckpoint(warmed.head), [out.output.sha256]) };
+        },
+        'checkpoint',
+      );
+      return r;
+    },
+
+    /** The questions of a step's sampling round (seeded): the workflow splits them over rollout shards. */
+    async icrlvrPlan(input: IcrlvrBase & IcrlvrRefs & { step: number; round: number }): Promise<string[]> {
+      try {
+        return stepQuestions(await data(input), cfgOf(input), input.step, input.round).map((q) => q.id);
+      } catch (err) {
+        throw asFailure(err);
+      }
+    },
+
+    /** One shard of a step's rollouts (questions [qOffset, qOffset + count) of the round). */
+    async icrlvrRollout(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; qOffset: number; questionIds: string[] }): Promise<StageResult & { tokens: number }> {
+      const cfg = cfgOf(input);
+      const { policy } = await policyAt(input, input.checkpoint);
+      const task = await data(input);
+      const byId = new Map(task.train.map((q) => [q.id, q]));
+      let tokens = 0;
+      const r = await runResumable<ChunkState>(
+        deps,
+        async (hooks) => {
+          const out = await rolloutShard(
+            policy,
+            task,
+            cfg,
+            { step: input.step, round: input.round, qOffset: input.qOffset, questions: input.questionIds.map((id) => byId.get(id)!) },
+            artifactIO(deps, input),
+            [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256],
+            hooks,
+          );
+          tokens = out.tokens;
+          return out;
+        },
+        'rollouts',
+      );
+      return { ...r, tokens };
+    },
+
+    /** Reward, process score, Evidence Gain and advantages of a round's rollouts. */
+    async icrlvrScore(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; rollouts: ArtifactRef[] }) {
+      return keepAlive(async () => {
+        const cfg = cfgOf(input);
+        const io = artifactIO(deps, input);
+        const { policy } = await policyAt(input, input.checkpoint);
+        const tables = [];
+        for (const r of input.rollouts) tables.push(await io.read(r));
+        const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
+        return { outputs: { scored: output }, stats };
+      });
+    },
+
+    /** The policy update; returns the new checkpoint (the workflow advances to it only after this returns). */
+    async icrlvrUpdate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; scored: ArtifactRef[] }) {
+      return keepAlive(async () => {
+        const cfg = cfgOf(input);
+        const io = artifactIO(deps, input);
+        const { policy, ckpt } = await policyAt(input, input.checkpoint);
+        const tables = [];
+        for (const s of input.scored) tables.push(await io.read(s));
+        const ref = cfg.klCoef > 0 ? (await readCheckpoint(io, input.reference)).head : undefined;
+        const stats = await updatePolicy(policy, ckpt, keptForUpdate(tables, cfg), cfg, ref);
+        const checkpoint = await writeCheckpoint(io, ckpt, [input.checkpoint.sha256, ...input.scored.map((s) => s.sha256)]);
+        return { outputs: { checkpoint }, stats };
+      });
+    },
+
+    /** Held-out avg@k / pass@k / process score of correct answers. */
+    async icrlvrEvaluate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number }) {
+      return keepAlive(async () => {
+        const cfg = cfgOf(input);
+        const { policy } = await policyAt(input, input.checkpoint);
+        const { output, stats } = await evaluateHeldOut(policy, await data(input), cfg, input.step, artifactIO(deps, input), [input.checkpoint.sha256, input.questions.sha256]);
+        return { outputs: { eval: output }, stats };
+      });
+    },
+
+    /** A sweep's comparison table: one row per mode, seed and evaluation step. */
+    async icrlvrCompare(input: StageContext & { runs: { mode: string; seed: number; evaluations: EvalSummary[] }[] }) {
+      const rows = input.runs.flatMap((r) => r.evaluations.map((e) => ({ ...e, mode: r.mode, seed: r.seed })));
+      const num = (f: (e: (typeof rows)[number]) => number | null) => Float64Array.from(rows, (e) => f(e) ?? NaN);
+      const table = tableFromColumns({
+        mode: rows.map((r) => r.mode),
+        seed: Int32Array.from(rows, (r) => r.seed),
+        step: Int32Array.from(rows, (r) => r.step),
+        avg_at_k: num((e) => e.avgAtK),
+        pass_at_k: num((e) => e.passAtK),
+        process_score_correct: num((e) => e.processScoreCorrect),
+        eg_correct: num((e) => e.egCorrectMean),
+        eg_incorrect: num((e) => e.egIncorrectMean),
+        reward_mean: num((e) => e.rewardMean),
+      });
+      const comparison = await artifactIO(deps, input).write(table, ICRLVR_COMPARISON, []);
+      return { outputs: { comparison } };
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { Table } from 'apache-arrow';
+import { listColumn, readLists, readNumbers, tableFromColumns } from '../store/columns';
+
+/** One sampled completion (a row of icrlvr.rollouts@1). */
+export interface RolloutRow {
+  step: number;
+  round: number;
+  questionId: string;
+  groupIndex: number;
+  /** '' when the prompt had no demonstration */
+  demoId: string;
+  promptHash: string;
+  prompt: string;
+  completion: string;
+  tokens: number[];
+  logprobs: number[];
+  stream: number;
+}
+
+/** A scored rollout: the audit record of icrlvr.scored@1. */
+export interface ScoredRow extends RolloutRow {
+  logprobSum: number;
+  logprobMean: number;
+  reward: number;
+  processScore: number;
+  egDemoIds: string;
+  eg: number[];
+  egMean: number;
+  egTokenMean: number;
+  advantage: number;
+  kept: number;
+}
+
+export const promptHash = (prompt: string) => createHash('sha256').update(prompt).digest('hex').slice(0, 16);
+
+const strings = (t: Table, n: string) => t.getChild(n)!.toArray() as string[];
+const numbers = (t: Table, n: string) => Array.from(readNumbers(t, n));
+function lists(t: Table, n: string): number[][] {
+  const { values, offsets } = readLists(t, n);
+  return Array.from({ length: offsets.length - 1 }, (_, i) => Array.from(values.subarray(offsets[i], offsets[i + 1])));
+}
+
+function rolloutColumns(rows: RolloutRow[]) {
+  return {
+    step: Int32Array.from(rows, (r) => r.step),
+    round: Int32Array.from(rows, (r) => r.round),
+    question_id: rows.map((r) => r.questionId),
+    group_index: Int32Array.from(rows, (r) => r.groupIndex),
+    demo_id: rows.map((r) => r.demoId),
+    prompt_hash: rows.map((r) => r.promptHash),
+    prompt: rows.map((r) => r.prompt),
+    completion: rows.map((r) => r.completion),
+    tokens: listColumn(rows.map((r) => r.tokens), 'int32'),
+    logprobs: listColumn(rows.map((r) => r.logprobs), 'float32'),
+  };
+}
+
+export function rolloutsTable(rows: RolloutRow[]): Table {
+  return tableFromColumns({ ...rolloutColumns(rows), stream: Int32Array.from(rows, (r) => r.stream) });
+}
+
+export function readRollouts(t: Table): RolloutRow[] {
+  const [step, round, group] = ['step', 'round', 'group_index'].map((n) => numbers(t, n));
+  // icrlvr.scored@1 rows carry no stream column
+  const stream = t.getChild('stream') ? numbers(t, 'stream') : new Array<number>(t.numRows).fill(-1);
+  const [qid, demo, hash, prompt, completion] = ['question_id', 'demo_id', 'prompt_hash', 'prompt', 'completion'].map((n) => strings(t, n));
+  const tokens = lists(t, 'tokens');
+  const logprobs = lists(t, 'logprobs');
+  return qid.map((_, i) => ({
+    step: step[i],
+    round: round[i],
+    questionId: qid[i],
+    groupIndex: group[i],
+    demoId: demo[i],
+    promptHash: hash[i],
+    prompt: prompt[i],
+    completion: completion[i],
+    tokens: tokens[i],
+    logprobs: logprobs[i],
+    stream: stream[i],
+  }));
+}
+
+export function scoredTable(rows: ScoredRow[]): Table {
+  const f64 = (f: (r: ScoredRow) => number) => Float64Array.from(rows, f);
+  return tableFromColumns({
+    ...rolloutColumns(rows),
+    logprob_sum: f64((r) => r.logprobSum),
+    logprob_mean: f64((r) => r.logprobMean),
+    reward: f64((r) => r.reward),
+    process_score: f64((r) => r.processScore),
+    eg_demo_ids: rows.map((r) => r.egDemoIds),
+    eg: listColumn(rows.map((r) => r.eg), 'float32'),
+    eg_mean: f64((r) => r.egMean),
+    eg_token_mean: f64((r) => r.egTokenMean),
+    advantage: f64((r) => r.advantage),
+    kept: Uint8Array.from(rows, (r) => r.kept),
+  });
+}
+
+export function readScored(t: Table): ScoredRow[] {
+  const base = readRollouts(t);
+  const [sum, mean, reward, ps, egMean, egTok, adv, kept] = ['logprob_sum', 'logprob_mean', 'reward', 'process_score', 'eg_mean', 'eg_token_mean', 'advantage', 'kept'].map((n) =>
+    n === 'kept' ? Array.from(t.getChild(n)!.toArray() as Uint8Array) : numbers(t, n),
+  );
+  const egIds = strings(t, 'eg_demo_ids');
+  const eg = lists(t, 'eg');
+  return base.map((r, i) => ({
+    ...r,
+    logprobSum: sum[i],
+    logprobMean: mean[i],
+    reward: reward[i],
+    processScore: ps[i],
+    egDemoIds: egIds[i],
+    eg: eg[i],
+    egMean: egMean[i],
+    egTokenMean: egTok[i],
+    advantage: adv[i],
+    kept: kept[i],
+  }));
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { ModelBuildConfig } from './model';
+
+/**
+ * `dlab run icrlvr`: In-Context RLVR (and the RLVR baseline) as ../shared/specs/icrlvr.md
+ * defines it. Names follow the spec. One run = one mode and one seed; a sweep lists several.
+ */
+const ModelSource = z.union([
+  z.object({ build: ModelBuildConfig }).strict(),
+  z.object({ dir: z.string().min(1).describe('a model DIR (dlab model build | prepare)') }).strict(),
+]);
+
+const Task = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('arithmetic'),
+      op: z.literal('add').default('add'),
+      dataSeed: z.number().int().min(0).default(0).describe('questions and demos; shared by every run seed so a sweep compares on the same data'),
+      digits: z.number().int().min(1).max(12),
+      minDigits: z.number().int().min(1).optional(),
+      trainQuestions: z.number().int().positive(),
+      heldOutQuestions: z.number().int().positive(),
+      demoPool: z.number().int().positive(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('jsonl'),
+      questions: z.string().min(1).describe('JSONL {id, question, answer, solution?} for training'),
+      heldOut: z.string().min(1).describe('JSONL {id, question, answer} for evaluation'),
+      demos: z.string().min(1).describe('JSONL {id, question, solution}: the demonstration pool'),
+    })
+    .strict(),
+]);
+
+export const ICRLVR_MODES = ['rlvr', 'icrlvr', 'eg-weighted'] as const;
+
+export const IcrlvrConfig = z
+  .object({
+    kind: z.literal('icrlvr').optional(),
+    mode: z.enum(ICRLVR_MODES),
+    seed: z.number().int().min(0),
+    model: ModelSource,
+    task: Task,
+    /** 'compact' (short, for char-level toy models) or 'spec' (the paper's wording) */
+    template: z.enum(['compact', 'spec']).default('compact'),
+    steps: z.number().int().positive(),
+    questionsPerStep: z.number().int().positive(),
+    groupSize: z.number().int().min(2).default(8),
+    demosPerGroup: z.number().int().min(0).default(6),
+    egDemos: z.number().int().positive().default(2),
+    egBaseline: z.enum(['demo', 'question']).default('demo'),
+    egClip: z.tuple([z.number(), z.number()]).default([-5, 5]),
+    maxTokens: z.number().int().positive().default(48),
+    temperature: z.number().positive().default(1),
+    topP: z.number().positive().max(1).default(1),
+    normalizeStd: z.boolean().default(true),
+    dynamicSampling: z.boolean().default(true),
+    maxSamplingRounds: z.number().int().positive().default(3),
+    clipLow: z.number().min(0).default(0.2),
+    clipHigh: z.number().min(0).default(0.28),
+    dualClip: z.number().min(1).default(10),
+    nllCoef: z.number().min(0).default(0.1),
+    klCoef: z.number().min(0).default(0),
+    lr: z.number().positive().default(1e-3),
+    weightDecay: z.number().min(0).default(0.1),
+    gradClip: z.number().min(0).default(1),
+    warmupSteps: z.number().int().min(0).default(0),
+    epochs: z.number().int().positive().default(1).describe('μ: optimiser passes per batch'),
+    warmStart: z
+      .object({ steps: z.number().int().positive(), batchSize: z.number().int().positive(), lr: z.number().positive() })
+      .strict()
+      .optional()
+      .describe('supervised head-only cross-entropy on expert traces before RL'),
+    evalEvery: z.number().int().positive().default(5),
+    evalSamples: z.number().int().positive().default(4).describe('k samples per held-out question'),
+    evalTemperature: z.number().min(0).default(0.6),
+    evalTopP: z.number().positive().max(1).default(0.95),
+    rolloutShards: z.number().int().positive().default(2).describe('rollout activities per step (more workers ⇒ faster steps)'),
+    batchSize: z.number().int().positive().default(16).describe('sequences per generation batch'),
+    continueAsNewEvery: z.number().int().positive().default(10),
+    heartbeatTimeoutSeconds: z.number().positive().default(30),
+  })
+  .strict()
+  .refine((c) => c.demosPerGroup <= c.groupSize, { message: 'demosPerGroup must be ≤ groupSize', path: ['demosPerGroup'] });
+
+export type IcrlvrConfig = z.infer<typeof IcrlvrConfig>;

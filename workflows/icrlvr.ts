@@ -1,0 +1,161 @@
+import { ActivityCancellationType, continueAsNew, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
+import type { IcrlvrConfig } from '../schemas/config/icrlvr';
+import type { ArtifactRef } from '../lib/store/ref';
+import { NamedArtifact, RunStatus, RunTracker } from './run-state';
+
+/** State handed over by continue-as-new: refs and counters only. */
+interface Carry {
+  step: number;
+  refs: IcrlvrRefs;
+  checkpoint: ArtifactRef;
+  reference: ArtifactRef;
+  artifacts: NamedArtifact[];
+  metrics: Record<string, number | null>;
+  evaluations: EvalSummary[];
+}
+
+export interface IcrlvrInput {
+  config: IcrlvrConfig;
+  configHash: string;
+  carry?: Carry;
+}
+
+/**
+ * In-Context RLVR (mode `icrlvr`), the RLVR baseline (`rlvr`) and explicit EG reweighting
+ * (`eg-weighted`): prepare → [warm start] → evaluate → for each step: rollout (fanned out
+ * over `rolloutShards` activities) → scoring → [more sampling rounds while dynamic sampling
+ * dropped groups] → update → [evaluate every `evalEvery` steps].
+ */
+export async function icrlvr(input: IcrlvrInput): Promise<RunStatus> {
+  const { config: cfg, configHash, carry } = input;
+  const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
+  const long = proxyActivities<Activities>({
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: cfg.heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
+  const short = proxyActivities<Activities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: cfg.heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+  });
+  const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
+  const metrics: Record<string, number | null> = carry?.metrics ?? {};
+  const evaluations: EvalSummary[] = carry?.evaluations ?? [];
+  run.status.metrics = metrics;
+  run.status.results = { evaluations };
+
+  let refs: IcrlvrRefs;
+  let checkpoint: ArtifactRef;
+  let reference: ArtifactRef;
+  let latest: { rewardMean: number; egCorrectMean: number | null; egIncorrectMean: number | null } | undefined;
+
+  const evaluate = async (step: number) => {
+    await run.enter('evaluate', step);
+    const e = await short.icrlvrEvaluate({ ...ctx('evaluate'), ...refs, checkpoint, step });
+    run.record('eval', e.outputs.eval);
+    const summary: EvalSummary = {
+      step,
+      avgAtK: e.stats.avgAtK,
+      passAtK: e.stats.passAtK,
+      processScoreCorrect: e.stats.processScoreCorrect,
+      rewardMean: latest?.rewardMean ?? null,
+      egCorrectMean: latest?.egCorrectMean ?? null,
+      egIncorrectMean: latest?.egIncorrectMean ?? null,
+    };
+    evaluations.push(summary);
+    Object.assign(metrics, {
+      step,
+      heldOutAccuracy: summary.avgAtK,
+      passAtK: summary.passAtK,
+      processScoreCorrect: summary.processScoreCorrect,
+    });
+    if (step === 0) metrics.initialHeldOutAccuracy = summary.avgAtK;
+  };
+
+  if (carry) {
+    ({ refs, checkpoint, reference } = carry);
+  } else {
+    await run.enter('prepare', 0);
+    const prep = await short.icrlvrPrepare(ctx('prepare'));
+    refs = { modelDir: prep.modelDir, questions: prep.outputs.questions, demos: prep.outputs.demos };
+    checkpoint = prep.outputs.checkpoint;
+    for (const name of ['questions', 'demos'] as const) run.record(name, refs[name]);
+    run.record('checkpoint', checkpoint);
+    if (cfg.warmStart) {
+      await run.enter('warm-start', 0);
+      checkpoint = (await long.icrlvrWarmStart({ ...ctx('warm-start'), ...refs, checkpoint })).outputs.checkpoint;
+      run.record('warm-checkpoint', checkpoint);
+    }
+    reference = checkpoint;
+    await evaluate(0);
+  }
+
+  const firstStep = (carry?.step ?? 0) + 1;
+  for (let step = firstStep; step <= cfg.steps; step++) {
+    if (step > firstStep && (step - firstStep) % cfg.continueAsNewEvery === 0) {
+      await continueAsNew<typeof icrlvr>({ config: cfg, configHash, carry: { step: step - 1, refs, checkpoint, reference, artifacts: run.status.artifacts, metrics, evaluations } });
+    }
+    const scored: ArtifactRef[] = [];
+    let keptGroups = 0;
+    for (let round = 0; round < (cfg.dynamicSampling ? cfg.maxSamplingRounds : 1); round++) {
+      await run.enter('rollout', step);
+      const questionIds = await short.icrlvrPlan({ ...ctx('rollout'), ...refs, step, round });
+      const shards = Math.min(cfg.rolloutShards, questionIds.length);
+      const per = Math.ceil(questionIds.length / shards);
+      const results = await Promise.all(
+        Array.from({ length: shards }, (_, k) =>
+          long.icrlvrRollout({ ...ctx('rollout'), ...refs, checkpoint, step, round, qOffset: k * per, questionIds: questionIds.slice(k * per, (k + 1) * per) }),
+        ),
+      );
+      const rollouts = results.map((r) => r.outputs.rollouts);
+      rollouts.forEach((r, k) => run.record(`rollouts.${k}`, r, true));
+      await run.enter('scoring', step);
+      const s = await short.icrlvrScore({ ...ctx('scoring'), ...refs, checkpoint, step, round, rollouts });
+      scored.push(s.outputs.scored);
+      run.record('scored', s.outputs.scored, true);
+      keptGroups += s.stats.keptGroups;
+      if (round === 0) {
+        latest = { rewardMean: s.stats.rewardMean, egCorrectMean: s.stats.egCorrectMean, egIncorrectMean: s.stats.egIncorrectMean };
+        Object.assign(metrics, { rewardMean: latest.rewardMean, egCorrectMean: latest.egCorrectMean, egIncorrectMean: latest.egIncorrectMean });
+      }
+      if (keptGroups >= cfg.questionsPerStep) break;
+    }
+    await run.enter('update', step);
+    const u = await short.icrlvrUpdate({ ...ctx('update'), ...refs, checkpoint, reference, scored });
+    checkpoint = u.outputs.checkpoint; // advanced only once the update has returned
+    run.record('checkpoint', checkpoint, true);
+    run.stepDone(step);
+    if (step % cfg.evalEvery === 0 || step === cfg.steps) await evaluate(step);
+  }
+  return run.finish();
+}
+
+export interface IcrlvrSweepInput {
+  configHash: string;
+  runs: { mode: string; seed: number; config: IcrlvrConfig; configHash: string }[];
+}
+
+/** A sweep: each (mode, seed) is a child `icrlvr` workflow; the parent writes one comparison table. */
+export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatus> {
+  const run = new RunTracker('icrlvr-sweep', { totalSteps: input.runs.length });
+  const { icrlvrCompare } = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes' });
+  const id = workflowInfo().workflowId;
+  await run.enter('runs', 0);
+  let done = 0;
+  const results = await Promise.all(
+    input.runs.map(async (r) => {
+      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash }] });
+      run.stepDone(++done);
+      return { mode: r.mode, seed: r.seed, evaluations: (status.results?.evaluations ?? []) as EvalSummary[] };
+    }),
+  );
+  await run.enter('compare', input.runs.length);
+  const cmp = await icrlvrCompare({ experimentId: id, stage: 'compare', configHash: input.configHash, runs: results });
+  run.record('comparison', cmp.outputs.comparison);
+  run.status.results = { runs: results };
+  return run.finish();
+}
