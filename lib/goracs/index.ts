@@ -1,0 +1,19 @@
+/** GORACS coreset selection: cost matrix, POO, greedy start, dual scores, swap refinement, label-enhanced variant. */
+export { costMatrix, gradientCost } from './cost';
+export type { CostMatrix, CostScale } from './cost';
+export { poo } from './poo';
+export type { PooOptions, PooResult } from './poo';
+export { greedyStart } from './greedy';
+export type { GreedyStart } from './greedy';
+export { dualScores } from './scores';
+export {
+  chunkedEvaluator,
+  evaluateSwaps,
+  IMPROVEMENT_RELATIVE_TOLERANCE,
+  isImprovement,
+  refine,
+  sequentialEvaluator,
+} from './refine';
+export type { RefineConfig, RefineHooks, RefineState, RefineTraceEntry, Swap, SwapEvaluator } from './refine';
+export { classCost, labelEnhancedSelect, labelPlan, roundHalfEven } from './label-enhanced';
+export type { LabelClassPlan, LabelEnhancedResult, LabelEnhancedState } from './label-enhanced';

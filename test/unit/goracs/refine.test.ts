@@ -1,0 +1,161 @@
+import { strict as assert } from 'node:assert';
+import { greedyStart } from '../../../lib/goracs/greedy';
+import { poo } from '../../../lib/goracs/poo';
+import { chunkedEvaluator, evaluateSwaps, isImprovement, refine, RefineState, Swap } from '../../../lib/goracs/refine';
+import { DlabInputError } from '../../../lib/errors';
+import { plantedInstance, randomInstance, randomRows } from './fixtures';
+
+const inst = randomInstance(40, 16, 21);
+const start = randomRows(inst.nT, 5, 21);
+const cfg = { maxIters: 100, cutNum: 3 };
+
+async function run(hooks: Parameters<typeof refine>[5] = {}, initial = start, config = cfg): Promise<RefineState> {
+  return refine(inst.cost, inst.nT, inst.nV, initial, config, hooks);
+}
+
+describe('goracs refine: first-improvement swaps guided by dual scores', () => {
+  let reference: RefineState;
+  let reported: RefineState[];
+  before(async () => {
+    reported = [];
+    reference = await run({ onProgress: (s) => void reported.push(JSON.parse(JSON.stringify(s))) });
+  });
+
+  it('POO strictly decreases along the trace and matches an exact solve of each reported selection', () => {
+    assert.ok(reference.iter >= 3, `expected several accepted swaps, got ${reference.iter}`);
+    assert.equal(reference.trace[0].poo, poo(inst.cost, inst.nT, inst.nV, start).value);
+    for (let t = 1; t < reference.trace.length; t++) assert.ok(reference.trace[t].poo < reference.trace[t - 1].poo);
+    for (const s of reported) assert.equal(s.poo, poo(inst.cost, inst.nT, inst.nV, Int32Array.from(s.selected)).value);
+  });
+
+  it('reports after every accepted swap and once at the end; each swap replaces out by in at its position', () => {
+    assert.equal(reported.length, reference.iter + 1);
+    assert.deepEqual(reported[reported.length - 1], reference);
+    for (let t = 1; t <= reference.iter; t++) {
+      const { swapOut, swapIn } = reference.trace[t];
+      const before = t === 1 ? Array.from(start) : reported[t - 2].selected;
+      const after = reported[t - 1].selected;
+      assert.deepEqual(after, before.map((r) => (r === swapOut ? swapIn : r)));
+    }
+  });
+
+  it('stops with no_improving_swap; with cutNum covering the whole pool that is a local optimum for every single swap', async () => {
+    assert.equal(reference.reason, 'no_improving_swap');
+    const full = await run({}, start, { maxIters: 100, cutNum: inst.nT });
+    assert.equal(full.reason, 'no_improving_swap');
+    const S = Int32Array.from(full.selected);
+    const swaps: Swap[] = [];
+    for (const out of full.selected) for (let i = 0; i < inst.nT; i++) if (!full.selected.includes(i)) swaps.push({ out, in: i });
+    const values = evaluateSwaps(inst.cost, inst.nT, inst.nV, S, swaps);
+    for (let t = 0; t < swaps.length; t++) assert.ok(!isImprovement(values[t], full.poo), `swap ${JSON.stringify(swaps[t])} improves`);
+  });
+
+  it('stops with max_iters after exactly maxIters accepted swaps (0 → no swap at all)', async () => {
+    const two = await run({}, start, { maxIters: 2, cutNum: 3 });
+    assert.equal(two.reason, 'max_iters');
+    assert.equal(two.iter, 2);
+    assert.deepEqual(two.trace, reference.trace.slice(0, 3));
+    const zero = await run({}, start, { maxIters: 0, cutNum: 3 });
+    assert.equal(zero.reason, 'max_iters');
+    assert.deepEqual(zero.selected, Array.from(start));
+  });
+
+  it('resumes from a mid-run state (JSON round trip) to the final state of the uninterrupted run', async () => {
+    const mid = JSON.parse(JSON.stringify(reported[1])) as RefineState;
+    assert.equal(mid.iter, 2);
+    assert.deepEqual(await run({ resume: mid }), reference);
+  });
+
+  it('an attempt aborted after its 2nd swap, resumed from its last report, ends where an uninterrupted run ends', async () => {
+    const controller = new AbortController();
+    let last: RefineState | undefined;
+    const onProgress = (s: RefineState) => {
+      last = JSON.parse(JSON.stringify(s));
+      if (s.iter === 2) controller.abort();
+    };
+    await assert.rejects(run({ signal: controller.signal, onProgress }));
+    assert.equal(last?.iter, 2);
+    assert.deepEqual(await run({ resume: last }), reference);
+  });
+
+  it('chunked evaluation gives the same final state for chunk sizes 1, 3, cutNum², and chunks completing out of order', async () => {
+    let calls = 0;
+    const evalChunk = async (swaps: Swap[], _poo: number, selected: Int32Array) => {
+      calls++;
+      return evaluateSwaps(inst.cost, inst.nT, inst.nV, selected, swaps);
+    };
+    for (const size of [1, 3, cfg.cutNum * cfg.cutNum]) {
+      assert.deepEqual(await run({ evaluate: chunkedEvaluator(evalChunk, size) }), reference, `chunk size ${size}`);
+    }
+    // all chunks in flight at once, later chunks finishing first
+    let full: Swap[] = [];
+    const finished: number[] = [];
+    const reversed = async (chunk: Swap[], p: number, selected: Int32Array) => {
+      const position = full.indexOf(chunk[0]); // chunks are slices of `full`: same objects
+      await new Promise((r) => setTimeout(r, 2 * (full.length - position)));
+      finished.push(position);
+      return evalChunk(chunk, p, selected);
+    };
+    const parallel = chunkedEvaluator(reversed, 2, 64);
+    const outOfOrder = await run({
+      evaluate: (swaps, p, selected) => {
+        full = swaps;
+        return parallel(swaps, p, selected);
+      },
+    });
+    assert.deepEqual(outOfOrder, reference);
+    assert.ok(finished.some((x, t) => t > 0 && x < finished[t - 1]), 'some chunk finished before an earlier one');
+    assert.ok(calls > 0);
+  });
+
+  it('chunkedEvaluator returns the smallest improving index and starts no chunk after the improving one', async () => {
+    const values = [5, 5, 5, 4, 5, 5, 3, 5, 5, 5]; // improvements over 5 at indices 3 and 6
+    const swaps: Swap[] = values.map((_, t) => ({ out: 0, in: t + 1 }));
+    const started: number[] = [];
+    const evalChunk = async (chunk: Swap[]) => {
+      started.push(chunk[0].in - 1);
+      return Float64Array.from(chunk.map((s) => values[s.in - 1]));
+    };
+    assert.equal(await chunkedEvaluator(evalChunk, 3)(swaps, 5, new Int32Array([0])), 3);
+    assert.deepEqual(started, [0, 3], 'chunks [0,3) and [3,6) only');
+    started.length = 0;
+    assert.equal(await chunkedEvaluator(evalChunk, 4, 3)(swaps, 5, new Int32Array([0])), 3);
+    assert.equal(await chunkedEvaluator(evalChunk, 2)(swaps, 3, new Int32Array([0])), -1);
+  });
+
+  it('planted instance (validation clustered at 5 pool points): greedy and refine beat 20 random subsets; exhaustive candidates reach the planted rows', async () => {
+    const p = plantedInstance(80, 40, 5, 3);
+    const g = greedyStart(p.cost, p.nT, p.nV, 5);
+    const greedyPoo = poo(p.cost, p.nT, p.nV, g.rows).value;
+    const refined = await refine(p.cost, p.nT, p.nV, g.rows, { maxIters: 20, cutNum: 3 });
+    assert.ok(refined.poo <= greedyPoo);
+    for (let seed = 0; seed < 20; seed++) {
+      const random = poo(p.cost, p.nT, p.nV, randomRows(p.nT, 5, 100 + seed)).value;
+      assert.ok(greedyPoo < random && refined.poo < random, `random subset ${seed}: ${random}`);
+    }
+    // the greedy start keeps one central non-planted row (it has the smallest row sum);
+    // with every swap a candidate the refinement replaces it by the missing centre
+    const exhaustive = await refine(p.cost, p.nT, p.nV, g.rows, { maxIters: 20, cutNum: p.nT });
+    assert.deepEqual([...exhaustive.selected].sort((a, b) => a - b), [0, 1, 2, 3, 4]);
+    assert.ok(exhaustive.poo < greedyPoo / 5);
+  });
+
+  describe('bad input', () => {
+    const cases: [string, () => Promise<unknown>, RegExp][] = [
+      ['cutNum 0', () => run({}, start, { maxIters: 1, cutNum: 0 }), /cfg.cutNum must be an integer >= 1, found 0/],
+      ['negative maxIters', () => run({}, start, { maxIters: -1, cutNum: 1 }), /cfg.maxIters must be an integer >= 0/],
+      ['initial row out of range', () => run({}, new Int32Array([0, 40])), /initial\[1\] = 40, expected a pool row in \[0, 40\)/],
+      ['resume state with a repeated row', () => run({ resume: { ...reference, selected: [1, 1] } }), /resume.selected\[1\] = 1 appears twice/],
+      ['resume state without selected', () => run({ resume: { ...reference, selected: undefined as unknown as number[] } }), /resume.selected: expected an array/],
+      ['cost of the wrong length', () => refine(new Float64Array(3), 2, 2, start, cfg), /cost has length 3, expected nT·nV = 2·2 = 4/],
+    ];
+    for (const [name, fn, message] of cases) {
+      it(name, () => assert.rejects(fn, (e: unknown) => e instanceof DlabInputError && message.test(e.message)));
+    }
+    it('evaluateSwaps names the bad swap', () => {
+      const S = new Int32Array([0, 1]);
+      assert.throws(() => evaluateSwaps(inst.cost, inst.nT, inst.nV, S, [{ out: 0, in: 5 }, { out: 2, in: 6 }]), /swaps\[1\].out = 2, expected a selected pool row/);
+      assert.throws(() => evaluateSwaps(inst.cost, inst.nT, inst.nV, S, [{ out: 0, in: 1 }]), /swaps\[0\].in = 1 is already selected/);
+    });
+  });
+});
