@@ -69,7 +69,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
   return {
     /** Model (built or the user's), questions, demo pool, and the initial checkpoint. */
     async icrlvrPrepare(input: IcrlvrBase): Promise<StageResult & { modelDir: string }> {
-      return keepAlive(async () => {
+      return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
         let modelDir: string;
@@ -146,7 +146,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
 
     /** Reward, process score, Evidence Gain and advantages of a round's rollouts. */
     async icrlvrScore(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; rollouts: ArtifactRef[] }) {
-      return keepAlive(async () => {
+      return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
         const { policy } = await policyAt(input, input.checkpoint);
@@ -159,7 +159,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
 
     /** The policy update; returns the new checkpoint (the workflow advances to it only after this returns). */
     async icrlvrUpdate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; scored: ArtifactRef[] }) {
-      return keepAlive(async () => {
+      return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
         const { policy, ckpt } = await policyAt(input, input.checkpoint);
@@ -174,7 +174,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
 
     /** Held-out avg@k / pass@k / process score of correct answers. */
     async icrlvrEvaluate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number }) {
-      return keepAlive(async () => {
+      return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
         const { policy } = await policyAt(input, input.checkpoint);
         const { output, stats } = await evaluateHeldOut(policy, await data(input), cfg, input.step, artifactIO(deps, input), [input.checkpoint.sha256, input.questions.sha256]);

@@ -47,16 +47,12 @@ export async function runResumable<S extends BatchState>(
 ): Promise<StageResult> {
   const ctx = Context.current();
   const previous = ctx.info.heartbeatDetails as StageHeartbeat<S> | undefined;
-  const me: AttemptRecord = {
-    attempt: ctx.info.attempt,
-    worker: deps.worker,
-    startedAt: new Date().toISOString(),
-    resumedFromBatch: previous?.state.nextBatch ?? 0,
-  };
-  const attempts = [...(previous?.attempts ?? []), me];
+  const { me, attempts } = startAttempt(deps, previous?.state?.nextBatch ?? 0);
+  // first heartbeat at once: the attempt is on record even if this worker dies before a batch ends
+  ctx.heartbeat({ state: previous?.state ?? null, progress: previous?.progress ?? { done: 0, total: 0 }, attempts });
   try {
     const outcome = await engine({
-      resume: previous?.state,
+      resume: previous?.state ?? undefined,
       signal: ctx.cancellationSignal,
       onProgress: (state) => {
         me.lastHeartbeatAt = new Date().toISOString();
@@ -77,6 +73,14 @@ export async function runResumable<S extends BatchState>(
   }
 }
 
+/** This attempt's record, appended to those the previous attempts' heartbeats carried. */
+function startAttempt(deps: ActivityDeps, resumedFromBatch: number): { me: AttemptRecord; attempts: AttemptRecord[] } {
+  const ctx = Context.current();
+  const previous = ctx.info.heartbeatDetails as { attempts?: AttemptRecord[] } | undefined;
+  const me: AttemptRecord = { attempt: ctx.info.attempt, worker: deps.worker, startedAt: new Date().toISOString(), resumedFromBatch };
+  return { me, attempts: [...(previous?.attempts ?? []), me] };
+}
+
 /** DlabInputError → non-retryable ApplicationFailure (type DlabInputError); anything else unchanged. */
 export function asFailure(err: unknown): unknown {
   if (err instanceof DlabInputError) {
@@ -90,12 +94,19 @@ export function asFailure(err: unknown): unknown {
  * noticed within the heartbeat timeout (the step then reruns from its inputs: it is a pure
  * function of them, so a rerun gives the same bytes). Input errors become non-retryable.
  */
-export async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
+export async function keepAlive<T>(deps: ActivityDeps, fn: () => Promise<T>): Promise<T> {
   const ctx = Context.current();
-  ctx.heartbeat();
-  const timer = setInterval(() => ctx.heartbeat(), 1000);
+  const { me, attempts } = startAttempt(deps, 0);
+  const beat = () => {
+    me.lastHeartbeatAt = new Date().toISOString();
+    ctx.heartbeat({ attempts });
+  };
+  beat();
+  const timer = setInterval(beat, 1000);
   try {
-    return await fn();
+    const out = await fn();
+    // the attempt log goes into the result, which Temporal's history keeps
+    return out && typeof out === 'object' ? { ...out, attempts } : out;
   } catch (err) {
     throw asFailure(err);
   } finally {

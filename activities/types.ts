@@ -29,7 +29,8 @@ export interface StageResult {
 
 /** Heartbeat details of a resumable stage: the engine's resume state, progress, the attempts so far. */
 export interface StageHeartbeat<S> {
-  state: S;
+  /** null until the first batch of this attempt (or the resumed state) is done */
+  state: S | null;
   progress: { done: number; total: number };
   attempts: AttemptRecord[];
 }

@@ -49,7 +49,10 @@ export async function updatePolicy(policy: Policy, ckpt: Checkpoint, rows: Score
   tokens.nllMask = Uint8Array.from(usable.flatMap((r) => r.tokens.map(() => (r.reward === 1 ? 1 : 0))));
   let stats: StepStats | undefined;
   const loss = { clipLow: cfg.clipLow, clipHigh: cfg.clipHigh, dualClip: cfg.dualClip, nllCoef: cfg.nllCoef, klCoef: cfg.klCoef };
-  for (let e = 0; e < cfg.epochs; e++) stats = await trainStep(ckpt, tokens, { kind: 'rl', loss, ref }, adamwOf(cfg));
+  for (let e = 0; e < cfg.epochs; e++) {
+    stats = await trainStep(ckpt, tokens, { kind: 'rl', loss, ref }, adamwOf(cfg));
+    if (cfg.delayMs) await new Promise((r) => setTimeout(r, cfg.delayMs));
+  }
   return { ...stats, responses: usable.length, skipped: false };
 }
 

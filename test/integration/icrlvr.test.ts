@@ -1,0 +1,105 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { Client } from '@temporalio/client';
+import { runHistory } from '../../client/history';
+import { startExperiment } from '../../client/start';
+import { StatusReport } from '../../client/status';
+import { fileOfUri } from '../../lib/store/artifact-store';
+import { TestCluster, WorkerProcess } from '../helpers/cluster';
+
+/**
+ * In-Context RLVR end to end on a real dev server: a tiny model and task, 3 steps.
+ * Killing the worker during a rollout and during an update must not change a byte of the
+ * final policy: the retried rollout resumes from its heartbeat, the retried update reruns
+ * on the same inputs, and the workflow moves its checkpoint only after an update returned.
+ */
+const ID = 'icrlvr-fault';
+const CONFIG = {
+  mode: 'icrlvr',
+  seed: 3,
+  model: { build: { vocab: 104, dModel: 64, nLayer: 1, nHead: 4, dFf: 128, maxPos: 128, seed: 2 } },
+  task: { type: 'arithmetic', digits: 1, trainQuestions: 30, heldOutQuestions: 8, demoPool: 10 },
+  warmStart: { steps: 20, batchSize: 16, lr: 0.01 },
+  steps: 3,
+  questionsPerStep: 4,
+  groupSize: 4,
+  demosPerGroup: 2,
+  egDemos: 1,
+  maxTokens: 16,
+  dynamicSampling: false,
+  epochs: 4,
+  delayMs: 400, // each generation batch and update pass lasts ≥ 0.4 s: long enough to be killed in the middle
+  evalEvery: 3,
+  evalSamples: 2,
+  rolloutShards: 2,
+  batchSize: 4,
+  heartbeatTimeoutSeconds: 3,
+};
+
+/** Waits until an activity of `type` is running for the current run (polled from the server). */
+async function waitForRunning(client: Client, id: string, type: string, step: number, cluster: TestCluster): Promise<void> {
+  await cluster.waitFor(id, (s: StatusReport) => s.step >= step, 120_000);
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const desc = await client.workflow.getHandle(id).describe();
+    if ((desc.raw.pendingActivities ?? []).some((p) => p.activityType?.name === type && Number(p.state) === 2 /* STARTED */)) return;
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  throw new Error(`no ${type} started`);
+}
+
+describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function () {
+  this.timeout(600_000);
+  let cluster: TestCluster;
+  let reference: StatusReport;
+
+  before(async () => {
+    cluster = await TestCluster.start();
+    const w = await cluster.startWorker(cluster.home('ref'), 'ref');
+    await startExperiment(await cluster.client(), { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'ref' });
+    reference = await cluster.waitFor(ID, (s) => s.state !== 'running', 300_000);
+    await w.stop();
+  });
+  after(async () => cluster?.stop());
+
+  it('runs prepare → warm start → 3 × (rollout → scoring → update) with evaluations, and reports the metrics', () => {
+    assert.equal(reference.state, 'completed', JSON.stringify(reference));
+    assert.equal(reference.step, 3);
+    const m = reference.metrics!;
+    for (const k of ['step', 'heldOutAccuracy', 'initialHeldOutAccuracy', 'passAtK', 'rewardMean', 'egCorrectMean', 'egIncorrectMean', 'processScoreCorrect']) assert.ok(k in m, `metrics.${k}`);
+    assert.equal(m.step, 3);
+    assert.ok(m.heldOutAccuracy! >= 0 && m.heldOutAccuracy! <= 1);
+    const names = reference.artifacts.map((a) => a.name);
+    for (const n of ['questions', 'demos', 'warm-checkpoint', 'scored', 'checkpoint', 'eval']) assert.ok(names.includes(n), `artifact ${n}`);
+  });
+
+  it('a worker killed during a rollout and another during an update: same final checkpoint bytes, rollout resumed, update rerun', async () => {
+    const home = cluster.home('fault');
+    const client = await cluster.client();
+    let worker: WorkerProcess = await cluster.startWorker(home, 'fault');
+    await startExperiment(client, { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'fault' });
+    await waitForRunning(client, ID, 'icrlvrRollout', 2, cluster);
+    await new Promise((r) => setTimeout(r, 300));
+    const killed1 = worker.identity;
+    await worker.kill();
+    worker = await cluster.startWorker(home, 'fault');
+    await waitForRunning(client, ID, 'icrlvrUpdate', 3, cluster);
+    const killed2 = worker.identity;
+    await worker.kill();
+    worker = await cluster.startWorker(home, 'fault');
+    const final = await cluster.waitFor(ID, (s) => s.state !== 'running', 300_000);
+    assert.equal(final.state, 'completed');
+
+    const ckpt = (s: StatusReport) => s.artifacts.find((a) => a.name === 'checkpoint')!;
+    assert.equal(ckpt(final).sha256, ckpt(reference).sha256);
+    assert.ok(readFileSync(fileOfUri(ckpt(final).uri)).equals(readFileSync(fileOfUri(ckpt(reference).uri))));
+
+    const { entries } = await runHistory(client, ID);
+    const failed = entries.filter((e) => e.status === 'failed');
+    assert.ok(failed.some((e) => e.activity === 'icrlvrRollout' && e.worker === killed1), 'a rollout attempt died with the first worker');
+    assert.ok(failed.some((e) => e.activity === 'icrlvrUpdate' && e.worker === killed2), 'an update attempt died with the second worker');
+    const updates = entries.filter((e) => e.activity === 'icrlvrUpdate' && e.status === 'completed');
+    assert.equal(updates.length, 3, 'exactly one completed update per step: none lost, none applied twice');
+    await worker.stop();
+  });
+});
