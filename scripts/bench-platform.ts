@@ -7,14 +7,12 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectClient } from '../client/connection';
-import { startDevServer } from '../client/dev-server';
 import { tsToIso } from '../client/events';
 import { EMBEDDINGS } from '../schemas/artifacts';
 import { LocalArtifactStore } from '../lib/store/artifact-store';
 import { readVectors, tableFromColumns, vectorColumn } from '../lib/store/columns';
 import { Rng } from '../lib/rng';
-import { createWorker } from '../workers/worker';
+import { withBenchCluster } from './bench-cluster';
 import { tempDir } from '../test/helpers/tmp';
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 200);
@@ -33,12 +31,8 @@ function seconds(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-async function roundTrips(dir: string) {
-  const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), headless: true, logFile: join(dir, 'server.log') });
-  const worker = await createWorker({ address: server.address, taskQueue: 'bench', dlabHome: join(dir, 'home') });
-  const running = worker.run();
-  try {
-    const client = await connectClient({ address: server.address, namespace: 'default' });
+async function roundTrips() {
+  return withBenchCluster(async (client) => {
     const handle = await client.workflow.start('noopRoundTrips', { taskQueue: 'bench', workflowId: 'bench-noop', args: [ROUND_TRIPS] });
     const t0 = process.hrtime.bigint();
     await handle.result();
@@ -46,13 +40,8 @@ async function roundTrips(dir: string) {
     const events = (await handle.fetchHistory()).events ?? [];
     const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => Date.parse(tsToIso(e.eventTime)!));
     const cycles = scheduled.slice(1).map((t, i) => t - scheduled[i]);
-    await client.connection.close();
     return { medianMs: median(cycles), p90Ms: quantile(cycles, 0.9), wallPerActivityMs: (wall * 1000) / ROUND_TRIPS };
-  } finally {
-    worker.shutdown();
-    await running;
-    await server.stop();
-  }
+  });
 }
 
 async function artifactThroughput(dir: string) {
@@ -94,7 +83,7 @@ async function artifactThroughput(dir: string) {
 async function main() {
   const dir = tempDir('bench');
   try {
-    const rt = await roundTrips(dir.path);
+    const rt = await roundTrips();
     console.log(`no-op activity round trip (${ROUND_TRIPS}, from server event times): median ${rt.medianMs.toFixed(1)} ms, p90 ${rt.p90Ms.toFixed(1)} ms; wall ${rt.wallPerActivityMs.toFixed(1)} ms per activity`);
     const io = await artifactThroughput(dir.path);
     console.log(`embedding artifact ${ROWS} × ${DIM} float32 (${(io.bytes / 1e6).toFixed(0)} MB file):`);

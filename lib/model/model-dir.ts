@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
@@ -37,7 +37,7 @@ export interface ModelJson {
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   await fs.writeFile(tmp, bytes);
   await fs.rename(tmp, path);
 }
@@ -103,7 +103,7 @@ export async function buildModelDir(cfg: BuildConfig, dir: string): Promise<Mode
   if (cfg.vocab < tokenizer.vocabSize) throw new DlabInputError(`model config: vocab (${cfg.vocab}) is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`, 'vocab');
   const decoder = buildDecoder(cfg);
   const p = prepareDecoder(decoder, 'built decoder');
-  const tmpTok = join(dir, '.tokenizer.tmp.json');
+  const tmpTok = join(dir, `.tokenizer.${process.pid}.${randomBytes(6).toString('hex')}.json`);
   await fs.mkdir(dir, { recursive: true });
   await saveBuiltinTokenizer(tokenizer, tmpTok);
   const tokenizerJson = await fs.readFile(tmpTok, 'utf8');

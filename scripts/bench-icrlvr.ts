@@ -1,0 +1,119 @@
+// `npm run bench:icrlvr`: where the time of an In-Context RLVR step goes, on a real dev
+// server with an in-process worker (examples/icrlvr/small.json's model and task, 6 steps,
+// rollouts in one shard so tokens/s is one generation stream):
+//  - share of rollout, scoring, update and orchestration (loop wall time not covered by any
+//    activity: workflow tasks, scheduling, the server) over the training steps;
+//  - rollout tokens/s inside the workflow next to a bare `policy.generate` of the final policy
+//    on the last step's very prompts and RNG streams (overhead ratio: artifact reads and
+//    writes, chunk fsyncs, heartbeats).
+// Ends with one line: a JSON object of the figures.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeFirst, fetchRunChain, tsToIso } from '../client/events';
+import { PACKAGE_ROOT } from '../lib/config/code-version';
+import { configHash } from '../lib/config/canonical';
+import { readRollouts } from '../lib/icrlvr/records';
+import { Policy } from '../lib/model/policy';
+import { storeForHome } from '../lib/store/artifact-store';
+import { ArtifactRef } from '../lib/store/ref';
+import { checkpointFromTable } from '../lib/train/checkpoint';
+import { parseConfig } from '../schemas/config';
+import type { RunStatus } from '../workflows/run-state';
+import { withBenchCluster } from './bench-cluster';
+
+type Interval = [number, number];
+
+/** Total length of the union of intervals. */
+function covered(intervals: Interval[]): number {
+  const s = [...intervals].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let [a, b] = [-Infinity, -Infinity];
+  for (const [x, y] of s) {
+    if (x > b) {
+      if (b > a) total += b - a;
+      [a, b] = [x, y];
+    } else b = Math.max(b, y);
+  }
+  if (b > a) total += b - a;
+  return total;
+}
+
+async function main() {
+  const raw = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'examples', 'icrlvr', 'small.json'), 'utf8'));
+  const cfg = parseConfig('icrlvr', { ...raw, steps: 6, evalEvery: 100, rolloutShards: 1, warmStart: { ...raw.warmStart, steps: 60 } });
+  const figures = await withBenchCluster(async (client, home) => {
+    const handle = await client.workflow.start('icrlvr', { taskQueue: 'bench', workflowId: 'bench-icrlvr', args: [{ config: cfg, configHash: configHash(cfg) }] });
+    await handle.result();
+    // activity intervals by stage, from the server's event times
+    const byStage = new Map<string, Interval[]>();
+    let rolloutTokens = 0;
+    const rolloutRefs: ArtifactRef[] = [];
+    let rolloutMs = 0;
+    let loopStart = Infinity;
+    let loopEnd = -Infinity;
+    for (const { events } of await fetchRunChain(client, 'bench-icrlvr')) {
+      const scheduled = new Map<string, { type: string; stage: string }>();
+      const started = new Map<string, number>();
+      for (const e of events) {
+        const t = Date.parse(tsToIso(e.eventTime)!);
+        const a = e.activityTaskScheduledEventAttributes;
+        if (a) scheduled.set(String(e.eventId), { type: a.activityType!.name!, stage: (decodeFirst(a.input) as { stage: string }).stage });
+        if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), t);
+        const c = e.activityTaskCompletedEventAttributes;
+        if (c) {
+          const s = scheduled.get(String(c.scheduledEventId))!;
+          const t0 = started.get(String(c.scheduledEventId))!;
+          if (!['rollout', 'scoring', 'update'].includes(s.stage)) continue;
+          byStage.set(s.stage, [...(byStage.get(s.stage) ?? []), [t0, t]]);
+          loopStart = Math.min(loopStart, Date.parse(tsToIso(events.find((x) => String(x.eventId) === String(c.scheduledEventId))!.eventTime)!));
+          loopEnd = Math.max(loopEnd, t);
+          if (s.type === 'icrlvrRollout') {
+            const r = decodeFirst(c.result) as { tokens: number; outputs: { rollouts: ArtifactRef } };
+            rolloutTokens += r.tokens;
+            rolloutRefs.push(r.outputs.rollouts);
+            rolloutMs += t - t0;
+          }
+        }
+      }
+    }
+    const wall = loopEnd - loopStart;
+    const share = (stage: string) => covered(byStage.get(stage) ?? []) / wall;
+    const all = covered([...byStage.values()].flat());
+
+    // bare generation: the same model and head, the very prompts and streams of the last step's rollouts, same batch size
+    const store = storeForHome(home);
+    const last = readRollouts(await store.get(rolloutRefs[rolloutRefs.length - 1]));
+    const { readdirSync } = await import('node:fs');
+    const base = await Policy.load(join(home, 'models', readdirSync(join(home, 'models')).find((d) => d.startsWith('built-'))!));
+    const ckptRef = ((await handle.result()) as RunStatus).artifacts.find((a) => a.name === 'checkpoint')!;
+    const policy = base.withHead(checkpointFromTable(await store.get(ckptRef), 0, 'bench').head);
+    const gen = (rows: typeof last) =>
+      policy.generate(rows.map((r) => r.prompt), { maxTokens: cfg.maxTokens, temperature: cfg.temperature, topK: 0, topP: cfg.topP, seed: cfg.seed, stop: ['\n\n'], streams: rows.map((r) => r.stream) });
+    await gen(last.slice(0, cfg.batchSize));
+    let bareTokens = 0;
+    const b0 = Date.now();
+    for (let i = 0; i < last.length; i += cfg.batchSize) for (const g of await gen(last.slice(i, i + cfg.batchSize))) bareTokens += g.tokens.length;
+    const bareMs = Date.now() - b0;
+    return {
+      steps: cfg.steps,
+      loopWallMs: wall,
+      rolloutShare: share('rollout'),
+      scoringShare: share('scoring'),
+      updateShare: share('update'),
+      orchestrationShare: (wall - all) / wall,
+      msPerStep: wall / cfg.steps,
+      rolloutTokensPerSec: rolloutTokens / (rolloutMs / 1000),
+      bareGenerateTokensPerSec: bareTokens / (bareMs / 1000),
+    };
+  });
+  const overhead = figures.bareGenerateTokensPerSec / figures.rolloutTokensPerSec;
+  const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+  console.log(`${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step: rollout ${pct(figures.rolloutShare)}, scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}, orchestration ${pct(figures.orchestrationShare)}`);
+  console.log(`rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate (overhead ×${overhead.toFixed(2)})`);
+  console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, +v.toFixed(4)])), rolloutOverhead: +overhead.toFixed(3) }));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
