@@ -1,5 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { fetchRunChain } from '../../client/events';
+import { PACKAGE_ROOT } from '../../lib/config/code-version';
+import { installRuntime, WORKFLOW_BUNDLE_PATH } from '../../workers/worker';
+import { historyToObject } from '../helpers/histories';
 import { Client } from '@temporalio/client';
 import { runHistory } from '../../client/history';
 import { startExperiment } from '../../client/start';
@@ -34,6 +41,7 @@ const CONFIG = {
   rolloutShards: 2,
   batchSize: 4,
   heartbeatTimeoutSeconds: 3,
+  continueAsNewEvery: 2,
 };
 
 /** Waits until an activity of `type` is running for the current run (polled from the server). */
@@ -101,5 +109,17 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
     const updates = entries.filter((e) => e.activity === 'icrlvrUpdate' && e.status === 'completed');
     assert.equal(updates.length, 3, 'exactly one completed update per step: none lost, none applied twice');
     await worker.stop();
+  });
+
+  it('continues as new after 2 steps, and its histories replay against the current workflow code', async () => {
+    const client = await cluster.client();
+    const chain = await fetchRunChain(client, ID);
+    assert.equal(chain.length, 2, 'steps 1–2 in the first run, step 3 in the second');
+    installRuntime();
+    const histories = chain.map(({ runId, events }) => ({ workflowId: `${ID}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
+    for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
+    if (process.env.DLAB_RECORD_HISTORIES) {
+      histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i).padStart(2, '0')}-faults.json`), JSON.stringify(historyToObject(h.history))));
+    }
   });
 });
