@@ -1,6 +1,5 @@
 import { join, resolve } from 'node:path';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
-import { parseConfig } from '../schemas/config';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import { configHash } from '../lib/config/canonical';
 import { demosTable, makeTaskData, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
@@ -12,7 +11,7 @@ import { Policy } from '../lib/model/policy';
 import { tableFromColumns } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
-import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable } from './resumable';
+import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
 import { StageContext, StageResult } from './types';
 
 export interface IcrlvrBase extends StageContext {
@@ -50,13 +49,7 @@ function basePolicy(dir: string): Promise<Policy> {
 
 /** In-Context RLVR activities: thin adapters from Temporal to lib/icrlvr. */
 export function icrlvrActivities(deps: ActivityDeps) {
-  const cfgOf = (input: IcrlvrBase) => {
-    try {
-      return parseConfig('icrlvr', input.config, `experiment ${input.experimentId}`);
-    } catch (err) {
-      throw asFailure(err);
-    }
-  };
+  const cfgOf = (input: IcrlvrBase) => stageConfig('icrlvr', input);
   const data = async (input: IcrlvrBase & IcrlvrRefs): Promise<TaskData> => {
     const io = artifactIO(deps, input);
     return taskDataFromTables(await io.read(input.questions), await io.read(input.demos), input.config.task.type);

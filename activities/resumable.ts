@@ -1,6 +1,7 @@
 import { Context, ApplicationFailure } from '@temporalio/activity';
 
 import { codeVersion } from '../lib/config/code-version';
+import { ExperimentKind, parseConfig } from '../schemas/config';
 import { DlabInputError } from '../lib/errors';
 import { BatchState, LoopHooks, StageOutcome } from '../lib/batches';
 import { ArtifactStore } from '../lib/store/artifact-store';
@@ -111,5 +112,14 @@ export async function keepAlive<T>(deps: ActivityDeps, fn: () => Promise<T>): Pr
     throw asFailure(err);
   } finally {
     clearInterval(timer);
+  }
+}
+
+/** The experiment config an activity received, validated again (a non-retryable failure names the bad field). */
+export function stageConfig<K extends ExperimentKind>(kind: K, input: StageContext & { config: unknown }): ReturnType<typeof parseConfig<K>> {
+  try {
+    return parseConfig(kind, input.config, `experiment ${input.experimentId}`);
+  } catch (err) {
+    throw asFailure(err);
   }
 }

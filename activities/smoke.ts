@@ -1,12 +1,11 @@
 import { InferenceSession } from 'onnxruntime-node';
-import { parseConfig } from '../schemas/config';
 import { SmokeConfig } from '../schemas/config/smoke';
 import { ChunkedState, generateTable, SummaryState, summariseTable, transformTable } from '../lib/smoke/stages';
 import { buildMlp, mlpBatchModel } from '../lib/model/mlp';
 import { storeModelBytes } from '../lib/model/model-files';
 import { cpuSessionOptions, sharedSession } from '../lib/model/session-cache';
 import { ArtifactRef } from '../lib/store/ref';
-import { ActivityDeps, artifactIO, asFailure, runResumable } from './resumable';
+import { ActivityDeps, artifactIO, runResumable, stageConfig } from './resumable';
 import { StageContext, StageResult } from './types';
 
 export interface SmokeStageInput extends StageContext {
@@ -15,13 +14,7 @@ export interface SmokeStageInput extends StageContext {
 
 /** The smoke experiment's activities: thin adapters from Temporal to lib/smoke. */
 export function smokeActivities(deps: ActivityDeps) {
-  const config = (input: SmokeStageInput) => {
-    try {
-      return parseConfig('smoke', input.config, `experiment ${input.experimentId}`);
-    } catch (err) {
-      throw asFailure(err);
-    }
-  };
+  const config = (input: SmokeStageInput) => stageConfig('smoke', input);
 
   return {
     /** Stage 1: the seeded input table. */

@@ -100,7 +100,8 @@ export const POLICY_CHECKPOINT = define('policy.checkpoint', 1, 'head W [V,d], b
   v_b: 'float32',
 });
 
-export const ICRLVR_ROLLOUTS = define('icrlvr.rollouts', 1, 'sampled completions, one row per rollout, with per-token log-probs under the sampling policy (π_old)', {
+/** What every rollout row carries (rollouts and their scored audit records). */
+const ROLLOUT_COLUMNS: Record<string, ColumnKind> = {
   step: 'int32',
   round: 'int32',
   question_id: 'utf8',
@@ -111,20 +112,15 @@ export const ICRLVR_ROLLOUTS = define('icrlvr.rollouts', 1, 'sampled completions
   completion: 'utf8',
   tokens: 'list<int32>',
   logprobs: 'list<float32>',
+};
+
+export const ICRLVR_ROLLOUTS = define('icrlvr.rollouts', 1, 'sampled completions, one row per rollout, with per-token log-probs under the sampling policy (π_old)', {
+  ...ROLLOUT_COLUMNS,
   stream: 'int32',
 });
 
 export const ICRLVR_SCORED = define('icrlvr.scored', 1, 'the audit record of each rollout: reward, process score, Evidence Gain per demo and mean, advantage, kept/dropped', {
-  step: 'int32',
-  round: 'int32',
-  question_id: 'utf8',
-  group_index: 'int32',
-  demo_id: 'utf8',
-  prompt_hash: 'utf8',
-  prompt: 'utf8',
-  completion: 'utf8',
-  tokens: 'list<int32>',
-  logprobs: 'list<float32>',
+  ...ROLLOUT_COLUMNS,
   logprob_sum: 'float64',
   logprob_mean: 'float64',
   reward: 'float64',
@@ -155,4 +151,69 @@ export const ICRLVR_COMPARISON = define('icrlvr.comparison', 1, 'a sweep: one ro
   eg_correct: 'float64',
   eg_incorrect: 'float64',
   reward_mean: 'float64',
+});
+
+// ---- GORACS coreset selection -------------------------------------------------------------
+
+export const GORACS_SAMPLES = define('goracs.samples', 1, 'the samples of a run in a fixed order: prompt (history as item tokens) → target (next item); split pool | validation | test; label −1 when none', {
+  id: 'utf8',
+  prompt: 'utf8',
+  target: 'utf8',
+  split: 'utf8',
+  label: 'int32',
+});
+
+export const GORACS_EMBEDDINGS = define('goracs.embeddings', 1, 'gradient embedding per sample: e = mean-pooled final hidden state of the prompt, g = ‖G‖ of the mean-token head gradient; index = row in goracs.samples', {
+  index: 'int32',
+  id: 'utf8',
+  split: 'utf8',
+  label: 'int32',
+  e: 'vector<float32>',
+  g: 'float64',
+});
+
+export const GORACS_EMBEDDINGS_PROJECTED = define('goracs.embeddings-projected', 1, 'goracs.embeddings plus pg = seeded JL projection of vec(G) (kA·kH dims)', {
+  index: 'int32',
+  id: 'utf8',
+  split: 'utf8',
+  label: 'int32',
+  e: 'vector<float32>',
+  g: 'float64',
+  pg: 'vector<float32>',
+});
+
+export const GORACS_COST = define('goracs.cost', 1, 'cost summary: C = minmax(d/maxDist − λ g/maxGrad) with x = d/maxDist − λĝ ∈ [min, max] before rescaling; one row', {
+  cost: 'utf8',
+  lambda: 'float64',
+  max_dist: 'float64',
+  max_grad: 'float64',
+  min: 'float64',
+  max: 'float64',
+  n_pool: 'int32',
+  n_val: 'int32',
+});
+
+export const GORACS_CORESET = define('goracs.coreset', 1, 'a selection S: pool row index, sample id, w = share of validation columns whose cheapest selected row it is, F = dual score under POO(S), iteration it entered S (0 = initial)', {
+  index: 'int32',
+  id: 'utf8',
+  w: 'float64',
+  F: 'float64',
+  selected_at_iter: 'int32',
+});
+
+export const GORACS_POO_TRACE = define('goracs.poo-trace', 1, 'refinement: one row per accepted swap (iter 0 = the greedy start); swap_out/swap_in pool rows (−1 at iter 0); solver pivots; position of the accepted swap among the candidates', {
+  iter: 'int32',
+  poo: 'float64',
+  swap_out: 'int32',
+  swap_in: 'int32',
+  solver_iters: 'int32',
+  candidates_tried: 'int32',
+});
+
+export const GORACS_EVAL = define('goracs.eval', 1, 'evaluation: head fine-tuned on each method\'s subset; next-item ranking among sampled negatives on the test split', {
+  method: 'utf8',
+  budget: 'int32',
+  metric: 'utf8',
+  value: 'float64',
+  seed: 'int32',
 });

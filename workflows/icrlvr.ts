@@ -1,9 +1,9 @@
-import { ActivityCancellationType, continueAsNew, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
-import { NamedArtifact, RunStatus, RunTracker } from './run-state';
+import { NamedArtifact, RunStatus, RunTracker, stageActivities } from './run-state';
 
 /** State handed over by continue-as-new: refs and counters only. */
 interface Carry {
@@ -31,12 +31,7 @@ export interface IcrlvrInput {
 export async function icrlvr(input: IcrlvrInput): Promise<RunStatus> {
   const { config: cfg, configHash, carry } = input;
   const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
-  const long = proxyActivities<Activities>({
-    startToCloseTimeout: '24 hours',
-    heartbeatTimeout: cfg.heartbeatTimeoutSeconds * 1000,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  });
+  const long = stageActivities(cfg.heartbeatTimeoutSeconds);
   const short = proxyActivities<Activities>({
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: cfg.heartbeatTimeoutSeconds * 1000,

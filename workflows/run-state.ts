@@ -1,4 +1,5 @@
-import { condition, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, condition, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
 import type { ArtifactRef } from '../lib/store/ref';
 
 /** An artifact as a run lists it: which output of which step. */
@@ -72,4 +73,18 @@ export class RunTracker {
     this.status.stage = 'done';
     return { ...this.status };
   }
+}
+
+/**
+ * Activities of a long stage: a worker silent for `heartbeatTimeoutSeconds` is presumed
+ * dead and the attempt retried (from its last heartbeat); on cancel, the run closes only
+ * after the running activity has stopped: no zombie work.
+ */
+export function stageActivities(heartbeatTimeoutSeconds: number) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
 }

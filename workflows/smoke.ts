@@ -1,8 +1,7 @@
-import { ActivityCancellationType, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { continueAsNew, workflowInfo } from '@temporalio/workflow';
 import type { SmokeConfig } from '../schemas/config/smoke';
 import type { ArtifactRef } from '../lib/store/ref';
-import { NamedArtifact, RunStatus, RunTracker } from './run-state';
+import { NamedArtifact, RunStatus, RunTracker, stageActivities } from './run-state';
 
 export interface SmokeInput {
   config: SmokeConfig;
@@ -19,13 +18,7 @@ export interface SmokeInput {
 export async function smoke(input: SmokeInput): Promise<RunStatus> {
   const { config, configHash, carry } = input;
   const run = new RunTracker('smoke', { artifacts: carry?.artifacts, step: carry?.round, totalSteps: config.rounds });
-  const act = proxyActivities<Activities>({
-    startToCloseTimeout: '24 hours',
-    heartbeatTimeout: config.heartbeatTimeoutSeconds * 1000,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-    // on cancel, the run closes only after the running activity has stopped: no zombie work
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  });
+  const act = stageActivities(config.heartbeatTimeoutSeconds);
   const stage = (name: string) => ({ experimentId: workflowInfo().workflowId, stage: name, configHash, config });
 
   let table = carry?.table;

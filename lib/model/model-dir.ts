@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { writeFileAtomic } from '../store/atomic';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
@@ -10,7 +11,7 @@ import { Head, headFromTable, headToTable, makeHead } from './head';
 import { prepareDecoder } from './prepare';
 import type { Tokenizer } from './tokenizer';
 import { BuiltinTokenizer, BuiltinTokenizerConfig } from './tokenizers/builtin';
-import { loadTokenizer, saveBuiltinTokenizer } from './tokenizers';
+import { loadTokenizer } from './tokenizers';
 
 /**
  * A model directory: what every dlab experiment loads a policy from.
@@ -36,11 +37,6 @@ export interface ModelJson {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  await fs.writeFile(tmp, bytes);
-  await fs.rename(tmp, path);
-}
 
 /** Head file bytes (same encoding as the artifact store; lineage says which model it came from). */
 export function encodeHead(head: Head, source: string, parents: string[] = []): Uint8Array {
@@ -60,9 +56,9 @@ interface Parts {
 async function writeModelDir(dir: string, p: Parts): Promise<ModelJson> {
   await fs.mkdir(dir, { recursive: true });
   const headBytes = encodeHead(p.head, String(p.source.kind ?? 'model'), [sha(p.backbone)]);
-  await writeAtomic(join(dir, 'backbone.onnx'), p.backbone);
-  await writeAtomic(join(dir, 'head.arrow'), headBytes);
-  await writeAtomic(join(dir, 'tokenizer.json'), p.tokenizerJson);
+  await writeFileAtomic(join(dir, 'backbone.onnx'), p.backbone);
+  await writeFileAtomic(join(dir, 'head.arrow'), headBytes);
+  await writeFileAtomic(join(dir, 'tokenizer.json'), p.tokenizerJson);
   const json: ModelJson = {
     format: 'dlab-model',
     version: 1,
@@ -76,7 +72,7 @@ async function writeModelDir(dir: string, p: Parts): Promise<ModelJson> {
     sha256: { backbone: sha(p.backbone), head: sha(headBytes), tokenizer: sha(Buffer.from(p.tokenizerJson)) },
     source: p.source,
   };
-  await writeAtomic(join(dir, 'model.json'), JSON.stringify(json, null, 2) + '\n');
+  await writeFileAtomic(join(dir, 'model.json'), JSON.stringify(json, null, 2) + '\n');
   return json;
 }
 
@@ -103,11 +99,7 @@ export async function buildModelDir(cfg: BuildConfig, dir: string): Promise<Mode
   if (cfg.vocab < tokenizer.vocabSize) throw new DlabInputError(`model config: vocab (${cfg.vocab}) is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`, 'vocab');
   const decoder = buildDecoder(cfg);
   const p = prepareDecoder(decoder, 'built decoder');
-  const tmpTok = join(dir, `.tokenizer.${process.pid}.${randomBytes(6).toString('hex')}.json`);
-  await fs.mkdir(dir, { recursive: true });
-  await saveBuiltinTokenizer(tokenizer, tmpTok);
-  const tokenizerJson = await fs.readFile(tmpTok, 'utf8');
-  await fs.rm(tmpTok);
+  const tokenizerJson = JSON.stringify(tokenizer.toJSON(), null, 2) + '\n'; // what saveBuiltinTokenizer writes
   return writeModelDir(dir, {
     backbone: p.backbone,
     head: makeHead(p.W, p.b, p.vocab, p.dModel),

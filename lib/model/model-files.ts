@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../store/atomic';
 
 /**
  * Model files by content: `<dir>/<sha256>.onnx`, written atomically once. Returns the
@@ -15,15 +16,6 @@ export async function storeModelBytes(dir: string, bytes: Uint8Array): Promise<{
   } catch {
     /* not there yet */
   }
-  await fs.mkdir(dir, { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const h = await fs.open(tmp, 'w');
-  try {
-    await h.writeFile(bytes);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await fs.rename(tmp, path);
+  await writeFileAtomic(path, bytes);
   return { path, sha256 };
 }

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { writeFileAtomic } from './atomic';
 import { promises as fs } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { DataType, Precision, RecordBatch, Schema, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { isFloat32Vector } from './columns';
@@ -42,24 +43,7 @@ export class LocalArtifactStore implements ArtifactStore {
     const file = this.locate(sha256);
     const ref: ArtifactRef = { uri: pathToFileURL(file).href, sha256, schema: schemaId(schema), rows: table.numRows, bytes: bytes.byteLength };
     if ((await this.verify(ref)).ok) return ref; // already stored: writing the same content twice is a no-op
-    await fs.mkdir(dirname(file), { recursive: true });
-    const tmpDir = join(this.root, 'tmp');
-    await fs.mkdir(tmpDir, { recursive: true });
-    const tmp = join(tmpDir, `${sha256}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await fs.open(tmp, 'w');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await fs.rename(tmp, file);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
-    }
-    await syncDir(dirname(file));
+    await writeFileAtomic(file, bytes, join(this.root, 'tmp'));
     return ref;
   }
 
@@ -193,17 +177,5 @@ function checkColumns(table: Table, schema: ArtifactSchema): void {
   });
 }
 
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const h = await fs.open(dir, 'r');
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-  } catch {
-    /* some filesystems cannot fsync a directory; the rename is still atomic */
-  }
-}
 
 export { lookupSchema };
