@@ -1,4 +1,5 @@
 import { ActivityDeps } from './resumable';
+import { goracsActivities } from './goracs';
 import { icrlvrActivities } from './icrlvr';
 import { smokeActivities } from './smoke';
 
@@ -9,6 +10,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...smokeActivities(deps),
     ...icrlvrActivities(deps),
+    ...goracsActivities(deps),
     /** Does nothing: the platform benchmark measures a round trip through the server with it. */
     async noop(): Promise<void> {},
   };

@@ -18,6 +18,8 @@ export interface StatusReport {
   stageProgress?: { done: number; total: number };
   artifacts: NamedArtifact[];
   metrics?: Record<string, number | null>;
+  /** experiments that evaluate (GORACS): one entry per method and seed, as `status.results.evaluation` */
+  evaluation?: unknown[];
   error?: string;
 }
 
@@ -52,6 +54,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
     ...(stageProgress ? { stageProgress } : {}),
     artifacts: base.artifacts,
     ...(base.metrics ? { metrics: base.metrics } : {}),
+    ...(Array.isArray(base.results?.evaluation) ? { evaluation: base.results.evaluation } : {}),
     ...(state === 'failed' || state === 'cancelled' ? { error: await closeReason(client, workflowId) } : {}),
   };
 }

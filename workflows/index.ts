@@ -2,4 +2,5 @@
 // no I/O, no models, no clock; it imports activity types, never activity code.
 export { smoke } from './smoke';
 export { icrlvr, icrlvrSweep } from './icrlvr';
+export { goracs } from './goracs';
 export { noopRoundTrips } from './bench';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DlabInputError } from '../../lib/errors';
+import { GoracsConfig } from './goracs';
 import { IcrlvrConfig } from './icrlvr';
 import { SmokeConfig } from './smoke';
 
@@ -7,6 +8,7 @@ import { SmokeConfig } from './smoke';
 export const CONFIG_SCHEMAS = {
   smoke: SmokeConfig,
   icrlvr: IcrlvrConfig,
+  goracs: GoracsConfig,
 } as const;
 
 export type ExperimentKind = keyof typeof CONFIG_SCHEMAS;

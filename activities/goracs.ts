@@ -1,0 +1,222 @@
+import { join, resolve } from 'node:path';
+import { GORACS_CORESET, GORACS_COST, GORACS_EVAL, GORACS_POO_TRACE, GORACS_SAMPLES } from '../schemas/artifacts';
+import type { GoracsConfig, GoracsMethod } from '../schemas/config/goracs';
+import { BatchState } from '../lib/batches';
+import { configHash } from '../lib/config/canonical';
+import { renderItem } from '../lib/data/rec-prompt';
+import type { RecRecord } from '../lib/data/rec-records';
+import { DlabInputError } from '../lib/errors';
+import { coresetTable, costSummaryTable, enteredAtIter, goracsProblem, GoracsProblem, readCoresetRows, traceTable } from '../lib/goracs/coreset';
+import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
+import { evalData, EvalData, EvalStats, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
+import { greedyStart } from '../lib/goracs/greedy';
+import { refine, RefineState } from '../lib/goracs/refine';
+import { loadSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
+import { buildModelDir, readModelDir } from '../lib/model/model-dir';
+import { Policy } from '../lib/model/policy';
+import { tableFromColumns } from '../lib/store/columns';
+import { ArtifactRef } from '../lib/store/ref';
+import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
+import { StageContext, StageResult } from './types';
+
+export interface GoracsBase extends StageContext {
+  config: GoracsConfig;
+}
+
+/** Where the run's model lives and its samples. */
+export interface GoracsRefs {
+  modelDir: string;
+  samples: ArtifactRef;
+}
+
+/** One row of `status.results.evaluation`. */
+export interface GoracsEvalSummary extends EvalStats {
+  method: GoracsMethod;
+  seed: number;
+  budget: number;
+}
+
+/** One policy per model directory per worker process (sessions are shared underneath). */
+const policies = new Map<string, Promise<Policy>>();
+function basePolicy(dir: string): Promise<Policy> {
+  let p = policies.get(dir);
+  if (!p) {
+    p = Policy.load(dir);
+    policies.set(dir, p);
+    p.catch(() => policies.delete(dir));
+  }
+  return p;
+}
+
+/** Per-process caches of pure functions of artifacts (a rerun on another worker recomputes the same values). */
+const problems = new Map<string, Promise<GoracsProblem>>();
+const evalDatas = new Map<string, Promise<EvalData>>();
+function cached<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    if (cache.size >= 2) cache.delete(cache.keys().next().value as string);
+    p = make();
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+/** Heartbeat state of the refinement: the refine loop's own state, with swaps as "batches" for progress. */
+interface RefineBeat extends BatchState {
+  refine: RefineState;
+}
+
+/** GORACS activities: thin adapters from Temporal to lib/goracs. */
+export function goracsActivities(deps: ActivityDeps) {
+  const cfgOf = (input: GoracsBase) => stageConfig('goracs', input);
+  const recordsOf = async (input: GoracsBase & GoracsRefs): Promise<RecRecord[]> => readSamples(await artifactIO(deps, input).read(input.samples));
+  const problemOf = (input: GoracsBase & { embeddings: ArtifactRef[] }, cfg: GoracsConfig) =>
+    cached(problems, [...input.embeddings.map((e) => e.sha256), cfg.cost, cfg.lambda].join('|'), async () => {
+      const io = artifactIO(deps, input);
+      const tables = [];
+      for (const e of input.embeddings) tables.push(await io.read(e));
+      return goracsProblem(concatEmbeddings(tables), cfg.cost, cfg.lambda);
+    });
+  const embedParents = (input: GoracsRefs & { embeddings: ArtifactRef[] }) => [input.samples.sha256, ...input.embeddings.map((e) => e.sha256)];
+
+  return {
+    /** The model (built or the user's) and the samples artifact. */
+    async goracsPrepare(input: GoracsBase): Promise<{ outputs: { samples: ArtifactRef }; modelDir: string; counts: { pool: number; validation: number; test: number } }> {
+      return keepAlive(deps, async () => {
+        const cfg = cfgOf(input);
+        let modelDir: string;
+        if ('build' in cfg.model) {
+          modelDir = join(deps.modelsDir, `built-${configHash(cfg.model.build).slice(0, 16)}`);
+          await buildModelDir(cfg.model.build, modelDir);
+        } else {
+          modelDir = resolve(cfg.model.dir);
+        }
+        await readModelDir(modelDir);
+        const records = loadSamples(cfg.data);
+        const source = cfg.data.type === 'synthetic' ? 'synthetic data' : cfg.data.path;
+        const split = splitRows(records, source);
+        if (cfg.budget > split.pool.length) throw new DlabInputError(`budget n = ${cfg.budget} exceeds the pool size ${split.pool.length} of ${source}`, 'budget');
+        if (cfg.budget > split.validation.length) {
+          throw new DlabInputError(`budget n = ${cfg.budget} exceeds the validation size ${split.validation.length} of ${source} (the greedy start gives at most |V| rows positive weight)`, 'budget');
+        }
+        const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
+        return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
+      });
+    },
+
+    /** Gradient embedding of pool + validation samples [start, end) (in sample order), batch by batch, resumable. */
+    async goracsEmbed(input: GoracsBase & GoracsRefs & { start: number; end: number }): Promise<StageResult> {
+      const cfg = cfgOf(input);
+      const policy = await basePolicy(input.modelDir);
+      const records = await recordsOf(input);
+      const split = splitRows(records, input.samples.sha256);
+      const all = Int32Array.from([...split.pool, ...split.validation]).sort();
+      const projection = cfg.projection ? { ...cfg.projection, seed: cfg.seed } : undefined;
+      const parents = [input.samples.sha256, policy.model.sha256.backbone, policy.model.sha256.head];
+      return runResumable<EmbedState>(
+        deps,
+        (hooks) => embedShard(policy, { records, rows: all.subarray(input.start, input.end) }, { batchSize: cfg.batchSize, projection }, artifactIO(deps, input), parents, hooks),
+        'embeddings',
+      );
+    },
+
+    /** OT initialisation: the cost matrix (summary artifact) and the greedy facility-location start (coreset artifact). */
+    async goracsInit(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[] }) {
+      return keepAlive(deps, async () => {
+        const cfg = cfgOf(input);
+        const io = artifactIO(deps, input);
+        const p = await problemOf(input, cfg);
+        const parents = embedParents(input);
+        const cost = await io.write(costSummaryTable(p, cfg.cost, cfg.lambda), GORACS_COST, parents);
+        const g = greedyStart(p.cm.cost, p.nT, p.nV, cfg.budget);
+        const { table, poo } = coresetTable(p, g.rows, new Int32Array(g.rows.length));
+        const greedy = await io.write(table, GORACS_CORESET, parents, { stalled: g.stalled, added: g.added });
+        return { outputs: { cost, greedy }, stats: { pooInitial: poo, selected: g.rows.length, stalled: g.stalled, added: g.added, nPool: p.nT, nVal: p.nV } };
+      });
+    },
+
+    /**
+     * Refinement by swaps from the greedy start: heartbeats after every accepted swap (the
+     * refine state: S, POO, trace); a retried attempt resumes from the last one.
+     */
+    async goracsRefine(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef }) {
+      const cfg = cfgOf(input);
+      const io = artifactIO(deps, input);
+      let p: GoracsProblem;
+      let initial: Int32Array;
+      try {
+        p = await problemOf(input, cfg);
+        initial = readCoresetRows(await io.read(input.greedy));
+      } catch (err) {
+        throw asFailure(err);
+      }
+      const parents = [...embedParents(input), input.greedy.sha256];
+      let final: RefineState | undefined;
+      let trace: ArtifactRef | undefined;
+      const t0 = Date.now();
+      const r = await runResumable<RefineBeat>(
+        deps,
+        async (hooks) => {
+          const resumedFrom = hooks.resume?.refine.iter ?? 0;
+          const state = await refine(p.cm.cost, p.nT, p.nV, initial, { maxIters: cfg.maxIters, cutNum: cfg.cutNum }, {
+            resume: hooks.resume?.refine,
+            signal: hooks.signal,
+            onProgress: (s) => hooks.onProgress?.({ nextBatch: s.iter, batches: cfg.maxIters, refine: s }),
+          });
+          final = state;
+          trace = await io.write(traceTable(state.trace), GORACS_POO_TRACE, parents);
+          const { table } = coresetTable(p, Int32Array.from(state.selected), enteredAtIter(state.selected, state.trace));
+          const output = await io.write(table, GORACS_CORESET, [...parents, trace.sha256], { reason: state.reason ?? null });
+          return { output, resumedFromBatch: resumedFrom, batchesRun: state.iter - resumedFrom, batches: cfg.maxIters };
+        },
+        'coreset',
+      );
+      const s = final!;
+      return {
+        ...r,
+        outputs: { coreset: r.outputs.coreset, trace: trace! },
+        stats: { pooInitial: s.trace[0].poo, poo: s.poo, swapsAccepted: s.iter, selected: s.selected.length, reason: s.reason ?? null, ms: Date.now() - t0 },
+      };
+    },
+
+    /** Fine-tune the head on one method's subset (seeded), rank the test items: HR@5/10, NDCG@5/10. */
+    async goracsEvaluate(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef; coreset: ArtifactRef; method: GoracsMethod; seed: number }) {
+      return keepAlive(deps, async () => {
+        const cfg = cfgOf(input);
+        const ev = cfg.evaluation;
+        const io = artifactIO(deps, input);
+        const policy = await basePolicy(input.modelDir);
+        const records = await recordsOf(input);
+        const split = splitRows(records, input.samples.sha256);
+        const items = cfg.data.type === 'synthetic' ? Array.from({ length: cfg.data.items }, (_, i) => renderItem(i)) : [...new Set(records.map((r) => r.target))].sort();
+        const data = await cached(evalDatas, [input.modelDir, policy.model.sha256.head, input.samples.sha256, ev.negatives, cfg.seed].join('|'), () =>
+          evalData(policy, records, split, items, ev.negatives, cfg.seed, cfg.batchSize),
+        );
+        const p = await problemOf(input, cfg);
+        const sel = { goracs: readCoresetRows(await io.read(input.coreset)), greedy: readCoresetRows(await io.read(input.greedy)) };
+        const subset = selectSubset(input.method, cfg.budget, p.nT, p.poolG, input.seed, sel);
+        const stats = await fineTuneAndRank(policy.head, data, subset, ev, input.seed);
+        const summary: GoracsEvalSummary = { method: input.method, seed: input.seed, budget: subset.length, ...stats };
+        return { stats: summary };
+      });
+    },
+
+    /** The evaluation table: one row per method, seed and metric. */
+    async goracsCompare(input: StageContext & { results: GoracsEvalSummary[]; parents: string[] }) {
+      return keepAlive(deps, async () => {
+        const metrics = ['hr5', 'hr10', 'ndcg5', 'ndcg10', 'valLoss'] as const;
+        const rows = input.results.flatMap((r) => metrics.map((m) => ({ method: r.method, budget: r.budget, metric: m, value: r[m], seed: r.seed })));
+        const table = tableFromColumns({
+          method: rows.map((r) => r.method),
+          budget: Int32Array.from(rows, (r) => r.budget),
+          metric: rows.map((r) => r.metric),
+          value: Float64Array.from(rows, (r) => r.value),
+          seed: Int32Array.from(rows, (r) => r.seed),
+        });
+        const evaluation = await artifactIO(deps, input).write(table, GORACS_EVAL, input.parents);
+        return { outputs: { evaluation } };
+      });
+    },
+  };
+}

@@ -1,0 +1,208 @@
+import type { RecRecord } from '../data/rec-records';
+import { rankMetrics, sampleNegatives } from '../data/rec-metrics';
+import { DlabInputError } from '../errors';
+import { Head, headLogits } from '../model/head';
+import type { Policy } from '../model/policy';
+import { Rng } from '../rng';
+import { DEFAULT_ADAMW } from '../rl/adamw';
+import { tokenLogProbs } from '../rl/loss';
+import { freshCheckpoint } from '../train/checkpoint';
+import { collectTokens, trainStep } from '../train/head-trainer';
+
+/**
+ * GORACS evaluation (specs/goracs.md, stage 4): fine-tune the head on a subset of the
+ * pool with the shared trainer ('sft': −mean log π(y_t) over the target tokens), keep the
+ * head with the lowest validation loss (early stopping), then rank each test case's true
+ * next item among `negatives` sampled items by the logit of its token (= by log-prob: the
+ * softmax normaliser is shared) ⇒ HR@5/10, NDCG@5/10 averaged over test cases.
+ * Baselines at the same budget n (selectSubset): random, top-g, greedy, full.
+ */
+
+export interface FineTuneConfig {
+  epochs: number;
+  patience: number;
+  lr: number;
+  weightDecay: number;
+  batchSize: number;
+}
+
+/** Tokens of a split: h_t [N, d] predicting y_t [N]; sample s owns rows offsets[s] .. offsets[s+1]−1. */
+interface SplitTokens {
+  hidden: Float32Array;
+  targets: Int32Array;
+  offsets: Int32Array;
+}
+
+/** Everything evaluation needs from the frozen backbone, computed once per run and worker. */
+export interface EvalData {
+  d: number;
+  pool: SplitTokens;
+  val: SplitTokens;
+  /** test: h at the last prompt position [Nt, d] */
+  testHidden: Float32Array;
+  /** [Nt, 1 + negatives]: column 0 the true item's token, then the negatives' tokens */
+  candidates: Int32Array;
+  negatives: number;
+}
+
+const NEGATIVES_STREAM = 0x6e656773; // "negs"
+const SHUFFLE_STREAM = 0x73687566; // "shuf"
+const RANDOM_STREAM = 0x72616e64; // "rand"
+
+/**
+ * Hidden states of pool, validation and test samples and the test candidates.
+ *   records, rows of each split; items = candidate target strings (each one token);
+ *   negatives per test case drawn from Rng(negSeed, NEGATIVES_STREAM) in test order, so
+ *   every method and seed is ranked on the same candidates.
+ * Throws DlabInputError for a test target that is not among the items or not one token.
+ */
+export async function evalData(
+  policy: Policy,
+  records: RecRecord[],
+  split: { pool: Int32Array; validation: Int32Array; test: Int32Array },
+  items: string[],
+  negatives: number,
+  negSeed: number,
+  batchSize: number,
+): Promise<EvalData> {
+  if (!split.test.length) throw new DlabInputError('GORACS evaluation: no sample has split "test"', 'split');
+  if (negatives > items.length - 1) throw new DlabInputError(`GORACS evaluation: ${negatives} negatives requested, but only ${items.length - 1} other items exist`, 'evaluation.negatives');
+  const itemToken = Int32Array.from(items, (s) => {
+    const ids = policy.tokenizer.encode(s);
+    if (ids.length !== 1) throw new DlabInputError(`GORACS evaluation: item ${JSON.stringify(s)} encodes to ${ids.length} tokens, expected one (does the tokenizer have the item tokens?)`, 'model.build.tokenizer.items');
+    return ids[0];
+  });
+  const itemIndex = new Map(items.map((s, i) => [s, i]));
+  const tokens = async (rows: Int32Array): Promise<SplitTokens> => {
+    const its = Array.from(rows, (r) => ({ context: policy.encodePrompt(records[r].prompt), target: policy.tokenizer.encode(records[r].target) }));
+    const t = await collectTokens(policy, its, batchSize);
+    const offsets = new Int32Array(its.length + 1);
+    its.forEach((it, s) => (offsets[s + 1] = offsets[s] + it.target.length));
+    return { hidden: t.hidden, targets: t.targets, offsets };
+  };
+  const pool = await tokens(split.pool);
+  const val = await tokens(split.validation);
+  const test = await tokens(split.test);
+  const Nt = split.test.length;
+  const width = 1 + negatives;
+  const candidates = new Int32Array(Nt * width);
+  const rng = new Rng(negSeed, NEGATIVES_STREAM);
+  for (let i = 0; i < Nt; i++) {
+    const rec = records[split.test[i]];
+    const truth = itemIndex.get(rec.target);
+    if (truth === undefined || test.offsets[i + 1] - test.offsets[i] !== 1) {
+      throw new DlabInputError(`GORACS evaluation: test sample ${rec.id} has target ${JSON.stringify(rec.target)}, expected one of the ${items.length} items (one token each)`, rec.id);
+    }
+    candidates[i * width] = itemToken[truth];
+    const neg = sampleNegatives(truth, items.length, negatives, rng);
+    for (let k = 0; k < negatives; k++) candidates[i * width + 1 + k] = itemToken[neg[k]];
+  }
+  return { d: policy.head.dModel, pool, val, testHidden: test.hidden, candidates, negatives };
+}
+
+export type SubsetMethod = 'goracs' | 'random' | 'top-g' | 'greedy' | 'full';
+
+/**
+ * Pool rows a method trains on, at budget n:
+ *   goracs / greedy — the refined / greedy selection as given;
+ *   random — n rows of a seeded shuffle (Rng(seed, RANDOM_STREAM));
+ *   top-g — the n rows with the largest gradient norm g (ties → lower row);
+ *   full — every pool row.
+ */
+export function selectSubset(method: SubsetMethod, n: number, nPool: number, g: Float64Array, seed: number, sel: { goracs: Int32Array; greedy: Int32Array }): Int32Array {
+  if (method === 'goracs') return sel.goracs;
+  if (method === 'greedy') return sel.greedy;
+  if (method === 'full') return Int32Array.from({ length: nPool }, (_, i) => i);
+  if (n > nPool) throw new DlabInputError(`GORACS evaluation: budget n = ${n} exceeds the pool size ${nPool}`, 'budget');
+  const order = Int32Array.from({ length: nPool }, (_, i) => i);
+  if (method === 'random') {
+    new Rng(seed, RANDOM_STREAM).shuffle(order);
+    return order.slice(0, n);
+  }
+  if (g.length !== nPool) throw new DlabInputError(`GORACS evaluation: ${g.length} gradient norms for ${nPool} pool rows`);
+  const sorted = Array.from(order).sort((a, b) => g[b] - g[a] || a - b);
+  return Int32Array.from(sorted.slice(0, n));
+}
+
+export interface EvalStats {
+  hr5: number;
+  hr10: number;
+  ndcg5: number;
+  ndcg10: number;
+  /** validation loss of the kept head, and of the head before fine-tuning */
+  valLoss: number;
+  valLossInitial: number;
+  bestEpoch: number;
+  epochsRun: number;
+  steps: number;
+  trainSamples: number;
+}
+
+/** Fine-tunes a copy of `head` on pool rows `subset`, early-stopped on validation loss; ranks the test set. */
+export async function fineTuneAndRank(head: Head, data: EvalData, subset: Int32Array, cfg: FineTuneConfig, seed: number): Promise<EvalStats> {
+  if (!subset.length) throw new DlabInputError('GORACS evaluation: empty training subset', 'budget');
+  const ckpt = freshCheckpoint(head);
+  const adamw = { ...DEFAULT_ADAMW, lr: cfg.lr, weightDecay: cfg.weightDecay };
+  const valLossInitial = await meanNll(ckpt.head, data.val);
+  let best = { loss: valLossInitial, W: ckpt.head.W.slice(), b: ckpt.head.b.slice(), epoch: 0 };
+  let steps = 0;
+  let epoch = 0;
+  const order = Int32Array.from(subset);
+  while (epoch < cfg.epochs && epoch - best.epoch < cfg.patience) {
+    epoch++;
+    new Rng(seed, SHUFFLE_STREAM + epoch).shuffle(order);
+    for (let s = 0; s < order.length; s += cfg.batchSize) {
+      await trainStep(ckpt, gatherTokens(data.pool, order.subarray(s, s + cfg.batchSize), data.d), { kind: 'sft' }, adamw);
+      steps++;
+    }
+    const loss = await meanNll(ckpt.head, data.val);
+    if (!Number.isFinite(loss)) throw new Error(`GORACS evaluation: validation loss is ${loss} after epoch ${epoch} (lr ${cfg.lr} too high?)`);
+    if (loss < best.loss) best = { loss, W: ckpt.head.W.slice(), b: ckpt.head.b.slice(), epoch };
+  }
+  const kept: Head = { ...ckpt.head, W: best.W, b: best.b };
+  return { ...(await rankTest(kept, data)), valLoss: best.loss, valLossInitial, bestEpoch: best.epoch, epochsRun: epoch, steps, trainSamples: subset.length };
+}
+
+/** HR@5/10 and NDCG@5/10 of `head` on the test candidates, averaged over test cases. */
+export async function rankTest(head: Head, data: EvalData): Promise<{ hr5: number; hr10: number; ndcg5: number; ndcg10: number }> {
+  const Nt = data.testHidden.length / data.d;
+  const logits = await headLogits(head, data.testHidden, Nt);
+  const V = head.vocab;
+  const width = 1 + data.negatives;
+  const scores = new Float64Array(width);
+  let hr5 = 0, hr10 = 0, ndcg5 = 0, ndcg10 = 0;
+  for (let i = 0; i < Nt; i++) {
+    for (let c = 0; c < width; c++) scores[c] = logits[i * V + data.candidates[i * width + c]];
+    const m = rankMetrics(scores, [5, 10]);
+    hr5 += m.hr[5];
+    hr10 += m.hr[10];
+    ndcg5 += m.ndcg[5];
+    ndcg10 += m.ndcg[10];
+  }
+  return { hr5: hr5 / Nt, hr10: hr10 / Nt, ndcg5: ndcg5 / Nt, ndcg10: ndcg10 / Nt };
+}
+
+/** −(1/N) Σ_t log π(y_t) over a split's tokens. */
+async function meanNll(head: Head, t: SplitTokens): Promise<number> {
+  const N = t.targets.length;
+  const lp = tokenLogProbs(await headLogits(head, t.hidden, N), t.targets, head.vocab);
+  let s = 0;
+  for (let i = 0; i < N; i++) s -= lp[i];
+  return s / N;
+}
+
+/** The token rows of samples `rows` of a split. */
+function gatherTokens(t: SplitTokens, rows: Int32Array, d: number): { hidden: Float32Array; targets: Int32Array } {
+  let n = 0;
+  for (const r of rows) n += t.offsets[r + 1] - t.offsets[r];
+  const hidden = new Float32Array(n * d);
+  const targets = new Int32Array(n);
+  let at = 0;
+  for (const r of rows) {
+    for (let k = t.offsets[r]; k < t.offsets[r + 1]; k++, at++) {
+      hidden.set(t.hidden.subarray(k * d, (k + 1) * d), at * d);
+      targets[at] = t.targets[k];
+    }
+  }
+  return { hidden, targets };
+}

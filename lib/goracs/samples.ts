@@ -1,0 +1,51 @@
+import { Table } from 'apache-arrow';
+import { generateRecData, loadRecArrow, loadRecJsonl, recTextRecords, RecRecord, RecSplit, RecSynthConfig } from '../data/rec-synth';
+import { DlabInputError } from '../errors';
+import { readNumbers, tableFromColumns } from '../store/columns';
+
+/**
+ * The samples of a GORACS run, in one fixed order (the row index is every later
+ * artifact's `index`): built-in synthetic data (pool, then validation, then test) or a
+ * user's JSONL / Arrow file in file order.
+ */
+export type SampleSource = ({ type: 'synthetic' } & RecSynthConfig) | { type: 'jsonl' | 'arrow'; path: string };
+
+export function loadSamples(src: SampleSource): RecRecord[] {
+  if (src.type === 'jsonl') return loadRecJsonl(src.path);
+  if (src.type === 'arrow') return loadRecArrow(src.path);
+  const { type: _type, ...cfg } = src as { type: 'synthetic' } & RecSynthConfig;
+  const data = generateRecData(cfg);
+  return recTextRecords([...data.pool, ...data.validation, ...data.test]);
+}
+
+/** Rows of each split, in sample order. Throws DlabInputError (naming `source`) for an empty pool or validation set. */
+export function splitRows(records: RecRecord[], source: string): Record<RecSplit, Int32Array> {
+  const out: Record<RecSplit, number[]> = { pool: [], validation: [], test: [] };
+  records.forEach((r, i) => out[r.split].push(i));
+  if (!out.pool.length) throw new DlabInputError(`${source}: no sample has split "pool"; GORACS selects from the pool`, source);
+  if (!out.validation.length) throw new DlabInputError(`${source}: no sample has split "validation"; the OT target distribution is the validation set`, source);
+  return { pool: Int32Array.from(out.pool), validation: Int32Array.from(out.validation), test: Int32Array.from(out.test) };
+}
+
+export function samplesTable(records: RecRecord[]): Table {
+  return tableFromColumns({
+    id: records.map((r) => r.id),
+    prompt: records.map((r) => r.prompt),
+    target: records.map((r) => r.target),
+    split: records.map((r) => r.split),
+    label: Int32Array.from(records, (r) => r.label ?? -1),
+  });
+}
+
+export function readSamples(t: Table): RecRecord[] {
+  const label = readNumbers(t, 'label');
+  const col = (name: string) => t.getChild(name)!;
+  const [id, prompt, target, split] = ['id', 'prompt', 'target', 'split'].map(col);
+  const out: RecRecord[] = [];
+  for (let i = 0; i < t.numRows; i++) {
+    const r: RecRecord = { id: id.get(i), prompt: prompt.get(i), target: target.get(i), split: split.get(i) };
+    if (label[i] === 0 || label[i] === 1) r.label = label[i] as 0 | 1;
+    out.push(r);
+  }
+  return out;
+}

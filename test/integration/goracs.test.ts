@@ -1,0 +1,92 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
+import { startExperiment } from '../../client/start';
+import { StatusReport } from '../../client/status';
+import { DlabInputError } from '../../lib/errors';
+import { fileOfUri } from '../../lib/store/artifact-store';
+import { dlab, TestCluster } from '../helpers/cluster';
+
+/**
+ * GORACS end to end on a real dev server and a real worker process: a tiny synthetic
+ * recommendation set and model, gradient embedding in 2 shards → OT init → refinement →
+ * evaluation of 3 methods; and a budget larger than the pool refused before anything starts.
+ */
+const ID = 'goracs-tiny';
+const CONFIG = {
+  seed: 1,
+  budget: 20,
+  maxIters: 5,
+  cutNum: 3,
+  model: { build: { vocab: 130, dModel: 32, nLayer: 1, nHead: 2, dFf: 64, maxPos: 16, seed: 2, tokenizer: { items: 30 } } },
+  data: { type: 'synthetic', items: 30, clusters: 3, poolUsers: 150, valUsers: 40, testUsers: 40, seed: 3 },
+  evaluation: { methods: ['goracs', 'random', 'full'], seeds: [0], epochs: 3, negatives: 20 },
+  embedShards: 2,
+  batchSize: 32,
+  heartbeatTimeoutSeconds: 10,
+};
+
+describe('GORACS workflow (real dev server)', function () {
+  this.timeout(300_000);
+  let cluster: TestCluster;
+  let final: StatusReport;
+
+  before(async () => {
+    cluster = await TestCluster.start();
+    const w = await cluster.startWorker(cluster.home('goracs'), 'goracs');
+    await startExperiment(await cluster.client(), { kind: 'goracs', config: CONFIG, id: ID, taskQueue: 'goracs' });
+    final = await cluster.waitFor(ID, (s) => s.state !== 'running', 240_000);
+    await w.stop();
+  });
+  after(async () => cluster?.stop());
+
+  it('completes gradient embedding → OT init → refinement → evaluation with sane metrics', () => {
+    assert.equal(final.state, 'completed', JSON.stringify(final));
+    const m = final.metrics!;
+    assert.ok(m.poo! <= m.pooInitial!, `POO ${m.poo} must not exceed the greedy start's ${m.pooInitial}`);
+    assert.ok(m.poo! >= 0 && m.poo! <= 1, 'C is in [0, 1], so is POO');
+    assert.ok(m.swapsAccepted! >= 0 && m.swapsAccepted! <= CONFIG.maxIters);
+    // the greedy start keeps only rows with positive weight: |S| = budget unless it stalled
+    assert.ok(m.selected! >= 1 && m.selected! <= CONFIG.budget);
+    assert.equal(m.pool, 150);
+    assert.equal(m.validation, 40);
+  });
+
+  it('lists every artifact kind; the coreset has |S| rows of distinct pool rows and weights summing to 1', () => {
+    const byName = new Map(final.artifacts.map((a) => [a.name, a]));
+    for (const n of ['samples', 'embeddings.0', 'embeddings.1', 'cost', 'greedy-coreset', 'coreset', 'poo-trace', 'evaluation']) assert.ok(byName.has(n), `artifact ${n}`);
+    assert.equal(byName.get('embeddings.0')!.rows + byName.get('embeddings.1')!.rows, 190, 'pool + validation embedded once');
+    const coreset = tableFromIPC(readFileSync(fileOfUri(byName.get('coreset')!.uri)));
+    assert.equal(coreset.numRows, final.metrics!.selected);
+    const rows = coreset.getChild('index')!.toArray() as Int32Array;
+    assert.equal(new Set(rows).size, rows.length);
+    const w = coreset.getChild('w')!.toArray() as Float64Array;
+    assert.ok(Math.abs(w.reduce((s, x) => s + x, 0) - 1) < 1e-9);
+    const trace = tableFromIPC(readFileSync(fileOfUri(byName.get('poo-trace')!.uri)));
+    assert.equal(trace.numRows, final.metrics!.swapsAccepted! + 1, 'iter 0 + one row per accepted swap');
+  });
+
+  it('reports the evaluation in `status --json` (one entry per method and seed, HR@10 and NDCG@10 in [0, 1])', () => {
+    const ev = final.evaluation as { method: string; seed: number; hr10: number; ndcg10: number }[];
+    assert.deepEqual(ev.map((e) => e.method), ['goracs', 'random', 'full']);
+    for (const e of ev) {
+      assert.ok(e.hr10 >= 0 && e.hr10 <= 1 && e.ndcg10 >= 0 && e.ndcg10 <= e.hr10, JSON.stringify(e));
+    }
+  });
+
+  it('a budget larger than the pool is refused before anything starts, naming the field (API and CLI)', async () => {
+    const bad = { ...CONFIG, budget: 500 };
+    await assert.rejects(
+      startExperiment(await cluster.client(), { kind: 'goracs', config: bad, id: 'goracs-bad', taskQueue: 'goracs' }),
+      (err: Error) => err instanceof DlabInputError && /budget: budget n = 500 exceeds the pool size data\.poolUsers = 150/.test(err.message),
+    );
+    const file = join(cluster.root.path, 'bad.json');
+    writeFileSync(file, JSON.stringify(bad));
+    const r = await dlab(['run', 'goracs', '--config', file, '--id', 'goracs-bad-cli'], cluster.env(cluster.home('goracs'), 'goracs'));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /budget/);
+    const client = await cluster.client();
+    await assert.rejects(client.workflow.getHandle('goracs-bad-cli').describe(), 'no workflow was started');
+  });
+});
