@@ -62,7 +62,12 @@ export function keepGroups(rewards: Float64Array, groupSize: number): Uint8Array
 
 /**
  * Mode `eg-weighted`: the explicit form of the in-context reweighting,
- *   r̃_i = r_i · w_i / mean_g(w),   w_i = exp(clip(EG_i, clip[0], clip[1])).
+ *   r̃_i = r_i · w_i / mean_g(w),   w_i = exp(clip(EG_i − mean_g(EG), clip[0], clip[1])).
+ * Centring EG within the group leaves r̃ unchanged wherever the clip is inactive (w/mean w
+ * does not see a constant shift) but makes the clip act on differences: raw EG of a toy
+ * model sits around −30 for every rollout, and clipping it raw to [−5, 5] would give every
+ * rollout the same weight, i.e. plain RLVR (measured: identical runs). This centring is
+ * the project's reading of the spec's w = exp(clip(EG)).
  *   rewards, eg  Float64Array(B·G) → Float64Array(B·G)
  * The result is meant to go into `groupAdvantages`.
  */
@@ -80,11 +85,14 @@ export function egWeightedRewards(
   const out = new Float64Array(rewards.length);
   const w = new Float64Array(G);
   for (let start = 0; start < rewards.length; start += G) {
+    let meanEg = 0;
+    for (let i = 0; i < G; i++) {
+      if (Number.isNaN(eg[start + i])) throw new RangeError(`egWeightedRewards: eg[${start + i}] is NaN`);
+      meanEg += eg[start + i] / G;
+    }
     let meanW = 0;
     for (let i = 0; i < G; i++) {
-      const e = eg[start + i];
-      if (Number.isNaN(e)) throw new RangeError(`egWeightedRewards: eg[${start + i}] is NaN`);
-      w[i] = Math.exp(Math.min(clip[1], Math.max(clip[0], e)));
+      w[i] = Math.exp(Math.min(clip[1], Math.max(clip[0], eg[start + i] - meanEg)));
       meanW += w[i];
     }
     meanW /= G;

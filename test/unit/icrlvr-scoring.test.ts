@@ -91,15 +91,17 @@ describe('In-Context RLVR scoring: reward, Evidence Gain, advantages (hand-compu
     assert.deepEqual(rows.map((r) => r.kept), [1, 1, 1, 1]);
   });
 
-  it('eg-weighted rewards r·w/mean(w), w = exp(EG): correct answers with more evidence weigh more', async () => {
+  it('eg-weighted rewards r·w/mean(w), w = exp(clip(EG − mean EG)): correct answers with more evidence weigh more', async () => {
     const { rows } = await score(parseConfig('icrlvr', { ...base, mode: 'eg-weighted' }));
     const n = 9;
-    const w = [Math.exp(Math.min(5, n * Math.log(2))), Math.exp(Math.max(-5, -n * Math.log(2))), 1, Math.exp(Math.min(5, n * Math.log(2)))];
+    const eg = [n * Math.log(2), -n * Math.log(2), 0, n * Math.log(2)];
+    const mean = eg.reduce((x, y) => x + y) / 4; // n·ln2/2
+    const w = eg.map((e) => Math.exp(Math.min(5, Math.max(-5, e - mean)))); // the wrong answer's −1.5·n·ln2 is clipped to −5
     const mw = w.reduce((x, y) => x + y) / 4;
     const shaped = [w[0] / mw, 0, 0, w[3] / mw];
-    const mean = shaped.reduce((x, y) => x + y) / 4;
-    const std = Math.sqrt(shaped.reduce((x, y) => x + (y - mean) ** 2, 0) / 4);
-    rows.forEach((r, i) => assert.ok(Math.abs(r.advantage - (shaped[i] - mean) / (std + 1e-6)) < 1e-9, `rollout ${i}`));
+    const ms = shaped.reduce((x, y) => x + y) / 4;
+    const std = Math.sqrt(shaped.reduce((x, y) => x + (y - ms) ** 2, 0) / 4);
+    rows.forEach((r, i) => assert.ok(Math.abs(r.advantage - (shaped[i] - ms) / (std + 1e-6)) < 1e-9, `rollout ${i}`));
   });
 
   it('dynamic sampling drops a group whose rewards are all equal', async () => {

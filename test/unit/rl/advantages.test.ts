@@ -40,12 +40,22 @@ describe('rl/advantages: eg-weighted rewards', () => {
     assertClose(out, [2 / 3, 2, 0, 0]);
   });
 
-  it('EG is clipped to [−5, 5] by default: EG 10 weighs like EG 5', () => {
-    const out = egWeightedRewards(Float64Array.from([1, 1]), Float64Array.from([10, 5]), 2);
-    assertClose(out, [1, 1]);
+  it('EG is centred in its group, then clipped to [−5, 5]: EG [20, 0] (±10 from the mean) weighs like [10, 0] (±5)', () => {
+    const a = egWeightedRewards(Float64Array.from([1, 1]), Float64Array.from([20, 0]), 2);
+    const b = egWeightedRewards(Float64Array.from([1, 1]), Float64Array.from([10, 0]), 2);
+    const e10 = Math.exp(10);
+    assertClose(a, [(2 * e10) / (e10 + 1), 2 / (e10 + 1)], 1e-9);
+    assertClose(b, Array.from(a), 1e-9);
+    // clip [−1, 1]: [10, 0] centres to [5, −5], clips to [1, −1]: w = [e, 1/e]
     const custom = egWeightedRewards(Float64Array.from([1, 1]), Float64Array.from([10, 0]), 2, [-1, 1]);
-    const e = Math.E;
-    assertClose(custom, [(2 * e) / (e + 1), 2 / (e + 1)]);
+    const e2 = Math.E ** 2;
+    assertClose(custom, [(2 * e2) / (e2 + 1), 2 / (e2 + 1)]);
+  });
+
+  it('a constant shift of every EG in a group changes nothing (raw EG of a toy model is ≈ −30 everywhere)', () => {
+    const r = Float64Array.from([1, 1, 0, 1]);
+    const eg = Float64Array.from([0.5, -1, 2, 0]);
+    assertClose(egWeightedRewards(r, eg.map((x) => x - 30), 4), Array.from(egWeightedRewards(r, eg, 4)), 1e-12);
   });
 
   it('groups are weighted separately: a group of equal EG returns its rewards unchanged', () => {
