@@ -13,10 +13,10 @@ import { greedyStart } from '../lib/goracs/greedy';
 import { refine, RefineState } from '../lib/goracs/refine';
 import { loadSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
 import { buildModelDir, readModelDir } from '../lib/model/model-dir';
-import { Policy } from '../lib/model/policy';
 import { tableFromColumns } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
+import { policyFor } from './policies';
 import { StageContext, StageResult } from './types';
 
 export interface GoracsBase extends StageContext {
@@ -36,17 +36,6 @@ export interface GoracsEvalSummary extends EvalStats {
   budget: number;
 }
 
-/** One policy per model directory per worker process (sessions are shared underneath). */
-const policies = new Map<string, Promise<Policy>>();
-function basePolicy(dir: string): Promise<Policy> {
-  let p = policies.get(dir);
-  if (!p) {
-    p = Policy.load(dir);
-    policies.set(dir, p);
-    p.catch(() => policies.delete(dir));
-  }
-  return p;
-}
 
 /** Per-process caches of pure functions of artifacts (a rerun on another worker recomputes the same values). */
 const problems = new Map<string, Promise<GoracsProblem>>();
@@ -108,7 +97,7 @@ export function goracsActivities(deps: ActivityDeps) {
     /** Gradient embedding of pool + validation samples [start, end) (in sample order), batch by batch, resumable. */
     async goracsEmbed(input: GoracsBase & GoracsRefs & { start: number; end: number }): Promise<StageResult> {
       const cfg = cfgOf(input);
-      const policy = await basePolicy(input.modelDir);
+      const policy = await policyFor(input.modelDir);
       const records = await recordsOf(input);
       const split = splitRows(records, input.samples.sha256);
       const all = Int32Array.from([...split.pool, ...split.validation]).sort();
@@ -186,7 +175,7 @@ export function goracsActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const ev = cfg.evaluation;
         const io = artifactIO(deps, input);
-        const policy = await basePolicy(input.modelDir);
+        const policy = await policyFor(input.modelDir);
         const records = await recordsOf(input);
         const split = splitRows(records, input.samples.sha256);
         const items = cfg.data.type === 'synthetic' ? Array.from({ length: cfg.data.items }, (_, i) => renderItem(i)) : [...new Set(records.map((r) => r.target))].sort();

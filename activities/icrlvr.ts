@@ -7,11 +7,11 @@ import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuesti
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { buildModelDir, readModelDir } from '../lib/model/model-dir';
 import { readHeadFile } from '../lib/model/model-dir';
-import { Policy } from '../lib/model/policy';
 import { tableFromColumns } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
+import { policyFor } from './policies';
 import { StageContext, StageResult } from './types';
 
 export interface IcrlvrBase extends StageContext {
@@ -35,17 +35,6 @@ export interface EvalSummary {
   egIncorrectMean: number | null;
 }
 
-/** One policy per model directory per worker process (sessions are shared underneath). */
-const policies = new Map<string, Promise<Policy>>();
-function basePolicy(dir: string): Promise<Policy> {
-  let p = policies.get(dir);
-  if (!p) {
-    p = Policy.load(dir);
-    policies.set(dir, p);
-    p.catch(() => policies.delete(dir));
-  }
-  return p;
-}
 
 /** In-Context RLVR activities: thin adapters from Temporal to lib/icrlvr. */
 export function icrlvrActivities(deps: ActivityDeps) {
@@ -56,7 +45,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
   };
   const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
     const ckpt = await readCheckpoint(artifactIO(deps, input), checkpoint);
-    return { policy: (await basePolicy(input.modelDir)).withHead(ckpt.head), ckpt };
+    return { policy: (await policyFor(input.modelDir)).withHead(ckpt.head), ckpt };
   };
 
   return {

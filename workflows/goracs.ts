@@ -1,8 +1,7 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { workflowInfo } from '@temporalio/workflow';
 import type { GoracsEvalSummary, GoracsRefs } from '../activities/goracs';
 import type { GoracsConfig } from '../schemas/config/goracs';
-import { RunStatus, RunTracker, stageActivities } from './run-state';
+import { RunStatus, RunTracker, shortActivities, stageActivities } from './run-state';
 
 export interface GoracsInput {
   config: GoracsConfig;
@@ -20,11 +19,7 @@ export async function goracs(input: GoracsInput): Promise<RunStatus> {
   const evaluate = cfg.evaluation.enabled;
   const run = new RunTracker('goracs', { totalSteps: evaluate ? 4 : 3 });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds);
-  const short = proxyActivities<Activities>({
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: cfg.heartbeatTimeoutSeconds * 1000,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-  });
+  const short = shortActivities(cfg.heartbeatTimeoutSeconds);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
   const metrics: Record<string, number | null> = {};
   run.status.metrics = metrics;

@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
-import { NamedArtifact, RunStatus, RunTracker, stageActivities } from './run-state';
+import { NamedArtifact, RunStatus, RunTracker, shortActivities, stageActivities } from './run-state';
 
 /** State handed over by continue-as-new: refs and counters only. */
 interface Carry {
@@ -32,11 +32,7 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatus> {
   const { config: cfg, configHash, carry } = input;
   const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds);
-  const short = proxyActivities<Activities>({
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: cfg.heartbeatTimeoutSeconds * 1000,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-  });
+  const short = shortActivities(cfg.heartbeatTimeoutSeconds);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
   const metrics: Record<string, number | null> = carry?.metrics ?? {};
   const evaluations: EvalSummary[] = carry?.evaluations ?? [];

@@ -88,3 +88,12 @@ export function stageActivities(heartbeatTimeoutSeconds: number) {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
 }
+
+/** Activities of a short step: no resume state, but heartbeats (keep-alive) so a dead worker is noticed. */
+export function shortActivities(heartbeatTimeoutSeconds: number) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+  });
+}

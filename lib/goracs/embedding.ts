@@ -5,7 +5,7 @@ import type { RecRecord } from '../data/rec-records';
 import { DlabInputError } from '../errors';
 import { headLogits } from '../model/head';
 import { perSampleGradNorms } from '../model/head-gradient';
-import type { Policy } from '../model/policy';
+import { leftPadBatch, Policy } from '../model/policy';
 import { GradientProjector } from '../model/projection';
 import { readNumbers, readVectors, tableFromColumns, vectorColumn } from '../store/columns';
 import { ArtifactIO, ChunkRef, chunkRef } from '../store/io';
@@ -72,20 +72,7 @@ export async function embedBatch(policy: Policy, items: EmbedItem[], names: stri
   const h = new Float32Array(N * d);
   const targets = new Int32Array(N);
   if (B > 0) {
-    const L = Math.max(...seqs.map((s) => s.length));
-    const ids = new BigInt64Array(B * L);
-    const positions = new BigInt64Array(B * L);
-    const mask = new BigInt64Array(B * L);
-    for (let b = 0; b < B; b++) {
-      const s = seqs[b];
-      const off = L - s.length;
-      for (let t = 0; t < L; t++) {
-        const real = t >= off;
-        ids[b * L + t] = BigInt(real ? s[t - off] : policy.tokenizer.padId);
-        mask[b * L + t] = real ? 1n : 0n;
-        positions[b * L + t] = BigInt(real ? t - off : 0);
-      }
-    }
+    const { ids, positions, mask, L } = leftPadBatch(seqs, policy.tokenizer.padId);
     const { hidden } = await policy.backbone.run(ids, positions, mask, B, L, policy.backbone.emptyCache(B));
     const bos = policy.tokenizer.bosId;
     for (let b = 0; b < B; b++) {

@@ -1,6 +1,5 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { Table } from 'apache-arrow';
-import { MODEL_HEAD } from '../../schemas/artifacts';
 import { DlabInputError } from '../errors';
 import { readNumbers, readVectors, tableFromColumns, vectorColumn } from '../store/columns';
 import { FLOAT, GraphBuilder, intAttr } from './onnx-graph';

@@ -90,7 +90,6 @@ export class Policy {
     const B = prompts.length;
     if (B === 0) return [];
     const encoded = prompts.map((p) => (typeof p === 'string' ? this.encodePrompt(p) : p));
-    const L = Math.max(...encoded.map((e) => e.length));
     encoded.forEach((e, i) => this.checkLength(e.length + opts.maxTokens, `prompt ${i} + maxTokens`));
     const { padId, eosId } = this.tokenizer;
     const d = this.head.dModel;
@@ -99,21 +98,10 @@ export class Policy {
     const stop = opts.stop ?? [];
 
     // first pass: the whole left-padded prompt
-    let ids = new BigInt64Array(B * L);
-    let positions = new BigInt64Array(B * L);
-    let mask = new BigInt64Array(B * L);
-    const nextPos = new Array<number>(B);
-    for (let b = 0; b < B; b++) {
-      const e = encoded[b];
-      const off = L - e.length;
-      for (let t = 0; t < L; t++) {
-        const real = t >= off;
-        ids[b * L + t] = BigInt(real ? e[t - off] : padId);
-        mask[b * L + t] = real ? 1n : 0n;
-        positions[b * L + t] = BigInt(real ? t - off : 0);
-      }
-      nextPos[b] = e.length;
-    }
+    const first = leftPadBatch(encoded, padId);
+    let { ids, positions, mask } = first;
+    const L = first.L;
+    const nextPos = encoded.map((e) => e.length);
     let cache: Record<string, Tensor> = this.backbone.emptyCache(B);
     let seq = L;
     const out: Generation[] = encoded.map((e) => ({ tokens: [], text: '', logprobs: [], finish: 'length', promptTokens: e }));
@@ -187,20 +175,7 @@ export class Policy {
         this.checkLength(it.context.length + it.target.length, `score item ${start + i}`);
         return [...it.context, ...it.target];
       });
-      const L = Math.max(...seqs.map((s) => s.length));
-      const ids = new BigInt64Array(B * L);
-      const positions = new BigInt64Array(B * L);
-      const mask = new BigInt64Array(B * L);
-      for (let b = 0; b < B; b++) {
-        const s = seqs[b];
-        const off = L - s.length;
-        for (let t = 0; t < L; t++) {
-          const real = t >= off;
-          ids[b * L + t] = BigInt(real ? s[t - off] : this.tokenizer.padId);
-          mask[b * L + t] = real ? 1n : 0n;
-          positions[b * L + t] = BigInt(real ? t - off : 0);
-        }
-      }
+      const { ids, positions, mask, L } = leftPadBatch(seqs, this.tokenizer.padId);
       const { hidden } = await this.backbone.run(ids, positions, mask, B, L, this.backbone.emptyCache(B));
       const n = batch.reduce((k, it) => k + it.target.length, 0);
       const h = new Float32Array(n * d);
@@ -228,6 +203,29 @@ export class Policy {
     }
     return { scored, hidden: hiddenAll };
   }
+}
+
+/**
+ * Sequences left-padded to the longest (L): ids [B, L] (pad where masked), attention mask
+ * [B, L] (1 on real tokens), positions [B, L] (0, 1, … over each sequence's real tokens).
+ */
+export function leftPadBatch(seqs: number[][], padId: number): { ids: BigInt64Array; positions: BigInt64Array; mask: BigInt64Array; L: number } {
+  const B = seqs.length;
+  const L = Math.max(0, ...seqs.map((s) => s.length));
+  const ids = new BigInt64Array(B * L);
+  const positions = new BigInt64Array(B * L);
+  const mask = new BigInt64Array(B * L);
+  for (let b = 0; b < B; b++) {
+    const s = seqs[b];
+    const off = L - s.length;
+    for (let t = 0; t < L; t++) {
+      const real = t >= off;
+      ids[b * L + t] = BigInt(real ? s[t - off] : padId);
+      mask[b * L + t] = real ? 1n : 0n;
+      positions[b * L + t] = BigInt(real ? t - off : 0);
+    }
+  }
+  return { ids, positions, mask, L };
 }
 
 function logSoftmaxRow(logits: Float32Array, row: number, V: number, y: number): number {
