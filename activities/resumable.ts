@@ -50,7 +50,10 @@ export async function runResumable<S extends BatchState>(
   const previous = ctx.info.heartbeatDetails as StageHeartbeat<S> | undefined;
   const { me, attempts } = startAttempt(deps, previous?.state?.nextBatch ?? 0);
   // first heartbeat at once: the attempt is on record even if this worker dies before a batch ends
-  ctx.heartbeat({ state: previous?.state ?? null, progress: previous?.progress ?? { done: 0, total: 0 }, attempts });
+  let last: StageHeartbeat<S> = { state: previous?.state ?? null, progress: previous?.progress ?? { done: 0, total: 0 }, attempts };
+  ctx.heartbeat(last);
+  // and again every few seconds while a long batch runs (the engine yields to the event loop)
+  const keepBeating = setInterval(() => ctx.heartbeat(last), 5000);
   try {
     const outcome = await engine({
       resume: previous?.state ?? undefined,
@@ -58,8 +61,8 @@ export async function runResumable<S extends BatchState>(
       onProgress: (state) => {
         me.lastHeartbeatAt = new Date().toISOString();
         me.batchesDone = state.nextBatch;
-        const beat: StageHeartbeat<S> = { state, progress: { done: state.nextBatch, total: state.batches }, attempts };
-        ctx.heartbeat(beat);
+        last = { state, progress: { done: state.nextBatch, total: state.batches }, attempts };
+        ctx.heartbeat(last);
       },
     });
     return {
@@ -71,6 +74,8 @@ export async function runResumable<S extends BatchState>(
     };
   } catch (err) {
     throw asFailure(err);
+  } finally {
+    clearInterval(keepBeating);
   }
 }
 

@@ -262,6 +262,9 @@ function sequentialKernel(cost: Float64Array, nT: number, nV: number, signal: Ab
     accepted.swap = undefined;
     accepted.result = undefined;
     for (let t = 0; t < swaps.length; t++) {
+      // each exact solve is synchronous (≈ 1 s at 1000 × 5000): yield between them so
+      // heartbeats, cancellation and time limits get through during a long iteration
+      await new Promise((resolve) => setImmediate(resolve));
       signal?.throwIfAborted();
       const r = swapPoo(sub, cost, selected.length, nV, position[t], swaps[t].in);
       if (isImprovement(r.value, currentPoo)) {
