@@ -1,8 +1,6 @@
-import { join, resolve } from 'node:path';
 import { GORACS_CORESET, GORACS_COST, GORACS_EVAL, GORACS_POO_TRACE, GORACS_SAMPLES } from '../schemas/artifacts';
 import type { GoracsConfig, GoracsMethod } from '../schemas/config/goracs';
 import { BatchState } from '../lib/batches';
-import { configHash } from '../lib/config/canonical';
 import { renderItem } from '../lib/data/rec-prompt';
 import type { RecRecord } from '../lib/data/rec-records';
 import { DlabInputError } from '../lib/errors';
@@ -12,11 +10,11 @@ import { evalData, EvalData, EvalStats, fineTuneAndRank, selectSubset } from '..
 import { greedyStart } from '../lib/goracs/greedy';
 import { refine, RefineState } from '../lib/goracs/refine';
 import { loadSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
-import { buildModelDir, readModelDir } from '../lib/model/model-dir';
+import { readModelDir } from '../lib/model/model-dir';
 import { tableFromColumns } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
-import { policyFor } from './policies';
+import { modelDirFor, policyFor } from './policies';
 import { StageContext, StageResult } from './types';
 
 export interface GoracsBase extends StageContext {
@@ -74,13 +72,7 @@ export function goracsActivities(deps: ActivityDeps) {
     async goracsPrepare(input: GoracsBase): Promise<{ outputs: { samples: ArtifactRef }; modelDir: string; counts: { pool: number; validation: number; test: number } }> {
       return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
-        let modelDir: string;
-        if ('build' in cfg.model) {
-          modelDir = join(deps.modelsDir, `built-${configHash(cfg.model.build).slice(0, 16)}`);
-          await buildModelDir(cfg.model.build, modelDir);
-        } else {
-          modelDir = resolve(cfg.model.dir);
-        }
+        const modelDir = await modelDirFor(deps.modelsDir, cfg.model);
         await readModelDir(modelDir);
         const records = loadSamples(cfg.data);
         const source = cfg.data.type === 'synthetic' ? 'synthetic data' : cfg.data.path;

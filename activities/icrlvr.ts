@@ -1,17 +1,14 @@
-import { join, resolve } from 'node:path';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
-import { configHash } from '../lib/config/canonical';
 import { demosTable, makeTaskData, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
 import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuestions, ChunkState } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
-import { buildModelDir, readModelDir } from '../lib/model/model-dir';
-import { readHeadFile } from '../lib/model/model-dir';
+import { readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { tableFromColumns } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
-import { policyFor } from './policies';
+import { modelDirFor, policyFor } from './policies';
 import { StageContext, StageResult } from './types';
 
 export interface IcrlvrBase extends StageContext {
@@ -54,13 +51,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
       return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
-        let modelDir: string;
-        if ('build' in cfg.model) {
-          modelDir = join(deps.modelsDir, `built-${configHash(cfg.model.build).slice(0, 16)}`);
-          await buildModelDir(cfg.model.build, modelDir);
-        } else {
-          modelDir = resolve(cfg.model.dir);
-        }
+        const modelDir = await modelDirFor(deps.modelsDir, cfg.model);
         const { json, headPath } = await readModelDir(modelDir);
         const head = await readHeadFile(headPath, json.sha256.head);
         const task = makeTaskData(cfg.task);

@@ -68,11 +68,9 @@ export const EMBEDDINGS = define('embeddings', 1, 'one float32 vector per row', 
 
 // ---- models -----------------------------------------------------------------------------
 
-export const MODEL_HEAD = define('model.head', 1, 'output head of a policy: logits z = W h + b; row v of W is token v (bias 0 when the model has none)', {
-  token: 'int32',
-  w: 'vector<float32>',
-  b: 'float32',
-});
+const HEAD_COLUMNS: Record<string, ColumnKind> = { token: 'int32', w: 'vector<float32>', b: 'float32' };
+
+export const MODEL_HEAD = define('model.head', 1, 'output head of a policy: logits z = W h + b; row v of W is token v (bias 0 when the model has none)', HEAD_COLUMNS);
 
 // ---- In-Context RLVR ----------------------------------------------------------------------
 
@@ -91,9 +89,7 @@ export const ICRLVR_DEMOS = define('icrlvr.demos', 1, 'demonstration pool D = {(
 });
 
 export const POLICY_CHECKPOINT = define('policy.checkpoint', 1, 'head W [V,d], b [V] and its AdamW moments; optimizer step in the lineage extra', {
-  token: 'int32',
-  w: 'vector<float32>',
-  b: 'float32',
+  ...HEAD_COLUMNS,
   m_w: 'vector<float32>',
   v_w: 'vector<float32>',
   m_b: 'float32',
