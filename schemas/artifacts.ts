@@ -159,22 +159,12 @@ export const GORACS_SAMPLES = define('goracs.samples', 1, 'the samples of a run 
   label: 'int32',
 });
 
-export const GORACS_EMBEDDINGS = define('goracs.embeddings', 1, 'gradient embedding per sample: e = mean-pooled final hidden state of the prompt, g = ‖G‖ of the mean-token head gradient; index = row in goracs.samples', {
-  index: 'int32',
-  id: 'utf8',
-  split: 'utf8',
-  label: 'int32',
-  e: 'vector<float32>',
-  g: 'float64',
-});
+const EMBEDDING_COLUMNS: Record<string, ColumnKind> = { index: 'int32', id: 'utf8', split: 'utf8', label: 'int32', e: 'vector<float32>', g: 'float64' };
+
+export const GORACS_EMBEDDINGS = define('goracs.embeddings', 1, 'gradient embedding per sample: e = mean-pooled final hidden state of the prompt, g = ‖G‖ of the mean-token head gradient; index = row in goracs.samples', EMBEDDING_COLUMNS);
 
 export const GORACS_EMBEDDINGS_PROJECTED = define('goracs.embeddings-projected', 1, 'goracs.embeddings plus pg = seeded JL projection of vec(G) (kA·kH dims)', {
-  index: 'int32',
-  id: 'utf8',
-  split: 'utf8',
-  label: 'int32',
-  e: 'vector<float32>',
-  g: 'float64',
+  ...EMBEDDING_COLUMNS,
   pg: 'vector<float32>',
 });
 
