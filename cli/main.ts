@@ -7,6 +7,8 @@ import { runHistory } from '../client/history';
 import { readConfigFile, startExperiment } from '../client/start';
 import { runStatus } from '../client/status';
 import { verifyRun } from '../client/verify';
+import { writeRunReport } from '../client/report';
+import { storeForHome } from '../lib/store/artifact-store';
 import { DlabInputError } from '../lib/errors';
 import { createWorker } from '../workers/worker';
 import { runDemo } from './demo';
@@ -127,6 +129,17 @@ program
     for (const b of result.bad) process.stdout.write(`BAD ${b.file}: expected sha256 ${b.sha256}, ${b.problem}\n`);
     process.stdout.write(`${result.checked - result.bad.length}/${result.checked} artifacts of ${id} verified\n`);
     process.exitCode = result.bad.length ? 1 : 0;
+  });
+
+program
+  .command('report')
+  .description('one self-contained HTML page of runs (plots as SVG, config, artifacts, step durations); several ids: a comparison')
+  .argument('<ids...>', 'experiment ids')
+  .requiredOption('--out <dir>', 'directory for index.html and plots/ (Vega-Lite specs with their data, SVGs)')
+  .option('--json', 'one JSON document on stdout: {html, plots: [{name, spec, svg}]}')
+  .action(async (ids: string[], opts: { out: string; json?: boolean }) => {
+    const written = await writeRunReport(await connectClient(), storeForHome(dlabHome()), ids, opts.out);
+    out(opts.json, written, () => written.html);
   });
 
 program.addCommand(modelCommand());

@@ -1,0 +1,115 @@
+import { promises as fs } from 'node:fs';
+import { RecordBatchReader, Table } from 'apache-arrow';
+import { Client } from '@temporalio/client';
+import { ArtifactStore, readLineage } from '../lib/store/artifact-store';
+import { buildReport, writeReport } from '../lib/report';
+import { goracsEvalRows, icrlvrEvalPoint, icrlvrTrainingPoint, pooTrace, smokeSummary, sweepRows } from '../lib/report/extract';
+import type { IcrlvrTrainingPoint, ReportArtifact, RunDescription } from '../lib/report/run';
+import { completedOutputs, decodeFirst, fetchRunChain } from './events';
+import { runHistory } from './history';
+import { runStatus } from './status';
+
+/** `dlab report ID… --out DIR`: gathers every run, renders the page and its figures, writes them under `dir`. */
+export async function writeRunReport(client: Client, store: ArtifactStore, ids: string[], dir: string) {
+  const runs: RunDescription[] = [];
+  for (const id of ids) runs.push(await describeRun(client, store, id));
+  return writeReport(dir, await buildReport(runs, new Date().toISOString()));
+}
+
+/**
+ * Everything `dlab report` shows about one run, whatever its state: status (query, result
+ * or events), the config the workflow was started with, every artifact its activities
+ * returned with the lineage in each file, the numbers behind the plots read from those
+ * artifacts in `store`, and the audit trail of activity attempts.
+ */
+export async function describeRun(client: Client, store: ArtifactStore, id: string): Promise<RunDescription> {
+  const status = await runStatus(client, id);
+  const history = await runHistory(client, id);
+  const chain = await fetchRunChain(client, id);
+  const input = decodeFirst(chain[0]?.events[0]?.workflowExecutionStartedEventAttributes?.input) as WorkflowInput | undefined;
+  const kind = status.kind === 'icrlvrSweep' ? 'icrlvr-sweep' : status.kind;
+
+  // the status lists the latest of some artifacts (rollouts, scored, checkpoint); the events list every one
+  const listed = new Map<string, ReportArtifact>();
+  for (const a of status.artifacts) listed.set(a.sha256, { name: a.name, step: a.step, sha256: a.sha256, schema: a.schema, rows: a.rows, bytes: a.bytes });
+  for (const { name, ref } of completedOutputs(chain)) if (!listed.has(ref.sha256)) listed.set(ref.sha256, { name, step: 0, sha256: ref.sha256, schema: ref.schema, rows: ref.rows, bytes: ref.bytes });
+  const artifacts = [...listed.values()];
+  for (const a of artifacts) a.lineage = await lineageOf(store, a.sha256);
+
+  const tables = async (schema: string) => {
+    const out: Table[] = [];
+    for (const a of artifacts) {
+      if (a.schema !== schema || !a.lineage) continue;
+      try {
+        out.push(await store.get(a));
+      } catch (err) {
+        a.problem = (err as Error).message; // shown next to the artifact; its numbers are left out of the plots
+      }
+    }
+    return out;
+  };
+  const description: RunDescription = {
+    id,
+    kind,
+    state: status.state,
+    stage: status.stage,
+    step: status.step,
+    progress: status.progress,
+    ...(status.error ? { error: status.error } : {}),
+    ...(status.metrics ? { metrics: status.metrics } : {}),
+    config: configOf(input),
+    configHash: input?.configHash ?? null,
+    artifacts,
+    attempts: history.entries,
+  };
+
+  if (kind === 'icrlvr') {
+    const groupSize = (input?.config as { groupSize?: number } | undefined)?.groupSize ?? 1;
+    const evaluations = (await tables('icrlvr.eval@1')).map(icrlvrEvalPoint).sort((a, b) => a.step - b.step);
+    const training: IcrlvrTrainingPoint[] = (await tables('icrlvr.scored@1'))
+      .map((t) => icrlvrTrainingPoint(t, groupSize))
+      .filter((p) => p.round === 0) // the workflow's metrics, too, come from a step's first sampling round
+      .map(({ round: _round, ...p }) => p)
+      .sort((a, b) => a.step - b.step);
+    description.icrlvr = { evaluations, training };
+  } else if (kind === 'icrlvr-sweep') {
+    description.sweep = { rows: (await tables('icrlvr.comparison@1')).flatMap(sweepRows) };
+  } else if (kind === 'goracs') {
+    description.goracs = { trace: (await tables('goracs.poo-trace@1')).flatMap(pooTrace), evaluation: (await tables('goracs.eval@1')).flatMap(goracsEvalRows) };
+  } else if (kind === 'smoke') {
+    description.smoke = { summary: (await tables('smoke.summary@1')).flatMap(smokeSummary) };
+  }
+  return description;
+}
+
+type WorkflowInput = { config?: unknown; configHash?: string; runs?: { mode: string; seed: number; config: Record<string, unknown> }[] };
+
+/** The config as the user wrote it; a sweep's as its base config plus `sweep: {modes, seeds}`. */
+function configOf(input: WorkflowInput | undefined): unknown {
+  if (!input) return null;
+  if (input.runs?.length) {
+    const { mode: _mode, seed: _seed, ...baseConfig } = input.runs[0].config;
+    return { ...baseConfig, sweep: { modes: [...new Set(input.runs.map((r) => r.mode))], seeds: [...new Set(input.runs.map((r) => r.seed))] } };
+  }
+  return input.config ?? null;
+}
+
+/** Lineage from the Arrow schema metadata in the file's footer (the record batches are not read); undefined when the file is not in this store. */
+async function lineageOf(store: ArtifactStore, sha256: string): Promise<ReportArtifact['lineage']> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(store.locate(sha256), 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const reader = await RecordBatchReader.from(handle);
+    await reader.open();
+    const { stage, producer, configHash, codeVersion, parents } = readLineage(new Table(reader.schema));
+    return { stage, producer, configHash, codeVersion, parents };
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * What a report knows about one run: gathered from the Temporal server and the artifact
+ * store by client/report.ts, rendered by lib/report without either.
+ */
+
+/** One artifact of the run, with the lineage its Arrow schema metadata carries (absent when the file is not in this store). */
+export interface ReportArtifact {
+  name: string;
+  step: number;
+  sha256: string;
+  schema: string;
+  rows: number;
+  bytes: number;
+  lineage?: { stage: string; producer: string; configHash: string; codeVersion: string; parents: string[] };
+  /** why its numbers are missing from the report (e.g. the file failed its hash check) */
+  problem?: string;
+}
+
+/** One attempt of one activity (the fields of `dlab history` a report shows). */
+export interface ReportAttempt {
+  stage: string;
+  activity: string;
+  attempt: number;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  status: string;
+  worker: string | null;
+  resumedFromBatch?: number;
+  error?: string;
+}
+
+/** A held-out evaluation of an icrlvr run (from its `icrlvr.eval@1` artifact). */
+export interface IcrlvrEvalPoint {
+  step: number;
+  avgAtK: number;
+  passAtK: number;
+  processScoreCorrect: number | null;
+}
+
+/** The first sampling round of an icrlvr training step (from its `icrlvr.scored@1` artifact). */
+export interface IcrlvrTrainingPoint {
+  step: number;
+  rewardMean: number;
+  egCorrectMean: number | null;
+  egIncorrectMean: number | null;
+}
+
+/** A row of an `icrlvr.comparison@1` table. */
+export interface SweepRow {
+  mode: string;
+  seed: number;
+  step: number;
+  avgAtK: number | null;
+  passAtK: number | null;
+  processScoreCorrect: number | null;
+  egCorrect: number | null;
+  egIncorrect: number | null;
+  rewardMean: number | null;
+}
+
+/** A row of a `goracs.eval@1` table. */
+export interface GoracsEvalRow {
+  method: string;
+  seed: number;
+  budget: number;
+  metric: string;
+  value: number | null;
+}
+
+/** A row of a `smoke.summary@1` table. */
+export interface SmokeSummaryRow {
+  dim: number;
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+export interface RunDescription {
+  id: string;
+  /** smoke | icrlvr | icrlvr-sweep | goracs */
+  kind: string;
+  state: string;
+  stage: string;
+  step: number;
+  progress: { done: number; total: number };
+  error?: string;
+  metrics?: Record<string, number | null>;
+  /** the config as the workflow received it */
+  config: unknown;
+  configHash: string | null;
+  artifacts: ReportArtifact[];
+  attempts: ReportAttempt[];
+  icrlvr?: { evaluations: IcrlvrEvalPoint[]; training: IcrlvrTrainingPoint[] };
+  sweep?: { rows: SweepRow[] };
+  goracs?: { trace: { iter: number; poo: number }[]; evaluation: GoracsEvalRow[] };
+  smoke?: { summary: SmokeSummaryRow[] };
+}
