@@ -1,4 +1,5 @@
 import type { HistoryEntry } from '../client/history';
+import type { RunListing } from '../client/runs';
 import type { StatusReport } from '../client/status';
 
 /** Human-readable `dlab status`. */
@@ -28,8 +29,20 @@ export function formatHistory(id: string, entries: HistoryEntry[]): string {
     lines.push(
       `  ${(e.startedAt ?? '?').padEnd(24)} ${e.stage.padEnd(10)} ${e.activity.padEnd(16)} #${e.attempt} ${e.status.padEnd(9)} ${dur.padStart(8)}  ${e.worker ?? '?'}${resumed}` +
         (e.outputs.length ? `  → ${e.outputs.map((o) => o.slice(0, 12)).join(', ')}` : '') +
-        (e.error ? `  (${e.error})` : ''),
+        (e.error ? `  (${e.error})` : '') +
+        (e.workflowId ? `  [${e.workflowId}]` : ''),
     );
   }
+  return lines.join('\n');
+}
+
+/** Human-readable `dlab runs`: one line per experiment, newest first. */
+export function formatRuns(runs: RunListing[], total: number): string {
+  const lines = [`${'ID'.padEnd(32)} ${'KIND'.padEnd(12)} ${'STATE'.padEnd(9)} ${'STARTED'.padEnd(20)} ${'STEP'.padStart(5)}  HEADLINE`];
+  for (const r of runs) {
+    const headline = r.headline === null ? '—' : `${r.headlineMetric ?? 'headline'} ${Number(r.headline.toPrecision(4))}`;
+    lines.push(`${r.id.padEnd(32)} ${r.kind.padEnd(12)} ${r.state.padEnd(9)} ${r.started.slice(0, 19).replace('T', ' ').padEnd(20)} ${String(r.step ?? '—').padStart(5)}  ${headline}`);
+  }
+  lines.push(total > runs.length ? `${runs.length} of ${total} experiments (--limit to see more)` : `${total} experiment${total === 1 ? '' : 's'}`);
   return lines.join('\n');
 }

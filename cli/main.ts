@@ -9,18 +9,29 @@ import { runStatus } from '../client/status';
 import { verifyRun } from '../client/verify';
 import { writeRunReport } from '../client/report';
 import { storeForHome } from '../lib/store/artifact-store';
+import { listRuns } from '../client/runs';
+import { artifactLineage } from '../client/lineage';
+import { ensureSearchAttributes } from '../client/search-attributes';
+import { renderLineageTree } from '../lib/store/lineage';
 import { DlabInputError } from '../lib/errors';
 import { createWorker } from '../workers/worker';
 import { runDemo } from './demo';
 import { modelCommand } from './model';
 import { dlabHome, taskQueue } from './env';
-import { formatHistory, formatStatus } from './format';
+import { formatHistory, formatRuns, formatStatus } from './format';
 
 const program = new Command();
 program.name('dlab').description('Durable ML experiments on Temporal').showHelpAfterError();
 
 const out = (json: boolean | undefined, value: unknown, human: () => string) =>
   process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + '\n');
+
+/** Search attributes for `dlab runs` on a server dlab did not start: registered if missing; a warning, never a failure. */
+async function ensureRegistered(client: Awaited<ReturnType<typeof connectClient>>): Promise<void> {
+  const { added, warning } = await ensureSearchAttributes(client.connection, client.options.namespace);
+  if (added.length) process.stderr.write(`dlab: registered search attributes ${added.join(', ')}\n`);
+  if (warning) process.stderr.write(`dlab: warning: ${warning}\n`);
+}
 
 program
   .command('server')
@@ -46,7 +57,7 @@ program
   .option('--max-concurrent <n>', 'activities run at once', '2')
   .action(async (opts: { taskQueue?: string; maxConcurrent: string }) => {
     const target = targetFromEnv();
-    await connectClient(target); // fails fast with a clear message when no server answers
+    await ensureRegistered(await connectClient(target)); // fails fast with a clear message when no server answers
     const worker = await createWorker({
       address: target.address,
       namespace: target.namespace,
@@ -71,6 +82,7 @@ program
   .action(async (kind: string, opts: { config: string; id?: string; wait?: boolean; json?: boolean }) => {
     const config = readConfigFile(opts.config); // bad file → error before any connection
     const client = await connectClient();
+    await ensureRegistered(client);
     const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: taskQueue() });
     if (!opts.wait) {
       out(opts.json, { id: started.id, runId: started.runId }, () => `started ${kind} experiment ${started.id} (run ${started.runId})`);
@@ -129,6 +141,29 @@ program
     for (const b of result.bad) process.stdout.write(`BAD ${b.file}: expected sha256 ${b.sha256}, ${b.problem}\n`);
     process.stdout.write(`${result.checked - result.bad.length}/${result.checked} artifacts of ${id} verified\n`);
     process.exitCode = result.bad.length ? 1 : 0;
+  });
+
+program
+  .command('runs')
+  .description('the experiments on the server, newest first: id, kind, state, started, step, headline metric')
+  .option('--kind <kind>', 'only this kind (icrlvr includes sweeps)')
+  .option('--limit <n>', 'at most this many', '50')
+  .option('--json', 'one JSON document on stdout')
+  .action(async (opts: { kind?: string; limit: string; json?: boolean }) => {
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new DlabInputError(`--limit: expected a positive integer, found "${opts.limit}"`, 'limit');
+    const { runs, total } = await listRuns(await connectClient(), { kind: opts.kind, limit });
+    out(opts.json, { runs, total }, () => formatRuns(runs, total));
+  });
+
+program
+  .command('lineage')
+  .description('which run, stage and activity attempt produced an artifact, from which inputs (recursively), with which config and code')
+  .argument('<sha256>', 'the artifact (a unique prefix will do)')
+  .option('--json', 'one JSON document on stdout')
+  .action(async (sha: string, opts: { json?: boolean }) => {
+    const report = await artifactLineage(dlabHome(), sha, () => connectClient(targetFromEnv(), 3000));
+    out(opts.json, report, () => [...renderLineageTree(report.tree), ...report.notes.map((n) => `note: ${n}`)].join('\n'));
   });
 
 program

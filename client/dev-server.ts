@@ -3,14 +3,14 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { DLAB_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { ensureTemporalCli } from './cli-binary';
 
-/** Search attributes every dlab run sets (registered when the dev server starts). */
-export const SEARCH_ATTRIBUTES: Record<string, string> = {
-  DlabKind: 'Keyword',
-  DlabStep: 'Int',
-  DlabHeadline: 'Double',
-};
+/** Search attributes every dlab run sets, name → type (registered when the dev server starts). */
+export const SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
+  DLAB_SEARCH_ATTRIBUTES.map((k) => [k.name, TypedSearchAttributes.toMetadataType(k.type)]),
+);
 
 export interface DevServerOptions {
   /** SQLite file: the server's whole state; restarting on the same file resumes every run. */

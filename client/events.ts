@@ -55,7 +55,7 @@ export function collectShas(value: unknown, out: string[] = []): string[] {
 export type RunState = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 
 /** Temporal's execution status → the state dlab reports. */
-export function stateOf(desc: WorkflowExecutionDescription): RunState {
+export function stateOf(desc: Pick<WorkflowExecutionDescription, 'status'>): RunState {
   switch (desc.status.name) {
     case 'RUNNING':
       return 'running';
@@ -81,4 +81,16 @@ export function completedOutputs(chain: { events: HistoryEvent[] }[]): { name: s
     }
   }
   return out;
+}
+
+/** Workflow ids of the child workflows a run started (a sweep's runs), in the order they started. */
+export function childWorkflowIds(chain: { events: HistoryEvent[] }[]): string[] {
+  const ids: string[] = [];
+  for (const { events } of chain) {
+    for (const ev of events) {
+      const id = ev.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+      if (id && !ids.includes(id)) ids.push(id);
+    }
+  }
+  return ids;
 }

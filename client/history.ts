@@ -1,9 +1,11 @@
 import { Client } from '@temporalio/client';
 import type { AttemptRecord } from '../activities/types';
-import { collectShas, decodeFirst, fetchRunChain, HistoryEvent, tsToIso } from './events';
+import { childWorkflowIds, collectShas, decodeFirst, fetchRunChain, HistoryEvent, tsToIso } from './events';
 
 /** One attempt of one activity, as `dlab history` prints it. */
 export interface HistoryEntry {
+  /** set on attempts of a child workflow (a sweep's runs): its workflow id */
+  workflowId?: string;
   runId: string;
   stage: string;
   activity: string;
@@ -40,7 +42,8 @@ type temporalStarted = NonNullable<HistoryEvent['activityTaskStartedEventAttribu
  * an activity still running, from the server's view of it. Attempts before the last one
  * are not events of their own in Temporal's history: their worker, start and last
  * heartbeat come from the attempt log resumable stages carry in their heartbeats (and so in
- * their results), their failure from the last attempt's `lastFailure`.
+ * their results), their failure from the last attempt's `lastFailure`. Attempts of child
+ * workflows (the runs of a sweep) are included, tagged with their workflow id.
  */
 export async function runHistory(client: Client, workflowId: string): Promise<RunHistory> {
   const chain = await fetchRunChain(client, workflowId);
@@ -75,7 +78,12 @@ export async function runHistory(client: Client, workflowId: string): Promise<Ru
     }
   }
   await appendPending(client, workflowId, chain[chain.length - 1], entries);
-  return { id: workflowId, entries };
+  // a sweep's runs are child workflows: their attempts first (they run before the comparison)
+  const children: HistoryEntry[] = [];
+  for (const child of childWorkflowIds(chain)) {
+    for (const e of (await runHistory(client, child)).entries) children.push({ ...e, workflowId: e.workflowId ?? child });
+  }
+  return { id: workflowId, entries: [...children, ...entries] };
 }
 
 function pushAttempts(

@@ -5,6 +5,7 @@ import { DlabInputError } from '../lib/errors';
 import { z } from 'zod';
 import { EXPERIMENT_KINDS, ExperimentKind, isExperimentKind, parseConfig, parseWith } from '../schemas/config';
 import { ICRLVR_MODES } from '../schemas/config/icrlvr';
+import { DLAB_KIND, STARTED_AT_MEMO } from '../workflows/search-attributes';
 
 /** Reads a JSON config file, naming the file (and the position) when it cannot. */
 export function readConfigFile(file: string): unknown {
@@ -69,6 +70,9 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
       taskQueue: opts.taskQueue,
       workflowId: id,
       args: [args],
+      // what `dlab runs` lists from the visibility store; the run upserts its step and headline
+      typedSearchAttributes: [{ key: DLAB_KIND, value: workflowType === 'icrlvrSweep' ? 'icrlvr-sweep' : opts.kind }],
+      memo: { [STARTED_AT_MEMO]: new Date().toISOString() },
     });
     return { id, runId: handle.firstExecutionRunId, configHash: hash };
   } catch (err) {

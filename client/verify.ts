@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Client } from '@temporalio/client';
 import { fileOfUri, sha256Hex } from '../lib/store/artifact-store';
 import type { ArtifactRef } from '../lib/store/ref';
-import { completedOutputs, fetchRunChain } from './events';
+import { childWorkflowIds, completedOutputs, fetchRunChain } from './events';
 
 export interface VerifyResult {
   id: string;
@@ -12,11 +12,16 @@ export interface VerifyResult {
 
 /**
  * Re-hashes every artifact a run produced (every `outputs` ref in its activity results,
- * across the continue-as-new chain) and reports the files whose bytes no longer match.
+ * across the continue-as-new chain, and in the child workflows of a sweep) and reports the files whose bytes no longer match.
  */
 export async function verifyRun(client: Client, workflowId: string): Promise<VerifyResult> {
   const refs = new Map<string, ArtifactRef>();
-  for (const { ref } of completedOutputs(await fetchRunChain(client, workflowId))) refs.set(ref.sha256, ref);
+  const pending = [workflowId];
+  for (let id = pending.shift(); id !== undefined; id = pending.shift()) {
+    const chain = await fetchRunChain(client, id);
+    for (const { ref } of completedOutputs(chain)) refs.set(ref.sha256, ref);
+    pending.push(...childWorkflowIds(chain)); // a sweep's runs
+  }
   const bad: VerifyResult['bad'] = [];
   for (const ref of refs.values()) {
     const file = fileOfUri(ref.uri);

@@ -1,9 +1,10 @@
-import { continueAsNew, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
 import { NamedArtifact, RunStatus, RunTracker, shortActivities, stageActivities } from './run-state';
+import { DLAB_KIND, SEARCH_ATTRIBUTES_PATCH, STARTED_AT_MEMO } from './search-attributes';
 
 /** State handed over by continue-as-new: refs and counters only. */
 interface Carry {
@@ -139,7 +140,10 @@ export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatus> {
   let done = 0;
   const results = await Promise.all(
     input.runs.map(async (r) => {
-      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash }] });
+      const listed = patched(SEARCH_ATTRIBUTES_PATCH) // children are listed by `dlab runs` like any run
+        ? { typedSearchAttributes: [{ key: DLAB_KIND, value: 'icrlvr' }], memo: { [STARTED_AT_MEMO]: new Date().toISOString() } }
+        : {};
+      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash }], ...listed });
       run.stepDone(++done);
       return { mode: r.mode, seed: r.seed, evaluations: (status.results?.evaluations ?? []) as EvalSummary[] };
     }),

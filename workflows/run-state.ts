@@ -1,6 +1,18 @@
-import { ActivityCancellationType, condition, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import {
+  ActivityCancellationType,
+  condition,
+  defineQuery,
+  defineSignal,
+  patched,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ArtifactRef } from '../lib/store/ref';
+import { DLAB_HEADLINE, DLAB_PAUSED, DLAB_STEP, HEADLINE_METRIC, SEARCH_ATTRIBUTES_PATCH } from './search-attributes';
 
 /** An artifact as a run lists it: which output of which step. */
 export interface NamedArtifact extends ArtifactRef {
@@ -33,6 +45,8 @@ export const resumeSignal = defineSignal('resume');
  */
 export class RunTracker {
   private paused = false;
+  /** Values last upserted as search attributes (only changes are upserted again). */
+  private readonly published: { step?: number; headline?: number; paused?: boolean };
   readonly status: RunStatus;
 
   constructor(kind: string, carried: { artifacts?: NamedArtifact[]; step?: number; totalSteps: number }) {
@@ -46,8 +60,37 @@ export class RunTracker {
       artifacts: carried.artifacts ?? [],
     };
     setHandler(statusQuery, () => ({ ...this.status, state: this.paused && this.status.state === 'running' ? 'paused' : this.status.state }));
-    setHandler(pauseSignal, () => void (this.paused = true));
-    setHandler(resumeSignal, () => void (this.paused = false));
+    setHandler(pauseSignal, () => {
+      this.paused = true;
+      this.publish();
+    });
+    setHandler(resumeSignal, () => {
+      this.paused = false;
+      this.publish();
+    });
+    const carriedOver = workflowInfo().typedSearchAttributes; // continue-as-new keeps them
+    this.published = { step: carriedOver.get(DLAB_STEP), headline: carriedOver.get(DLAB_HEADLINE), paused: carriedOver.get(DLAB_PAUSED) };
+  }
+
+  /** The run's headline metric now (see HEADLINE_METRIC), undefined before it has one. */
+  private headline(): number | undefined {
+    const name = HEADLINE_METRIC[this.status.kind];
+    const value = name === 'step' ? this.status.step : name ? this.status.metrics?.[name] : undefined;
+    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+  }
+
+  /**
+   * Upserts DlabStep, DlabHeadline and DlabPaused where they changed, so `dlab runs` reads
+   * them from the visibility store. Runs recorded before this existed replay without it.
+   */
+  private publish(): void {
+    if (!patched(SEARCH_ATTRIBUTES_PATCH)) return;
+    const updates: SearchAttributeUpdatePair[] = [];
+    const headline = this.headline();
+    if (this.status.step !== this.published.step) updates.push({ key: DLAB_STEP, value: (this.published.step = this.status.step) });
+    if (headline !== undefined && headline !== this.published.headline) updates.push({ key: DLAB_HEADLINE, value: (this.published.headline = headline) });
+    if (this.paused !== (this.published.paused ?? false)) updates.push({ key: DLAB_PAUSED, value: (this.published.paused = this.paused) });
+    if (updates.length) upsertSearchAttributes(updates);
   }
 
   /** Waits while paused, then marks `stage` of `step` as current. */
@@ -55,6 +98,7 @@ export class RunTracker {
     await condition(() => !this.paused);
     this.status.stage = stage;
     this.status.step = step;
+    this.publish();
   }
 
   /** Marks a step as finished (for the run-level progress). */
@@ -71,6 +115,7 @@ export class RunTracker {
   finish(): RunStatus {
     this.status.state = 'completed';
     this.status.stage = 'done';
+    this.publish();
     return { ...this.status };
   }
 }

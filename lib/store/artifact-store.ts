@@ -92,8 +92,8 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Lineage back out of an artifact's schema metadata. */
-export function readLineage(table: Table): Lineage & { schema: string } {
+/** Lineage back out of an artifact's schema metadata (a table, or a file reader that read only the schema). */
+export function readLineage(table: Pick<Table, 'schema'>): Lineage & { schema: string } {
   const m = table.schema.metadata;
   return {
     schema: m.get(META.schema) ?? '',

@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { storeForHome } from '../lib/store/artifact-store';
+import { readStoredArtifact, resolveArtifactSha } from '../lib/store/catalog';
+import { buildLineageTree, collectAncestry, LineageNode, ProducingAttempt } from '../lib/store/lineage';
+import type { ModelJson } from '../lib/model/model-dir';
+import { collectShas, decodeFirst, fetchRunChain, HistoryEvent } from './events';
+
+/** `dlab lineage --json`. */
+export interface LineageReport {
+  sha256: string;
+  tree: LineageNode;
+  /** why some attempts are unknown (server unreachable, a run's history gone, …) */
+  notes: string[];
+}
+
+/**
+ * Which run, stage and activity attempt produced an artifact, from which inputs, with which
+ * config and code: the inputs recursively from the store's metadata (works offline), the
+ * attempts from the Temporal history of each run involved (the artifact bytes cannot hold
+ * the attempt: they are identical across retries). `connect` is called once, lazily.
+ */
+export async function artifactLineage(dlabHome: string, shaOrPrefix: string, connect: () => Promise<Client>): Promise<LineageReport> {
+  const store = storeForHome(dlabHome);
+  const sha256 = await resolveArtifactSha(store, shaOrPrefix);
+  const artifacts = await collectAncestry(sha256, (sha) => readStoredArtifact(store, sha));
+  const experiments = [...new Set([...artifacts.values()].flatMap((a) => (a?.experimentId ? [a.experimentId] : [])))];
+  const attempts = new Map<string, ProducingAttempt>();
+  const modelDirs = new Set<string>();
+  const notes: string[] = [];
+
+  let client: Client | undefined;
+  try {
+    client = await connect();
+  } catch (err) {
+    notes.push(`attempts unknown: ${(err as Error).message}`);
+  }
+  for (const id of client ? experiments : []) {
+    try {
+      indexAttempts(id, await fetchRunChain(client!, id), new Set(artifacts.keys()), attempts, modelDirs);
+    } catch (err) {
+      notes.push(`attempts of run ${id} unknown: its history is not on the server (${(err as Error).message})`);
+    }
+  }
+  const missing = [...artifacts.entries()].filter(([sha, a]) => a && !attempts.has(sha)).length;
+  if (client && missing) notes.push(`${missing} artifact(s) appear in no completed activity's result (written mid-stage, e.g. a heartbeat chunk): attempt unknown`);
+  return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, await modelFiles(modelDirs)), notes };
+}
+
+/** For each wanted sha256 in a completed activity's result: the attempt that returned it (its `outputs` first). */
+function indexAttempts(workflowId: string, chain: { runId: string; events: HistoryEvent[] }[], wanted: Set<string>, into: Map<string, ProducingAttempt>, modelDirs: Set<string>): void {
+  for (const { runId, events } of chain) {
+    const scheduled = new Map<string, { activityType: string; activityId: string }>();
+    const started = new Map<string, { attempt: number; worker: string | null }>();
+    for (const ev of events) {
+      const id = String(ev.eventId);
+      const s = ev.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(id, { activityType: s.activityType?.name ?? '?', activityId: s.activityId ?? '?' });
+      const st = ev.activityTaskStartedEventAttributes;
+      if (st) started.set(id, { attempt: st.attempt ?? 1, worker: st.identity || null });
+      const done = ev.activityTaskCompletedEventAttributes;
+      if (!done) continue;
+      const result = decodeFirst(done.result) as { outputs?: unknown; modelDir?: unknown } | undefined;
+      if (typeof result?.modelDir === 'string') modelDirs.add(result.modelDir);
+      const act = scheduled.get(String(done.scheduledEventId));
+      const attempt = started.get(String(done.startedEventId));
+      if (!act || !attempt) continue;
+      for (const sha of [...collectShas(result?.outputs), ...collectShas(result)]) {
+        if (wanted.has(sha) && !into.has(sha)) into.set(sha, { workflowId, runId, ...act, ...attempt });
+      }
+    }
+  }
+}
+
+/** sha256 → path of the files of the model directories the runs used (from their model.json). */
+async function modelFiles(dirs: Set<string>): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const dir of dirs) {
+    try {
+      const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
+      for (const part of ['backbone', 'head', 'tokenizer'] as const) files.set(json.sha256[part], join(dir, json[part]));
+    } catch {
+      /* a model directory that is gone: its files stay anonymous leaves */
+    }
+  }
+  return files;
+}
