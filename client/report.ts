@@ -32,7 +32,7 @@ export async function describeRun(client: Client, store: ArtifactStore, id: stri
   // the status lists the latest of some artifacts (rollouts, scored, checkpoint); the events list every one
   const listed = new Map<string, ReportArtifact>();
   for (const a of status.artifacts) listed.set(a.sha256, { name: a.name, step: a.step, sha256: a.sha256, schema: a.schema, rows: a.rows, bytes: a.bytes });
-  for (const { name, ref } of completedOutputs(chain)) if (!listed.has(ref.sha256)) listed.set(ref.sha256, { name, step: 0, sha256: ref.sha256, schema: ref.schema, rows: ref.rows, bytes: ref.bytes });
+  for (const { name, ref } of completedOutputs(chain)) if (!listed.has(ref.sha256)) listed.set(ref.sha256, { name, step: null, sha256: ref.sha256, schema: ref.schema, rows: ref.rows, bytes: ref.bytes });
   const artifacts = [...listed.values()];
   for (const a of artifacts) a.lineage = await lineageOf(store, a.sha256);
 

@@ -16,7 +16,7 @@ export interface Figure {
 type Row = Record<string, string | number | null>;
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-const WIDTH = 420;
+const WIDTH = 340;
 const HEIGHT = 220;
 
 function base(title: string, values: Row[]): VegaLiteSpec {
@@ -34,7 +34,7 @@ const seriesColor = (field: string, title: string) => ({ field, type: 'nominal',
  * Lines over steps, one per series (`series` = the run id when several runs are drawn,
  * else the quantity); `dash` splits a series further (EG of correct vs incorrect).
  */
-function lines(title: string, values: Row[], o: { x: string; xTitle: string; y: string; yTitle: string; series: string; seriesTitle: string; dash?: string; yZero?: boolean }): VegaLiteSpec {
+function lines(title: string, values: Row[], o: { x: string; xTitle: string; y: string; yTitle: string; series: string; seriesTitle: string; dash?: string; unit?: boolean }): VegaLiteSpec {
   return {
     ...base(title, values),
     width: WIDTH,
@@ -42,7 +42,7 @@ function lines(title: string, values: Row[], o: { x: string; xTitle: string; y: 
     mark: { type: 'line', point: true },
     encoding: {
       x: { field: o.x, type: 'quantitative', title: o.xTitle, axis: { tickMinStep: 1 } },
-      y: { field: o.y, type: 'quantitative', title: o.yTitle, scale: { zero: o.yZero ?? false } },
+      y: { field: o.y, type: 'quantitative', title: o.yTitle, scale: o.unit ? { domain: [0, 1] } : { zero: false } },
       color: seriesColor(o.series, o.seriesTitle),
       ...(o.dash ? { strokeDash: { field: o.dash, type: 'nominal', title: o.dash } } : {}),
     },
@@ -69,19 +69,19 @@ export function icrlvrFigures(runs: RunDescription[]): Figure[] {
       name: 'icrlvr-heldout-accuracy',
       title: `Held-out accuracy (avg@${k})`,
       caption: `mean correctness of ${k} samples per held-out question at each evaluation; step 0 is the (warm-started) initial policy`,
-      spec: lines(`Held-out accuracy (avg@${k})`, evals.filter((e) => e.avgAtK !== null), { x: 'step', xTitle: 'step', y: 'avgAtK', yTitle: `avg@${k}`, ...runSeries, yZero: true }),
+      spec: lines(`Held-out accuracy (avg@${k})`, evals.filter((e) => e.avgAtK !== null), { x: 'step', xTitle: 'step', y: 'avgAtK', yTitle: `avg@${k}`, ...runSeries, unit: true }),
     },
     {
       name: 'icrlvr-pass-at-k',
       title: `Held-out pass@${k}`,
       caption: `share of held-out questions with at least one correct answer among ${k} samples`,
-      spec: lines(`Held-out pass@${k}`, evals.filter((e) => e.passAtK !== null), { x: 'step', xTitle: 'step', y: 'passAtK', yTitle: `pass@${k}`, ...runSeries, yZero: true }),
+      spec: lines(`Held-out pass@${k}`, evals.filter((e) => e.passAtK !== null), { x: 'step', xTitle: 'step', y: 'passAtK', yTitle: `pass@${k}`, ...runSeries, unit: true }),
     },
     {
       name: 'icrlvr-reward-mean',
       title: 'Training reward (mean over the step’s rollouts)',
       caption: 'verifiable reward of the first sampling round of each step',
-      spec: lines('Training reward', training.filter((t) => t.rewardMean !== null), { x: 'step', xTitle: 'step', y: 'rewardMean', yTitle: 'mean reward', ...runSeries, yZero: true }),
+      spec: lines('Training reward', training.filter((t) => t.rewardMean !== null), { x: 'step', xTitle: 'step', y: 'rewardMean', yTitle: 'mean reward', ...runSeries, unit: true }),
     },
     {
       name: 'icrlvr-evidence-gain',

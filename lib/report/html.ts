@@ -29,20 +29,30 @@ export function reportHtml(runs: RunDescription[], figures: { comparison: Render
 }
 
 function comparisonSection(runs: RunDescription[], figs: RenderedFigure[]): string {
-  const diffs = configDifferences(runs.map((r) => r.config));
-  const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))];
+  const kinds = [...new Set(runs.map((r) => r.kind))];
   return section('comparison', `Comparison of ${runs.length} runs`, [
     table(
       ['run', 'kind', 'state', 'stage', 'step', 'progress', 'config hash', 'code version'],
       runs.map((r) => [link(r.id), esc(r.kind), stateBadge(r.state), esc(r.stage), String(r.step), `${r.progress.done}/${r.progress.total}`, code(short(r.configHash)), esc(codeVersions(r).join(', ') || '—')]),
     ),
-    metricKeys.length ? `<h3>Metrics</h3>${table(['metric', ...runs.map((r) => esc(r.id))], metricKeys.map((k) => [esc(k), ...runs.map((r) => fmt(r.metrics?.[k]))]))}` : '',
-    '<h3>Config differences</h3>',
-    diffs.length
-      ? table(['field', ...runs.map((r) => esc(r.id))], diffs.map((d) => [code(d.path), ...d.values.map((v) => (v === undefined ? '<span class="muted">(absent)</span>' : code(v)))]))
-      : '<p class="muted">The configs are identical.</p>',
+    ...kinds.map((kind) => sameKind(runs.filter((r) => r.kind === kind))),
     figures(figs),
   ]);
+}
+
+/** Metrics and config differences of the runs of one kind (configs of different kinds have nothing to compare). */
+function sameKind(runs: RunDescription[]): string {
+  if (runs.length < 2) return '';
+  const diffs = configDifferences(runs.map((r) => r.config));
+  const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))];
+  const ids = runs.map((r) => esc(r.id));
+  return [
+    metricKeys.length ? `<h3>${esc(runs[0].kind)} runs: metrics</h3>${table(['metric', ...ids], metricKeys.map((k) => [esc(k), ...runs.map((r) => fmt(r.metrics?.[k]))]))}` : '',
+    `<h3>${esc(runs[0].kind)} runs: config differences</h3>`,
+    diffs.length
+      ? table(['field', ...ids], diffs.map((d) => [code(d.path), ...d.values.map((v) => (v === undefined ? '<span class="muted">(absent)</span>' : code(v)))]), 'config-diff')
+      : '<p class="muted">The configs are identical.</p>',
+  ].join('\n');
 }
 
 function runSection(r: RunDescription, figs: RenderedFigure[]): string {
@@ -62,7 +72,7 @@ function runSection(r: RunDescription, figs: RenderedFigure[]): string {
       ['name', 'step', 'sha256', 'schema', 'rows', 'bytes', 'stage', 'producer', 'config hash', 'code version', 'parents'],
       r.artifacts.map((a) => [
         esc(a.name),
-        String(a.step),
+        a.step === null ? '—' : String(a.step),
         `<code title="${esc(a.sha256)}">${esc(a.sha256.slice(0, 16))}</code>`,
         esc(a.schema),
         String(a.rows),
@@ -219,7 +229,7 @@ table { border-collapse: collapse; margin: 0.4em 0; font-size: 13px; } th, td { 
 th { background: #f4f4f4; } code { font: 12px ui-monospace, Menlo, Consolas, monospace; }
 pre { background: #f7f7f7; border: 1px solid #e4e4e4; padding: 0.6em; overflow: auto; max-height: 30em; font-size: 12px; }
 figure.plot { display: inline-block; margin: 0.6em 1em 0.6em 0; vertical-align: top; } figure.plot svg { display: block; max-width: 100%; height: auto; }
-figcaption { font-size: 12px; max-width: 560px; } .muted { color: #888; } .error { color: #b00020; } .kind { font-weight: normal; color: #666; font-size: 0.8em; }
+figcaption { font-size: 12px; max-width: 440px; } .muted { color: #888; } .error { color: #b00020; } .kind { font-weight: normal; color: #666; font-size: 0.8em; }
 .state { font-size: 0.7em; padding: 1px 6px; border-radius: 3px; color: white; background: #888; vertical-align: middle; }
 .state-completed { background: #2e7d32; } .state-running { background: #1565c0; } .state-paused { background: #f9a825; } .state-failed { background: #c62828; } .state-cancelled { background: #6d4c41; }
 details { margin: 0.6em 0; }

@@ -6,7 +6,8 @@
 /** One artifact of the run, with the lineage its Arrow schema metadata carries (absent when the file is not in this store). */
 export interface ReportArtifact {
   name: string;
-  step: number;
+  /** the step the run listed it at; null when only the event history knows it (no step there) */
+  step: number | null;
   sha256: string;
   schema: string;
   rows: number;
