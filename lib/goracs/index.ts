@@ -12,8 +12,8 @@ export {
   IMPROVEMENT_RELATIVE_TOLERANCE,
   isImprovement,
   refine,
-  sequentialEvaluator,
 } from './refine';
-export type { RefineConfig, RefineHooks, RefineState, RefineTraceEntry, Swap, SwapEvaluator } from './refine';
+export type { RefineConfig, RefineHooks, RefineState, RefineStats, RefineTraceEntry, Swap, SwapEvaluator } from './refine';
+export { PooChain } from './swap-chain';
 export { classCost, labelEnhancedSelect, labelPlan, roundHalfEven } from './label-enhanced';
 export type { LabelClassPlan, LabelEnhancedResult, LabelEnhancedState } from './label-enhanced';

@@ -85,8 +85,8 @@ export interface LabelEnhancedResult {
  * Runs the two classes in turn (positives first). A class with budget 0 is skipped.
  *   cost Float64Array(nT·nV) global C; poolLabels Uint8Array(nT); valLabels Uint8Array(nV)
  *   n budget; cfg refinement config for both classes
- *   hooks.resume/onProgress carry a LabelEnhancedState; on resume a class with a state
- *   skips its greedy start.
+ *   hooks.resume/onProgress carry a LabelEnhancedState; a resumed class replays its
+ *   accepted swaps from its greedy start.
  */
 export async function labelEnhancedSelect(
   cost: Float64Array,
@@ -110,7 +110,8 @@ export async function labelEnhancedSelect(
     const nVc = plan.valCols.length;
     const sub = classCost(cost, nV, plan.poolRows, plan.valCols);
     const resume = state[key];
-    const initial = resume ? new Int32Array(0) : greedyStart(sub, nTc, nVc, plan.budget).rows;
+    // the greedy start also on resume: refine rebuilds its warm-started solves from it
+    const initial = greedyStart(sub, nTc, nVc, plan.budget).rows;
     const final = await refine(sub, nTc, nVc, initial, cfg, {
       resume,
       signal: hooks.signal,

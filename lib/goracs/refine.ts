@@ -2,6 +2,7 @@ import { DlabInputError } from '../errors';
 import { checkCost } from './cost';
 import { checkRows, gatherRows, PooResult, solveGathered } from './poo';
 import { dualScoresKernel } from './scores';
+import { PooChain } from './swap-chain';
 
 /** GORACS stage 3, refinement: the swap loop `refine`, its resumable state, and the swap evaluators. */
 
@@ -48,6 +49,14 @@ export interface RefineHooks {
   onProgress?: (state: RefineState) => void | Promise<void>;
   signal?: AbortSignal;
   evaluate?: SwapEvaluator;
+  /** counters refine adds to (exact solves, swaps ruled out by the bound, simplex pivots) */
+  stats?: RefineStats;
+}
+
+export interface RefineStats {
+  solves: number;
+  pruned: number;
+  pivots: number;
 }
 
 /** Relative improvement a swap must make to be accepted. */
@@ -63,7 +72,8 @@ export function isImprovement(newPoo: number, currentPoo: number): boolean {
  * resumable loop (the pattern of lib/batches.ts: resume state in, onProgress(state) out).
  *
  * One iteration, with S the current selection (|S| fixed):
- *   1. solve POO(S) exactly, with row duals u                          (poo.ts)
+ *   1. solve POO(S) exactly, with row duals u (warm-started from the previous S's
+ *      optimal basis: swap-chain.ts; the initial S from scratch)
  *   2. F = dualScores(C, S, u)                                         (scores.ts)
  *   3. outs = the cutNum selected rows with the highest F, in descending F;
  *      ins  = the cutNum unselected rows with the lowest F, in ascending F;
@@ -76,15 +86,19 @@ export function isImprovement(newPoo: number, currentPoo: number): boolean {
  *
  * Arguments
  *   cost     Float64Array(nT·nV), row-major C
- *   initial  Int32Array, distinct pool rows (e.g. greedyStart().rows); ignored on resume
+ *   initial  Int32Array, distinct pool rows (e.g. greedyStart().rows); also on resume: the
+ *            accepted swaps of resume.trace are replayed from it (one warm solve each), so
+ *            the resumed solves, duals and choices are bit-identical to an uninterrupted run
  *   cfg      maxIters ≥ 0 accepted swaps, cutNum ≥ 1 candidates per side
  *   hooks.resume      the last state reported by a previous attempt (JSON round trip is fine)
  *   hooks.onProgress  called with a copy of the state after every accepted swap and once
  *                     when the loop finishes (done = true)
  *   hooks.signal      checked before each iteration and between swaps of the default evaluator
- *   hooks.evaluate    how candidate swaps are evaluated (default: sequentially in-process);
+ *   hooks.evaluate    how candidate swaps are evaluated (default: in order in-process, swaps
+ *                     ruled out by a dual lower bound skipped, the others solved warm-started);
  *                     any evaluator must return the index the sequential rule returns —
  *                     see chunkedEvaluator for a parallel one that does
+ *   hooks.stats       counters to add to: exact solves, swaps ruled out, pivots
  * Returns the final state. state.trace[0] is the starting point (iter 0, swapOut = swapIn
  * = −1, POO of `initial`), then one entry per accepted swap: candidatesTried is the
  * 1-based position of the accepted swap in the order of step 4 (what the sequential rule
@@ -105,27 +119,42 @@ export async function refine(
 ): Promise<RefineState> {
   checkCost('refine', cost, nT, nV);
   checkConfig(cfg);
+  checkRows('refine', 'initial', initial, nT);
   const { signal } = hooks;
-  // the default evaluator hands back the exact solve of the swap it accepts, saving one solve per iteration
-  const accepted: AcceptedSolve = {};
-  const evaluate = hooks.evaluate ?? sequentialKernel(cost, nT, nV, signal, accepted);
+  const stats = hooks.stats ?? { solves: 0, pruned: 0, pivots: 0 };
+  const chain = new PooChain(cost, nV, initial);
+  stats.solves++;
+  stats.pivots += chain.iterations;
 
   let state: RefineState;
-  /** exact solve of the current S when it is already known (not after a resume) */
-  let current: PooResult | undefined;
   if (hooks.resume) {
     state = checkResume(hooks.resume, nT);
+    // rebuild the chain of warm-started solves the interrupted attempt held
+    for (const t of state.trace.slice(1, state.iter + 1)) {
+      signal?.throwIfAborted();
+      const pos = chain.selected.indexOf(t.swapOut);
+      if (pos < 0 || chain.selected.includes(t.swapIn)) {
+        throw new DlabInputError(`refine: resume.trace[${t.iter}] swaps ${t.swapOut} → ${t.swapIn}, which does not apply to the selection replayed from initial`);
+      }
+      chain.accept(pos, t.swapIn);
+      stats.solves++;
+      stats.pivots += chain.iterations;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (!(chain.value === state.poo && chain.selected.every((r, k) => r === state.selected[k]))) {
+      throw new DlabInputError(`refine: resume state (iter ${state.iter}, POO ${state.poo}) does not follow from initial and its trace (replayed POO ${chain.value})`);
+    }
   } else {
-    checkRows('refine', 'initial', initial, nT);
-    current = solveExact(initial, cost, nV, 'initial selection');
     state = {
       iter: 0,
       selected: Array.from(initial),
-      poo: current.value,
-      trace: [{ iter: 0, poo: current.value, swapOut: -1, swapIn: -1, solverIterations: current.iterations, candidatesTried: 0 }],
+      poo: chain.value,
+      trace: [{ iter: 0, poo: chain.value, swapOut: -1, swapIn: -1, solverIterations: chain.iterations, candidatesTried: 0 }],
       done: false,
     };
   }
+  const tried: TriedSwap = {};
+  const evaluate = hooks.evaluate ?? warmEvaluator(chain, nT, signal, stats, tried);
 
   const finish = async (reason: 'max_iters' | 'no_improving_swap') => {
     state.done = true;
@@ -139,9 +168,8 @@ export async function refine(
       await finish('max_iters');
       break;
     }
-    const S = Int32Array.from(state.selected);
-    const solved = current ?? solveExact(S, cost, nV, `selection of iteration ${state.iter}`);
-    const F = dualScoresKernel(cost, nT, nV, S, solved.u);
+    const S = chain.selected.slice();
+    const F = dualScoresKernel(cost, nT, nV, S, chain.result().u);
     const swaps = candidateSwaps(F, S, nT, cfg.cutNum);
     const idx = swaps.length === 0 ? -1 : await evaluate(swaps, state.poo, S.slice());
     if (!(Number.isInteger(idx) && idx >= -1 && idx < swaps.length)) {
@@ -152,23 +180,29 @@ export async function refine(
       break;
     }
     const swap = swaps[idx];
-    const next = applySwap(S, swap);
-    current = accepted.swap === swap && accepted.result ? accepted.result : solveExact(next, cost, nV, `selection after swap ${swap.out} → ${swap.in}`);
-    if (!isImprovement(current.value, state.poo)) {
+    const pos = S.indexOf(swap.out);
+    if (tried.swap === swap && tried.result) {
+      chain.accept(pos, swap.in, tried.result);
+    } else {
+      chain.accept(pos, swap.in);
+      stats.solves++;
+      stats.pivots += chain.iterations;
+    }
+    if (!isImprovement(chain.value, state.poo)) {
       throw new Error(
         `refine: the swap evaluator chose swap ${idx} (${swap.out} → ${swap.in}) as improving, but its exact POO ` +
-          `${current.value} does not improve on ${state.poo}`,
+          `${chain.value} does not improve on ${state.poo}`,
       );
     }
     state.iter += 1;
-    state.selected = Array.from(next);
-    state.poo = current.value;
+    state.selected = Array.from(chain.selected);
+    state.poo = chain.value;
     state.trace.push({
       iter: state.iter,
-      poo: current.value,
+      poo: chain.value,
       swapOut: swap.out,
       swapIn: swap.in,
-      solverIterations: current.iterations,
+      solverIterations: chain.iterations,
       candidatesTried: idx + 1,
     });
     await hooks.onProgress?.(snapshot(state));
@@ -243,33 +277,43 @@ export function chunkedEvaluator(
   };
 }
 
-/** The default evaluator: swaps one by one in-process, stopping at the first improvement. */
-export function sequentialEvaluator(cost: Float64Array, nT: number, nV: number, signal?: AbortSignal): SwapEvaluator {
-  checkCost('sequentialEvaluator', cost, nT, nV);
-  return sequentialKernel(cost, nT, nV, signal, {});
-}
-
-/** The solve of the swap the sequential evaluator last accepted (the same matrix refine would solve). */
-interface AcceptedSolve {
+/** The last swap the warm evaluator solved and found improving (refine accepts it without solving again). */
+interface TriedSwap {
   swap?: Swap;
-  result?: PooResult;
+  result?: ReturnType<PooChain['trySwap']>;
 }
 
-function sequentialKernel(cost: Float64Array, nT: number, nV: number, signal: AbortSignal | undefined, accepted: AcceptedSolve): SwapEvaluator {
+/**
+ * The default evaluator: swaps in order, in-process, stopping at the first improvement.
+ * A swap whose dual lower bound (PooChain.lowerBound) already fails the acceptance rule
+ * by a margin of 1e-11·max(1, |POO|) — far above the rounding of the bound and of a solve —
+ * cannot be accepted and is skipped; every other swap is solved exactly, warm-started from
+ * the basis of S. So the index returned is the one an exact solve of every swap in order
+ * would give.
+ */
+function warmEvaluator(chain: PooChain, nT: number, signal: AbortSignal | undefined, stats: RefineStats, tried: TriedSwap): SwapEvaluator {
   return async (swaps, currentPoo, selected) => {
+    tried.swap = undefined;
+    tried.result = undefined;
     const position = checkSwaps(swaps, selected, nT);
-    const sub = gatherRows(cost, nV, selected);
-    accepted.swap = undefined;
-    accepted.result = undefined;
+    const bound = chain.lowerBound();
+    const threshold = currentPoo - IMPROVEMENT_RELATIVE_TOLERANCE * Math.abs(currentPoo);
+    const margin = 1e-11 * Math.max(1, Math.abs(currentPoo));
     for (let t = 0; t < swaps.length; t++) {
-      // each exact solve is synchronous (≈ 1 s at 1000 × 5000): yield between them so
+      if (bound(position[t], swaps[t].in) >= threshold + margin) {
+        stats.pruned++;
+        continue;
+      }
+      // each exact solve is synchronous (≈ 0.1–0.5 s at 1000 × 5000): yield between them so
       // heartbeats, cancellation and time limits get through during a long iteration
       await new Promise((resolve) => setImmediate(resolve));
       signal?.throwIfAborted();
-      const r = swapPoo(sub, cost, selected.length, nV, position[t], swaps[t].in);
+      const r = chain.trySwap(position[t], swaps[t].in);
+      stats.solves++;
+      stats.pivots += r.iterations;
       if (isImprovement(r.value, currentPoo)) {
-        accepted.swap = swaps[t];
-        accepted.result = r;
+        tried.swap = swaps[t];
+        tried.result = r;
         return t;
       }
     }
@@ -290,12 +334,6 @@ function swapPoo(sub: Float64Array, cost: Float64Array, nS: number, nV: number, 
   } finally {
     sub.set(saved, pos * nV);
   }
-}
-
-function solveExact(rows: Int32Array, cost: Float64Array, nV: number, what: string): PooResult {
-  const r = solveGathered(gatherRows(cost, nV, rows), rows.length, nV);
-  if (r.status !== 'optimal') throw new Error(`refine: POO of the ${what}: exact solve ended with status '${r.status}' after ${r.iterations} pivots`);
-  return r;
 }
 
 /** Candidate swaps in out-major order (step 3–4 of the loop). */
@@ -326,12 +364,6 @@ function bestRows(F: Float64Array, nT: number, count: number, keep: (i: number) 
     best[p] = i;
   }
   return best;
-}
-
-function applySwap(S: Int32Array, swap: Swap): Int32Array {
-  const next = S.slice();
-  next[next.indexOf(swap.out)] = swap.in;
-  return next;
 }
 
 /** Positions in `selected` of each swap's `out`; throws DlabInputError naming the bad swap. */

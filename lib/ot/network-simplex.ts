@@ -27,7 +27,19 @@
  *    walked once to shift its potentials and depths.
  * Node potentials π satisfy π_s − π_t = c_e on tree arcs, so the transport duals are
  * u_i = π_i and v_j = −π_{nRows+j} (dual constraint u_i + v_j ≤ C_ij ⇔ r_ij ≥ 0).
+ *
+ * Flows live on tree arcs only, so they are stored per node (the flow on the arc to its
+ * parent): the whole basis is O(nRows + nCols) numbers, cheap to save and restore.
+ *
+ * Warm start (`TransportSimplex`): a basis stays primal feasible when only costs change,
+ * because feasibility involves supplies, demands and flows alone. So after the costs of a
+ * row are replaced (GORACS swaps one selected sample for another: same supply 1/|S|, new
+ * cost row) the previous optimal tree is a strongly feasible starting basis: recompute π
+ * from the tree with the new costs and pivot to optimality. The artificial arcs keep a
+ * big-M fixed at construction, which must exceed every difference of two costs the problem
+ * will ever hold (pass `bigM` computed over all rows that may be swapped in).
  */
+
 
 export type NetworkSimplexStatus = 'optimal' | 'max_iterations';
 
@@ -44,8 +56,9 @@ export interface NetworkSimplexResult {
 }
 
 /**
- * Solves the balanced transportation problem; `supply` (nRows) and `demand` (nCols) must
- * be finite, ≥ 0 and have equal sums (the caller rescales), `cost` finite, row-major.
+ * Solves the balanced transportation problem from scratch; `supply` (nRows) and `demand`
+ * (nCols) must be finite, ≥ 0 and have equal sums (the caller rescales), `cost` finite,
+ * row-major.
  */
 export function transportNetworkSimplex(
   supply: Float64Array,
@@ -55,76 +68,210 @@ export function transportNetworkSimplex(
   nCols: number,
   maxIterations: number,
 ): NetworkSimplexResult {
-  const m = nRows * nCols;
-  const root = nRows + nCols;
-  const nNodes = root + 1;
-  if (m + nNodes > 0x7fffffff) {
-    throw new Error(`transportNetworkSimplex: ${nRows}x${nCols} has more arcs than int32 arc indices allow`);
-  }
+  const ns = new TransportSimplex(supply, demand, cost, nRows, nCols);
+  const { iterations, status } = ns.solve(maxIterations);
+  return { plan: ns.densePlan(), potentials: ns.potentials, artificialFlow: ns.artificialFlow(), iterations, status };
+}
 
+/** A saved basis of a TransportSimplex (copies; restore() copies back). */
+export interface TransportBasis {
+  readonly nodes: Int32Array; // parent, predArc, depth, firstChild, nextSib, prevSib (6 × nNodes)
+  readonly predUp: Uint8Array;
+  readonly flow: Float64Array;
+  readonly pi: Float64Array;
+  readonly scan: number; // row-major position where the next block search starts
+}
+
+/** Largest cost range a big-M for `cost` must cover: any path through R costs more than a direct arc. */
+export function bigMFor(cost: Float64Array): number {
   let cMin = Infinity;
   let cMax = -Infinity;
-  for (let e = 0; e < m; e++) {
+  for (let e = 0; e < cost.length; e++) {
     const c = cost[e];
     if (c < cMin) cMin = c;
     if (c > cMax) cMax = c;
   }
+  if (cost.length === 0) return 1;
   const range = cMax - cMin;
   const maxAbs = Math.max(Math.abs(cMin), Math.abs(cMax));
-  // any path through R costs at least bigM + cMin > cMax, the cost of the direct arc
-  const bigM = 2 * (range + maxAbs) || 1;
-  // reduced costs above −tol count as zero (rounding in π is a few ulps of bigM)
-  const tol = 1e-12 * bigM;
+  return 2 * (range + maxAbs) || 1;
+}
 
-  const plan = new Float64Array(m);
-  const artFlow = new Float64Array(root);
-  const artCost = new Float64Array(root);
-  const nonTree = new Uint8Array(m).fill(1); // 1: arc at its lower bound 0, 0: tree arc
+/**
+ * Network simplex state for one transportation problem whose costs may change between
+ * solves (warm start). `cost` is held by reference: a caller that writes new costs into it
+ * (e.g. one row) just calls solve() again, which recomputes π from the current tree first.
+ * `bigM` defaults to bigMFor(cost); pass a larger one when costs will change beyond the
+ * current range.
+ */
+export class TransportSimplex {
+  readonly nRows: number;
+  readonly nCols: number;
+  readonly cost: Float64Array;
+  readonly bigM: number;
+  /** Node potentials, length nRows+nCols+1 (root last, π_root = 0); valid after solve(). */
+  readonly potentials: Float64Array;
 
-  const parent = new Int32Array(nNodes);
-  const predArc = new Int32Array(nNodes);
-  const predUp = new Uint8Array(nNodes); // 1: arc to parent points node → parent
-  const depth = new Int32Array(nNodes);
-  const firstChild = new Int32Array(nNodes).fill(-1);
-  const nextSib = new Int32Array(nNodes).fill(-1);
-  const prevSib = new Int32Array(nNodes).fill(-1);
-  const pi = new Float64Array(nNodes);
-  const piCol = pi.subarray(nRows, root);
+  private readonly m: number;
+  private readonly root: number;
+  private readonly tol: number;
+  private readonly artCost: Float64Array;
+  private readonly nodeArrays: Int32Array;
+  private readonly parent: Int32Array;
+  private readonly predArc: Int32Array;
+  private readonly depth: Int32Array;
+  private readonly firstChild: Int32Array;
+  private readonly nextSib: Int32Array;
+  private readonly prevSib: Int32Array;
+  private readonly predUp: Uint8Array; // 1: arc to parent points node → parent
+  private readonly flow: Float64Array; // flow on the arc to the parent
+  private readonly blockSize: number;
+  private scan = 0;
 
-  // initial strongly feasible basis: each node hangs from the root by its artificial arc
-  parent[root] = -1;
-  predArc[root] = -1;
-  firstChild[root] = root > 0 ? 0 : -1;
-  for (let u = 0; u < root; u++) {
-    parent[u] = root;
-    predArc[u] = m + u;
-    depth[u] = 1;
-    prevSib[u] = u - 1;
-    nextSib[u] = u + 1 < root ? u + 1 : -1;
-    if (u < nRows) {
-      predUp[u] = 1;
-      artFlow[u] = supply[u];
-    } else if (demand[u - nRows] > 0) {
-      predUp[u] = 0;
-      artFlow[u] = demand[u - nRows];
-      artCost[u] = bigM;
-      pi[u] = -bigM;
-    } else {
-      predUp[u] = 1; // zero-weight column: upward arc with zero flow keeps strong feasibility
+  constructor(supply: Float64Array, demand: Float64Array, cost: Float64Array, nRows: number, nCols: number, bigM?: number) {
+    const m = nRows * nCols;
+    const root = nRows + nCols;
+    const nNodes = root + 1;
+    if (m + nNodes > 0x7fffffff) {
+      throw new Error(`transportNetworkSimplex: ${nRows}x${nCols} has more arcs than int32 arc indices allow`);
+    }
+    this.nRows = nRows;
+    this.nCols = nCols;
+    this.cost = cost;
+    this.m = m;
+    this.root = root;
+    this.bigM = bigM ?? bigMFor(cost);
+    // reduced costs above −tol count as zero (rounding in π is a few ulps of bigM)
+    this.tol = 1e-12 * this.bigM;
+    this.artCost = new Float64Array(root);
+    this.nodeArrays = new Int32Array(6 * nNodes);
+    const view = (k: number) => this.nodeArrays.subarray(k * nNodes, (k + 1) * nNodes);
+    this.parent = view(0);
+    this.predArc = view(1);
+    this.depth = view(2);
+    this.firstChild = view(3);
+    this.nextSib = view(4);
+    this.prevSib = view(5);
+    this.predUp = new Uint8Array(nNodes);
+    this.flow = new Float64Array(nNodes);
+    this.potentials = new Float64Array(nNodes);
+    this.blockSize = Math.max(10, Math.ceil(Math.sqrt(m)));
+
+    // initial strongly feasible basis: each node hangs from the root by its artificial arc
+    const { parent, predArc, depth, firstChild, nextSib, prevSib, predUp, flow, artCost } = this;
+    firstChild.fill(-1);
+    parent[root] = -1;
+    predArc[root] = -1;
+    firstChild[root] = root > 0 ? 0 : -1;
+    for (let u = 0; u < root; u++) {
+      parent[u] = root;
+      predArc[u] = m + u;
+      depth[u] = 1;
+      prevSib[u] = u - 1;
+      nextSib[u] = u + 1 < root ? u + 1 : -1;
+      if (u < nRows) {
+        predUp[u] = 1;
+        flow[u] = supply[u];
+      } else if (demand[u - nRows] > 0) {
+        predUp[u] = 0;
+        flow[u] = demand[u - nRows];
+        artCost[u] = this.bigM;
+      } else {
+        predUp[u] = 1; // zero-weight column: upward arc with zero flow keeps strong feasibility
+      }
     }
   }
 
-  const blockSize = Math.max(10, Math.ceil(Math.sqrt(m)));
-  let scanRow = 0;
-  let scanCol = 0;
+  /**
+   * Pivots from the current basis to an optimum of the current costs, or until
+   * maxIterations pivots. π is recomputed from the tree first (costs may have changed) and
+   * again before declaring optimality.
+   */
+  solve(maxIterations: number): { iterations: number; status: NetworkSimplexStatus } {
+    this.recomputePotentials();
+    let iterations = 0;
+    let status: NetworkSimplexStatus = 'optimal';
+    for (;;) {
+      let entering = this.findEnteringArc();
+      if (entering < 0) {
+        this.recomputePotentials();
+        entering = this.findEnteringArc();
+        if (entering < 0) break;
+      }
+      if (iterations >= maxIterations) {
+        status = 'max_iterations';
+        this.recomputePotentials();
+        break;
+      }
+      this.pivot(entering);
+      iterations++;
+    }
+    return { iterations, status };
+  }
+
+  /** A copy of the current basis (tree, flows, potentials, pricing position). */
+  save(): TransportBasis {
+    return { nodes: this.nodeArrays.slice(), predUp: this.predUp.slice(), flow: this.flow.slice(), pi: this.potentials.slice(), scan: this.scan };
+  }
+
+  /** Returns to a basis saved from this solver (or one of the same shape and supplies). */
+  restore(b: TransportBasis): void {
+    if (b.nodes.length !== this.nodeArrays.length) {
+      throw new Error(`TransportSimplex.restore: basis for ${b.nodes.length / 6 - 1} nodes, expected ${this.root}`);
+    }
+    this.nodeArrays.set(b.nodes);
+    this.predUp.set(b.predUp);
+    this.flow.set(b.flow);
+    this.potentials.set(b.pi);
+    this.scan = b.scan;
+  }
+
+  /**
+   * ⟨P, C⟩ at the current basis: Σ flow·cost over the real tree arcs, summed in increasing
+   * arc index (the order a dense row-major sum would use), so the value depends only on the
+   * plan, not on how the tree is stored.
+   */
+  objective(): number {
+    const arcs: number[] = [];
+    for (let u = 0; u < this.root; u++) {
+      const e = this.predArc[u];
+      if (e < this.m && this.flow[u] !== 0) arcs.push(e);
+    }
+    arcs.sort((x, y) => x - y);
+    const flowOf = new Map<number, number>();
+    for (let u = 0; u < this.root; u++) if (this.predArc[u] < this.m) flowOf.set(this.predArc[u], this.flow[u]);
+    let total = 0;
+    for (const e of arcs) total += flowOf.get(e)! * this.cost[e];
+    return total;
+  }
+
+  /** Row-major dense plan, Float64Array(nRows·nCols). */
+  densePlan(): Float64Array {
+    const plan = new Float64Array(this.m);
+    for (let u = 0; u < this.root; u++) {
+      const e = this.predArc[u];
+      if (e < this.m) plan[e] = this.flow[u];
+    }
+    return plan;
+  }
+
+  /** Flow on each node's artificial arc, Float64Array(nRows+nCols). */
+  artificialFlow(): Float64Array {
+    const out = new Float64Array(this.root);
+    for (let u = 0; u < this.root; u++) if (this.predArc[u] === this.m + u) out[u] = this.flow[u];
+    return out;
+  }
 
   /** Block search; returns the entering arc or −1 when no reduced cost is below −tol. */
-  function findEnteringArc(): number {
-    let i = scanRow;
-    let j = scanCol;
-    let e = i * nCols + j;
+  private findEnteringArc(): number {
+    const { cost, nRows, nCols, m, blockSize, predArc } = this;
+    const pi = this.potentials;
+    const piCol = pi.subarray(nRows, this.root);
+    let i = (this.scan / nCols) | 0;
+    let j = this.scan - i * nCols;
+    let e = this.scan;
     let piRow = pi[i];
-    let best = -tol;
+    let best = -this.tol;
     let bestArc = -1;
     let leftInBlock = blockSize;
     let leftTotal = m;
@@ -135,7 +282,8 @@ export function transportNetworkSimplex(
       const end = j + run;
       for (; j < end; j++, e++) {
         const r = cost[e] - piRow + piCol[j];
-        if (r < best && nonTree[e] === 1) {
+        // tree arcs have r = 0 up to rounding: never enter them
+        if (r < best && predArc[i] !== e && predArc[nRows + j] !== e) {
           best = r;
           bestArc = e;
         }
@@ -156,32 +304,33 @@ export function transportNetworkSimplex(
         leftInBlock = blockSize;
       }
     }
-    scanRow = i;
-    scanCol = j;
+    this.scan = i * nCols + j;
     return bestArc;
   }
 
-  function unlinkChild(p: number, c: number): void {
-    const before = prevSib[c];
-    const after = nextSib[c];
-    if (before >= 0) nextSib[before] = after;
-    else firstChild[p] = after;
-    if (after >= 0) prevSib[after] = before;
+  private unlinkChild(p: number, c: number): void {
+    const before = this.prevSib[c];
+    const after = this.nextSib[c];
+    if (before >= 0) this.nextSib[before] = after;
+    else this.firstChild[p] = after;
+    if (after >= 0) this.prevSib[after] = before;
   }
 
-  function linkChild(p: number, c: number): void {
-    const first = firstChild[p];
-    nextSib[c] = first;
-    prevSib[c] = -1;
-    if (first >= 0) prevSib[first] = c;
-    firstChild[p] = c;
-    parent[c] = p;
+  private linkChild(p: number, c: number): void {
+    const first = this.firstChild[p];
+    this.nextSib[c] = first;
+    this.prevSib[c] = -1;
+    if (first >= 0) this.prevSib[first] = c;
+    this.firstChild[p] = c;
+    this.parent[c] = p;
   }
 
   /** Pivots arc e = (row s, column t) into the basis. */
-  function pivot(enteringArc: number): void {
+  private pivot(enteringArc: number): void {
+    const { nRows, nCols, parent, predArc, predUp, depth, flow, firstChild, nextSib } = this;
+    const pi = this.potentials;
     const s = (enteringArc / nCols) | 0;
-    const t = nRows + (enteringArc - (s * nCols));
+    const t = nRows + (enteringArc - s * nCols);
 
     // apex of the cycle: lowest common ancestor of s and t
     let x = s;
@@ -204,24 +353,16 @@ export function transportNetworkSimplex(
     let leaving = -1;
     let leavingOnSourceSide = true;
     for (let u = s; u !== apex; u = parent[u]) {
-      if (predUp[u] === 1) {
-        const e = predArc[u];
-        const f = e < m ? plan[e] : artFlow[e - m];
-        if (f < delta) {
-          delta = f;
-          leaving = u;
-        }
+      if (predUp[u] === 1 && flow[u] < delta) {
+        delta = flow[u];
+        leaving = u;
       }
     }
     for (let u = t; u !== apex; u = parent[u]) {
-      if (predUp[u] === 0) {
-        const e = predArc[u];
-        const f = e < m ? plan[e] : artFlow[e - m];
-        if (f <= delta) {
-          delta = f;
-          leaving = u;
-          leavingOnSourceSide = false;
-        }
+      if (predUp[u] === 0 && flow[u] <= delta) {
+        delta = flow[u];
+        leaving = u;
+        leavingOnSourceSide = false;
       }
     }
     if (leaving < 0) {
@@ -230,52 +371,39 @@ export function transportNetworkSimplex(
     }
 
     if (delta > 0) {
-      plan[enteringArc] += delta;
-      for (let u = s; u !== apex; u = parent[u]) {
-        const e = predArc[u];
-        const d = predUp[u] === 1 ? -delta : delta;
-        if (e < m) plan[e] += d;
-        else artFlow[e - m] += d;
-      }
-      for (let u = t; u !== apex; u = parent[u]) {
-        const e = predArc[u];
-        const d = predUp[u] === 1 ? delta : -delta;
-        if (e < m) plan[e] += d;
-        else artFlow[e - m] += d;
-      }
+      for (let u = s; u !== apex; u = parent[u]) flow[u] += predUp[u] === 1 ? -delta : delta;
+      for (let u = t; u !== apex; u = parent[u]) flow[u] += predUp[u] === 1 ? delta : -delta;
     }
-    const leavingArc = predArc[leaving];
-    if (leavingArc < m) {
-      plan[leavingArc] = 0;
-      nonTree[leavingArc] = 1;
-    } else {
-      artFlow[leavingArc - m] = 0;
-    }
-    nonTree[enteringArc] = 0;
+    flow[leaving] = 0; // the leaving arc drops out at its lower bound
 
     // Re-hang the subtree below the leaving arc from the entering arc: reverse the stem
-    // path uIn → ... → leaving so that uIn becomes its top node, child of vIn.
+    // path uIn → ... → leaving so that uIn becomes its top node, child of vIn. Each stem
+    // arc keeps its flow, now stored at the node below it in the new orientation.
     const uIn = leavingOnSourceSide ? s : t;
     const vIn = leavingOnSourceSide ? t : s;
     const sigma = leavingOnSourceSide
-      ? pi[t] + cost[enteringArc] - pi[s] // new π_s = π_t + C_st
-      : pi[s] - cost[enteringArc] - pi[t]; // new π_t = π_s − C_st
+      ? pi[t] + this.cost[enteringArc] - pi[s] // new π_s = π_t + C_st
+      : pi[s] - this.cost[enteringArc] - pi[t]; // new π_t = π_s − C_st
     let newParent = vIn;
     let arc = enteringArc;
     let up = leavingOnSourceSide ? 1 : 0;
+    let arcFlow = delta;
     let node = uIn;
     for (;;) {
       const oldParent = parent[node];
       const oldArc = predArc[node];
       const oldUp = predUp[node];
-      unlinkChild(oldParent, node);
-      linkChild(newParent, node);
+      const oldFlow = flow[node];
+      this.unlinkChild(oldParent, node);
+      this.linkChild(newParent, node);
       predArc[node] = arc;
       predUp[node] = up;
+      flow[node] = arcFlow;
       if (node === leaving) break;
       newParent = node;
       arc = oldArc;
       up = 1 - oldUp;
+      arcFlow = oldFlow;
       node = oldParent;
     }
 
@@ -297,8 +425,10 @@ export function transportNetworkSimplex(
     }
   }
 
-  /** Recomputes π exactly from the tree (π_root = 0), removing drift from the updates. */
-  function recomputePotentials(): void {
+  /** Recomputes π exactly from the tree and the current costs (π_root = 0). */
+  private recomputePotentials(): void {
+    const { m, root, parent, predArc, predUp, firstChild, nextSib, cost, artCost } = this;
+    const pi = this.potentials;
     pi[root] = 0;
     let u = firstChild[root];
     while (u >= 0) {
@@ -314,24 +444,4 @@ export function transportNetworkSimplex(
       }
     }
   }
-
-  let iterations = 0;
-  let status: NetworkSimplexStatus = 'optimal';
-  for (;;) {
-    let entering = findEnteringArc();
-    if (entering < 0) {
-      recomputePotentials();
-      entering = findEnteringArc();
-      if (entering < 0) break;
-    }
-    if (iterations >= maxIterations) {
-      status = 'max_iterations';
-      recomputePotentials();
-      break;
-    }
-    pivot(entering);
-    iterations++;
-  }
-
-  return { plan, potentials: pi, artificialFlow: artFlow, iterations, status };
 }
