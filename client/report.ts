@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
-import { RecordBatchReader, Table } from 'apache-arrow';
+import { Table } from 'apache-arrow';
 import { Client } from '@temporalio/client';
-import { ArtifactStore, readLineage } from '../lib/store/artifact-store';
+import { LocalArtifactStore } from '../lib/store/artifact-store';
+import { readStoredArtifact } from '../lib/store/catalog';
 import { buildReport, writeReport } from '../lib/report';
 import { goracsEvalRows, icrlvrEvalPoint, icrlvrTrainingPoint, pooTrace, smokeSummary, sweepRows } from '../lib/report/extract';
 import type { IcrlvrTrainingPoint, ReportArtifact, RunDescription } from '../lib/report/run';
@@ -10,7 +10,7 @@ import { runHistory } from './history';
 import { runStatus } from './status';
 
 /** `dlab report ID… --out DIR`: gathers every run, renders the page and its figures, writes them under `dir`. */
-export async function writeRunReport(client: Client, store: ArtifactStore, ids: string[], dir: string) {
+export async function writeRunReport(client: Client, store: LocalArtifactStore, ids: string[], dir: string) {
   const runs: RunDescription[] = [];
   for (const id of ids) runs.push(await describeRun(client, store, id));
   return writeReport(dir, await buildReport(runs, new Date().toISOString()));
@@ -22,7 +22,7 @@ export async function writeRunReport(client: Client, store: ArtifactStore, ids: 
  * returned with the lineage in each file, the numbers behind the plots read from those
  * artifacts in `store`, and the audit trail of activity attempts.
  */
-export async function describeRun(client: Client, store: ArtifactStore, id: string): Promise<RunDescription> {
+export async function describeRun(client: Client, store: LocalArtifactStore, id: string): Promise<RunDescription> {
   const status = await runStatus(client, id);
   const history = await runHistory(client, id);
   const chain = await fetchRunChain(client, id);
@@ -34,7 +34,14 @@ export async function describeRun(client: Client, store: ArtifactStore, id: stri
   for (const a of status.artifacts) listed.set(a.sha256, { name: a.name, step: a.step, sha256: a.sha256, schema: a.schema, rows: a.rows, bytes: a.bytes });
   for (const { name, ref } of completedOutputs(chain)) if (!listed.has(ref.sha256)) listed.set(ref.sha256, { name, step: null, sha256: ref.sha256, schema: ref.schema, rows: ref.rows, bytes: ref.bytes });
   const artifacts = [...listed.values()];
-  for (const a of artifacts) a.lineage = await lineageOf(store, a.sha256);
+  for (const a of artifacts) {
+    try {
+      const stored = await readStoredArtifact(store, a.sha256); // the schema's metadata only, not the record batches
+      if (stored) a.lineage = { stage: stored.stage, producer: stored.producer, configHash: stored.configHash, codeVersion: stored.codeVersion, parents: stored.parents };
+    } catch (err) {
+      a.problem = (err as Error).message;
+    }
+  }
 
   const tables = async (schema: string) => {
     const out: Table[] = [];
@@ -92,24 +99,4 @@ function configOf(input: WorkflowInput | undefined): unknown {
     return { ...baseConfig, sweep: { modes: [...new Set(input.runs.map((r) => r.mode))], seeds: [...new Set(input.runs.map((r) => r.seed))] } };
   }
   return input.config ?? null;
-}
-
-/** Lineage from the Arrow schema metadata in the file's footer (the record batches are not read); undefined when the file is not in this store. */
-async function lineageOf(store: ArtifactStore, sha256: string): Promise<ReportArtifact['lineage']> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(store.locate(sha256), 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const reader = await RecordBatchReader.from(handle);
-    await reader.open();
-    const { stage, producer, configHash, codeVersion, parents } = readLineage(new Table(reader.schema));
-    return { stage, producer, configHash, codeVersion, parents };
-  } catch {
-    return undefined;
-  } finally {
-    await handle.close();
-  }
 }

@@ -117,9 +117,11 @@ function durationTable(attempts: ReportAttempt[]): string {
 }
 
 function attemptTable(attempts: ReportAttempt[]): string {
+  const children = attempts.some((a) => a.workflowId);
   return table(
-    ['started', 'stage', 'activity', 'attempt', 'status', 'duration', 'worker', 'resumed from batch', 'error'],
+    [...(children ? ['workflow'] : []), 'started', 'stage', 'activity', 'attempt', 'status', 'duration', 'worker', 'resumed from batch', 'error'],
     attempts.map((a) => [
+      ...(children ? [esc(a.workflowId ?? '')] : []),
       esc(a.startedAt ?? '?'),
       esc(a.stage),
       esc(a.activity),

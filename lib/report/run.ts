@@ -19,6 +19,8 @@ export interface ReportArtifact {
 
 /** One attempt of one activity (the fields of `dlab history` a report shows). */
 export interface ReportAttempt {
+  /** set on attempts of a child workflow (a sweep's runs) */
+  workflowId?: string;
   stage: string;
   activity: string;
   attempt: number;

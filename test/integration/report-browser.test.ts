@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import { startExperiment } from '../../client/start';
 import { StatusReport } from '../../client/status';
+import { fileOfUri } from '../../lib/store/artifact-store';
 import { dlab, TestCluster } from '../helpers/cluster';
 
 /**
@@ -18,6 +19,8 @@ const QUEUE = 'report';
 const SMOKE = { seed: 5, rows: 200, dim: 4, hidden: 8, batchSize: 100, rounds: 2 };
 /** a smoke run slow enough to be reported while it runs (≈ 60 batches × 0.5 s) */
 const SMOKE_SLOW = { seed: 6, rows: 3000, dim: 4, hidden: 8, batchSize: 50, delayMs: 500, rounds: 1 };
+/** a smoke run paused after its transform, whose output is then corrupted: the summarise stage fails */
+const SMOKE_TO_FAIL = { seed: 7, rows: 400, dim: 4, hidden: 8, batchSize: 50, delayMs: 500, rounds: 1 };
 const ICRLVR = {
   mode: 'icrlvr',
   seed: 3,
@@ -37,6 +40,8 @@ const ICRLVR = {
   rolloutShards: 1,
   batchSize: 8,
 };
+/** two modes × one seed, one step each: the children of a sweep and its comparison table */
+const SWEEP = { ...ICRLVR, steps: 1, sweep: { modes: ['rlvr', 'icrlvr'], seeds: [1] } };
 const GORACS = {
   seed: 1,
   budget: 15,
@@ -72,10 +77,11 @@ describe('dlab report in a real browser (real dev server, smoke + icrlvr + gorac
       ['smoke', 'rep-smoke', SMOKE],
       ['icrlvr', 'rep-icrlvr', ICRLVR],
       ['goracs', 'rep-goracs', GORACS],
+      ['icrlvr', 'rep-sweep', SWEEP],
     ] as const) {
       await startExperiment(client, { kind, config, id, taskQueue: QUEUE });
     }
-    for (const id of ['rep-smoke', 'rep-icrlvr', 'rep-goracs']) final.set(id, await cluster.waitFor(id, (s) => s.state !== 'running', 180_000));
+    for (const id of ['rep-smoke', 'rep-icrlvr', 'rep-goracs', 'rep-sweep']) final.set(id, await cluster.waitFor(id, (s) => s.state !== 'running', 180_000));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
   after(async () => {
@@ -100,8 +106,9 @@ describe('dlab report in a real browser (real dev server, smoke + icrlvr + gorac
       }),
     );
     const states = await page.$$eval('h2 .state', (els) => els.map((e) => e.textContent ?? ''));
+    const errors = await page.$$eval('p.error', (els) => els.map((e) => e.textContent ?? ''));
     await page.close();
-    return { written, figures, states, offsite: requests.filter((u) => !/^(file|data|about|blob):/.test(u)), requests };
+    return { written, figures, states, errors, offsite: requests.filter((u) => !/^(file|data|about|blob):/.test(u)), requests };
   }
 
   it('the runs completed', () => {
@@ -150,5 +157,39 @@ describe('dlab report in a real browser (real dev server, smoke + icrlvr + gorac
     const poo = JSON.parse(readFileSync(written.plots.find((p) => p.name === 'goracs-poo')!.spec, 'utf8')) as { data: { values: { swap: number; poo: number }[] } };
     assert.equal(poo.data.values.length, g.swapsAccepted! + 1, 'greedy start + one point per accepted swap');
     assert.equal(poo.data.values[poo.data.values.length - 1].poo, g.poo);
+  });
+
+  it('a sweep: its comparison per mode drawn from the comparison table, its children\'s attempts in its audit trail', async () => {
+    const { written, figures, offsite } = await reportInBrowser(['rep-sweep'], join(cluster.root.path, 'report-sweep'));
+    assert.deepEqual(offsite, []);
+    const sweep = figures.find((f) => f.name === 'rep-sweep-sweep');
+    assert.ok(sweep && sweep.width > 0 && sweep.height > 0 && sweep.marks > 0, JSON.stringify(figures));
+    const spec = JSON.parse(readFileSync(written.plots.find((p) => p.name === 'rep-sweep-sweep')!.spec, 'utf8')) as { data: { values: { mode: string; step: number }[] } };
+    assert.deepEqual([...new Set(spec.data.values.map((v) => `${v.mode}@${v.step}`))].sort(), ['icrlvr@0', 'icrlvr@1', 'rlvr@0', 'rlvr@1']);
+    const html = readFileSync(written.html, 'utf8');
+    assert.match(html, /<h3>Comparison per mode<\/h3>/);
+    assert.match(html, /<td>rep-sweep\.rlvr\.s1<\/td>/, 'attempts of the child runs are listed with their workflow id');
+  });
+
+  it('a cancelled run and a failed one (input corrupted under a pause): states, the failure, and every figure drawn', async () => {
+    const client = await cluster.client();
+    await startExperiment(client, { kind: 'smoke', config: SMOKE_TO_FAIL, id: 'rep-failed', taskQueue: QUEUE });
+    await cluster.waitFor('rep-failed', (s) => s.stage === 'transform');
+    await client.workflow.getHandle('rep-failed').signal('pause');
+    const paused = await cluster.waitFor('rep-failed', (s) => s.artifacts.length === 2); // table + transformed, held before summarise
+    const victim = fileOfUri(paused.artifacts[1].uri);
+    const bytes = readFileSync(victim);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(victim, bytes);
+    await client.workflow.getHandle('rep-failed').signal('resume');
+    await cluster.waitFor('rep-failed', (s) => s.state === 'failed');
+    await cluster.waitFor('rep-running', (s) => s.state === 'cancelled');
+
+    const { figures, states, errors, offsite } = await reportInBrowser(['rep-running', 'rep-failed'], join(cluster.root.path, 'report-ended'));
+    assert.deepEqual(offsite, []);
+    assert.deepEqual(states, ['cancelled', 'failed']);
+    assert.ok(errors.some((e) => e.includes(paused.artifacts[1].sha256)), `the failure names the corrupted artifact: ${JSON.stringify(errors)}`);
+    for (const n of ['rep-running-timeline', 'rep-failed-timeline']) assert.ok(figures.some((f) => f.name === n), `figure ${n}`);
+    for (const f of figures) assert.ok(f.width > 0 && f.height > 0 && f.marks > 0, `${f.name} rendered: ${JSON.stringify(f)}`);
   });
 });
