@@ -119,7 +119,8 @@ export function goracsActivities(deps: ActivityDeps) {
 
     /**
      * Refinement by swaps from the greedy start: heartbeats after every accepted swap (the
-     * refine state: S, POO, trace); a retried attempt resumes from the last one.
+     * refine state: S, POO, trace); a retried attempt resumes from the last one (refine
+     * replays the accepted swaps' warm-started solves from the greedy start, bit-identically).
      */
     async goracsRefine(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef }) {
       const cfg = cfgOf(input);
@@ -143,7 +144,10 @@ export function goracsActivities(deps: ActivityDeps) {
           const state = await refine(p.cm.cost, p.nT, p.nV, initial, { maxIters: cfg.maxIters, cutNum: cfg.cutNum }, {
             resume: hooks.resume?.refine,
             signal: hooks.signal,
-            onProgress: (s) => hooks.onProgress?.({ nextBatch: s.iter, batches: cfg.maxIters, refine: s }),
+            onProgress: async (s) => {
+              await hooks.onProgress?.({ nextBatch: s.iter, batches: cfg.maxIters, refine: s });
+              if (cfg.delayMs && !s.done) await new Promise((r) => setTimeout(r, cfg.delayMs));
+            },
           });
           final = state;
           trace = await io.write(traceTable(state.trace), GORACS_POO_TRACE, parents);

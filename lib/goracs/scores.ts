@@ -66,12 +66,30 @@ export function dualScoresKernel(cost: Float64Array, nT: number, nV: number, sel
   }
   const R = Math.ceil(nV / nS);
   const F = new Float64Array(nT);
-  const x = new Float64Array(nV);
+  const x = new Float64Array(R <= SMALL_R ? 0 : nV);
   const top = new Float64Array(R <= SMALL_R ? R : 0);
+  const last = R - 1;
   for (let i = 0; i < nT; i++) {
     const base = i * nV;
-    for (let j = 0; j < nV; j++) x[j] = cost[base + j] - f[j];
-    const y = R <= SMALL_R ? rthLargestSmall(x, R, top) : rthLargestSelect(x, R);
+    let y: number;
+    if (R <= SMALL_R) {
+      // rthLargestSmall inlined over x_j = C_ij − f_j (one pass, no copy): the same value
+      top.fill(-Infinity);
+      for (let j = 0; j < nV; j++) {
+        const v = cost[base + j] - f[j];
+        if (v <= top[last]) continue;
+        let p = last;
+        while (p > 0 && top[p - 1] < v) {
+          top[p] = top[p - 1];
+          p--;
+        }
+        top[p] = v;
+      }
+      y = top[last];
+    } else {
+      for (let j = 0; j < nV; j++) x[j] = cost[base + j] - f[j];
+      y = rthLargestSelect(x, R);
+    }
     let s = 0;
     for (let j = 0; j < nV; j++) {
       const d = cost[base + j] - y - f[j];

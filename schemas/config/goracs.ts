@@ -75,6 +75,7 @@ export const GoracsConfig = z
     batchSize: z.number().int().positive().default(32).describe('samples per backbone pass in the embedding'),
     swapChunk: z.number().int().positive().default(64).describe('chunk size of a parallel swap evaluation (reserved: refinement currently evaluates swaps sequentially in one activity)'),
     heartbeatTimeoutSeconds: z.number().positive().default(30),
+    delayMs: z.number().int().min(0).default(0).describe('sleep after each accepted refinement swap (fault tests: makes the stage last)'),
   })
   .strict()
   .superRefine((c, ctx) => {
