@@ -70,6 +70,7 @@ export class RunTracker {
     });
     const carriedOver = workflowInfo().typedSearchAttributes; // continue-as-new keeps them
     this.published = { step: carriedOver.get(DLAB_STEP), headline: carriedOver.get(DLAB_HEADLINE), paused: carriedOver.get(DLAB_PAUSED) };
+    this.paused = this.published.paused ?? false; // a run paused when it continued as new stays paused
   }
 
   /** The run's headline metric now (see HEADLINE_METRIC), undefined before it has one. */
