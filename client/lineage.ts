@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { storeForHome } from '../lib/store/artifact-store';
@@ -45,7 +45,8 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
   }
   const missing = [...artifacts.entries()].filter(([sha, a]) => a && !attempts.has(sha)).length;
   if (client && missing) notes.push(`${missing} artifact(s) appear in no completed activity's result (written mid-stage, e.g. a heartbeat chunk): attempt unknown`);
-  return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, await modelFiles(modelDirs)), notes };
+  const outside = [...artifacts.entries()].filter(([, a]) => !a).map(([sha]) => sha);
+  return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, await modelFiles(dlabHome, modelDirs, outside)), notes };
 }
 
 /** For each wanted sha256 in a completed activity's result: the attempt that returned it (its `outputs` first). */
@@ -73,8 +74,11 @@ function indexAttempts(workflowId: string, chain: { runId: string; events: Histo
   }
 }
 
-/** sha256 → path of the files of the model directories the runs used (from their model.json). */
-async function modelFiles(dirs: Set<string>): Promise<Map<string, string>> {
+/**
+ * sha256 → path of the model files among `shas`: the files of the model directories the runs
+ * used (their model.json lists them) and content-addressed models under DLAB_HOME/models.
+ */
+async function modelFiles(dlabHome: string, dirs: Set<string>, shas: string[]): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   for (const dir of dirs) {
     try {
@@ -83,6 +87,10 @@ async function modelFiles(dirs: Set<string>): Promise<Map<string, string>> {
     } catch {
       /* a model directory that is gone: its files stay anonymous leaves */
     }
+  }
+  for (const sha of shas) {
+    const file = join(dlabHome, 'models', `${sha}.onnx`); // lib/model/model-files.ts: models by content
+    if (!files.has(sha) && (await access(file).then(() => true, () => false))) files.set(sha, file);
   }
   return files;
 }

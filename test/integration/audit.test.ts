@@ -150,8 +150,8 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     const runOf = chain.map((n) => n.attempt!.runId);
     assert.deepEqual([runOf[0] === runOf[1], runOf[1] === runOf[2], runOf[2] === runOf[3]], [true, false, true], 'transform 2 and summarise ran after the continue-as-new');
     const mlp = chain[1].parents[1];
-    assert.equal(mlp.kind, 'file');
-    assert.deepEqual(chain[2].parents[1], { kind: 'file', sha256: mlp.sha256 } satisfies LineageNode);
+    assert.deepEqual(mlp, { kind: 'file', sha256: mlp.sha256, path: join(cluster.home('audit'), 'models', `${mlp.sha256}.onnx`) });
+    assert.deepEqual(chain[2].parents[1], mlp);
   });
 
   it('`lineage` takes a unique prefix, and with no server still prints the store part with the attempts unknown', async () => {
@@ -165,6 +165,21 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     assert.equal((report.tree as ArtifactNode).stage, 'summarise');
     assert.equal((report.tree as ArtifactNode).attempt, null);
     assert.match(report.notes.join('\n'), /attempts unknown: cannot reach the Temporal server/);
+  });
+
+  it('`lineage` of an icrlvr checkpoint reaches the prepared one through update and scoring, and names the model files it started from', async () => {
+    const child = await cluster.waitFor('audit-sweep.icrlvr.s1', (s) => s.state === 'completed');
+    const checkpoint = child.artifacts.find((a) => a.name === 'checkpoint' && a.step === 1)!;
+    const r = await dlab(['lineage', checkpoint.sha256, '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const nodes: LineageNode[] = [];
+    const walk = (n: LineageNode) => (nodes.push(n), n.kind === 'artifact' && n.parents.forEach(walk));
+    walk((JSON.parse(r.stdout) as LineageReport).tree);
+    const stages = new Set(nodes.flatMap((n) => (n.kind === 'artifact' ? [n.stage] : [])));
+    for (const st of ['update', 'scoring', 'rollout', 'prepare']) assert.ok(stages.has(st), `stage ${st} in ${[...stages]}`);
+    assert.ok(nodes.every((n) => n.kind !== 'artifact' || (n.experimentId === 'audit-sweep.icrlvr.s1' && n.attempt?.workflowId === 'audit-sweep.icrlvr.s1')));
+    const files = nodes.flatMap((n) => (n.kind === 'file' && n.path ? [n.path] : []));
+    assert.ok(files.some((f) => f.endsWith('backbone.onnx')), JSON.stringify(nodes.filter((n) => n.kind === 'file')));
   });
 
   it('`history` and `verify` of a sweep cover its child run: every stage attempt, every artifact', async () => {
