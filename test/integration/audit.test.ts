@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { fetchRunChain } from '../../client/events';
+import { ensureSearchAttributes } from '../../client/search-attributes';
 import { PACKAGE_ROOT } from '../../lib/config/code-version';
 import { installRuntime, WORKFLOW_BUNDLE_PATH } from '../../workers/worker';
 import { historyToObject } from '../helpers/histories';
@@ -218,5 +219,18 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     if (process.env.DLAB_RECORD_HISTORIES) {
       recorded.slice(0, -1).forEach((h, k) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `audit-${String(k).padStart(2, '0')}-${h.workflowId}.json`), JSON.stringify(historyToObject(h.history))));
     }
+  });
+
+  it('search attributes missing on a server dlab did not start are registered by `dlab run` (only the missing ones)', async () => {
+    const client = await cluster.client();
+    await client.connection.operatorService.removeSearchAttributes({ namespace: 'default', searchAttributes: ['DlabPaused'] });
+    assert.deepEqual(await ensureSearchAttributes(client.connection, 'default'), { added: ['DlabPaused'] });
+    assert.deepEqual(await ensureSearchAttributes(client.connection, 'default'), { added: [] });
+    await client.connection.operatorService.removeSearchAttributes({ namespace: 'default', searchAttributes: ['DlabHeadline'] });
+    const smokeFile = join(cluster.root.path, 'smoke.json');
+    const r = await dlab(['run', 'smoke', '--config', smokeFile, '--id', 'audit-registered', '--wait', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /registered search attributes DlabHeadline/);
+    await runsUntil((rs) => rs.some((x) => x.id === 'audit-registered' && x.state === 'completed' && x.headline === 2));
   });
 });
