@@ -8,7 +8,8 @@ import { coresetTable, costSummaryTable, enteredAtIter, goracsProblem, GoracsPro
 import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
 import { evalData, EvalData, EvalStats, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
 import { greedyStart } from '../lib/goracs/greedy';
-import { refine, RefineState } from '../lib/goracs/refine';
+import { refine, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
+import { RefineSession } from '../lib/goracs/refine-session';
 import { loadSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
 import { readModelDir } from '../lib/model/model-dir';
 import { tableFromColumns } from '../lib/store/columns';
@@ -49,6 +50,9 @@ function cached<T>(cache: Map<string, Promise<T>>, key: string, make: () => Prom
   return p;
 }
 
+/** Refinement sessions of this worker (refinement split over activities), by problem, start and cutNum. */
+const sessions = new Map<string, Promise<RefineSession>>();
+
 /** Heartbeat state of the refinement: the refine loop's own state, with swaps as "batches" for progress. */
 interface RefineBeat extends BatchState {
   refine: RefineState;
@@ -66,6 +70,21 @@ export function goracsActivities(deps: ActivityDeps) {
       return goracsProblem(concatEmbeddings(tables), cfg.cost, cfg.lambda);
     });
   const embedParents = (input: GoracsRefs & { embeddings: ArtifactRef[] }) => [input.samples.sha256, ...input.embeddings.map((e) => e.sha256)];
+  /** This worker's refinement session for the run's problem and greedy start, one that `accepted` extends (else a new one). */
+  const sessionOf = async (input: GoracsBase & { embeddings: ArtifactRef[]; greedy: ArtifactRef }, cfg: GoracsConfig, accepted: Swap[]): Promise<RefineSession> => {
+    const key = [...input.embeddings.map((e) => e.sha256), cfg.cost, cfg.lambda, input.greedy.sha256, cfg.cutNum].join('|');
+    const have = sessions.get(key);
+    if (have) {
+      const s = await have.catch(() => undefined);
+      if (s && s.extends(accepted)) return s;
+      sessions.delete(key);
+    }
+    return cached(sessions, key, async () => {
+      const p = await problemOf(input, cfg);
+      const initial = readCoresetRows(await artifactIO(deps, input).read(input.greedy));
+      return new RefineSession(p.cm.cost, p.nT, p.nV, initial, cfg.cutNum);
+    });
+  };
 
   return {
     /** The model (built or the user's) and the samples artifact. */
@@ -163,6 +182,57 @@ export function goracsActivities(deps: ActivityDeps) {
         outputs: { coreset: r.outputs.coreset, trace: trace! },
         stats: { pooInitial: s.trace[0].poo, poo: s.poo, swapsAccepted: s.iter, selected: s.selected.length, reason: s.reason ?? null, ms: Date.now() - t0 },
       };
+    },
+
+    /**
+     * Refinement split over activities (the workflow's loop, specs/goracs.md "evaluate
+     * candidate swaps in parallel"): the start of the chain — POO of the greedy start and
+     * the number of candidate swaps per iteration.
+     */
+    async goracsRefineStart(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef }) {
+      return keepAlive(deps, async () => {
+        const cfg = cfgOf(input);
+        const p = await problemOf(input, cfg);
+        const session = await sessionOf(input, cfg, []);
+        const nS = readCoresetRows(await artifactIO(deps, input).read(input.greedy)).length;
+        return { poo: session.poo, solverIterations: session.solverIterations, selected: nS, nSwaps: RefineSession.candidateCount(p.nT, nS, cfg.cutNum) };
+      });
+    },
+
+    /**
+     * Candidate swaps [lo, hi) of the iteration after `accepted`: the smallest improving
+     * index in the range (exact, warm-started solves; swaps the dual bound rules out are
+     * skipped), or −1. `poo` is the workflow's POO of the current S, checked against this
+     * worker's chain.
+     */
+    async goracsRefineChunk(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef; accepted: Swap[]; poo: number; lo: number; hi: number }) {
+      return keepAlive(deps, async () => {
+        const cfg = cfgOf(input);
+        const session = await sessionOf(input, cfg, input.accepted);
+        const stats = { solves: 0, pruned: 0, pivots: 0 };
+        const verdict = await session.evaluate(input.accepted, input.poo, input.lo, input.hi, stats);
+        if (cfg.delayMs) await new Promise((r) => setTimeout(r, cfg.delayMs));
+        return { ...verdict, stats };
+      });
+    },
+
+    /** The coreset and POO trace artifacts of a refinement the workflow ran chunk by chunk. */
+    async goracsRefineWrite(
+      input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef; accepted: Swap[]; trace: RefineTraceEntry[]; reason: 'max_iters' | 'no_improving_swap' },
+    ) {
+      return keepAlive(deps, async () => {
+        const cfg = cfgOf(input);
+        const io = artifactIO(deps, input);
+        const p = await problemOf(input, cfg);
+        const S = readCoresetRows(await io.read(input.greedy));
+        for (const s of input.accepted) S[S.indexOf(s.out)] = s.in;
+        const selected = Array.from(S);
+        const parents = [...embedParents(input), input.greedy.sha256];
+        const trace = await io.write(traceTable(input.trace), GORACS_POO_TRACE, parents);
+        const { table } = coresetTable(p, S, enteredAtIter(selected, input.trace));
+        const coreset = await io.write(table, GORACS_CORESET, [...parents, trace.sha256], { reason: input.reason });
+        return { outputs: { coreset, trace } };
+      });
     },
 
     /** Fine-tune the head on one method's subset (seeded), rank the test items: HR@5/10, NDCG@5/10. */

@@ -1,5 +1,6 @@
-import { workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { GoracsEvalSummary, GoracsRefs } from '../activities/goracs';
+import type { RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import type { GoracsConfig } from '../schemas/config/goracs';
 import { RunStatus, RunTracker, shortActivities, stageActivities } from './run-state';
 
@@ -11,7 +12,9 @@ export interface GoracsInput {
 /**
  * GORACS coreset selection (specs/goracs.md): prepare → gradient embedding (fanned out
  * over `embedShards` activities) → OT initialisation (cost matrix, greedy start) →
- * refinement (swaps, one resumable activity heartbeating after every accepted swap) →
+ * refinement (swaps: each iteration's candidates fanned out over activities of `swapChunk`
+ * swaps, `swapConcurrency` at a time, the first improving swap in the rule's order accepted;
+ * runs started before that change ran it as one resumable activity) →
  * [evaluation: one activity per method and seed, then the comparison table].
  */
 export async function goracs(input: GoracsInput): Promise<RunStatus> {
@@ -52,7 +55,10 @@ export async function goracs(input: GoracsInput): Promise<RunStatus> {
 
   // 3. refinement
   await run.enter('refinement', 3);
-  const refined = await long.goracsRefine({ ...ctx('refinement'), ...refs, embeddings, greedy: init.outputs.greedy });
+  const refineInput = { ...ctx('refinement'), ...refs, embeddings, greedy: init.outputs.greedy };
+  const refined = patched('goracs-refine-chunks')
+    ? await refineInChunks(cfg, refineInput, short, (s) => Object.assign(metrics, { poo: s.poo, swapsAccepted: s.iter }))
+    : await long.goracsRefine(refineInput);
   run.record('coreset', refined.outputs.coreset);
   run.record('poo-trace', refined.outputs.trace);
   Object.assign(metrics, { poo: refined.stats.poo, swapsAccepted: refined.stats.swapsAccepted, selected: refined.stats.selected, refineMs: refined.stats.ms });
@@ -86,4 +92,50 @@ export async function goracs(input: GoracsInput): Promise<RunStatus> {
     run.stepDone(4);
   }
   return run.finish();
+}
+
+/**
+ * Refinement as the workflow's loop (lib/goracs/refine.ts defines the rule): per iteration,
+ * candidate ranges of cfg.swapChunk swaps go to goracsRefineChunk activities in waves of
+ * cfg.swapConcurrency; each returns the smallest improving index in its range (all workers
+ * hold the same warm-started chain, RefineSession), and the smallest over the ranges of the
+ * first wave that has one is accepted — the swap the sequential rule accepts, whatever the
+ * chunk size and the number of workers. The accepted swaps live in the workflow's state, so a
+ * killed worker costs at most the chunks it was running.
+ */
+async function refineInChunks(
+  cfg: GoracsConfig,
+  input: Parameters<ReturnType<typeof shortActivities>['goracsRefineStart']>[0],
+  short: ReturnType<typeof shortActivities>,
+  onSwap: (s: { iter: number; poo: number }) => void,
+) {
+  const t0 = Date.now();
+  const start = await short.goracsRefineStart(input);
+  const trace: RefineTraceEntry[] = [{ iter: 0, poo: start.poo, swapOut: -1, swapIn: -1, solverIterations: start.solverIterations, candidatesTried: 0 }];
+  const accepted: Swap[] = [];
+  let reason: 'max_iters' | 'no_improving_swap' = 'max_iters';
+  while (accepted.length < cfg.maxIters) {
+    const poo = trace[trace.length - 1].poo;
+    let found: { index: number; swap?: Swap; poo?: number; solverIterations?: number } | undefined;
+    const wave = cfg.swapChunk * cfg.swapConcurrency;
+    for (let lo = 0; lo < start.nSwaps && !found; lo += wave) {
+      const ranges: [number, number][] = [];
+      for (let a = lo; a < Math.min(start.nSwaps, lo + wave); a += cfg.swapChunk) ranges.push([a, Math.min(start.nSwaps, a + cfg.swapChunk)]);
+      const verdicts = await Promise.all(ranges.map(([a, b]) => short.goracsRefineChunk({ ...input, accepted, poo, lo: a, hi: b })));
+      found = verdicts.find((v) => v.index >= 0);
+    }
+    if (!found) {
+      reason = 'no_improving_swap';
+      break;
+    }
+    accepted.push(found.swap!);
+    trace.push({ iter: accepted.length, poo: found.poo!, swapOut: found.swap!.out, swapIn: found.swap!.in, solverIterations: found.solverIterations!, candidatesTried: found.index + 1 });
+    onSwap({ iter: accepted.length, poo: found.poo! });
+  }
+  const written = await short.goracsRefineWrite({ ...input, accepted, trace, reason });
+  const last = trace[trace.length - 1];
+  return {
+    outputs: written.outputs,
+    stats: { pooInitial: trace[0].poo, poo: last.poo, swapsAccepted: accepted.length, selected: start.selected, reason, ms: Date.now() - t0 },
+  };
 }

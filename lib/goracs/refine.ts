@@ -280,45 +280,64 @@ export function chunkedEvaluator(
 /** The last swap the warm evaluator solved and found improving (refine accepts it without solving again). */
 interface TriedSwap {
   swap?: Swap;
-  result?: ReturnType<PooChain['trySwap']>;
+  result?: TrySwapResult;
 }
 
-/**
- * The default evaluator: swaps in order, in-process, stopping at the first improvement.
- * A swap whose dual lower bound (PooChain.lowerBound) already fails the acceptance rule
- * by a margin of 1e-11·max(1, |POO|) — far above the rounding of the bound and of a solve —
- * cannot be accepted and is skipped; every other swap is solved exactly, warm-started from
- * the basis of S. So the index returned is the one an exact solve of every swap in order
- * would give.
- */
+type TrySwapResult = ReturnType<PooChain['trySwap']>;
+
+/** The default evaluator: firstImprovingSwap over all swaps, in-process. */
 function warmEvaluator(chain: PooChain, nT: number, signal: AbortSignal | undefined, stats: RefineStats, tried: TriedSwap): SwapEvaluator {
   return async (swaps, currentPoo, selected) => {
     tried.swap = undefined;
     tried.result = undefined;
     const position = checkSwaps(swaps, selected, nT);
-    const bound = chain.lowerBound();
-    const threshold = currentPoo - IMPROVEMENT_RELATIVE_TOLERANCE * Math.abs(currentPoo);
-    const margin = 1e-11 * Math.max(1, Math.abs(currentPoo));
-    for (let t = 0; t < swaps.length; t++) {
-      if (bound(position[t], swaps[t].in) >= threshold + margin) {
-        stats.pruned++;
-        continue;
-      }
-      // each exact solve is synchronous (≈ 0.1–0.5 s at 1000 × 5000): yield between them so
-      // heartbeats, cancellation and time limits get through during a long iteration
-      await new Promise((resolve) => setImmediate(resolve));
-      signal?.throwIfAborted();
-      const r = chain.trySwap(position[t], swaps[t].in);
-      stats.solves++;
-      stats.pivots += r.iterations;
-      if (isImprovement(r.value, currentPoo)) {
-        tried.swap = swaps[t];
-        tried.result = r;
-        return t;
-      }
+    const found = await firstImprovingSwap(chain, swaps, position, 0, swaps.length, currentPoo, stats, signal);
+    if (found.index >= 0) {
+      tried.swap = swaps[found.index];
+      tried.result = found.result;
     }
-    return -1;
+    return found.index;
   };
+}
+
+/**
+ * The sequential rule on swaps[lo, hi) of the chain's current S: the smallest t whose exact
+ * POO improves on currentPoo (isImprovement), with its warm-started solve, or index −1.
+ * A swap whose dual lower bound (PooChain.lowerBound) already fails the acceptance rule by
+ * a margin of 1e-11·max(1, |POO|) — far above the rounding of the bound and of a solve —
+ * cannot be accepted and is skipped; every other swap is solved exactly, warm-started from
+ * the basis of S. So the index is the one an exact solve of every swap in order would give,
+ * and a range's verdict does not depend on how the swaps are split into ranges.
+ *   position[t] = index in S of swaps[t].out
+ */
+export async function firstImprovingSwap(
+  chain: PooChain,
+  swaps: Swap[],
+  position: Int32Array,
+  lo: number,
+  hi: number,
+  currentPoo: number,
+  stats: RefineStats,
+  signal?: AbortSignal,
+): Promise<{ index: number; result?: TrySwapResult }> {
+  const bound = chain.lowerBound();
+  const threshold = currentPoo - IMPROVEMENT_RELATIVE_TOLERANCE * Math.abs(currentPoo);
+  const margin = 1e-11 * Math.max(1, Math.abs(currentPoo));
+  for (let t = lo; t < hi; t++) {
+    if (bound(position[t], swaps[t].in) >= threshold + margin) {
+      stats.pruned++;
+      continue;
+    }
+    // each exact solve is synchronous (≈ 0.1–0.5 s at 1000 × 5000): yield between them so
+    // heartbeats, cancellation and time limits get through during a long iteration
+    await new Promise((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+    const r = chain.trySwap(position[t], swaps[t].in);
+    stats.solves++;
+    stats.pivots += r.iterations;
+    if (isImprovement(r.value, currentPoo)) return { index: t, result: r };
+  }
+  return { index: -1 };
 }
 
 /** Exact POO with row `pos` of the gathered submatrix replaced by pool row `inRow`; restores `sub`. */
@@ -337,7 +356,7 @@ function swapPoo(sub: Float64Array, cost: Float64Array, nS: number, nV: number, 
 }
 
 /** Candidate swaps in out-major order (step 3–4 of the loop). */
-function candidateSwaps(F: Float64Array, S: Int32Array, nT: number, cutNum: number): Swap[] {
+export function candidateSwaps(F: Float64Array, S: Int32Array, nT: number, cutNum: number): Swap[] {
   const inS = new Uint8Array(nT);
   for (let k = 0; k < S.length; k++) inS[S[k]] = 1;
   // highest F first, ties → lower index
@@ -367,7 +386,7 @@ function bestRows(F: Float64Array, nT: number, count: number, keep: (i: number) 
 }
 
 /** Positions in `selected` of each swap's `out`; throws DlabInputError naming the bad swap. */
-function checkSwaps(swaps: Swap[], selected: Int32Array, nT: number): Int32Array {
+export function checkSwaps(swaps: Swap[], selected: Int32Array, nT: number): Int32Array {
   const pos = new Int32Array(nT).fill(-1);
   for (let k = 0; k < selected.length; k++) pos[selected[k]] = k;
   const out = new Int32Array(swaps.length);

@@ -73,9 +73,10 @@ export const GoracsConfig = z
     evaluation: Evaluation.prefault({}),
     embedShards: z.number().int().positive().default(2).describe('gradient-embedding activities (fan-out over workers)'),
     batchSize: z.number().int().positive().default(32).describe('samples per backbone pass in the embedding'),
-    swapChunk: z.number().int().positive().default(64).describe('chunk size of a parallel swap evaluation (reserved: refinement currently evaluates swaps sequentially in one activity)'),
+    swapChunk: z.number().int().positive().default(64).describe('candidate swaps per refinement activity (the workflow fans an iteration out in chunks; the accepted swap does not depend on it)'),
+    swapConcurrency: z.number().int().positive().default(2).describe('refinement chunk activities in flight at once (over the workers polling the queue)'),
     heartbeatTimeoutSeconds: z.number().positive().default(30),
-    delayMs: z.number().int().min(0).default(0).describe('sleep after each accepted refinement swap (fault tests: makes the stage last)'),
+    delayMs: z.number().int().min(0).default(0).describe('sleep after each refinement chunk activity (and each accepted swap of a pre-chunking run): fault tests make the stage last'),
   })
   .strict()
   .superRefine((c, ctx) => {

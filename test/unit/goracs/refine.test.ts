@@ -4,6 +4,7 @@ import { poo } from '../../../lib/goracs/poo';
 import { chunkedEvaluator, evaluateSwaps, isImprovement, refine, RefineState, Swap } from '../../../lib/goracs/refine';
 import { DlabInputError } from '../../../lib/errors';
 import { PooChain } from '../../../lib/goracs/swap-chain';
+import { RefineSession } from '../../../lib/goracs/refine-session';
 import { levelInstance, plantedInstance, randomInstance, randomRows } from './fixtures';
 
 const inst = randomInstance(40, 16, 21);
@@ -135,6 +136,28 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
     assert.deepEqual(outOfOrder, reference);
     assert.ok(finished.some((x, t) => t > 0 && x < finished[t - 1]), 'some chunk finished before an earlier one');
     assert.ok(calls > 0);
+  });
+
+  it('split over sessions (two "workers", ranges of 1, 4 and all cutNum² swaps, evaluated in any order): the trace of refine, bit for bit', async () => {
+    for (const size of [1, 4, cfg.cutNum * cfg.cutNum]) {
+      const workers = [0, 1].map(() => new RefineSession(inst.cost, inst.nT, inst.nV, start, cfg.cutNum));
+      const stats = { solves: 0, pruned: 0, pivots: 0 };
+      const accepted: Swap[] = [];
+      const trace = [{ iter: 0, poo: workers[0].poo, swapOut: -1, swapIn: -1, solverIterations: workers[0].solverIterations, candidatesTried: 0 }];
+      const nSwaps = RefineSession.candidateCount(inst.nT, start.length, cfg.cutNum);
+      for (let iter = 0; iter < cfg.maxIters; iter++) {
+        const poo = trace[trace.length - 1].poo;
+        const ranges = Array.from({ length: Math.ceil(nSwaps / size) }, (_, c) => [c * size, Math.min(nSwaps, (c + 1) * size)]);
+        // every range on alternating workers, the later ranges first: the merge takes the smallest improving index
+        const verdicts = [];
+        for (let c = ranges.length - 1; c >= 0; c--) verdicts[c] = await workers[c % 2].evaluate(accepted, poo, ranges[c][0], ranges[c][1], stats);
+        const best = verdicts.find((v) => v.index >= 0);
+        if (!best) break;
+        accepted.push(best.swap!);
+        trace.push({ iter: iter + 1, poo: best.poo!, swapOut: best.swap!.out, swapIn: best.swap!.in, solverIterations: best.solverIterations!, candidatesTried: best.index + 1 });
+      }
+      assert.deepEqual(trace, reference.trace, `range size ${size}`);
+    }
   });
 
   it('chunkedEvaluator returns the smallest improving index and starts no chunk after the improving one', async () => {
