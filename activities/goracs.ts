@@ -8,8 +8,10 @@ import { coresetTable, costSummaryTable, enteredAtIter, goracsProblem, GoracsPro
 import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
 import { evalData, EvalData, EvalStats, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
 import { greedyStart } from '../lib/goracs/greedy';
+import { poo } from '../lib/goracs/poo';
 import { refine, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import { RefineSession } from '../lib/goracs/refine-session';
+import { labelEnhancedSelect, labelPlan, LabelEnhancedState } from '../lib/goracs/label-enhanced';
 import { loadSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
 import { readModelDir } from '../lib/model/model-dir';
 import { tableFromColumns } from '../lib/store/columns';
@@ -48,6 +50,11 @@ function cached<T>(cache: Map<string, Promise<T>>, key: string, make: () => Prom
     p.catch(() => cache.delete(key));
   }
   return p;
+}
+
+/** Heartbeat state of the label-enhanced refinement: both classes' refine states. */
+interface LabelBeat extends BatchState {
+  label: LabelEnhancedState;
 }
 
 /** Refinement sessions of this worker (refinement split over activities), by problem, start and cutNum. */
@@ -182,6 +189,69 @@ export function goracsActivities(deps: ActivityDeps) {
         outputs: { coreset: r.outputs.coreset, trace: trace! },
         stats: { pooInitial: s.trace[0].poo, poo: s.poo, swapsAccepted: s.iter, selected: s.selected.length, reason: s.reason ?? null, ms: Date.now() - t0 },
       };
+    },
+
+    /**
+     * The label-enhanced variant [LabelEnhancedITRA] (config `variant: "label-enhanced"`,
+     * binary labels): greedy start + refinement on the positives against the positive
+     * validation rows, then on the negatives, budget split by the validation positive rate;
+     * heartbeats both classes' refine states and resumes from them. Writes the coreset (the
+     * positives' rows, then the negatives') and one trace: the positives' entries, then the
+     * negatives', swaps as pool rows.
+     */
+    async goracsRefineLabelEnhanced(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef }) {
+      const cfg = cfgOf(input);
+      const io = artifactIO(deps, input);
+      let p: GoracsProblem;
+      try {
+        p = await problemOf(input, cfg);
+        const unlabelled = [...p.poolLabel, ...p.valLabel].findIndex((l) => l !== 0 && l !== 1);
+        if (unlabelled >= 0) {
+          const where = unlabelled < p.nT ? `pool sample ${p.poolIds[unlabelled]}` : `validation row ${unlabelled - p.nT}`;
+          throw new DlabInputError(`variant "label-enhanced" needs a label 0 or 1 on every pool and validation sample; ${where} has none`, 'variant');
+        }
+      } catch (err) {
+        throw asFailure(err);
+      }
+      const poolLabels = Uint8Array.from(p.poolLabel);
+      const valLabels = Uint8Array.from(p.valLabel);
+      const parents = [...embedParents(input), input.greedy.sha256];
+      const t0 = Date.now();
+      let trace: ArtifactRef | undefined;
+      let stats: { poo: number; swapsAccepted: number; selected: number; reason: string } | undefined;
+      const r = await runResumable<LabelBeat>(
+        deps,
+        async (hooks) => {
+          const swaps = (s: LabelEnhancedState) => (s.positive?.iter ?? 0) + (s.negative?.iter ?? 0);
+          const resumedFrom = hooks.resume ? swaps(hooks.resume.label) : 0;
+          const out = await labelEnhancedSelect(p.cm.cost, p.nT, p.nV, poolLabels, valLabels, cfg.budget, { maxIters: cfg.maxIters, cutNum: cfg.cutNum }, {
+            resume: hooks.resume?.label,
+            signal: hooks.signal,
+            onProgress: (s) => hooks.onProgress?.({ nextBatch: swaps(s), batches: 2 * cfg.maxIters, label: s }),
+          });
+          // class-local rows → pool rows, positives then negatives
+          const entries: RefineTraceEntry[] = [];
+          const enteredAt: number[] = [];
+          for (const plan of labelPlan(poolLabels, valLabels, cfg.budget)) {
+            const st = plan.label === 1 ? out.state.positive : out.state.negative;
+            if (!st) continue;
+            const row = (r: number) => (r >= 0 ? plan.poolRows[r] : r);
+            const mapped = st.trace.map((e) => ({ ...e, swapOut: row(e.swapOut), swapIn: row(e.swapIn) }));
+            entries.push(...mapped);
+            enteredAt.push(...enteredAtIter(st.selected.map(row), mapped));
+          }
+          trace = await io.write(traceTable(entries), GORACS_POO_TRACE, parents);
+          const { table, poo } = coresetTable(p, out.selected, Int32Array.from(enteredAt));
+          const output = await io.write(table, GORACS_CORESET, [...parents, trace.sha256], { variant: 'label-enhanced' });
+          stats = { poo, swapsAccepted: swaps(out.state), selected: out.selected.length, reason: [out.state.positive?.reason, out.state.negative?.reason].filter(Boolean).join('/') };
+          return { output, resumedFromBatch: resumedFrom, batchesRun: swaps(out.state) - resumedFrom, batches: 2 * cfg.maxIters };
+        },
+        'coreset',
+      );
+      const s = stats!;
+      // POO of the (class-blind) greedy start, against which the status compares
+      const pooInitial = poo(p.cm.cost, p.nT, p.nV, readCoresetRows(await io.read(input.greedy))).value;
+      return { ...r, outputs: { coreset: r.outputs.coreset, trace: trace! }, stats: { pooInitial, ...s, ms: Date.now() - t0 } };
     },
 
     /**

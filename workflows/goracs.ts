@@ -56,7 +56,9 @@ export async function goracs(input: GoracsInput): Promise<RunStatus> {
   // 3. refinement
   await run.enter('refinement', 3);
   const refineInput = { ...ctx('refinement'), ...refs, embeddings, greedy: init.outputs.greedy };
-  const refined = patched('goracs-refine-chunks')
+  const refined = cfg.variant === 'label-enhanced'
+    ? await long.goracsRefineLabelEnhanced(refineInput)
+    : patched('goracs-refine-chunks')
     ? await refineInChunks(cfg, refineInput, short, (s) => Object.assign(metrics, { poo: s.poo, swapsAccepted: s.iter }))
     : await long.goracsRefine(refineInput);
   run.record('coreset', refined.outputs.coreset);

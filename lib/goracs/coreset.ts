@@ -19,6 +19,9 @@ export interface GoracsProblem {
   poolIndex: Int32Array;
   poolIds: string[];
   poolG: Float64Array;
+  /** binary labels (−1 where a sample has none), per pool row and per validation row — for the label-enhanced variant */
+  poolLabel: Int32Array;
+  valLabel: Int32Array;
 }
 
 /**
@@ -40,7 +43,16 @@ export function goracsProblem(emb: Embeddings, kind: 'reference' | 'gradient', l
   };
   const poolG = Float64Array.from(pool, (r) => emb.g[r]);
   const cm = (kind === 'gradient' ? gradientCost : costMatrix)(gather(pool), gather(val), w, poolG, lambda);
-  return { cm, nT: pool.length, nV: val.length, poolIndex: Int32Array.from(pool, (r) => emb.index[r]), poolIds: pool.map((r) => emb.id[r]), poolG };
+  return {
+    cm,
+    nT: pool.length,
+    nV: val.length,
+    poolIndex: Int32Array.from(pool, (r) => emb.index[r]),
+    poolIds: pool.map((r) => emb.id[r]),
+    poolG,
+    poolLabel: Int32Array.from(pool, (r) => emb.label[r]),
+    valLabel: Int32Array.from(val, (r) => emb.label[r]),
+  };
 }
 
 /**

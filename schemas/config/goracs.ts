@@ -62,6 +62,10 @@ export const GoracsConfig = z
     lambda: z.number().min(0).default(0.1).describe('λ, weight of the gradient-norm term of the cost'),
     maxIters: z.number().int().min(0).default(100).describe('accepted swaps at most'),
     cutNum: z.number().int().positive().default(30).describe('candidates per side: cutNum² swaps tried per iteration'),
+    variant: z
+      .enum(['itra', 'label-enhanced'])
+      .default('itra')
+      .describe('itra: one selection against all of V; label-enhanced [LabelEnhancedITRA]: binary labels, positives and negatives selected separately, budget split by the validation positive rate'),
     cost: z.enum(['reference', 'gradient']).default('reference').describe('distances between representations e (reference) or projected gradients'),
     projection: z
       .object({ kA: z.number().int().positive(), kH: z.number().int().positive() })
@@ -80,6 +84,9 @@ export const GoracsConfig = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.variant === 'label-enhanced' && c.data.type === 'synthetic') {
+      ctx.addIssue({ code: 'custom', path: ['variant'], message: 'variant "label-enhanced" needs binary labels: use JSONL or Arrow data with a label on every pool and validation sample' });
+    }
     if (c.cost === 'gradient' && !c.projection) {
       ctx.addIssue({ code: 'custom', path: ['projection'], message: 'cost "gradient" needs a projection {kA, kH}' });
     }

@@ -5,6 +5,8 @@ import { tableFromIPC } from 'apache-arrow';
 import { startExperiment } from '../../client/start';
 import { StatusReport } from '../../client/status';
 import { DlabInputError } from '../../lib/errors';
+import { DEFAULT_REC_SYNTH, generateRecData, recTextRecords } from '../../lib/data/rec-synth';
+import { roundHalfEven } from '../../lib/goracs/label-enhanced';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { dlab, TestCluster } from '../helpers/cluster';
 
@@ -73,6 +75,30 @@ describe('GORACS workflow (real dev server)', function () {
     for (const e of ev) {
       assert.ok(e.hr10 >= 0 && e.hr10 <= 1 && e.ndcg10 >= 0 && e.ndcg10 <= e.hr10, JSON.stringify(e));
     }
+  });
+
+  it('variant "label-enhanced" on labelled JSONL data: positives then negatives, n₊ = round(n·|V₊|/|V|) at most, each row of its class', async () => {
+    const d = generateRecData({ ...DEFAULT_REC_SYNTH, items: 30, clusters: 3, poolUsers: 150, valUsers: 40, testUsers: 10, seed: 3 });
+    const samples = [...d.pool, ...d.validation, ...d.test];
+    const records = recTextRecords(samples).map((r, i) => ({ ...r, label: samples[i].next % 2 }));
+    const file = join(cluster.root.path, 'labelled.jsonl');
+    writeFileSync(file, records.map((r) => JSON.stringify(r)).join('\n'));
+    const id = 'goracs-label-enhanced';
+    const config = { ...CONFIG, data: { type: 'jsonl', path: file }, variant: 'label-enhanced', evaluation: { enabled: false } };
+    const w = await cluster.startWorker(cluster.home('goracs-le'), 'goracs-le');
+    await startExperiment(await cluster.client(), { kind: 'goracs', config, id, taskQueue: 'goracs-le' });
+    const s = await cluster.waitFor(id, (st) => st.state !== 'running', 240_000);
+    await w.stop();
+    assert.equal(s.state, 'completed', JSON.stringify(s));
+    const coreset = tableFromIPC(readFileSync(fileOfUri(s.artifacts.find((a) => a.name === 'coreset')!.uri)));
+    const labelOf = new Map(records.map((r) => [r.id, r.label]));
+    const labels = (coreset.getChild('id')!.toArray() as string[]).map((x) => labelOf.get(x));
+    const val = records.filter((r) => r.split === 'validation');
+    const nPos = roundHalfEven(CONFIG.budget * val.filter((r) => r.label === 1).length, val.length);
+    const positives = labels.filter((l) => l === 1).length;
+    assert.ok(positives >= 1 && positives <= nPos, `${positives} positives, n₊ = ${nPos}`);
+    assert.ok(labels.length - positives >= 1 && labels.length - positives <= CONFIG.budget - nPos);
+    assert.deepEqual(labels, [...labels].sort((a, b) => b! - a!), 'the positives first, then the negatives');
   });
 
   it('a budget larger than the pool is refused before anything starts, naming the field (API and CLI)', async () => {

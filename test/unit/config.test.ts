@@ -20,6 +20,16 @@ describe('experiment configs', () => {
     );
   });
 
+  it('goracs: variant defaults to "itra"; "label-enhanced" on synthetic (unlabelled) data is refused naming the field', () => {
+    const goracs = { seed: 1, budget: 5, model: { dir: '/m' }, data: { type: 'synthetic' } };
+    assert.equal(parseConfig('goracs', goracs).variant, 'itra');
+    assert.equal(parseConfig('goracs', { ...goracs, data: { type: 'jsonl', path: 'x.jsonl' }, variant: 'label-enhanced' }).variant, 'label-enhanced');
+    assert.throws(
+      () => parseConfig('goracs', { ...goracs, variant: 'label-enhanced' }),
+      (err: Error) => err instanceof DlabInputError && /variant: .*needs binary labels/.test(err.message),
+    );
+  });
+
   it('a missing field and an ill-typed field are both named', () => {
     assert.throws(
       () => parseConfig('smoke', { rows: 10, batchSize: 'five' }),
