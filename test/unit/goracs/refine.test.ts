@@ -204,6 +204,19 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
     for (const [name, fn, message] of cases) {
       it(name, () => assert.rejects(fn, (e: unknown) => e instanceof DlabInputError && message.test(e.message)));
     }
+    it('resume state that does not follow from initial (another start) is refused', async () => {
+      const other = randomRows(inst.nT, 5, 99);
+      await assert.rejects(run({ resume: reported[1] }, other), (e: unknown) => e instanceof DlabInputError && /does not (apply|follow)/.test(e.message));
+    });
+    it('a session refuses accepted swaps that do not extend its own, and a POO other than its chain\'s', async () => {
+      const session = new RefineSession(inst.cost, inst.nT, inst.nV, start, cfg.cutNum);
+      const stats = { solves: 0, pruned: 0, pivots: 0 };
+      await assert.rejects(session.evaluate([], session.poo + 1e-9, 0, 1, stats), /POO of the selection after 0 swaps/);
+      const first = { out: reference.trace[1].swapOut, in: reference.trace[1].swapIn };
+      await session.evaluate([first], reference.trace[1].poo, 0, 1, stats);
+      await assert.rejects(session.evaluate([], reference.trace[0].poo, 0, 1, stats), /do not extend/);
+      await assert.rejects(session.evaluate([first], reference.trace[1].poo, 0, 10_000, stats), /outside the 9 candidate swaps/);
+    });
     it('evaluateSwaps names the bad swap', () => {
       const S = new Int32Array([0, 1]);
       assert.throws(() => evaluateSwaps(inst.cost, inst.nT, inst.nV, S, [{ out: 0, in: 5 }, { out: 2, in: 6 }]), /swaps\[1\].out = 2, expected a selected pool row/);
