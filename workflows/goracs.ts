@@ -14,7 +14,8 @@ export interface GoracsInput {
  * over `embedShards` activities) → OT initialisation (cost matrix, greedy start) →
  * refinement (swaps: each iteration's candidates fanned out over activities of `swapChunk`
  * swaps, `swapConcurrency` at a time, the first improving swap in the rule's order accepted;
- * runs started before that change ran it as one resumable activity) →
+ * runs started before that change ran it as one resumable activity; variant
+ * "label-enhanced" runs it per label class in one resumable activity) →
  * [evaluation: one activity per method and seed, then the comparison table].
  */
 export async function goracs(input: GoracsInput): Promise<RunStatus> {
