@@ -1,81 +1,165 @@
-import { join } from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { MultiBar, Presets } from 'cli-progress';
 import { Client } from '@temporalio/client';
 import { connectClient } from '../client/connection';
 import { DevServer, freePort, startDevServer } from '../client/dev-server';
+import { writeRunReport } from '../client/report';
 import { readConfigFile, startExperiment } from '../client/start';
 import { runStatus, StatusReport } from '../client/status';
+import { storeForHome } from '../lib/store/artifact-store';
 import { createWorker } from '../workers/worker';
 import { dlabHome, taskQueue } from './env';
-import { formatStatus } from './format';
 
-/** Live progress of one run from its status (query + heartbeats), until it closes. */
-export async function followRun(client: Client, id: string, label: string): Promise<StatusReport> {
-  const bar = new SingleBar(
-    { format: `${label.padEnd(8)} [{bar}] {percentage}% | {stage} {value}/{total} | step {step}`, hideCursor: true, clearOnComplete: false, stream: process.stderr },
-    Presets.shades_classic,
-  );
-  bar.start(1, 0, { stage: 'starting', step: 0 });
+const POLL_MS = 500;
+const isOpen = (s: StatusReport) => s.state === 'running' || s.state === 'paused';
+
+/** What a bar shows for a run: the stage's batches (heartbeats) when known, else the run's steps. */
+function barValues(s: StatusReport): { done: number; total: number; payload: Record<string, string> } {
+  const p = s.stageProgress ?? s.progress;
+  const m = s.metrics ?? {};
+  const metric =
+    s.kind === 'icrlvr' && typeof m.heldOutAccuracy === 'number'
+      ? `held-out acc ${m.heldOutAccuracy.toFixed(3)}`
+      : s.kind === 'goracs' && typeof m.poo === 'number'
+        ? `POO ${m.poo.toFixed(4)}, ${m.swapsAccepted ?? 0} swaps`
+        : '';
+  return { done: p.done, total: Math.max(1, p.total), payload: { stage: s.stage, step: `${s.progress.done}/${s.progress.total}`, metric } };
+}
+
+const BAR_FORMAT = '{label} [{bar}] {percentage}% | {stage} {value}/{total} | step {step} {metric}';
+
+/** Several runs at once, one bar each, until all have closed. */
+async function followRuns(client: Client, runs: { id: string; label: string }[]): Promise<StatusReport[]> {
+  const multi = new MultiBar({ format: BAR_FORMAT, hideCursor: true, clearOnComplete: false, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 15000 }, Presets.shades_classic);
+  const bars = runs.map((r) => multi.create(1, 0, { label: r.label.padEnd(8), stage: 'starting', step: '0', metric: '' }));
+  const last: (StatusReport | undefined)[] = runs.map(() => undefined);
   for (;;) {
-    const s = await runStatus(client, id);
-    const p = s.stageProgress ?? s.progress;
-    bar.setTotal(Math.max(1, p.total));
-    bar.update(p.done, { stage: s.stage, step: `${s.progress.done}/${s.progress.total}` });
-    if (s.state !== 'running' && s.state !== 'paused') {
-      bar.stop();
-      return s;
+    for (const [i, r] of runs.entries()) {
+      if (last[i] && !isOpen(last[i]!)) continue;
+      const s = await runStatus(client, r.id);
+      const v = barValues(s);
+      bars[i].setTotal(v.total);
+      bars[i].update(isOpen(s) ? v.done : v.total, v.payload);
+      last[i] = s;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    if (last.every((s) => s && !isOpen(s))) break;
+    await new Promise((res) => setTimeout(res, POLL_MS));
   }
+  multi.stop();
+  return last as StatusReport[];
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+  });
+}
+
+/** The usual ports (7233, UI 8233) when both are free, so the web UI is where Temporal's docs say; else free ones. */
+async function demoPorts(): Promise<{ port: number; uiPort: number }> {
+  const fixed = Number(process.env.DLAB_DEMO_PORT);
+  if (fixed) return { port: fixed, uiPort: fixed + 1000 };
+  if ((await portFree(7233)) && (await portFree(8233))) return { port: 7233, uiPort: 8233 };
+  for (;;) {
+    const port = await freePort();
+    if (port + 1000 < 65536 && (await portFree(port + 1000))) return { port, uiPort: port + 1000 };
+  }
+}
+
+function summary(s: StatusReport): string[] {
+  const m = s.metrics ?? {};
+  const f = (x: number | null | undefined, d = 3) => (typeof x === 'number' ? x.toFixed(d) : 'n/a');
+  const lines = [`${s.id}  (${s.kind})  ${s.state}${s.error ? `: ${s.error}` : ''}`];
+  if (s.kind === 'icrlvr') {
+    lines.push(`  held-out avg@k ${f(m.initialHeldOutAccuracy)} after warm start → ${f(m.heldOutAccuracy)} after ${m.step ?? s.step} RL steps; pass@k ${f(m.passAtK)}`);
+    lines.push(`  training reward ${f(m.rewardMean)}; mean Evidence Gain of correct rollouts ${f(m.egCorrectMean, 2)} vs incorrect ${f(m.egIncorrectMean, 2)}`);
+  } else if (s.kind === 'goracs') {
+    lines.push(`  coreset of ${m.selected ?? '?'}: POO ${f(m.pooInitial, 4)} (greedy start) → ${f(m.poo, 4)} after ${m.swapsAccepted ?? 0} accepted swaps`);
+    for (const e of (s.evaluation ?? []) as { method: string; seed: number; hr10: number; ndcg10: number }[]) {
+      lines.push(`  ${e.method.padEnd(8)} seed ${e.seed}  HR@10 ${f(e.hr10)}  NDCG@10 ${f(e.ndcg10)}`);
+    }
+  }
+  return lines;
+}
+
+export interface DemoOptions {
+  icrlvr: string;
+  goracs: string;
+  /** stop the server when the runs are done (default: keep it up for the web UI while stdin is a terminal) */
+  exit?: boolean;
 }
 
 /**
  * `dlab demo` (= `npm start`): a dev server on SQLite under DLAB_HOME, a worker in this
- * process, a small experiment end to end with progress bars, then a pointer to its report,
- * history and the web UI. Ctrl-C stops everything it started.
+ * process, a small In-Context RLVR run and a small GORACS run side by side with progress
+ * bars fed by their status queries, then one HTML report of both and the web UI address.
+ * Ctrl-C stops the runs, the worker and the server: nothing is left running.
  */
-export async function runDemo(opts: { config: string }): Promise<void> {
+export async function runDemo(opts: DemoOptions): Promise<void> {
   const home = dlabHome();
-  const port = Number(process.env.DLAB_DEMO_PORT) || (await freePort());
-  process.stderr.write(`dlab demo: DLAB_HOME=${home}\nstarting the Temporal dev server (database ${join(home, 'temporal.db')})…\n`);
-  const server: DevServer = await startDevServer({ dbFile: join(home, 'temporal.db'), port, logFile: join(home, 'temporal-server.log') });
-  process.stderr.write(`server ${server.address}, web UI ${server.uiUrl}\n`);
-  const worker = await createWorker({ address: server.address, taskQueue: taskQueue(), dlabHome: home });
+  const { port, uiPort } = await demoPorts();
+  const db = join(home, 'temporal.db');
+  process.stderr.write(`dlab demo: DLAB_HOME=${home}\nstarting the Temporal dev server (database ${db})…\n`);
+  const server: DevServer = await startDevServer({ dbFile: db, port, uiPort, logFile: join(home, 'temporal-server.log') });
+  process.stderr.write(`server ${server.address}, web UI ${server.uiUrl}\n\n`);
+  const worker = await createWorker({ address: server.address, taskQueue: taskQueue(), dlabHome: home, maxConcurrentActivities: 2 });
   const running = worker.run();
+  const started: string[] = [];
+  let client: Client | undefined;
   let stopping = false;
-  const shutdown = async () => {
+  const shutdown = async (interrupted: boolean) => {
     if (stopping) return;
     stopping = true;
+    if (interrupted && client) {
+      // the demo's runs end with it (a real experiment would simply resume with the next worker)
+      for (const id of started) await client.workflow.getHandle(id).terminate('dlab demo interrupted').catch(() => undefined);
+    }
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);
     await server.stop();
   };
-  process.once('SIGINT', () => void shutdown().then(() => process.exit(130)));
-  process.once('SIGTERM', () => void shutdown().then(() => process.exit(143)));
+  const onSignal = (code: number) => () => {
+    process.stderr.write('\nstopping the demo: runs, worker, server…\n');
+    void shutdown(true).then(() => process.exit(code));
+  };
+  process.once('SIGINT', onSignal(130));
+  process.once('SIGTERM', onSignal(143));
   try {
     process.env.TEMPORAL_ADDRESS = server.address;
-    const client = await connectClient({ address: server.address, namespace: 'default' });
-    const { id } = await startExperiment(client, {
-      kind: 'smoke',
-      config: readConfigFile(opts.config),
-      configSource: opts.config,
-      id: `demo-smoke-${Date.now()}`,
-      taskQueue: taskQueue(),
-    });
-    const status = await followRun(client, id, 'smoke');
-    process.stdout.write('\n' + formatStatus(status) + '\n\n');
+    client = await connectClient({ address: server.address, namespace: 'default' });
+    const stamp = Date.now();
+    const runs: { id: string; label: string }[] = [];
+    for (const [kind, file] of [['icrlvr', opts.icrlvr], ['goracs', opts.goracs]] as const) {
+      const { id } = await startExperiment(client, { kind, config: readConfigFile(file), configSource: file, id: `demo-${kind}-${stamp}`, taskQueue: taskQueue() });
+      started.push(id);
+      runs.push({ id, label: kind });
+    }
+    const finals = await followRuns(client, runs);
+    process.stdout.write('\n' + finals.flatMap(summary).join('\n') + '\n\n');
+    const reportDir = resolve(home, 'reports', `demo-${stamp}`);
+    const written = await writeRunReport(client, storeForHome(home), started, reportDir);
+    const ui = (id: string) => `${server.uiUrl}/namespaces/default/workflows/${id}`;
     process.stdout.write(
       [
-        `Every step of ${id} is in the Temporal history (database ${join(home, 'temporal.db')}).`,
-        `  audit trail:   TEMPORAL_ADDRESS=<server> npx dlab history ${id}`,
-        `  re-hash:       npx dlab verify ${id}`,
-        `  web UI:        \`npx dlab server\`, then http://127.0.0.1:8233/namespaces/default/workflows/${id}`,
-        `                 (this run's server, ${server.uiUrl}, stops with the demo)`,
+        `report:   ${written.html}`,
+        `web UI:   ${server.uiUrl}  (every step, attempt and heartbeat of both runs)`,
+        ...started.map((id) => `          ${ui(id)}`),
+        'audit:    npx dlab runs · npx dlab history ID · npx dlab verify ID · npx dlab lineage SHA256 · npx dlab report ID… --out DIR',
+        `          (with TEMPORAL_ADDRESS=${server.address} while a server runs on this database: \`npx dlab server\`)`,
         '',
       ].join('\n'),
     );
-    if (status.state !== 'completed') process.exitCode = 1;
+    if (finals.some((s) => s.state !== 'completed')) process.exitCode = 1;
+    if (!opts.exit && process.stdin.isTTY) {
+      process.stderr.write(`The server stays up for the web UI at ${server.uiUrl}; Ctrl-C stops it.\n`);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+      await new Promise<void>((res) => server.process.once('exit', () => res()));
+    }
   } finally {
-    await shutdown();
+    await shutdown(false);
   }
 }

@@ -181,9 +181,11 @@ program.addCommand(modelCommand());
 
 program
   .command('demo')
-  .description('everything embedded: dev server + worker + a small experiment, end to end (`npm start`)')
-  .addOption(new Option('--config <file>', 'smoke config').default('examples/smoke/small.json'))
-  .action(async (opts: { config: string }) => runDemo(opts));
+  .description('everything embedded: dev server + worker + a small In-Context RLVR and a small GORACS run, progress bars, a report (`npm start`)')
+  .addOption(new Option('--icrlvr <file>', 'In-Context RLVR config').default('examples/icrlvr/small.json'))
+  .addOption(new Option('--goracs <file>', 'GORACS config').default('examples/goracs/small.json'))
+  .option('--exit', 'stop the server when the runs are done (default: keep it up for the web UI until Ctrl-C when run from a terminal)')
+  .action(async (opts: { icrlvr: string; goracs: string; exit?: boolean }) => runDemo(opts));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
