@@ -14,25 +14,25 @@ import { dlabHome, taskQueue } from './env';
 const POLL_MS = 500;
 const isOpen = (s: StatusReport) => s.state === 'running' || s.state === 'paused';
 
-/** What a bar shows for a run: the stage's batches (heartbeats) when known, else the run's steps. */
+/** What a bar shows for a run: the run's steps as the bar, the running stage with its batches (from heartbeats) as text. */
 function barValues(s: StatusReport): { done: number; total: number; payload: Record<string, string> } {
-  const p = s.stageProgress ?? s.progress;
   const m = s.metrics ?? {};
   const metric =
     s.kind === 'icrlvr' && typeof m.heldOutAccuracy === 'number'
-      ? `held-out acc ${m.heldOutAccuracy.toFixed(3)}`
+      ? `| held-out acc ${m.heldOutAccuracy.toFixed(3)}`
       : s.kind === 'goracs' && typeof m.poo === 'number'
-        ? `POO ${m.poo.toFixed(4)}, ${m.swapsAccepted ?? 0} swaps`
+        ? `| POO ${m.poo.toFixed(4)}, ${m.swapsAccepted ?? 0} swaps`
         : '';
-  return { done: p.done, total: Math.max(1, p.total), payload: { stage: s.stage, step: `${s.progress.done}/${s.progress.total}`, metric } };
+  const batches = s.stageProgress && s.stageProgress.total > 1 ? ` ${s.stageProgress.done}/${s.stageProgress.total}` : '';
+  return { done: s.progress.done, total: Math.max(1, s.progress.total), payload: { stage: `${s.stage}${batches}`, metric } };
 }
 
-const BAR_FORMAT = '{label} [{bar}] {percentage}% | {stage} {value}/{total} | step {step} {metric}';
+const BAR_FORMAT = '{label} [{bar}] step {value}/{total} | {stage} {metric}';
 
 /** Several runs at once, one bar each, until all have closed. */
 async function followRuns(client: Client, runs: { id: string; label: string }[]): Promise<StatusReport[]> {
   const multi = new MultiBar({ format: BAR_FORMAT, hideCursor: true, clearOnComplete: false, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 15000 }, Presets.shades_classic);
-  const bars = runs.map((r) => multi.create(1, 0, { label: r.label.padEnd(8), stage: 'starting', step: '0', metric: '' }));
+  const bars = runs.map((r) => multi.create(1, 0, { label: r.label.padEnd(8), stage: 'starting', metric: '' }));
   const last: (StatusReport | undefined)[] = runs.map(() => undefined);
   for (;;) {
     for (const [i, r] of runs.entries()) {
@@ -40,7 +40,7 @@ async function followRuns(client: Client, runs: { id: string; label: string }[])
       const s = await runStatus(client, r.id);
       const v = barValues(s);
       bars[i].setTotal(v.total);
-      bars[i].update(isOpen(s) ? v.done : v.total, v.payload);
+      bars[i].update(isOpen(s) ? v.done : v.total, { label: r.label.padEnd(8), ...v.payload });
       last[i] = s;
     }
     if (last.every((s) => s && !isOpen(s))) break;
