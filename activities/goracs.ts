@@ -6,7 +6,7 @@ import type { RecRecord } from '../lib/data/rec-records';
 import { DlabInputError } from '../lib/errors';
 import { coresetTable, costSummaryTable, enteredAtIter, goracsProblem, GoracsProblem, readCoresetRows, traceTable } from '../lib/goracs/coreset';
 import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
-import { evalData, EvalData, EvalStats, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
+import { evalData, EvalData, EvalStats, EvalTask, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
 import { greedyStart } from '../lib/goracs/greedy';
 import { poo } from '../lib/goracs/poo';
 import { refine, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
@@ -305,7 +305,7 @@ export function goracsActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Fine-tune the head on one method's subset (seeded), rank the test items: HR@5/10, NDCG@5/10. */
+    /** Fine-tune the head on one method's subset (seeded), then the test split: HR@5/10, NDCG@5/10 (next item) or AUC (binary). */
     async goracsEvaluate(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef; coreset: ArtifactRef; method: GoracsMethod; seed: number }) {
       return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
@@ -315,8 +315,9 @@ export function goracsActivities(deps: ActivityDeps) {
         const records = await recordsOf(input);
         const split = splitRows(records, input.samples.sha256);
         const items = cfg.data.type === 'synthetic' ? Array.from({ length: cfg.data.items }, (_, i) => renderItem(i)) : [...new Set(records.map((r) => r.target))].sort();
-        const data = await cached(evalDatas, [input.modelDir, policy.model.sha256.head, input.samples.sha256, ev.negatives, cfg.seed].join('|'), () =>
-          evalData(policy, records, split, items, ev.negatives, cfg.seed, cfg.batchSize),
+        const task: EvalTask = ev.task === 'binary' ? { kind: 'binary', yes: ev.binaryTargets[0], no: ev.binaryTargets[1] } : { kind: 'next-item' };
+        const data = await cached(evalDatas, [input.modelDir, policy.model.sha256.head, input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
+          evalData(policy, records, split, items, ev.negatives, cfg.seed, cfg.batchSize, task),
         );
         const p = await problemOf(input, cfg);
         const sel = { goracs: readCoresetRows(await io.read(input.coreset)), greedy: readCoresetRows(await io.read(input.greedy)) };
@@ -330,8 +331,9 @@ export function goracsActivities(deps: ActivityDeps) {
     /** The evaluation table: one row per method, seed and metric. */
     async goracsCompare(input: StageContext & { results: GoracsEvalSummary[]; parents: string[] }) {
       return keepAlive(deps, async () => {
-        const metrics = ['hr5', 'hr10', 'ndcg5', 'ndcg10', 'valLoss'] as const;
-        const rows = input.results.flatMap((r) => metrics.map((m) => ({ method: r.method, budget: r.budget, metric: m, value: r[m], seed: r.seed })));
+        const metrics = ['hr5', 'hr10', 'ndcg5', 'ndcg10', 'auc', 'valLoss'] as const;
+        // the task's metrics only: next-item rows have no AUC, binary rows no HR/NDCG
+        const rows = input.results.flatMap((r) => metrics.flatMap((m) => (typeof r[m] === 'number' ? [{ method: r.method, budget: r.budget, metric: m, value: r[m], seed: r.seed }] : [])));
         const table = tableFromColumns({
           method: rows.map((r) => r.method),
           budget: Int32Array.from(rows, (r) => r.budget),

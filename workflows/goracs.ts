@@ -85,12 +85,21 @@ export async function goracs(input: GoracsInput): Promise<RunStatus> {
     run.record('evaluation', cmp.outputs.evaluation);
     run.status.results = {
       ...run.status.results,
-      evaluation: results.map((r) => ({ method: r.method, seed: r.seed, budget: r.budget, hr5: r.hr5, hr10: r.hr10, ndcg5: r.ndcg5, ndcg10: r.ndcg10, valLoss: r.valLoss, bestEpoch: r.bestEpoch })),
+      evaluation: results.map((r) =>
+        cfg.evaluation.task === 'binary'
+          ? { method: r.method, seed: r.seed, budget: r.budget, auc: r.auc, valLoss: r.valLoss, bestEpoch: r.bestEpoch }
+          : { method: r.method, seed: r.seed, budget: r.budget, hr5: r.hr5, hr10: r.hr10, ndcg5: r.ndcg5, ndcg10: r.ndcg10, valLoss: r.valLoss, bestEpoch: r.bestEpoch },
+      ),
     };
+    const mean = (rs: GoracsEvalSummary[], key: 'hr10' | 'ndcg10' | 'auc') => rs.reduce((s, r) => s + (r[key] ?? NaN), 0) / rs.length;
     for (const method of cfg.evaluation.methods) {
       const mine = results.filter((r) => r.method === method);
-      metrics[`hr10.${method}`] = mine.reduce((s, r) => s + r.hr10, 0) / mine.length;
-      metrics[`ndcg10.${method}`] = mine.reduce((s, r) => s + r.ndcg10, 0) / mine.length;
+      if (cfg.evaluation.task === 'binary') {
+        metrics[`auc.${method}`] = mean(mine, 'auc');
+      } else {
+        metrics[`hr10.${method}`] = mean(mine, 'hr10');
+        metrics[`ndcg10.${method}`] = mean(mine, 'ndcg10');
+      }
     }
     run.stepDone(4);
   }

@@ -1,5 +1,5 @@
 import type { RecRecord } from '../data/rec-records';
-import { rankMetrics, sampleNegatives } from '../data/rec-metrics';
+import { auc, rankMetrics, sampleNegatives } from '../data/rec-metrics';
 import { DlabInputError } from '../errors';
 import { Head, headLogits } from '../model/head';
 import type { Policy } from '../model/policy';
@@ -14,7 +14,9 @@ import { collectTokens, trainStep } from '../train/head-trainer';
  * pool with the shared trainer ('sft': −mean log π(y_t) over the target tokens), keep the
  * head with the lowest validation loss (early stopping), then rank each test case's true
  * next item among `negatives` sampled items by the logit of its token (= by log-prob: the
- * softmax normaliser is shared) ⇒ HR@5/10, NDCG@5/10 averaged over test cases.
+ * softmax normaliser is shared) ⇒ HR@5/10, NDCG@5/10 averaged over test cases. Binary
+ * (CTR-style) tasks instead score each test row by s = log π(yes | prompt) − log π(no | prompt)
+ * (whole target texts) ⇒ AUC against its 0/1 label.
  * Baselines at the same budget n (selectSubset): random, top-g, greedy, full.
  */
 
@@ -43,7 +45,12 @@ export interface EvalData {
   /** [Nt, 1 + negatives]: column 0 the true item's token, then the negatives' tokens */
   candidates: Int32Array;
   negatives: number;
+  /** binary task: the test rows teacher-forced on the yes and on the no text, and their labels (then testHidden and candidates are empty) */
+  binary?: { yes: SplitTokens; no: SplitTokens; labels: Uint8Array };
 }
+
+/** What the test split is scored by: ranking of the next item, or AUC of yes-vs-no. */
+export type EvalTask = { kind: 'next-item' } | { kind: 'binary'; yes: string; no: string };
 
 const NEGATIVES_STREAM = 0x6e656773; // "negs"
 const SHUFFLE_STREAM = 0x73687566; // "shuf"
@@ -64,8 +71,10 @@ export async function evalData(
   negatives: number,
   negSeed: number,
   batchSize: number,
+  task: EvalTask = { kind: 'next-item' },
 ): Promise<EvalData> {
   if (!split.test.length) throw new DlabInputError('GORACS evaluation: no sample has split "test"', 'split');
+  if (task.kind === 'binary') return binaryEvalData(policy, records, split, task, batchSize);
   if (negatives > items.length - 1) throw new DlabInputError(`GORACS evaluation: ${negatives} negatives requested, but only ${items.length - 1} other items exist`, 'evaluation.negatives');
   const itemToken = Int32Array.from(items, (s) => {
     const ids = policy.tokenizer.encode(s);
@@ -73,16 +82,9 @@ export async function evalData(
     return ids[0];
   });
   const itemIndex = new Map(items.map((s, i) => [s, i]));
-  const tokens = async (rows: Int32Array): Promise<SplitTokens> => {
-    const its = Array.from(rows, (r) => ({ context: policy.encodePrompt(records[r].prompt), target: policy.tokenizer.encode(records[r].target) }));
-    const t = await collectTokens(policy, its, batchSize);
-    const offsets = new Int32Array(its.length + 1);
-    its.forEach((it, s) => (offsets[s + 1] = offsets[s] + it.target.length));
-    return { hidden: t.hidden, targets: t.targets, offsets };
-  };
-  const pool = await tokens(split.pool);
-  const val = await tokens(split.validation);
-  const test = await tokens(split.test);
+  const pool = await splitTokens(policy, records, split.pool, batchSize);
+  const val = await splitTokens(policy, records, split.validation, batchSize);
+  const test = await splitTokens(policy, records, split.test, batchSize);
   const Nt = split.test.length;
   const width = 1 + negatives;
   const candidates = new Int32Array(Nt * width);
@@ -98,6 +100,50 @@ export async function evalData(
     for (let k = 0; k < negatives; k++) candidates[i * width + 1 + k] = itemToken[neg[k]];
   }
   return { d: policy.head.dModel, pool, val, testHidden: test.hidden, candidates, negatives };
+}
+
+/** Split tokens of `rows` teacher-forced on their own targets, or on `target` for every row. */
+async function splitTokens(policy: Policy, records: RecRecord[], rows: Int32Array, batchSize: number, target?: string): Promise<SplitTokens> {
+  const its = Array.from(rows, (r) => ({ context: policy.encodePrompt(records[r].prompt), target: policy.tokenizer.encode(target ?? records[r].target) }));
+  const t = await collectTokens(policy, its, batchSize);
+  const offsets = new Int32Array(its.length + 1);
+  its.forEach((it, s) => (offsets[s + 1] = offsets[s] + it.target.length));
+  return { hidden: t.hidden, targets: t.targets, offsets };
+}
+
+/**
+ * Binary task: pool and validation on their own targets (the yes/no texts, for fine-tuning and
+ * early stopping), the test rows on both texts. Throws DlabInputError for a test row without a
+ * 0/1 label, a target that is neither text, or a test split with only one class.
+ */
+async function binaryEvalData(
+  policy: Policy,
+  records: RecRecord[],
+  split: { pool: Int32Array; validation: Int32Array; test: Int32Array },
+  task: { yes: string; no: string },
+  batchSize: number,
+): Promise<EvalData> {
+  const labels = Uint8Array.from(split.test, (r) => {
+    const rec = records[r];
+    if (rec.label !== 0 && rec.label !== 1) throw new DlabInputError(`GORACS binary evaluation: test sample ${rec.id} has no 0/1 label`, rec.id);
+    if (rec.target !== (rec.label === 1 ? task.yes : task.no)) {
+      throw new DlabInputError(`GORACS binary evaluation: test sample ${rec.id} has label ${rec.label} and target ${JSON.stringify(rec.target)}, expected ${JSON.stringify(rec.label === 1 ? task.yes : task.no)} (evaluation.binaryTargets)`, rec.id);
+    }
+    return rec.label;
+  });
+  const positives = labels.reduce((n, l) => n + l, 0);
+  if (positives === 0 || positives === labels.length) {
+    throw new DlabInputError(`GORACS binary evaluation: AUC needs test samples of both labels, found ${positives} positives of ${labels.length}`, 'split');
+  }
+  return {
+    d: policy.head.dModel,
+    pool: await splitTokens(policy, records, split.pool, batchSize),
+    val: await splitTokens(policy, records, split.validation, batchSize),
+    testHidden: new Float32Array(0),
+    candidates: new Int32Array(0),
+    negatives: 0,
+    binary: { yes: await splitTokens(policy, records, split.test, batchSize, task.yes), no: await splitTokens(policy, records, split.test, batchSize, task.no), labels },
+  };
 }
 
 export type SubsetMethod = 'goracs' | 'random' | 'top-g' | 'greedy' | 'full';
@@ -125,10 +171,13 @@ export function selectSubset(method: SubsetMethod, n: number, nPool: number, g: 
 }
 
 export interface EvalStats {
-  hr5: number;
-  hr10: number;
-  ndcg5: number;
-  ndcg10: number;
+  /** next-item task only */
+  hr5?: number;
+  hr10?: number;
+  ndcg5?: number;
+  ndcg10?: number;
+  /** binary task only */
+  auc?: number;
   /** validation loss of the kept head, and of the head before fine-tuning */
   valLoss: number;
   valLossInitial: number;
@@ -160,7 +209,8 @@ export async function fineTuneAndRank(head: Head, data: EvalData, subset: Int32A
     if (loss < best.loss) best = { loss, W: ckpt.head.W.slice(), b: ckpt.head.b.slice(), epoch };
   }
   const kept: Head = { ...ckpt.head, W: best.W, b: best.b };
-  return { ...(await rankTest(kept, data)), valLoss: best.loss, valLossInitial, bestEpoch: best.epoch, epochsRun: epoch, steps, trainSamples: subset.length };
+  const test = data.binary ? { auc: await binaryAuc(kept, data.binary) } : await rankTest(kept, data);
+  return { ...test, valLoss: best.loss, valLossInitial, bestEpoch: best.epoch, epochsRun: epoch, steps, trainSamples: subset.length };
 }
 
 /** HR@5/10 and NDCG@5/10 of `head` on the test candidates, averaged over test cases. */
@@ -180,6 +230,19 @@ export async function rankTest(head: Head, data: EvalData): Promise<{ hr5: numbe
     ndcg10 += m.ndcg[10];
   }
   return { hr5: hr5 / Nt, hr10: hr10 / Nt, ndcg5: ndcg5 / Nt, ndcg10: ndcg10 / Nt };
+}
+
+/** AUC of s_i = log π(yes | prompt_i) − log π(no | prompt_i) (sums over each text's tokens) against the labels. */
+export async function binaryAuc(head: Head, b: NonNullable<EvalData['binary']>): Promise<number> {
+  const seqLogProb = async (t: SplitTokens) => {
+    const lp = tokenLogProbs(await headLogits(head, t.hidden, t.targets.length), t.targets, head.vocab);
+    const out = new Float64Array(t.offsets.length - 1);
+    for (let i = 0; i < out.length; i++) for (let k = t.offsets[i]; k < t.offsets[i + 1]; k++) out[i] += lp[k];
+    return out;
+  };
+  const yes = await seqLogProb(b.yes);
+  const no = await seqLogProb(b.no);
+  return auc(Float64Array.from(yes, (y, i) => y - no[i]), b.labels);
 }
 
 /** −(1/N) Σ_t log π(y_t) over a split's tokens. */

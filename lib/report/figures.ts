@@ -142,7 +142,7 @@ export function goracsFigures(runs: RunDescription[]): Figure[] {
       spec: lines('POO over refinement', trace, { x: 'swap', xTitle: 'accepted swaps', y: 'poo', yTitle: 'POO', series: 'run', seriesTitle: 'run' }),
     });
   }
-  const METRICS: Record<string, string> = { hr10: 'HR@10', ndcg10: 'NDCG@10' };
+  const METRICS: Record<string, string> = { hr10: 'HR@10', ndcg10: 'NDCG@10', auc: 'AUC' };
   const evals: Row[] = withData.flatMap((r) => r.goracs!.evaluation.filter((e) => e.metric in METRICS && e.value !== null).map((e) => ({ run: r.id, method: e.method, seed: e.seed, metric: METRICS[e.metric], value: e.value })));
   if (evals.length) {
     const methods = [...new Set(evals.map((e) => e.method as string))];
@@ -152,7 +152,7 @@ export function goracsFigures(runs: RunDescription[]): Figure[] {
     out.push({
       name: 'goracs-methods',
       title: 'Selection methods compared (test split)',
-      caption: 'bars: mean over fine-tuning seeds; ticks: single seeds; ranking of the true next item among sampled negatives',
+      caption: 'bars: mean over fine-tuning seeds; ticks: single seeds; HR/NDCG: ranking of the true next item among sampled negatives; AUC: yes-vs-no score of binary test rows',
       spec: {
         ...base('Selection methods compared', evals),
         facet: { column: { field: 'metric', type: 'nominal', title: null, sort: Object.values(METRICS) } },

@@ -51,6 +51,14 @@ const Evaluation = z
     weightDecay: z.number().min(0).default(0),
     batchSize: z.number().int().positive().default(32).describe('samples per optimiser step'),
     negatives: z.number().int().positive().default(99).describe('sampled negatives per test case'),
+    task: z
+      .enum(['next-item', 'binary'])
+      .default('next-item')
+      .describe('next-item: rank the true next item among sampled negatives (HR@5/10, NDCG@5/10); binary: CTR-style yes/no targets with 0/1 labels on the test rows, scored by AUC'),
+    binaryTargets: z
+      .tuple([z.string().min(1), z.string().min(1)])
+      .default(['Yes', 'No'])
+      .describe('binary task: the target texts of label 1 and label 0; a test row scores log π(yes | prompt) − log π(no | prompt)'),
   })
   .strict();
 
@@ -104,6 +112,9 @@ export const GoracsConfig = z
       if (c.data.clusters > c.data.items) ctx.addIssue({ code: 'custom', path: ['data', 'clusters'], message: `must be ≤ data.items = ${c.data.items}` });
       if (c.data.noisyFraction + c.data.duplicateFraction > 1) {
         ctx.addIssue({ code: 'custom', path: ['data', 'noisyFraction'], message: 'noisyFraction + duplicateFraction must be ≤ 1' });
+      }
+      if (c.evaluation.enabled && c.evaluation.task === 'binary') {
+        ctx.addIssue({ code: 'custom', path: ['evaluation', 'task'], message: 'the synthetic data is next-item only: "binary" needs JSONL or Arrow data with yes/no targets and 0/1 labels' });
       }
       if (c.evaluation.enabled && c.data.testUsers < 1) {
         ctx.addIssue({ code: 'custom', path: ['data', 'testUsers'], message: 'evaluation needs test users (or set evaluation.enabled = false)' });

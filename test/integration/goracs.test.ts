@@ -5,7 +5,7 @@ import { tableFromIPC } from 'apache-arrow';
 import { startExperiment } from '../../client/start';
 import { StatusReport } from '../../client/status';
 import { DlabInputError } from '../../lib/errors';
-import { DEFAULT_REC_SYNTH, generateRecData, recTextRecords } from '../../lib/data/rec-synth';
+import { DEFAULT_REC_SYNTH, generateRecData, recTextRecords, renderItem, renderRecPrompt } from '../../lib/data/rec-synth';
 import { roundHalfEven } from '../../lib/goracs/label-enhanced';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { dlab, TestCluster } from '../helpers/cluster';
@@ -99,6 +99,41 @@ describe('GORACS workflow (real dev server)', function () {
     assert.ok(positives >= 1 && positives <= nPos, `${positives} positives, n₊ = ${nPos}`);
     assert.ok(labels.length - positives >= 1 && labels.length - positives <= CONFIG.budget - nPos);
     assert.deepEqual(labels, [...labels].sort((a, b) => b! - a!), 'the positives first, then the negatives');
+  });
+
+  it('evaluation.task "binary": CTR-style Yes/No rows are scored by AUC (a table of AUC rows, no HR/NDCG), every AUC in [0, 1]', async () => {
+    // "history + candidate item → Yes/No": the candidate is the true next item (Yes) for every other sample, else another item (No)
+    const d = generateRecData({ ...DEFAULT_REC_SYNTH, items: 30, clusters: 3, poolUsers: 150, valUsers: 40, testUsers: 40, seed: 3 });
+    const samples = [...d.pool, ...d.validation, ...d.test];
+    const records = samples.map((smp, i) => {
+      const label = i % 2 === 0 ? 1 : 0;
+      const candidate = label === 1 ? smp.next : (smp.next + 1 + (i % 29)) % 30;
+      return { id: smp.id, prompt: renderRecPrompt(smp.history) + renderItem(candidate), target: label === 1 ? 'Yes' : 'No', label, split: smp.split };
+    });
+    const file = join(cluster.root.path, 'binary.jsonl');
+    writeFileSync(file, records.map((r) => JSON.stringify(r)).join('\n'));
+    const id = 'goracs-binary';
+    const config = { ...CONFIG, data: { type: 'jsonl', path: file }, evaluation: { ...CONFIG.evaluation, task: 'binary', epochs: 5 } };
+    const w = await cluster.startWorker(cluster.home('goracs-bin'), 'goracs-bin');
+    await startExperiment(await cluster.client(), { kind: 'goracs', config, id, taskQueue: 'goracs-bin' });
+    const s = await cluster.waitFor(id, (st) => st.state !== 'running', 240_000);
+    await w.stop();
+    assert.equal(s.state, 'completed', JSON.stringify(s));
+    const ev = s.evaluation as { method: string; auc: number; hr10?: number }[];
+    assert.deepEqual(ev.map((e) => e.method), ['goracs', 'random', 'full']);
+    for (const e of ev) assert.ok(e.auc >= 0 && e.auc <= 1 && e.hr10 === undefined, JSON.stringify(e));
+    for (const m of ['goracs', 'random', 'full']) assert.equal(s.metrics![`auc.${m}`], ev.find((e) => e.method === m)!.auc);
+    assert.ok(ev.find((e) => e.method === 'full')!.auc > 0.5, 'the yes/no signal is learnable: full data beats chance');
+    const table = tableFromIPC(readFileSync(fileOfUri(s.artifacts.find((a) => a.name === 'evaluation')!.uri)));
+    assert.deepEqual([...new Set(table.getChild('metric')!.toArray() as string[])], ['auc', 'valLoss']);
+    console.log(`      binary AUC: ${ev.map((e) => `${e.method} ${e.auc.toFixed(3)}`).join(', ')}`);
+  });
+
+  it('evaluation.task "binary" on the synthetic (next-item) data is refused before anything starts', async () => {
+    await assert.rejects(
+      startExperiment(await cluster.client(), { kind: 'goracs', config: { ...CONFIG, evaluation: { ...CONFIG.evaluation, task: 'binary' } }, id: 'goracs-bad-task', taskQueue: 'goracs' }),
+      (err: Error) => err instanceof DlabInputError && /evaluation\.task/.test(err.message),
+    );
   });
 
   it('a budget larger than the pool is refused before anything starts, naming the field (API and CLI)', async () => {
