@@ -8,6 +8,7 @@ import { writeRunReport } from '../client/report';
 import { readConfigFile, startExperiment } from '../client/start';
 import { runStatus, StatusReport } from '../client/status';
 import { storeForHome } from '../lib/store/artifact-store';
+import { parseConfig } from '../schemas/config';
 import { createWorker } from '../workers/worker';
 import { dlabHome, taskQueue } from './env';
 
@@ -110,6 +111,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const started: string[] = [];
   let client: Client | undefined;
   let stopping = false;
+  let finished = false;
   const shutdown = async (interrupted: boolean) => {
     if (stopping) return;
     stopping = true;
@@ -132,8 +134,14 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     client = await connectClient({ address: server.address, namespace: 'default' });
     const stamp = Date.now();
     const runs: { id: string; label: string }[] = [];
-    for (const [kind, file] of [['icrlvr', opts.icrlvr], ['goracs', opts.goracs]] as const) {
-      const { id } = await startExperiment(client, { kind, config: readConfigFile(file), configSource: file, id: `demo-${kind}-${stamp}`, taskQueue: taskQueue() });
+    const configs = (['icrlvr', 'goracs'] as const).map((kind) => {
+      const file = kind === 'icrlvr' ? opts.icrlvr : opts.goracs;
+      const config = readConfigFile(file);
+      parseConfig(kind, config, file); // both configs are checked before either run starts
+      return { kind, file, config };
+    });
+    for (const { kind, file, config } of configs) {
+      const { id } = await startExperiment(client, { kind, config, configSource: file, id: `demo-${kind}-${stamp}`, taskQueue: taskQueue() });
       started.push(id);
       runs.push({ id, label: kind });
     }
@@ -153,6 +161,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       ].join('\n'),
     );
     if (finals.some((s) => s.state !== 'completed')) process.exitCode = 1;
+    finished = true;
     if (!opts.exit && process.stdin.isTTY) {
       process.stderr.write(`The server stays up for the web UI at ${server.uiUrl}; Ctrl-C stops it.\n`);
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -160,6 +169,6 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       await new Promise<void>((res) => server.process.once('exit', () => res()));
     }
   } finally {
-    await shutdown(false);
+    await shutdown(!finished); // a failure half-way (e.g. writing the report) ends the demo's runs too
   }
 }

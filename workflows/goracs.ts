@@ -1,4 +1,4 @@
-import { patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
 import type { GoracsEvalSummary, GoracsRefs } from '../activities/goracs';
 import type { RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import type { GoracsConfig } from '../schemas/config/goracs';
@@ -129,10 +129,13 @@ async function refineInChunks(
   while (accepted.length < cfg.maxIters) {
     const poo = trace[trace.length - 1].poo;
     let found: { index: number; swap?: Swap; poo?: number; solverIterations?: number } | undefined;
-    const wave = cfg.swapChunk * cfg.swapConcurrency;
+    // configs of runs started before swapConcurrency existed carry neither default
+    const chunk = cfg.swapChunk ?? 64;
+    const wave = chunk * (cfg.swapConcurrency ?? 2);
+    if (!(chunk >= 1 && wave >= chunk)) throw ApplicationFailure.nonRetryable(`refinement: swapChunk ${cfg.swapChunk} and swapConcurrency ${cfg.swapConcurrency} must be integers ≥ 1`);
     for (let lo = 0; lo < start.nSwaps && !found; lo += wave) {
       const ranges: [number, number][] = [];
-      for (let a = lo; a < Math.min(start.nSwaps, lo + wave); a += cfg.swapChunk) ranges.push([a, Math.min(start.nSwaps, a + cfg.swapChunk)]);
+      for (let a = lo; a < Math.min(start.nSwaps, lo + wave); a += chunk) ranges.push([a, Math.min(start.nSwaps, a + chunk)]);
       const verdicts = await Promise.all(ranges.map(([a, b]) => short.goracsRefineChunk({ ...input, accepted, poo, lo: a, hi: b })));
       found = verdicts.find((v) => v.index >= 0);
     }

@@ -141,9 +141,13 @@ export async function refine(
       stats.pivots += chain.iterations;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (!(chain.value === state.poo && chain.selected.every((r, k) => r === state.selected[k]))) {
-      throw new DlabInputError(`refine: resume state (iter ${state.iter}, POO ${state.poo}) does not follow from initial and its trace (replayed POO ${chain.value})`);
+    if (!chain.selected.every((r, k) => r === state.selected[k])) {
+      throw new DlabInputError(`refine: resume state (iter ${state.iter}) lists a selection that does not follow from initial and its trace`);
     }
+    // A heartbeat written by an earlier solver (cold solves, before the warm-started chain) can
+    // differ from the replay in the last bits: the replayed chain's POO is the one the comparisons
+    // of the rest of the run must use, so adopt it rather than fail a run mid-way.
+    if (chain.value !== state.poo) state = { ...state, poo: chain.value };
   } else {
     state = {
       iter: 0,

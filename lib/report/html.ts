@@ -56,7 +56,7 @@ function sameKind(runs: RunDescription[]): string {
 }
 
 function runSection(r: RunDescription, figs: RenderedFigure[]): string {
-  return section(`run-${anchor(r.id)}`, `${r.id} <span class="kind">${esc(r.kind)}</span> ${stateBadge(r.state)}`, [
+  return section(`run-${anchor(r.id)}`, `${esc(r.id)} <span class="kind">${esc(r.kind)}</span> ${stateBadge(r.state)}`, [
     table(
       ['stage', 'step', 'progress', 'config hash', 'code version'],
       [[esc(r.stage), String(r.step), `${r.progress.done}/${r.progress.total}`, code(r.configHash ?? '—'), esc(codeVersions(r).join(', ') || '—')]],

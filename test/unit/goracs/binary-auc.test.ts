@@ -21,9 +21,11 @@ describe('GORACS binary evaluation (AUC of yes-vs-no log-probs)', () => {
     assert.equal(await binaryAuc(head, { yes: oneToken(h, 0), no: oneToken(h, 1), labels }), 0.75);
   });
 
-  it('sums a text’s token log-probs: a two-token yes text counts twice, so the same order and AUC 1 when positives have the larger h', async () => {
-    const h = [0.3, -0.2];
-    const yes = { hidden: Float32Array.from([0.3, 0.3, -0.2, -0.2]), targets: Int32Array.from([0, 0, 0, 0]), offsets: Int32Array.from([0, 2, 4]) };
-    assert.equal(await binaryAuc(head, { yes, no: oneToken(h, 1), labels: Uint8Array.from([1, 0]) }), 1);
+  it('sums a text’s token log-probs: the second yes token decides the order (first tokens say AUC 0, sums say AUC 1)', async () => {
+    // row 0 (label 1): yes tokens at h = 0, 3; no at h = 0 → s = log½ + log σ(6) − log½ ≈ −0.0025
+    // row 1 (label 0): yes tokens at h = 0.5, −3; no at h = 0 → s = log σ(1) + log σ(−6) − log½ ≈ −5.62
+    // the first yes token alone would rank row 1 higher (log σ(1) > log ½)
+    const yes = { hidden: Float32Array.from([0, 3, 0.5, -3]), targets: Int32Array.from([0, 0, 0, 0]), offsets: Int32Array.from([0, 2, 4]) };
+    assert.equal(await binaryAuc(head, { yes, no: oneToken([0, 0], 1), labels: Uint8Array.from([1, 0]) }), 1);
   });
 });

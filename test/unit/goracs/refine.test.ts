@@ -208,6 +208,12 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
       const other = randomRows(inst.nT, 5, 99);
       await assert.rejects(run({ resume: reported[1] }, other), (e: unknown) => e instanceof DlabInputError && /does not (apply|follow)/.test(e.message));
     });
+    it('a heartbeat whose POO differs in the last bits (an earlier solver) resumes with the replayed POO and ends as the uninterrupted run', async () => {
+      const r = reported[1];
+      const resumed = await run({ resume: { ...r, poo: r.poo * (1 + 1e-15) } });
+      assert.deepEqual(resumed.selected, reference.selected);
+      assert.equal(resumed.poo, reference.poo);
+    });
     it('a session refuses accepted swaps that do not extend its own, and a POO other than its chain\'s', async () => {
       const session = new RefineSession(inst.cost, inst.nT, inst.nV, start, cfg.cutNum);
       const stats = { solves: 0, pruned: 0, pivots: 0 };
