@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { GORACS_CORESET, GORACS_COST, GORACS_EVAL, GORACS_POO_TRACE, GORACS_SAMPLES } from '../schemas/artifacts';
 import type { GoracsConfig, GoracsMethod } from '../schemas/config/goracs';
 import { BatchState } from '../lib/batches';
@@ -6,7 +7,7 @@ import type { RecRecord } from '../lib/data/rec-records';
 import { DlabInputError } from '../lib/errors';
 import { coresetTable, costSummaryTable, enteredAtIter, goracsProblem, GoracsProblem, readCoresetRows, traceTable } from '../lib/goracs/coreset';
 import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
-import { evalData, EvalData, EvalStats, EvalTask, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
+import { binaryTestLabels, evalData, EvalData, EvalStats, EvalTask, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
 import { greedyStart } from '../lib/goracs/greedy';
 import { poo } from '../lib/goracs/poo';
 import { refine, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
@@ -106,6 +107,14 @@ export function goracsActivities(deps: ActivityDeps) {
         if (cfg.budget > split.pool.length) throw new DlabInputError(`budget n = ${cfg.budget} exceeds the pool size ${split.pool.length} of ${source}`, 'budget');
         if (cfg.budget > split.validation.length) {
           throw new DlabInputError(`budget n = ${cfg.budget} exceeds the validation size ${split.validation.length} of ${source} (the greedy start gives at most |V| rows positive weight)`, 'budget');
+        }
+        // labels the later stages need, checked now rather than after hours of embedding and refinement
+        if (cfg.variant === 'label-enhanced') {
+          const unlabelled = [...split.pool, ...split.validation].find((r) => records[r].label !== 0 && records[r].label !== 1);
+          if (unlabelled !== undefined) throw new DlabInputError(`variant "label-enhanced" needs a label 0 or 1 on every pool and validation sample; ${records[unlabelled].id} of ${source} has none`, 'variant');
+        }
+        if (cfg.evaluation.enabled && cfg.evaluation.task === 'binary') {
+          binaryTestLabels(records, split.test, { yes: cfg.evaluation.binaryTargets[0], no: cfg.evaluation.binaryTargets[1] });
         }
         const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
         return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
@@ -280,7 +289,8 @@ export function goracsActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const session = await sessionOf(input, cfg, input.accepted);
         const stats = { solves: 0, pruned: 0, pivots: 0 };
-        const verdict = await session.evaluate(input.accepted, input.poo, input.lo, input.hi, stats);
+        // cancellation reaches a running chunk through its keep-alive heartbeats (every second)
+        const verdict = await session.evaluate(input.accepted, input.poo, input.lo, input.hi, stats, Context.current().cancellationSignal);
         if (cfg.delayMs) await new Promise((r) => setTimeout(r, cfg.delayMs));
         return { ...verdict, stats };
       });

@@ -112,18 +112,13 @@ async function splitTokens(policy: Policy, records: RecRecord[], rows: Int32Arra
 }
 
 /**
- * Binary task: pool and validation on their own targets (the yes/no texts, for fine-tuning and
- * early stopping), the test rows on both texts. Throws DlabInputError for a test row without a
- * 0/1 label, a target that is neither text, or a test split with only one class.
+ * The 0/1 labels of the binary task's test rows. Throws DlabInputError (checked when the run
+ * prepares its data, not hours later) for a row without a 0/1 label, a target that is not the
+ * label's text, or a test split with only one class (AUC undefined).
  */
-async function binaryEvalData(
-  policy: Policy,
-  records: RecRecord[],
-  split: { pool: Int32Array; validation: Int32Array; test: Int32Array },
-  task: { yes: string; no: string },
-  batchSize: number,
-): Promise<EvalData> {
-  const labels = Uint8Array.from(split.test, (r) => {
+export function binaryTestLabels(records: RecRecord[], testRows: Int32Array, task: { yes: string; no: string }): Uint8Array {
+  if (!testRows.length) throw new DlabInputError('GORACS binary evaluation: no sample has split "test"', 'split');
+  const labels = Uint8Array.from(testRows, (r) => {
     const rec = records[r];
     if (rec.label !== 0 && rec.label !== 1) throw new DlabInputError(`GORACS binary evaluation: test sample ${rec.id} has no 0/1 label`, rec.id);
     if (rec.target !== (rec.label === 1 ? task.yes : task.no)) {
@@ -135,6 +130,22 @@ async function binaryEvalData(
   if (positives === 0 || positives === labels.length) {
     throw new DlabInputError(`GORACS binary evaluation: AUC needs test samples of both labels, found ${positives} positives of ${labels.length}`, 'split');
   }
+  return labels;
+}
+
+/**
+ * Binary task: pool and validation on their own targets (the yes/no texts, for fine-tuning and
+ * early stopping), the test rows on both texts. Throws DlabInputError for a test row without a
+ * 0/1 label, a target that is neither text, or a test split with only one class.
+ */
+async function binaryEvalData(
+  policy: Policy,
+  records: RecRecord[],
+  split: { pool: Int32Array; validation: Int32Array; test: Int32Array },
+  task: { yes: string; no: string },
+  batchSize: number,
+): Promise<EvalData> {
+  const labels = binaryTestLabels(records, split.test, task);
   return {
     d: policy.head.dModel,
     pool: await splitTokens(policy, records, split.pool, batchSize),

@@ -62,6 +62,9 @@ const Evaluation = z
   })
   .strict();
 
+/** Refinement activities one run may schedule at worst (its history must stay well below Temporal's 50 000 events). */
+export const MAX_REFINE_ACTIVITIES = 8000;
+
 export const GoracsConfig = z
   .object({
     kind: z.literal('goracs').optional(),
@@ -94,6 +97,16 @@ export const GoracsConfig = z
   .superRefine((c, ctx) => {
     if (c.variant === 'label-enhanced' && c.data.type === 'synthetic') {
       ctx.addIssue({ code: 'custom', path: ['variant'], message: 'variant "label-enhanced" needs binary labels: use JSONL or Arrow data with a label on every pool and validation sample' });
+    }
+    // refinement runs in one workflow history: at worst every iteration tries all cutNum² swaps,
+    // ⌈cutNum²/swapChunk⌉ activities each (≈ 4–5 history events per activity; Temporal stops at 50 000)
+    const worstActivities = c.maxIters * Math.ceil((c.cutNum * c.cutNum) / c.swapChunk);
+    if (c.variant === 'itra' && worstActivities > MAX_REFINE_ACTIVITIES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['swapChunk'],
+        message: `maxIters · ⌈cutNum²/swapChunk⌉ = ${worstActivities} refinement activities at worst, more than the ${MAX_REFINE_ACTIVITIES} one workflow history holds: raise swapChunk (or lower maxIters / cutNum)`,
+      });
     }
     if (c.cost === 'gradient' && !c.projection) {
       ctx.addIssue({ code: 'custom', path: ['projection'], message: 'cost "gradient" needs a projection {kA, kH}' });

@@ -30,6 +30,16 @@ describe('experiment configs', () => {
     );
   });
 
+  it('goracs: a refinement that could outgrow one workflow history is refused naming swapChunk (1000 · ⌈900/64⌉ = 15 000 > 8 000 activities); 100 iterations (1 500) pass', () => {
+    const goracs = { seed: 1, budget: 5, model: { dir: '/m' }, data: { type: 'synthetic' }, cutNum: 30 };
+    assert.equal(parseConfig('goracs', { ...goracs, maxIters: 100 }).swapChunk, 64);
+    assert.throws(
+      () => parseConfig('goracs', { ...goracs, maxIters: 1000 }),
+      (err: Error) => err instanceof DlabInputError && /swapChunk: maxIters · ⌈cutNum²\/swapChunk⌉ = 15000 refinement activities/.test(err.message),
+    );
+    assert.equal(parseConfig('goracs', { ...goracs, maxIters: 1000, swapChunk: 900 }).maxIters, 1000);
+  });
+
   it('a missing field and an ill-typed field are both named', () => {
     assert.throws(
       () => parseConfig('smoke', { rows: 10, batchSize: 'five' }),
