@@ -57,8 +57,8 @@ export class RefineSession {
   /**
    * Evaluates candidates [lo, hi) of the iteration after `accepted` (the swaps accepted so
    * far, in order): the smallest improving index with its POO and pivots, or index −1.
-   * Throws DlabInputError if `accepted` does not extend the swaps this session applied
-   * (make a new session) or if `expectedPoo` (the workflow's POO of S) differs from this
+   * Throws (a retryable Error) if `accepted` does not extend the swaps this session applied
+   * (make a new session), and DlabInputError if `expectedPoo` (the workflow's POO of S) differs from this
    * chain's — the guard that every worker holds the same S.
    * Calls are serialised: concurrent activities on one worker take turns.
    */
@@ -75,7 +75,9 @@ export class RefineSession {
   }
 
   private async evaluateNow(accepted: Swap[], expectedPoo: number, lo: number, hi: number, stats: RefineStats, signal?: AbortSignal) {
-    if (!this.extends(accepted)) throw new DlabInputError('RefineSession.evaluate: accepted swaps do not extend those this session applied');
+    // a plain (retryable) error: another caller advanced this session between the caller's check
+    // and its turn; the retried attempt finds the session does not extend and builds a new one
+    if (!this.extends(accepted)) throw new Error('RefineSession.evaluate: accepted swaps do not extend those this session applied');
     for (let t = this.applied.length; t < accepted.length; t++) {
       signal?.throwIfAborted();
       const s = accepted[t];
