@@ -1,4 +1,4 @@
-import { Rng } from '../rng';
+import { checkGptWeights, GptWeights, initialWeights } from './gpt-weights';
 import { BOOL_TYPE, FLOAT, GraphBuilder, INT64, floatAttr, intAttr, intsAttr } from './onnx-graph';
 
 /**
@@ -13,7 +13,8 @@ import { BOOL_TYPE, FLOAT, GraphBuilder, INT64, floatAttr, intAttr, intsAttr } f
  * (`input_ids`, `attention_mask`, `position_ids`, `past_key_values.{i}.key|value` →
  * `logits`, `present.{i}.key|value`), so `prepare` and the runtime treat the project's
  * models and users' exports the same way. Weights ~ N(0, 0.02²) from the seeded RNG
- * (residual projections scaled by 1/√(2·nLayer)), biases 0, LayerNorm γ = 1, β = 0.
+ * (residual projections scaled by 1/√(2·nLayer)), biases 0, LayerNorm γ = 1, β = 0
+ * (gpt-weights.ts `initialWeights`), or given values (e.g. pretrained by gpt-train.ts).
  */
 export interface GptConfig {
   vocab: number;
@@ -36,43 +37,33 @@ export function checkGptConfig(cfg: GptConfig): void {
   if (cfg.dModel % cfg.nHead !== 0) throw new Error(`model config: dModel (${cfg.dModel}) must be divisible by nHead (${cfg.nHead})`);
 }
 
-class Init {
-  private readonly rng: Rng;
-  constructor(seed: number) {
-    this.rng = new Rng(seed, 0x677074);
-  }
-  normal(n: number, std: number): Float32Array {
-    const a = new Float32Array(n);
-    this.rng.fillNormal(a, std);
-    return a;
-  }
-}
-
-const ones = (n: number) => new Float32Array(n).fill(1);
-const zeros = (n: number) => new Float32Array(n);
-
 interface Shared {
   g: GraphBuilder;
   cfg: GptConfig;
-  init: Init;
+  /** initializer values by name (gpt-weights.ts) */
+  w: GptWeights;
   headDim: number;
   /** additive attention bias [B, 1, S, T]: 0 where attended, −1e9 elsewhere */
   attnBias: string;
 }
 
-/** LayerNorm over the last axis with fresh γ, β. */
+/** The initializer `name` with its value from s.w. */
+function weight(s: Shared, name: string, dims: number[]): string {
+  return s.g.floatTensor(name, dims, s.w.get(name)!);
+}
+
+/** LayerNorm over the last axis with γ = `${name}.weight`, β = `${name}.bias`. */
 function layerNorm(s: Shared, x: string, name: string): string {
   const d = s.cfg.dModel;
-  return s.g.op('LayerNormalization', [x, s.g.floatTensor(`${name}.weight`, [d], ones(d)), s.g.floatTensor(`${name}.bias`, [d], zeros(d))], [
+  return s.g.op('LayerNormalization', [x, weight(s, `${name}.weight`, [d]), weight(s, `${name}.bias`, [d])], [
     intAttr('axis', -1),
     floatAttr('epsilon', 1e-5),
   ]);
 }
 
-/** x · W + b with W [inDim, outDim] ~ N(0, std²). */
-function linear(s: Shared, x: string, name: string, inDim: number, outDim: number, std = 0.02): string {
-  const w = s.g.floatTensor(`${name}.weight`, [inDim, outDim], s.init.normal(inDim * outDim, std));
-  return s.g.op('Add', [s.g.op('MatMul', [x, w]), s.g.floatTensor(`${name}.bias`, [outDim], zeros(outDim))]);
+/** x · W + b with W [inDim, outDim]. */
+function linear(s: Shared, x: string, name: string, inDim: number, outDim: number): string {
+  return s.g.op('Add', [s.g.op('MatMul', [x, weight(s, `${name}.weight`, [inDim, outDim])]), weight(s, `${name}.bias`, [outDim])]);
 }
 
 /** [B, S, d] → [B, H, S, hd] */
@@ -85,7 +76,6 @@ function splitHeads(s: Shared, x: string): string {
 function block(s: Shared, x: string, i: number, cache?: { pastKey: string; pastValue: string; presentKey: string; presentValue: string }): string {
   const { g, cfg } = s;
   const d = cfg.dModel;
-  const residualStd = 0.02 / Math.sqrt(2 * cfg.nLayer);
   const h = layerNorm(s, x, `h.${i}.ln_1`);
   const q = splitHeads(s, linear(s, h, `h.${i}.attn.q`, d, d));
   let k = splitHeads(s, linear(s, h, `h.${i}.attn.k`, d, d));
@@ -98,7 +88,7 @@ function block(s: Shared, x: string, i: number, cache?: { pastKey: string; pastV
   const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], [intsAttr('perm', [0, 1, 3, 2])])]), scale]);
   const attn = g.op('Softmax', [g.op('Add', [scores, s.attnBias])], [intAttr('axis', -1)]);
   const merged = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [attn, v])], [intsAttr('perm', [0, 2, 1, 3])]), g.int64Tensor(`h.${i}.merge_shape`, [3], [0, 0, d])]);
-  x = g.op('Add', [x, linear(s, merged, `h.${i}.attn.c_proj`, d, d, residualStd)]);
+  x = g.op('Add', [x, linear(s, merged, `h.${i}.attn.c_proj`, d, d)]);
   const h2 = layerNorm(s, x, `h.${i}.ln_2`);
   const up = linear(s, h2, `h.${i}.mlp.c_fc`, d, cfg.dFf);
   // gelu(u) = ½ u (1 + erf(u / √2))
@@ -106,7 +96,7 @@ function block(s: Shared, x: string, i: number, cache?: { pastKey: string; pastV
   const one = g.floatTensor(`h.${i}.mlp.one`, [], new Float32Array([1]));
   const invSqrt2 = g.floatTensor(`h.${i}.mlp.inv_sqrt2`, [], new Float32Array([Math.SQRT1_2]));
   const gelu = g.op('Mul', [g.op('Mul', [up, half]), g.op('Add', [one, g.op('Erf', [g.op('Mul', [up, invSqrt2])])])]);
-  return g.op('Add', [x, linear(s, gelu, `h.${i}.mlp.c_proj`, cfg.dFf, d, residualStd)]);
+  return g.op('Add', [x, linear(s, gelu, `h.${i}.mlp.c_proj`, cfg.dFf, d)]);
 }
 
 /** Scalar int64 from a [1] tensor. */
@@ -140,22 +130,29 @@ function attentionBias(g: GraphBuilder, inputIds: string, attentionMask: string,
 }
 
 function embeddings(s: Shared, inputIds: string, positionIds: string): { x: string; wte: string } {
-  const { g, cfg, init } = s;
-  const wte = g.floatTensor('wte', [cfg.vocab, cfg.dModel], init.normal(cfg.vocab * cfg.dModel, 0.02));
-  const wpe = g.floatTensor('wpe', [cfg.maxPos, cfg.dModel], init.normal(cfg.maxPos * cfg.dModel, 0.01));
+  const { g, cfg } = s;
+  const wte = weight(s, 'wte', [cfg.vocab, cfg.dModel]);
+  const wpe = weight(s, 'wpe', [cfg.maxPos, cfg.dModel]);
   return { x: g.op('Add', [g.op('Gather', [wte, inputIds], [intAttr('axis', 0)]), g.op('Gather', [wpe, positionIds], [intAttr('axis', 0)])]), wte };
 }
 
-/** The causal LM with KV cache, in the Optimum decoder layout. */
-export function buildDecoder(cfg: GptConfig): Uint8Array {
+/** Validated weights: the given ones, or the seeded initial ones. */
+function weightsFor(cfg: GptConfig, weights?: GptWeights): GptWeights {
   checkGptConfig(cfg);
+  if (!weights) return initialWeights(cfg);
+  checkGptWeights(cfg, weights);
+  return weights;
+}
+
+/** The causal LM with KV cache, in the Optimum decoder layout; `weights` default to initialWeights(cfg). */
+export function buildDecoder(cfg: GptConfig, weights?: GptWeights): Uint8Array {
+  const w = weightsFor(cfg, weights);
   const g = new GraphBuilder('dlab_gpt_decoder');
   const headDim = cfg.dModel / cfg.nHead;
   const inputIds = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
   const attentionMask = g.input('attention_mask', INT64, ['batch_size', 'past_sequence_length + sequence_length']);
   const positionIds = g.input('position_ids', INT64, ['batch_size', 'sequence_length']);
-  const init = new Init(cfg.seed);
-  const s: Shared = { g, cfg, init, headDim, attnBias: attentionBias(g, inputIds, attentionMask, true) };
+  const s: Shared = { g, cfg, w, headDim, attnBias: attentionBias(g, inputIds, attentionMask, true) };
   const { x: x0, wte } = embeddings(s, inputIds, positionIds);
   let x = x0;
   for (let i = 0; i < cfg.nLayer; i++) {
@@ -164,8 +161,8 @@ export function buildDecoder(cfg: GptConfig): Uint8Array {
     x = block(s, x, i, { pastKey: kv[0], pastValue: kv[1], presentKey: `present.${i}.key`, presentValue: `present.${i}.value` });
   }
   const h = layerNorm(s, x, 'ln_f');
-  const headW = cfg.tied === false ? g.floatTensor('lm_head.weight', [cfg.dModel, cfg.vocab], init.normal(cfg.dModel * cfg.vocab, 0.02)) : g.op('Transpose', [wte], [intsAttr('perm', [1, 0])]);
-  const out = cfg.headBias ? g.op('Add', [g.op('MatMul', [h, headW]), g.floatTensor('lm_head.bias', [cfg.vocab], init.normal(cfg.vocab, 0.02))], undefined, 'logits') : g.op('MatMul', [h, headW], undefined, 'logits');
+  const headW = cfg.tied === false ? weight(s, 'lm_head.weight', [cfg.dModel, cfg.vocab]) : g.op('Transpose', [wte], [intsAttr('perm', [1, 0])]);
+  const out = cfg.headBias ? g.op('Add', [g.op('MatMul', [h, headW]), weight(s, 'lm_head.bias', [cfg.vocab])], undefined, 'logits') : g.op('MatMul', [h, headW], undefined, 'logits');
   g.output(out, FLOAT, ['batch_size', 'sequence_length', cfg.vocab]);
   return g.toBytes();
 }
@@ -173,14 +170,14 @@ export function buildDecoder(cfg: GptConfig): Uint8Array {
 /**
  * The encoder variant: bidirectional attention over non-padding tokens, positions
  * 0…S−1, outputs `last_hidden_state` [B, S, d] and the mean-pooled `embedding` [B, d]
- * (Σ_t mask_t h_t / Σ_t mask_t).
+ * (Σ_t mask_t h_t / Σ_t mask_t). `weights` default to initialWeights(cfg); the head's are unused.
  */
-export function buildEncoder(cfg: GptConfig): Uint8Array {
-  checkGptConfig(cfg);
+export function buildEncoder(cfg: GptConfig, weights?: GptWeights): Uint8Array {
+  const w = weightsFor(cfg, weights);
   const g = new GraphBuilder('dlab_gpt_encoder');
   const inputIds = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
   const attentionMask = g.input('attention_mask', INT64, ['batch_size', 'sequence_length']);
-  const s: Shared = { g, cfg, init: new Init(cfg.seed), headDim: cfg.dModel / cfg.nHead, attnBias: attentionBias(g, inputIds, attentionMask, false) };
+  const s: Shared = { g, cfg, w, headDim: cfg.dModel / cfg.nHead, attnBias: attentionBias(g, inputIds, attentionMask, false) };
   const S = g.op('Shape', [inputIds], [intAttr('start', 1), intAttr('end', 2)]);
   const positions = g.op('Range', [g.int64Tensor('pos_zero', [], [0]), scalar(g, S), g.int64Tensor('pos_one', [], [1])]);
   let x = embeddings(s, inputIds, positions).x;

@@ -1,0 +1,182 @@
+import { strict as assert } from 'node:assert';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { buildDecoder, GptConfig } from '../../lib/model/gpt';
+import { gptWeightSpecs, GptWeights, initialWeights } from '../../lib/model/gpt-weights';
+import { erf, gptLogits, gptLossAndGrads, LmSequence, trainGpt } from '../../lib/model/gpt-train';
+import { BuiltinTokenizer } from '../../lib/model/tokenizers';
+import { Rng } from '../../lib/rng';
+
+const tiny: GptConfig = { vocab: 12, dModel: 8, nLayer: 2, nHead: 2, dFf: 16, maxPos: 16, seed: 3 };
+
+/** The initial weights plus N(0, std²) noise everywhere (so biases, γ and attention are non-trivial). */
+function jittered(cfg: GptConfig, std: number, seed: number): GptWeights {
+  const w = initialWeights(cfg);
+  const rng = new Rng(seed, 1);
+  for (const a of w.values()) for (let i = 0; i < a.length; i++) a[i] += rng.normal() * std;
+  return w;
+}
+
+/** Decoder logits [S, V] from ONNX Runtime for one unpadded sequence. */
+async function ortLogits(cfg: GptConfig, w: GptWeights, ids: number[]): Promise<Float32Array> {
+  const session = await InferenceSession.create(buildDecoder(cfg, w));
+  const S = ids.length;
+  const feeds: Record<string, Tensor> = {
+    input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, S]),
+    attention_mask: new Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
+    position_ids: new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, S]),
+  };
+  for (let i = 0; i < cfg.nLayer; i++) for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [1, cfg.nHead, 0, cfg.dModel / cfg.nHead]);
+  return (await session.run(feeds)).logits.data as Float32Array;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('GPT pretraining in TypeScript (lib/model/gpt-train, gpt-weights)', function () {
+  this.timeout(20_000);
+
+  it('erf matches reference values to 1e-12 (erf 0.5, 1, 2, 3, 4.5; odd)', () => {
+    const ref: [number, number][] = [
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [3, 0.9999779095030014],
+      [4.5, 0.9999999998033839],
+    ];
+    for (const [x, want] of ref) {
+      assert.ok(Math.abs(erf(x) - want) < 1e-12, `erf(${x}) = ${erf(x)}, want ${want}`);
+      assert.ok(Math.abs(erf(-x) + want) < 1e-12);
+    }
+  });
+
+  it('initialWeights are the seeded initializers of buildDecoder(cfg), and buildDecoder(cfg, w) embeds w', () => {
+    for (const cfg of [tiny, { ...tiny, tied: false, headBias: true }]) {
+      const initializers = (g: Uint8Array) => new Map((onnx.ModelProto.decode(g).graph!.initializer ?? []).map((t) => [t.name!, t.rawData!]));
+      const w = initialWeights(cfg);
+      const built = initializers(buildDecoder(cfg));
+      assert.deepEqual([...w.keys()], gptWeightSpecs(cfg).map((s) => s.name));
+      for (const [name, a] of w) assert.deepEqual(Buffer.from(built.get(name)!), Buffer.from(a.buffer), name);
+      const j = jittered(cfg, 0.1, 9);
+      const withJ = initializers(buildDecoder(cfg, j));
+      for (const [name, a] of j) assert.deepEqual(Buffer.from(withJ.get(name)!), Buffer.from(a.buffer), name);
+      assert.deepEqual(buildDecoder(cfg, initialWeights(cfg)), buildDecoder(cfg));
+    }
+    const w = initialWeights(tiny);
+    w.delete('h.1.mlp.c_fc.bias');
+    assert.throws(() => buildDecoder(tiny, w), /"h\.1\.mlp\.c_fc\.bias" \[16\] is missing/);
+  });
+
+  for (const [tied, headBias] of [[true, false], [false, true]]) {
+    it(`gradients of every weight tensor equal central finite differences (${tied ? 'tied' : 'untied'}, ${headBias ? 'head bias' : 'no head bias'}): rel. err < 1e-3`, () => {
+      const cfg = { ...tiny, tied, headBias };
+      const w32 = jittered(cfg, 0.3, 4);
+      const w = new Map([...w32].map(([k, v]) => [k, Float64Array.from(v)]));
+      const batch: LmSequence[] = [
+        { tokens: [1, 5, 7, 2, 9, 11, 3], lossMask: [0, 0, 0, 1, 1, 1, 1] },
+        { tokens: [4, 4, 0, 10, 6], lossMask: [0, 1, 1, 0, 1] },
+      ];
+      const { grads, targets } = gptLossAndGrads(cfg, w, batch);
+      assert.equal(targets, 7); // 4 + 3 masked targets (lossMask[0] never counts)
+      const rng = new Rng(17, 2);
+      const h = 1e-5;
+      let worst = 0; // over entries with |gradient| > 1e-7
+      let worstAbs = 0;
+      let checked = 0;
+      for (const s of gptWeightSpecs(cfg)) {
+        const a = w.get(s.name)!;
+        const g = grads.get(s.name)!;
+        // 5 random entries plus the entry of largest gradient
+        const idx = [0, 1, 2, 3, 4].map(() => rng.int(a.length));
+        let big = 0;
+        for (let i = 1; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[big])) big = i;
+        idx.push(big);
+        for (const i of idx) {
+          const keep = a[i];
+          a[i] = keep + h;
+          const up = gptLossAndGrads(cfg, w, batch).loss;
+          a[i] = keep - h;
+          const down = gptLossAndGrads(cfg, w, batch).loss;
+          a[i] = keep;
+          const fd = (up - down) / (2 * h);
+          const abs = Math.abs(fd - g[i]);
+          const rel = abs / Math.max(Math.abs(fd), Math.abs(g[i]), 1e-30);
+          assert.ok(rel < 1e-3 || abs < 1e-6, `${s.name}[${i}]: analytic ${g[i]}, finite difference ${fd}`);
+          if (Math.max(Math.abs(fd), Math.abs(g[i])) > 1e-7) worst = Math.max(worst, rel);
+          worstAbs = Math.max(worstAbs, abs);
+          checked++;
+        }
+        // the key bias adds q·b_k to every score of a row, which softmax ignores: its gradient is 0
+        if (s.name.endsWith('attn.k.bias')) assert.ok(Math.abs(g[big]) < 1e-12, `${s.name}: gradient ${g[big]}, expected 0`);
+        else assert.ok(Math.abs(g[big]) > 1e-6, `${s.name}: gradient is zero everywhere`);
+      }
+      console.log(`      ${checked} entries checked, max relative error ${worst.toExponential(2)} (|g| > 1e-7), max absolute error ${worstAbs.toExponential(2)}`);
+    });
+  }
+
+  for (const [tied, headBias] of [[true, false], [false, true]]) {
+    it(`TS forward logits equal ONNX Runtime logits of buildDecoder(cfg, weights) within 1e-4 (${tied ? 'tied' : 'untied + head bias'})`, async () => {
+      const cfg: GptConfig = { vocab: 100, dModel: 32, nLayer: 2, nHead: 4, dFf: 64, maxPos: 32, seed: 8, tied, headBias };
+      const w = jittered(cfg, 0.1, 5);
+      const ids = [1, 17, 42, 5, 99, 3, 60, 60, 0, 23, 7];
+      const want = await ortLogits(cfg, w, ids);
+      const diff = maxAbsDiff(gptLogits(cfg, w, ids), want);
+      console.log(`      max |TS − ORT| = ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-4, `max |Δ| = ${diff}`);
+    });
+  }
+
+  describe('trainGpt on 12 addition facts "a+b=s" (builtin tokenizer, loss on the answer and <eos>)', () => {
+    const tok = new BuiltinTokenizer({});
+    const cfg: GptConfig = { vocab: tok.vocabSize, dModel: 32, nLayer: 2, nHead: 4, dFf: 64, maxPos: 16, seed: 1 };
+    const facts: [number, number][] = [[1, 2], [3, 4], [5, 1], [2, 7], [6, 6], [8, 1], [4, 9], [7, 3], [9, 9], [0, 5], [3, 8], [2, 2]];
+    const sequences: LmSequence[] = facts.map(([a, b]) => {
+      const prompt = [tok.bosId, ...tok.encode(`${a}+${b}=`)];
+      const answer = [...tok.encode(String(a + b)), tok.eosId];
+      return { tokens: [...prompt, ...answer], lossMask: [...prompt.map(() => 0), ...answer.map(() => 1)] };
+    });
+    const opts = { steps: 150, batchSize: 6, lr: 3e-3, weightDecay: 0.01, seed: 2 };
+    let result: ReturnType<typeof trainGpt>;
+    let seconds = 0;
+    before(() => {
+      const t0 = process.hrtime.bigint();
+      result = trainGpt(cfg, initialWeights(cfg), sequences, opts);
+      seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    });
+
+    it('the loss over all facts falls from ≈ ln 100 = 4.6 to below 1/50 of it', () => {
+      const before = gptLossAndGrads(cfg, initialWeights(cfg), sequences).loss;
+      const after = gptLossAndGrads(cfg, result.weights, sequences).loss;
+      console.log(`      loss ${before.toFixed(4)} → ${after.toFixed(4)} in ${opts.steps} steps (${(opts.steps / seconds).toFixed(1)} steps/s, batch ${opts.batchSize})`);
+      assert.ok(Math.abs(before - Math.log(100)) < 0.05, `initial loss ${before}`);
+      assert.ok(after < before / 50, `final loss ${after}`);
+      assert.equal(result.losses.length, opts.steps);
+    });
+
+    it('the exported decoder answers every fact greedily on ONNX Runtime', async () => {
+      for (const s of sequences) {
+        const start = s.lossMask.indexOf(1);
+        const logits = await ortLogits(cfg, result.weights, s.tokens);
+        for (let j = start; j < s.tokens.length; j++) {
+          const row = logits.subarray((j - 1) * cfg.vocab, j * cfg.vocab);
+          let arg = 0;
+          for (let t = 1; t < cfg.vocab; t++) if (row[t] > row[arg]) arg = t;
+          assert.equal(arg, s.tokens[j], `${tok.decode(s.tokens)}: position ${j}`);
+        }
+      }
+    });
+
+    it('is deterministic: the same seed gives the same weight bytes, another seed other weights', () => {
+      const short = { ...opts, steps: 10 };
+      const a = trainGpt(cfg, initialWeights(cfg), sequences, short).weights;
+      const b = trainGpt(cfg, initialWeights(cfg), sequences, short).weights;
+      const c = trainGpt(cfg, initialWeights(cfg), sequences, { ...short, seed: 3 }).weights;
+      for (const [name, x] of a) assert.deepEqual(Buffer.from(x.buffer), Buffer.from(b.get(name)!.buffer), name);
+      assert.notDeepEqual(Buffer.from(a.get('h.0.attn.q.weight')!.buffer), Buffer.from(c.get('h.0.attn.q.weight')!.buffer));
+    });
+  });
+});
