@@ -1,14 +1,18 @@
+import { Context } from '@temporalio/activity';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
 import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuestions, ChunkState } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { readHeadFile, readModelDir } from '../lib/model/model-dir';
+import { BuiltinTokenizer } from '../lib/model/tokenizers/builtin';
+import { pretrainCorpus } from '../lib/icrlvr/pretrain';
+import { PROMPT_TEMPLATES } from '../lib/tasks/demos';
 import { tableFromColumns } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
-import { modelDirFor, policyFor } from './policies';
+import { modelDirFor, policyFor, pretrainedModelDirFor } from './policies';
 import { StageContext, StageResult } from './types';
 
 export interface IcrlvrBase extends StageContext {
@@ -48,13 +52,19 @@ export function icrlvrActivities(deps: ActivityDeps) {
   return {
     /** Model (built or the user's), questions, demo pool, and the initial checkpoint. */
     async icrlvrPrepare(input: IcrlvrBase): Promise<StageResult & { modelDir: string }> {
-      return keepAlive(deps, async () => {
+      return keepAlive(deps, async (setProgress) => {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
-        const modelDir = await modelDirFor(deps.modelsDir, cfg.model);
+        const task = makeTaskData(cfg.task);
+        const modelDir =
+          cfg.pretrain && 'build' in cfg.model
+            ? await pretrainedModelDirFor(deps.modelsDir, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact']), {
+                signal: Context.current().cancellationSignal,
+                onStep: (step) => setProgress(step + 1, cfg.pretrain!.steps),
+              })
+            : await modelDirFor(deps.modelsDir, cfg.model);
         const { json, headPath } = await readModelDir(modelDir);
         const head = await readHeadFile(headPath, json.sha256.head);
-        const task = makeTaskData(cfg.task);
         const parents = [json.sha256.backbone, json.sha256.head];
         const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);
         const demos = await io.write(demosTable(task), ICRLVR_DEMOS, []);

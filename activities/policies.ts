@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path';
 import { configHash } from '../lib/config/canonical';
-import { buildModelDir, BuildConfig } from '../lib/model/model-dir';
+import { LmSequence, trainGptAsync } from '../lib/model/gpt-train';
+import { initialWeights } from '../lib/model/gpt-weights';
+import { buildModelDir, BuildConfig, readModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
 
 /** One policy per model directory per worker process (its ONNX sessions are shared underneath). */
@@ -26,4 +28,36 @@ export async function modelDirFor(modelsDir: string, model: { build: BuildConfig
   const dir = join(modelsDir, `built-${configHash(model.build).slice(0, 16)}`);
   await buildModelDir(model.build, dir);
   return dir;
+}
+
+const pretraining = new Map<string, Promise<string>>();
+
+/**
+ * A built model pretrained on `corpus` (every weight, AdamW; lib/model/gpt-train.ts), once per
+ * (build config, pretraining options, corpus) under the worker's models folder: a later run —
+ * another seed or mode of a sweep, a retried attempt after the directory was written — reuses
+ * it. Deterministic, so workers that race write the same bytes. `onStep` sees each step's loss.
+ */
+export async function pretrainedModelDirFor(
+  modelsDir: string,
+  build: BuildConfig,
+  pretrain: { steps: number; batchSize: number; lr: number; weightDecay: number; seed: number },
+  corpus: LmSequence[],
+  hooks: { onStep?: (step: number, loss: number) => void; signal?: AbortSignal } = {},
+): Promise<string> {
+  const corpusSha256 = configHash(corpus);
+  const dir = join(modelsDir, `pretrained-${configHash({ build, pretrain, corpusSha256 }).slice(0, 16)}`);
+  let p = pretraining.get(dir);
+  if (!p) {
+    p = (async () => {
+      const ok = await readModelDir(dir).then(() => true, () => false);
+      if (ok) return dir;
+      const { weights, losses } = await trainGptAsync(build, initialWeights(build), corpus, { ...pretrain, ...hooks });
+      await buildModelDir(build, dir, { weights, how: { ...pretrain, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } });
+      return dir;
+    })();
+    pretraining.set(dir, p);
+    p.catch(() => pretraining.delete(dir));
+  }
+  return p;
 }

@@ -100,17 +100,19 @@ export function asFailure(err: unknown): unknown {
  * noticed within the heartbeat timeout (the step then reruns from its inputs: it is a pure
  * function of them, so a rerun gives the same bytes). Input errors become non-retryable.
  */
-export async function keepAlive<T>(deps: ActivityDeps, fn: () => Promise<T>): Promise<T> {
+export async function keepAlive<T>(deps: ActivityDeps, fn: (setProgress: (done: number, total: number) => void) => Promise<T>): Promise<T> {
   const ctx = Context.current();
   const { me, attempts } = startAttempt(deps, 0);
+  let progress: { done: number; total: number } | undefined;
   const beat = () => {
     me.lastHeartbeatAt = new Date().toISOString();
-    ctx.heartbeat({ attempts });
+    ctx.heartbeat(progress ? { attempts, progress } : { attempts });
   };
   beat();
   const timer = setInterval(beat, 1000);
   try {
-    const out = await fn();
+    // progress (e.g. pretraining steps) rides on the next keep-alive beat: `dlab status` shows it
+    const out = await fn((done, total) => void (progress = { done, total }));
     // the attempt log goes into the result, which Temporal's history keeps
     return out && typeof out === 'object' ? { ...out, attempts } : out;
   } catch (err) {

@@ -75,7 +75,7 @@ function summary(s: StatusReport): string[] {
   const f = (x: number | null | undefined, d = 3) => (typeof x === 'number' ? x.toFixed(d) : 'n/a');
   const lines = [`${s.id}  (${s.kind})  ${s.state}${s.error ? `: ${s.error}` : ''}`];
   if (s.kind === 'icrlvr') {
-    lines.push(`  held-out avg@k ${f(m.initialHeldOutAccuracy)} after warm start → ${f(m.heldOutAccuracy)} after ${m.step ?? s.step} RL steps; pass@k ${f(m.passAtK)}`);
+    lines.push(`  held-out avg@k ${f(m.initialHeldOutAccuracy)} at the start → ${f(m.heldOutAccuracy)} after ${m.step ?? s.step} RL steps; pass@k ${f(m.passAtK)}`);
     lines.push(`  training reward ${f(m.rewardMean)}; mean Evidence Gain of correct rollouts ${f(m.egCorrectMean, 2)} vs incorrect ${f(m.egIncorrectMean, 2)}`);
   } else if (s.kind === 'goracs') {
     lines.push(`  coreset of ${m.selected ?? '?'}: POO ${f(m.pooInitial, 4)} (greedy start) → ${f(m.poo, 4)} after ${m.swapsAccepted ?? 0} accepted swaps`);

@@ -406,6 +406,31 @@ export interface TrainGptOptions {
  * batch loss before each step. Deterministic: same inputs and seed ⇒ same bytes.
  */
 export function trainGpt(cfg: GptConfig, weights: GptWeights, sequences: LmSequence[], opts: TrainGptOptions): { weights: GptWeights; losses: number[] } {
+  const run = trainGptSteps(cfg, weights, sequences, opts);
+  for (let r = run.next(); ; r = run.next()) if (r.done) return r.value;
+}
+
+/**
+ * `trainGpt` as an async loop that yields to the event loop after every step (so a worker's
+ * heartbeats go out) and reports each step's loss; stops with the signal's reason when aborted.
+ */
+export async function trainGptAsync(
+  cfg: GptConfig,
+  weights: GptWeights,
+  sequences: LmSequence[],
+  opts: TrainGptOptions & { onStep?: (step: number, loss: number) => void; signal?: AbortSignal },
+): Promise<{ weights: GptWeights; losses: number[] }> {
+  const run = trainGptSteps(cfg, weights, sequences, opts);
+  for (let r = run.next(); ; r = run.next()) {
+    if (r.done) return r.value;
+    opts.onStep?.(r.value.step, r.value.loss);
+    await new Promise((resolve) => setImmediate(resolve));
+    opts.signal?.throwIfAborted();
+  }
+}
+
+/** The training loop of trainGpt, one yield per optimizer step. */
+function* trainGptSteps(cfg: GptConfig, weights: GptWeights, sequences: LmSequence[], opts: TrainGptOptions): Generator<{ step: number; loss: number }, { weights: GptWeights; losses: number[] }> {
   checkGptConfig(cfg);
   checkGptWeights(cfg, weights);
   if (sequences.length === 0) throw new RangeError('trainGpt: no training sequences');
@@ -435,6 +460,7 @@ export function trainGpt(cfg: GptConfig, weights: GptWeights, sequences: LmSeque
     losses.push(loss);
     specs.forEach((s, k) => grads32[k].set(grads.get(s.name)!));
     adamwStep(params, grads32, state, adam, { noDecay });
+    yield { step, loss };
   }
   return { weights: w, losses };
 }

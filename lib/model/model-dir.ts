@@ -1,3 +1,4 @@
+import type { GptWeights } from './gpt-weights';
 import { createHash } from 'node:crypto';
 import { writeFileAtomic } from '../store/atomic';
 import { promises as fs } from 'node:fs';
@@ -91,13 +92,14 @@ export interface BuildConfig extends GptConfig {
 }
 
 /**
- * `dlab model build`: a GPT decoder from its config, with the built-in tokenizer, then
- * prepared exactly as a user's export is. `vocab` must cover the tokenizer.
+ * `dlab model build`: a GPT decoder from its config (random weights, or `trained` ones with a
+ * note of how they were trained), with the built-in tokenizer, then prepared exactly as a
+ * user's export is. `vocab` must cover the tokenizer.
  */
-export async function buildModelDir(cfg: BuildConfig, dir: string): Promise<ModelJson> {
+export async function buildModelDir(cfg: BuildConfig, dir: string, trained?: { weights: GptWeights; how: Record<string, unknown> }): Promise<ModelJson> {
   const tokenizer = new BuiltinTokenizer(cfg.tokenizer ?? {});
   if (cfg.vocab < tokenizer.vocabSize) throw new DlabInputError(`model config: vocab (${cfg.vocab}) is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`, 'vocab');
-  const decoder = buildDecoder(cfg);
+  const decoder = buildDecoder(cfg, trained?.weights);
   const p = prepareDecoder(decoder, 'built decoder');
   const tokenizerJson = JSON.stringify(tokenizer.toJSON(), null, 2) + '\n'; // what saveBuiltinTokenizer writes
   return writeModelDir(dir, {
@@ -107,7 +109,7 @@ export async function buildModelDir(cfg: BuildConfig, dir: string): Promise<Mode
     dims: { vocab: cfg.vocab, dModel: cfg.dModel, nLayer: cfg.nLayer, nHead: cfg.nHead, headDim: cfg.dModel / cfg.nHead, maxPos: cfg.maxPos },
     tied: p.tied,
     hasBias: !!p.b,
-    source: { kind: 'built', config: cfg, decoderSha256: sha(decoder) },
+    source: { kind: 'built', config: cfg, decoderSha256: sha(decoder), ...(trained ? { pretrained: trained.how } : {}) },
   });
 }
 

@@ -67,6 +67,17 @@ export const IcrlvrConfig = z
     gradClip: z.number().min(0).default(1),
     warmupSteps: z.number().int().min(0).default(0),
     epochs: z.number().int().positive().default(1).describe('μ: optimiser passes per batch'),
+    pretrain: z
+      .object({
+        steps: z.number().int().positive(),
+        batchSize: z.number().int().positive().default(32),
+        lr: z.number().positive().default(3e-3),
+        weightDecay: z.number().min(0).default(0.01),
+        seed: z.number().int().min(0).default(1),
+      })
+      .strict()
+      .optional()
+      .describe('pretrain the whole built model (backbone and head) on the column facts and the demonstration pool before anything else: a toy "pretrained LM" (lib/icrlvr/pretrain.ts)'),
     warmStart: z
       .object({ steps: z.number().int().positive(), batchSize: z.number().int().positive(), lr: z.number().positive() })
       .strict()
@@ -83,6 +94,10 @@ export const IcrlvrConfig = z
     heartbeatTimeoutSeconds: z.number().positive().default(30),
   })
   .strict()
-  .refine((c) => c.demosPerGroup <= c.groupSize, { message: 'demosPerGroup must be ≤ groupSize', path: ['demosPerGroup'] });
+  .refine((c) => c.demosPerGroup <= c.groupSize, { message: 'demosPerGroup must be ≤ groupSize', path: ['demosPerGroup'] })
+  .refine((c) => !c.pretrain || ('build' in c.model && c.task.type === 'arithmetic'), {
+    message: 'pretrain needs a built model ("model": {"build": …}) and the arithmetic task (its corpus is the column facts and the demonstration pool)',
+    path: ['pretrain'],
+  });
 
 export type IcrlvrConfig = z.infer<typeof IcrlvrConfig>;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../client/dev-server';
@@ -18,7 +18,7 @@ const ICRLVR = {
   seed: 3,
   model: { build: { vocab: 104, dModel: 32, nLayer: 1, nHead: 2, dFf: 64, maxPos: 128, seed: 2 } },
   task: { type: 'arithmetic', digits: 1, trainQuestions: 20, heldOutQuestions: 6, demoPool: 8 },
-  warmStart: { steps: 10, batchSize: 16, lr: 0.01 },
+  pretrain: { steps: 3, batchSize: 8 },
   steps: 2,
   questionsPerStep: 3,
   groupSize: 4,
@@ -77,8 +77,10 @@ describe('dlab demo (npm start)', function () {
     assert.ok(report && existsSync(report), `report path in:\n${r.stdout}`);
     assert.match(r.stdout, /demo-icrlvr-\d+ {2}\(icrlvr\) {2}completed/);
     assert.match(r.stdout, /demo-goracs-\d+ {2}\(goracs\) {2}completed/);
-    assert.match(r.stdout, /held-out avg@k \d\.\d{3} after warm start → \d\.\d{3} after 2 RL steps/);
+    assert.match(r.stdout, /held-out avg@k \d\.\d{3} at the start → \d\.\d{3} after 2 RL steps/);
     assert.match(r.stdout, /goracs {3}seed 0 {2}HR@10 \d\.\d{3}/);
+    const models = readdirSync(join(home.path, 'a', 'models'));
+    assert.ok(models.some((m) => m.startsWith('pretrained-')), `the icrlvr config pretrains its model: ${models.join(', ')}`);
     assert.match(r.stdout, new RegExp(`web UI:\\s+http://127\\.0\\.0\\.1:${port + 1000}`));
     assert.equal(await listening(port), false, 'the dev server is stopped');
     assert.deepEqual(processesMentioning(join(home.path, 'a')), []);
