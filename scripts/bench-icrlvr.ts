@@ -1,5 +1,5 @@
 // `npm run bench:icrlvr`: where the time of an In-Context RLVR step goes, on a real dev
-// server with an in-process worker (examples/icrlvr/small.json's model and task, 6 steps,
+// server with an in-process worker (examples/icrlvr/small.json's model and task, 50 pretraining steps, 6 steps,
 // rollouts in one shard so tokens/s is one generation stream):
 //  - share of rollout, scoring, update and orchestration (loop wall time not covered by any
 //    activity: workflow tasks, scheduling, the server) over the training steps;
@@ -40,7 +40,7 @@ function covered(intervals: Interval[]): number {
 
 async function main() {
   const raw = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'examples', 'icrlvr', 'small.json'), 'utf8'));
-  const cfg = parseConfig('icrlvr', { ...raw, steps: 6, evalEvery: 100, rolloutShards: 1, warmStart: { ...raw.warmStart, steps: 60 } });
+  const cfg = parseConfig('icrlvr', { ...raw, steps: 6, evalEvery: 100, rolloutShards: 1, pretrain: { ...raw.pretrain, steps: 50 } });
   const figures = await withBenchCluster(async (client, home) => {
     const handle = await client.workflow.start('icrlvr', { taskQueue: 'bench', workflowId: 'bench-icrlvr', args: [{ config: cfg, configHash: configHash(cfg) }] });
     await handle.result();
