@@ -84,7 +84,7 @@ async function main() {
     const store = storeForHome(home);
     const last = readRollouts(await store.get(rolloutRefs[rolloutRefs.length - 1]));
     const { readdirSync } = await import('node:fs');
-    const base = await Policy.load(join(home, 'models', readdirSync(join(home, 'models')).find((d) => d.startsWith('built-'))!));
+    const base = await Policy.load(join(home, 'models', readdirSync(join(home, 'models')).find((d) => d.startsWith('built-') || d.startsWith('pretrained-'))!));
     const ckptRef = ((await handle.result()) as RunStatus).artifacts.find((a) => a.name === 'checkpoint')!;
     const policy = base.withHead(checkpointFromTable(await store.get(ckptRef), 0, 'bench').head);
     const gen = (rows: typeof last) =>
