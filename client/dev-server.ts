@@ -49,7 +49,26 @@ export async function freePort(ip = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * Starts the dev server; with no port given, on a free one — and when the server exits during
+ * start-up (a port it derives from ours was taken between our probe and its bind), once more on
+ * another free port, up to 3 tries.
+ */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const tries = opts.port === undefined ? 3 : 1;
+  for (let t = 1; ; t++) {
+    try {
+      return await startDevServerOnce(opts);
+    } catch (err) {
+      if (t >= tries || !(err instanceof ServerExitedError)) throw err;
+    }
+  }
+}
+
+/** The server process ended before it served. */
+class ServerExitedError extends Error {}
+
+async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   const cli = ensureTemporalCli();
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(ip));
@@ -83,9 +102,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     }
   }
   if (!ready) {
+    const exitedEarly = child.exitCode !== null || child.signalCode !== null;
     child.kill('SIGKILL');
-    const tail = opts.logFile ? '\n' + readFileSync(opts.logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
-    throw new Error(`Temporal dev server on ${address} did not become ready (${String(lastError)})${tail}`);
+    const tail = opts.logFile ? '\n' + readFileSync(opts.logFile, 'utf8').split('\n').slice(-40).join('\n') : '';
+    const message = `Temporal dev server on ${address} did not become ready (${exitedEarly ? `it exited with ${child.exitCode ?? child.signalCode}` : String(lastError)})${tail}`;
+    throw exitedEarly ? new ServerExitedError(message) : new Error(message);
   }
 
   const waitExit = async (graceMs: number) => {
