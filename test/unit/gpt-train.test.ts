@@ -1,11 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { InferenceSession } from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { buildDecoder, GptConfig } from '../../lib/model/gpt';
 import { gptWeightSpecs, GptWeights, initialWeights } from '../../lib/model/gpt-weights';
 import { erf, gptLogits, gptLossAndGrads, LmSequence, trainGpt } from '../../lib/model/gpt-train';
 import { BuiltinTokenizer } from '../../lib/model/tokenizers';
 import { Rng } from '../../lib/rng';
+import { decoderLogits, maxAbsDiff } from '../helpers/decoder';
 
 const tiny: GptConfig = { vocab: 12, dModel: 8, nLayer: 2, nHead: 2, dFf: 16, maxPos: 16, seed: 3 };
 
@@ -19,22 +20,7 @@ function jittered(cfg: GptConfig, std: number, seed: number): GptWeights {
 
 /** Decoder logits [S, V] from ONNX Runtime for one unpadded sequence. */
 async function ortLogits(cfg: GptConfig, w: GptWeights, ids: number[]): Promise<Float32Array> {
-  const session = await InferenceSession.create(buildDecoder(cfg, w));
-  const S = ids.length;
-  const feeds: Record<string, Tensor> = {
-    input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, S]),
-    attention_mask: new Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
-    position_ids: new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, S]),
-  };
-  for (let i = 0; i < cfg.nLayer; i++) for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [1, cfg.nHead, 0, cfg.dModel / cfg.nHead]);
-  return (await session.run(feeds)).logits.data as Float32Array;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
+  return decoderLogits(await InferenceSession.create(buildDecoder(cfg, w)), cfg, ids);
 }
 
 describe('GPT pretraining in TypeScript (lib/model/gpt-train, gpt-weights)', function () {

@@ -12,28 +12,10 @@ import { Policy } from '../../lib/model/policy';
 import { prepareDecoder } from '../../lib/model/prepare';
 import { BuiltinTokenizer, saveBuiltinTokenizer } from '../../lib/model/tokenizers';
 import { DlabInputError } from '../../lib/errors';
+import { decoderLogits, maxAbsDiff } from '../helpers/decoder';
 import { tempDir } from '../helpers/tmp';
 
 const base: GptConfig = { vocab: 100, dModel: 32, nLayer: 2, nHead: 4, dFf: 64, maxPos: 96, seed: 5 };
-
-/** Full forward pass of an unprepared decoder on one unpadded sequence: logits [S, V]. */
-async function fullLogits(session: InferenceSession, cfg: GptConfig, ids: number[]): Promise<Float32Array> {
-  const S = ids.length;
-  const feeds: Record<string, Tensor> = {
-    input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, S]),
-    attention_mask: new Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
-    position_ids: new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, S]),
-  };
-  for (let i = 0; i < cfg.nLayer; i++) for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [1, cfg.nHead, 0, cfg.dModel / cfg.nHead]);
-  return (await session.run(feeds)).logits.data as Float32Array;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe('model runtime (lib/model) on ONNX Runtime', function () {
   this.timeout(60_000);
@@ -50,7 +32,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
         assert.deepEqual([p.vocab, p.dModel, p.tied, !!p.b], [100, 32, tied, headBias]);
         const original = await InferenceSession.create(decoder);
         const ids = [1, 17, 42, 5, 99, 3, 60];
-        const want = await fullLogits(original, cfg, ids);
+        const want = await decoderLogits(original, cfg, ids);
         const backbone = await InferenceSession.create(p.backbone);
         assert.ok(!backbone.outputNames.includes('logits') && backbone.outputNames.includes('last_hidden_state'));
         const feeds: Record<string, Tensor> = {
@@ -109,7 +91,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       for (let b = 0; b < prompts.length; b++) {
         const seq = [...gens[b].promptTokens];
         for (let t = 0; t < gens[b].tokens.length; t++) {
-          const full = await fullLogits(original, base, seq);
+          const full = await decoderLogits(original, base, seq);
           const want = full.subarray((seq.length - 1) * 100, seq.length * 100);
           worst = Math.max(worst, maxAbsDiff(steps[t].subarray(b * 100, (b + 1) * 100), want));
           seq.push(gens[b].tokens[t]);
