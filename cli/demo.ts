@@ -108,7 +108,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   process.stderr.write(`server ${server.address}, web UI ${server.uiUrl}\n\n`);
   const worker = await createWorker({ address: server.address, taskQueue: taskQueue(), dlabHome: home, maxConcurrentActivities: 2 });
   const running = worker.run();
-  const started: string[] = [];
+  const runs: { id: string; label: string }[] = [];
   let client: Client | undefined;
   let stopping = false;
   let finished = false;
@@ -117,7 +117,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     stopping = true;
     if (interrupted && client) {
       // the demo's runs end with it (a real experiment would simply resume with the next worker)
-      for (const id of started) await client.workflow.getHandle(id).terminate('dlab demo interrupted').catch(() => undefined);
+      for (const { id } of runs) await client.workflow.getHandle(id).terminate('dlab demo interrupted').catch(() => undefined);
     }
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);
@@ -133,7 +133,6 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     process.env.TEMPORAL_ADDRESS = server.address;
     client = await connectClient({ address: server.address, namespace: 'default' });
     const stamp = Date.now();
-    const runs: { id: string; label: string }[] = [];
     const configs = (['icrlvr', 'goracs'] as const).map((kind) => {
       const file = kind === 'icrlvr' ? opts.icrlvr : opts.goracs;
       const config = readConfigFile(file);
@@ -142,19 +141,18 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     });
     for (const { kind, file, config } of configs) {
       const { id } = await startExperiment(client, { kind, config, configSource: file, id: `demo-${kind}-${stamp}`, taskQueue: taskQueue() });
-      started.push(id);
       runs.push({ id, label: kind });
     }
     const finals = await followRuns(client, runs);
     process.stdout.write('\n' + finals.flatMap(summary).join('\n') + '\n\n');
     const reportDir = resolve(home, 'reports', `demo-${stamp}`);
-    const written = await writeRunReport(client, storeForHome(home), started, reportDir);
+    const written = await writeRunReport(client, storeForHome(home), runs.map((r) => r.id), reportDir);
     const ui = (id: string) => `${server.uiUrl}/namespaces/default/workflows/${id}`;
     process.stdout.write(
       [
         `report:   ${written.html}`,
         `web UI:   ${server.uiUrl}  (every step, attempt and heartbeat of both runs)`,
-        ...started.map((id) => `          ${ui(id)}`),
+        ...runs.map((r) => `          ${ui(r.id)}`),
         'audit:    npx dlab runs · npx dlab history ID · npx dlab verify ID · npx dlab lineage SHA256 · npx dlab report ID… --out DIR',
         `          (with TEMPORAL_ADDRESS=${server.address} while a server runs on this database: \`npx dlab server\`)`,
         '',
