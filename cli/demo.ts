@@ -101,34 +101,51 @@ export interface DemoOptions {
  */
 export async function runDemo(opts: DemoOptions): Promise<void> {
   const home = dlabHome();
-  const { port, uiPort } = await demoPorts();
-  const db = join(home, 'temporal.db');
-  process.stderr.write(`dlab demo: DLAB_HOME=${home}\nstarting the Temporal dev server (database ${db})…\n`);
-  const server: DevServer = await startDevServer({ dbFile: db, port, uiPort, logFile: join(home, 'temporal-server.log') });
-  process.stderr.write(`server ${server.address}, web UI ${server.uiUrl}\n\n`);
-  const worker = await createWorker({ address: server.address, taskQueue: taskQueue(), dlabHome: home, maxConcurrentActivities: 2 });
-  const running = worker.run();
   const runs: { id: string; label: string }[] = [];
+  let server: DevServer | undefined;
+  let worker: Awaited<ReturnType<typeof createWorker>> | undefined;
+  let running: Promise<void> | undefined;
   let client: Client | undefined;
-  let stopping = false;
   let finished = false;
-  const shutdown = async (interrupted: boolean) => {
-    if (stopping) return;
-    stopping = true;
-    if (interrupted && client) {
-      // the demo's runs end with it (a real experiment would simply resume with the next worker)
-      for (const { id } of runs) await client.workflow.getHandle(id).terminate('dlab demo interrupted').catch(() => undefined);
-    }
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await running.catch(() => undefined);
-    await server.stop();
-  };
+  let stopped: Promise<void> | undefined;
+  /**
+   * Stops whatever has started so far (and the runs, when `interrupted`), once: every caller —
+   * Ctrl-C, or the end of the demo — waits for that one shutdown, so nobody exits before the
+   * server is gone.
+   */
+  const shutdown = (interrupted: boolean): Promise<void> =>
+    (stopped ??= (async () => {
+      if (interrupted && client) {
+        // the demo's runs end with it (a real experiment would simply resume with the next worker)
+        for (const { id } of runs) await client.workflow.getHandle(id).terminate('dlab demo interrupted').catch(() => undefined);
+      }
+      if (worker?.getState() === 'RUNNING') worker.shutdown();
+      await running?.catch(() => undefined);
+      await server?.stop();
+    })());
+  // Ctrl-C is heard from the first moment: one during start-up is acted on as soon as the step
+  // under way has finished, so a server or worker being started cannot outlive the demo
+  let interruptedWith: number | undefined;
+  let startedUp = false;
+  const stopNow = (code: number) => void shutdown(true).then(() => process.exit(code));
   const onSignal = (code: number) => () => {
     process.stderr.write('\nstopping the demo: runs, worker, server…\n');
-    void shutdown(true).then(() => process.exit(code));
+    interruptedWith = code;
+    if (startedUp) stopNow(code);
   };
   process.once('SIGINT', onSignal(130));
   process.once('SIGTERM', onSignal(143));
+
+  const { port, uiPort } = await demoPorts();
+  const db = join(home, 'temporal.db');
+  process.stderr.write(`dlab demo: DLAB_HOME=${home}\nstarting the Temporal dev server (database ${db})…\n`);
+  server = await startDevServer({ dbFile: db, port, uiPort, logFile: join(home, 'temporal-server.log') });
+  if (interruptedWith !== undefined) return stopNow(interruptedWith);
+  process.stderr.write(`server ${server.address}, web UI ${server.uiUrl}\n\n`);
+  worker = await createWorker({ address: server.address, taskQueue: taskQueue(), dlabHome: home, maxConcurrentActivities: 2 });
+  running = worker.run();
+  startedUp = true;
+  if (interruptedWith !== undefined) return stopNow(interruptedWith);
   try {
     process.env.TEMPORAL_ADDRESS = server.address;
     client = await connectClient({ address: server.address, namespace: 'default' });
