@@ -1,13 +1,19 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { delimiter, join, relative } from 'node:path';
 import { PACKAGE_ROOT } from '../lib/config/code-version';
 
 /** The Temporal CLI release `go install` accepts (later ones carry a replace directive). */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 
+/** The oldest Go that builds {@link TEMPORAL_CLI_MODULE} (its go.mod's `go` line). */
+export const MIN_GO = '1.23';
+
 /** Where the project builds the CLI when none is installed. */
 export const LOCAL_TEMPORAL_CLI = join(PACKAGE_ROOT, '.tools', 'bin', 'temporal');
+
+/** The full output of the one-time `go install`. */
+export const GO_BUILD_LOG = join(PACKAGE_ROOT, '.tools', 'go-build.log');
 
 function isExecutable(path: string): boolean {
   try {
@@ -31,24 +37,80 @@ export function findTemporalCli(): string | undefined {
   return isExecutable(LOCAL_TEMPORAL_CLI) ? LOCAL_TEMPORAL_CLI : undefined;
 }
 
+/** The Go toolchain's version ("1.26.8"), or undefined when `go` is not on PATH. */
+export function goVersion(): string | undefined {
+  const go = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' });
+  if (go.status !== 0 || go.error) return undefined;
+  return go.stdout.trim().replace(/^go/, '');
+}
+
+/** a < b for dotted version strings ("1.19.8" < "1.23"). */
+export function versionLess(a: string, b: string): boolean {
+  const pa = a.split('.').map((x) => parseInt(x, 10) || 0);
+  const pb = b.split('.').map((x) => parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) < (pb[i] ?? 0);
+  }
+  return false;
+}
+
+const HOW_TO_GET_ONE =
+  `install Go ≥ ${MIN_GO} (Debian 13 / Ubuntu 24.10+: \`apt-get install golang-go\`; Debian 12: ` +
+  '`apt-get install -t bookworm-backports golang-1.23-go` and put /usr/lib/go-1.23/bin on PATH; ' +
+  'or the tarball from go.dev) and run `npm run setup` again, ' +
+  'or point TEMPORAL_CLI=/path/to/temporal at a Temporal CLI you already have';
+
+export function formatElapsed(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
 /**
  * The Temporal CLI, built from the Go module proxy into `.tools/bin` if no binary is found
- * (a few minutes once; later calls reuse it).
+ * (minutes, once; later calls reuse it). While Go builds, one status line with the elapsed
+ * time is kept on stderr (a line a minute when stderr is not a terminal); Go's own output
+ * goes to {@link GO_BUILD_LOG}, whose tail is shown if the build fails.
  */
-export function ensureTemporalCli(log: (line: string) => void = (l) => process.stderr.write(l + '\n')): string {
+export async function ensureTemporalCli(out: NodeJS.WriteStream = process.stderr): Promise<string> {
   const found = findTemporalCli();
   if (found) return found;
-  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
-  if (go.status !== 0) {
-    throw new Error(
-      'no Temporal CLI found ($TEMPORAL_CLI, `temporal` on PATH, .tools/bin/temporal) and no Go toolchain to build one; ' +
-        `install Go and run \`npm run setup\`, or set TEMPORAL_CLI`,
-    );
+  const go = goVersion();
+  if (go === undefined) {
+    throw new Error(`no Temporal CLI found ($TEMPORAL_CLI, \`temporal\` on PATH, .tools/bin/temporal) and no Go toolchain to build one: ${HOW_TO_GET_ONE}`);
+  }
+  // Go ≥ 1.21 fetches a newer toolchain through the module proxy by itself when go.mod asks for it.
+  if (versionLess(go, '1.21')) {
+    throw new Error(`no Temporal CLI found, and Go ${go} is too old to build one: ${HOW_TO_GET_ONE}`);
   }
   const gobin = join(PACKAGE_ROOT, '.tools', 'bin');
   mkdirSync(gobin, { recursive: true });
-  log(`building the Temporal CLI: GOBIN=${gobin} go install ${TEMPORAL_CLI_MODULE} (one time, a few minutes)`);
-  execFileSync('go', ['install', TEMPORAL_CLI_MODULE], { env: { ...process.env, GOBIN: gobin }, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (!isExecutable(LOCAL_TEMPORAL_CLI)) throw new Error(`go install finished but ${LOCAL_TEMPORAL_CLI} is missing`);
+  const log = relative(process.cwd(), GO_BUILD_LOG) || GO_BUILD_LOG;
+  const what = `building the Temporal CLI once (go install ${TEMPORAL_CLI_MODULE}; Go's log: ${log})`;
+  const started = Date.now();
+  const tty = out.isTTY === true;
+  const status = (final?: string) => {
+    const line = `${what}: ${final ?? formatElapsed(Date.now() - started)}`;
+    out.write(tty ? `\r\x1b[2K${line}${final ? '\n' : ''}` : `${line}\n`);
+  };
+  status();
+  const timer = setInterval(() => status(), tty ? 1000 : 60_000);
+  const fd = openSync(GO_BUILD_LOG, 'w');
+  let code: number | null;
+  try {
+    code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn('go', ['install', TEMPORAL_CLI_MODULE], { env: { ...process.env, GOBIN: gobin }, stdio: ['ignore', fd, fd] });
+      child.once('error', reject);
+      child.once('exit', (c) => resolve(c));
+    });
+  } finally {
+    clearInterval(timer);
+    closeSync(fd);
+  }
+  if (code !== 0 || !isExecutable(LOCAL_TEMPORAL_CLI)) {
+    status(`failed after ${formatElapsed(Date.now() - started)}`);
+    const tail = readFileSync(GO_BUILD_LOG, 'utf8').trimEnd().split('\n').slice(-20).join('\n');
+    throw new Error(`go install ${TEMPORAL_CLI_MODULE} failed (exit ${code}); the last lines of ${log}:\n${tail}`);
+  }
+  status(`done in ${formatElapsed(Date.now() - started)}`);
   return LOCAL_TEMPORAL_CLI;
 }

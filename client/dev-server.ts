@@ -69,7 +69,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 class ServerExitedError extends Error {}
 
 async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
-  const cli = ensureTemporalCli();
+  const cli = await ensureTemporalCli();
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(ip));
   mkdirSync(dirname(opts.dbFile), { recursive: true });
