@@ -15,6 +15,7 @@ import { ensureSearchAttributes } from '../client/search-attributes';
 import { renderLineageTree } from '../lib/store/lineage';
 import { DlabInputError } from '../lib/errors';
 import { createWorker } from '../workers/worker';
+import { formatDoctor, runDoctor } from '../client/doctor';
 import { runDemo } from './demo';
 import { modelCommand } from './model';
 import { dlabHome, taskQueue } from './env';
@@ -175,6 +176,16 @@ program
   .action(async (ids: string[], opts: { out: string; json?: boolean }) => {
     const written = await writeRunReport(await connectClient(), storeForHome(dlabHome()), ids, opts.out);
     out(opts.json, written, () => written.html);
+  });
+
+program
+  .command('doctor')
+  .description('check this machine: Node, npm, ONNX Runtime, the Temporal CLI, the server, DLAB_HOME, disk, Chromium; a fix for each failure')
+  .option('--json', 'one JSON document on stdout: {ok, checks: [{name, status, required, detail, fix?}]}')
+  .action(async (opts: { json?: boolean }) => {
+    const report = await runDoctor({ dlabHome: dlabHome(), target: targetFromEnv(), serverExpected: !!process.env.TEMPORAL_ADDRESS });
+    out(opts.json, report, () => formatDoctor(report));
+    process.exitCode = report.ok ? 0 : 1;
   });
 
 program.addCommand(modelCommand());

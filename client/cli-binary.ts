@@ -6,8 +6,11 @@ import { PACKAGE_ROOT } from '../lib/config/code-version';
 /** The Temporal CLI release `go install` accepts (later ones carry a replace directive). */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 
-/** The oldest Go that builds {@link TEMPORAL_CLI_MODULE} (its go.mod's `go` line). */
-export const MIN_GO = '1.23';
+/**
+ * The oldest Go that builds {@link TEMPORAL_CLI_MODULE}: its go.mod asks for Go 1.25, and Go ≥ 1.21
+ * fetches that toolchain through the module proxy by itself (GOTOOLCHAIN=auto, the default).
+ */
+export const MIN_GO = '1.21';
 
 /** Where the project builds the CLI when none is installed. */
 export const LOCAL_TEMPORAL_CLI = join(PACKAGE_ROOT, '.tools', 'bin', 'temporal');
@@ -54,10 +57,9 @@ export function versionLess(a: string, b: string): boolean {
   return false;
 }
 
-const HOW_TO_GET_ONE =
-  `install Go ≥ ${MIN_GO} (Debian 13 / Ubuntu 24.10+: \`apt-get install golang-go\`; Debian 12: ` +
-  '`apt-get install -t bookworm-backports golang-1.23-go` and put /usr/lib/go-1.23/bin on PATH; ' +
-  'or the tarball from go.dev) and run `npm run setup` again, ' +
+export const GO_INSTALL_HINT =
+  `install Go ≥ ${MIN_GO} — Debian 13 / Ubuntu 24.04+: \`apt-get install golang-go\` (Debian 12's golang-go is 1.19, too old: ` +
+  'take a golang-1.2x-go package from bookworm-backports, or the tarball from go.dev) — and run `npm run setup` again; ' +
   'or point TEMPORAL_CLI=/path/to/temporal at a Temporal CLI you already have';
 
 export function formatElapsed(ms: number): string {
@@ -76,11 +78,10 @@ export async function ensureTemporalCli(out: NodeJS.WriteStream = process.stderr
   if (found) return found;
   const go = goVersion();
   if (go === undefined) {
-    throw new Error(`no Temporal CLI found ($TEMPORAL_CLI, \`temporal\` on PATH, .tools/bin/temporal) and no Go toolchain to build one: ${HOW_TO_GET_ONE}`);
+    throw new Error(`no Temporal CLI found ($TEMPORAL_CLI, \`temporal\` on PATH, .tools/bin/temporal) and no Go toolchain to build one: ${GO_INSTALL_HINT}`);
   }
-  // Go ≥ 1.21 fetches a newer toolchain through the module proxy by itself when go.mod asks for it.
-  if (versionLess(go, '1.21')) {
-    throw new Error(`no Temporal CLI found, and Go ${go} is too old to build one: ${HOW_TO_GET_ONE}`);
+  if (versionLess(go, MIN_GO)) {
+    throw new Error(`no Temporal CLI found, and Go ${go} is too old to build one: ${GO_INSTALL_HINT}`);
   }
   const gobin = join(PACKAGE_ROOT, '.tools', 'bin');
   mkdirSync(gobin, { recursive: true });
