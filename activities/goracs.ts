@@ -1,23 +1,22 @@
 import { Context } from '@temporalio/activity';
 import { GORACS_CORESET, GORACS_COST, GORACS_EVAL, GORACS_POO_TRACE, GORACS_SAMPLES } from '../schemas/artifacts';
 import type { GoracsConfig, GoracsMethod } from '../schemas/config/goracs';
-import { BatchState } from '../lib/batches';
+import { BatchState, StageOutcome } from '../lib/batches';
 import { renderItem } from '../lib/data/rec-prompt';
 import type { RecRecord } from '../lib/data/rec-records';
 import { DlabInputError } from '../lib/errors';
-import { coresetTable, costSummaryTable, enteredAtIter, goracsProblem, GoracsProblem, readCoresetRows, traceTable } from '../lib/goracs/coreset';
+import { coresetTable, costSummaryTable, goracsProblem, GoracsProblem, readCoresetRows, refinementTables } from '../lib/goracs/coreset';
 import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
-import { binaryTestLabels, evalData, EvalData, EvalStats, EvalTask, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
+import { binaryTestLabels, evalData, EvalData, EvalSummary, EvalTask, evaluationTable, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
 import { greedyStart } from '../lib/goracs/greedy';
 import { poo } from '../lib/goracs/poo';
-import { refine, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
-import { RefineSession } from '../lib/goracs/refine-session';
-import { labelEnhancedSelect, labelPlan, LabelEnhancedState } from '../lib/goracs/label-enhanced';
+import { applySwaps, refine, RefineSession, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
+import { labelEnhancedSelect, labelEnhancedTrace, LabelEnhancedState, labelSwapsAccepted, requireBinaryLabels } from '../lib/goracs/label-enhanced';
 import { loadSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
 import { readModelDir } from '../lib/model/model-dir';
-import { tableFromColumns } from '../lib/store/columns';
+import { Memo } from '../lib/memo';
 import { ArtifactRef } from '../lib/store/ref';
-import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
+import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
 import { modelDirFor, policyFor } from './policies';
 import { StageContext, StageResult } from './types';
 
@@ -31,27 +30,14 @@ export interface GoracsRefs {
   samples: ArtifactRef;
 }
 
-/** One row of `status.results.evaluation`. */
-export interface GoracsEvalSummary extends EvalStats {
+/** One method's evaluation for one seed. */
+export interface GoracsEvalSummary extends EvalSummary {
   method: GoracsMethod;
-  seed: number;
-  budget: number;
 }
-
 
 /** Per-process caches of pure functions of artifacts (a rerun on another worker recomputes the same values). */
-const problems = new Map<string, Promise<GoracsProblem>>();
-const evalDatas = new Map<string, Promise<EvalData>>();
-function cached<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
-  let p = cache.get(key);
-  if (!p) {
-    if (cache.size >= 2) cache.delete(cache.keys().next().value as string);
-    p = make();
-    cache.set(key, p);
-    p.catch(() => cache.delete(key));
-  }
-  return p;
-}
+const problems = new Memo<GoracsProblem>(2);
+const evalDatas = new Memo<EvalData>(2);
 
 /** Heartbeat state of the label-enhanced refinement: both classes' refine states. */
 interface LabelBeat extends BatchState {
@@ -59,7 +45,7 @@ interface LabelBeat extends BatchState {
 }
 
 /** Refinement sessions of this worker (refinement split over activities), by problem, start and cutNum. */
-const sessions = new Map<string, Promise<RefineSession>>();
+const sessions = new Memo<RefineSession>(2);
 
 /** Heartbeat state of the refinement: the refine loop's own state, with swaps as "batches" for progress. */
 interface RefineBeat extends BatchState {
@@ -71,7 +57,7 @@ export function goracsActivities(deps: ActivityDeps) {
   const cfgOf = (input: GoracsBase) => stageConfig('goracs', input);
   const recordsOf = async (input: GoracsBase & GoracsRefs): Promise<RecRecord[]> => readSamples(await artifactIO(deps, input).read(input.samples));
   const problemOf = (input: GoracsBase & { embeddings: ArtifactRef[] }, cfg: GoracsConfig) =>
-    cached(problems, [...input.embeddings.map((e) => e.sha256), cfg.cost, cfg.lambda].join('|'), async () => {
+    problems.get([...input.embeddings.map((e) => e.sha256), cfg.cost, cfg.lambda].join('|'), async () => {
       const io = artifactIO(deps, input);
       const tables = [];
       for (const e of input.embeddings) tables.push(await io.read(e));
@@ -81,13 +67,13 @@ export function goracsActivities(deps: ActivityDeps) {
   /** This worker's refinement session for the run's problem and greedy start, one that `accepted` extends (else a new one). */
   const sessionOf = async (input: GoracsBase & { embeddings: ArtifactRef[]; greedy: ArtifactRef }, cfg: GoracsConfig, accepted: Swap[]): Promise<RefineSession> => {
     const key = [...input.embeddings.map((e) => e.sha256), cfg.cost, cfg.lambda, input.greedy.sha256, cfg.cutNum].join('|');
-    const have = sessions.get(key);
+    const have = sessions.peek(key);
     if (have) {
       const s = await have.catch(() => undefined);
       if (s && s.extends(accepted)) return s;
       sessions.delete(key);
     }
-    return cached(sessions, key, async () => {
+    return sessions.get(key, async () => {
       const p = await problemOf(input, cfg);
       const initial = readCoresetRows(await artifactIO(deps, input).read(input.greedy));
       return new RefineSession(p.cm.cost, p.nT, p.nV, initial, cfg.cutNum);
@@ -110,8 +96,8 @@ export function goracsActivities(deps: ActivityDeps) {
         }
         // labels the later stages need, checked now rather than after hours of embedding and refinement
         if (cfg.variant === 'label-enhanced') {
-          const unlabelled = [...split.pool, ...split.validation].find((r) => records[r].label !== 0 && records[r].label !== 1);
-          if (unlabelled !== undefined) throw new DlabInputError(`variant "label-enhanced" needs a label 0 or 1 on every pool and validation sample; ${records[unlabelled].id} of ${source} has none`, 'variant');
+          const rows = [...split.pool, ...split.validation];
+          requireBinaryLabels(rows.map((r) => records[r].label), (i) => `${records[rows[i]].id} of ${source}`);
         }
         if (cfg.evaluation.enabled && cfg.evaluation.task === 'binary') {
           binaryTestLabels(records, split.test, { yes: cfg.evaluation.binaryTargets[0], no: cfg.evaluation.binaryTargets[1] });
@@ -130,11 +116,12 @@ export function goracsActivities(deps: ActivityDeps) {
       const all = Int32Array.from([...split.pool, ...split.validation]).sort();
       const projection = cfg.projection ? { ...cfg.projection, seed: cfg.seed } : undefined;
       const parents = [input.samples.sha256, policy.model.sha256.backbone, policy.model.sha256.head];
-      return runResumable<EmbedState>(
+      const { result } = await runResumable<EmbedState>(
         deps,
         (hooks) => embedShard(policy, { records, rows: all.subarray(input.start, input.end) }, { batchSize: cfg.batchSize, projection }, artifactIO(deps, input), parents, hooks),
         'embeddings',
       );
+      return result;
     },
 
     /** OT initialisation: the cost matrix (summary artifact) and the greedy facility-location start (coreset artifact). */
@@ -160,42 +147,30 @@ export function goracsActivities(deps: ActivityDeps) {
     async goracsRefine(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef }) {
       const cfg = cfgOf(input);
       const io = artifactIO(deps, input);
-      let p: GoracsProblem;
-      let initial: Int32Array;
-      try {
-        p = await problemOf(input, cfg);
-        initial = readCoresetRows(await io.read(input.greedy));
-      } catch (err) {
-        throw asFailure(err);
-      }
+      const p = await problemOf(input, cfg);
+      const initial = readCoresetRows(await io.read(input.greedy));
       const parents = [...embedParents(input), input.greedy.sha256];
-      let final: RefineState | undefined;
-      let trace: ArtifactRef | undefined;
       const t0 = Date.now();
-      const r = await runResumable<RefineBeat>(
+      const { result, outcome } = await runResumable<RefineBeat, StageOutcome & { trace: ArtifactRef; state: RefineState }>(
         deps,
         async (hooks) => {
           const resumedFrom = hooks.resume?.refine.iter ?? 0;
           const state = await refine(p.cm.cost, p.nT, p.nV, initial, { maxIters: cfg.maxIters, cutNum: cfg.cutNum }, {
             resume: hooks.resume?.refine,
             signal: hooks.signal,
-            onProgress: async (s) => {
-              await hooks.onProgress?.({ nextBatch: s.iter, batches: cfg.maxIters, refine: s });
-              if (cfg.delayMs && !s.done) await new Promise((r) => setTimeout(r, cfg.delayMs));
-            },
+            onProgress: (s) => hooks.onProgress?.({ nextBatch: s.iter, batches: cfg.maxIters, refine: s }),
           });
-          final = state;
-          trace = await io.write(traceTable(state.trace), GORACS_POO_TRACE, parents);
-          const { table } = coresetTable(p, Int32Array.from(state.selected), enteredAtIter(state.selected, state.trace));
-          const output = await io.write(table, GORACS_CORESET, [...parents, trace.sha256], { reason: state.reason ?? null });
-          return { output, resumedFromBatch: resumedFrom, batchesRun: state.iter - resumedFrom, batches: cfg.maxIters };
+          const tables = refinementTables(p, state.selected, state.trace);
+          const trace = await io.write(tables.trace, GORACS_POO_TRACE, parents);
+          const output = await io.write(tables.coreset, GORACS_CORESET, [...parents, trace.sha256], { reason: state.reason ?? null });
+          return { output, trace, state, resumedFromBatch: resumedFrom, batchesRun: state.iter - resumedFrom, batches: cfg.maxIters };
         },
         'coreset',
       );
-      const s = final!;
+      const s = outcome.state;
       return {
-        ...r,
-        outputs: { coreset: r.outputs.coreset, trace: trace! },
+        ...result,
+        outputs: { coreset: outcome.output, trace: outcome.trace },
         stats: { pooInitial: s.trace[0].poo, poo: s.poo, swapsAccepted: s.iter, selected: s.selected.length, reason: s.reason ?? null, ms: Date.now() - t0 },
       };
     },
@@ -211,56 +186,39 @@ export function goracsActivities(deps: ActivityDeps) {
     async goracsRefineLabelEnhanced(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef }) {
       const cfg = cfgOf(input);
       const io = artifactIO(deps, input);
-      let p: GoracsProblem;
-      try {
-        p = await problemOf(input, cfg);
-        const unlabelled = [...p.poolLabel, ...p.valLabel].findIndex((l) => l !== 0 && l !== 1);
-        if (unlabelled >= 0) {
-          const where = unlabelled < p.nT ? `pool sample ${p.poolIds[unlabelled]}` : `validation row ${unlabelled - p.nT}`;
-          throw new DlabInputError(`variant "label-enhanced" needs a label 0 or 1 on every pool and validation sample; ${where} has none`, 'variant');
-        }
-      } catch (err) {
-        throw asFailure(err);
-      }
+      const p = await problemOf(input, cfg);
+      requireBinaryLabels([...p.poolLabel, ...p.valLabel], (i) => (i < p.nT ? `pool sample ${p.poolIds[i]}` : `validation row ${i - p.nT}`));
       const poolLabels = Uint8Array.from(p.poolLabel);
       const valLabels = Uint8Array.from(p.valLabel);
       const parents = [...embedParents(input), input.greedy.sha256];
       const t0 = Date.now();
-      let trace: ArtifactRef | undefined;
-      let stats: { poo: number; swapsAccepted: number; selected: number; reason: string } | undefined;
-      const r = await runResumable<LabelBeat>(
+      const { result, outcome } = await runResumable<LabelBeat, StageOutcome & { trace: ArtifactRef; poo: number; state: LabelEnhancedState; selected: number }>(
         deps,
         async (hooks) => {
-          const swaps = (s: LabelEnhancedState) => (s.positive?.iter ?? 0) + (s.negative?.iter ?? 0);
-          const resumedFrom = hooks.resume ? swaps(hooks.resume.label) : 0;
+          const resumedFrom = hooks.resume ? labelSwapsAccepted(hooks.resume.label) : 0;
           const out = await labelEnhancedSelect(p.cm.cost, p.nT, p.nV, poolLabels, valLabels, cfg.budget, { maxIters: cfg.maxIters, cutNum: cfg.cutNum }, {
             resume: hooks.resume?.label,
             signal: hooks.signal,
-            onProgress: (s) => hooks.onProgress?.({ nextBatch: swaps(s), batches: 2 * cfg.maxIters, label: s }),
+            onProgress: (s) => hooks.onProgress?.({ nextBatch: labelSwapsAccepted(s), batches: 2 * cfg.maxIters, label: s }),
           });
-          // class-local rows → pool rows, positives then negatives
-          const entries: RefineTraceEntry[] = [];
-          const enteredAt: number[] = [];
-          for (const plan of labelPlan(poolLabels, valLabels, cfg.budget)) {
-            const st = plan.label === 1 ? out.state.positive : out.state.negative;
-            if (!st) continue;
-            const row = (r: number) => (r >= 0 ? plan.poolRows[r] : r);
-            const mapped = st.trace.map((e) => ({ ...e, swapOut: row(e.swapOut), swapIn: row(e.swapIn) }));
-            entries.push(...mapped);
-            enteredAt.push(...enteredAtIter(st.selected.map(row), mapped));
-          }
-          trace = await io.write(traceTable(entries), GORACS_POO_TRACE, parents);
-          const { table, poo } = coresetTable(p, out.selected, Int32Array.from(enteredAt));
-          const output = await io.write(table, GORACS_CORESET, [...parents, trace.sha256], { variant: 'label-enhanced' });
-          stats = { poo, swapsAccepted: swaps(out.state), selected: out.selected.length, reason: [out.state.positive?.reason, out.state.negative?.reason].filter(Boolean).join('/') };
-          return { output, resumedFromBatch: resumedFrom, batchesRun: swaps(out.state) - resumedFrom, batches: 2 * cfg.maxIters };
+          const { trace: entries, enteredAt } = labelEnhancedTrace(poolLabels, valLabels, cfg.budget, out.state);
+          const tables = refinementTables(p, out.selected, entries, enteredAt);
+          const trace = await io.write(tables.trace, GORACS_POO_TRACE, parents);
+          const output = await io.write(tables.coreset, GORACS_CORESET, [...parents, trace.sha256], { variant: 'label-enhanced' });
+          const done = labelSwapsAccepted(out.state);
+          return { output, trace, poo: tables.poo, state: out.state, selected: out.selected.length, resumedFromBatch: resumedFrom, batchesRun: done - resumedFrom, batches: 2 * cfg.maxIters };
         },
         'coreset',
       );
-      const s = stats!;
+      const { state } = outcome;
+      const reason = [state.positive?.reason, state.negative?.reason].filter(Boolean).join('/');
       // POO of the (class-blind) greedy start, against which the status compares
       const pooInitial = poo(p.cm.cost, p.nT, p.nV, readCoresetRows(await io.read(input.greedy))).value;
-      return { ...r, outputs: { coreset: r.outputs.coreset, trace: trace! }, stats: { pooInitial, ...s, ms: Date.now() - t0 } };
+      return {
+        ...result,
+        outputs: { coreset: outcome.output, trace: outcome.trace },
+        stats: { pooInitial, poo: outcome.poo, swapsAccepted: labelSwapsAccepted(state), selected: outcome.selected, reason, ms: Date.now() - t0 },
+      };
     },
 
     /**
@@ -291,7 +249,6 @@ export function goracsActivities(deps: ActivityDeps) {
         const stats = { solves: 0, pruned: 0, pivots: 0 };
         // cancellation reaches a running chunk through its keep-alive heartbeats (every second)
         const verdict = await session.evaluate(input.accepted, input.poo, input.lo, input.hi, stats, Context.current().cancellationSignal);
-        if (cfg.delayMs) await new Promise((r) => setTimeout(r, cfg.delayMs));
         return { ...verdict, stats };
       });
     },
@@ -304,13 +261,11 @@ export function goracsActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
         const p = await problemOf(input, cfg);
-        const S = readCoresetRows(await io.read(input.greedy));
-        for (const s of input.accepted) S[S.indexOf(s.out)] = s.in;
-        const selected = Array.from(S);
+        const selected = applySwaps(readCoresetRows(await io.read(input.greedy)), input.accepted);
         const parents = [...embedParents(input), input.greedy.sha256];
-        const trace = await io.write(traceTable(input.trace), GORACS_POO_TRACE, parents);
-        const { table } = coresetTable(p, S, enteredAtIter(selected, input.trace));
-        const coreset = await io.write(table, GORACS_CORESET, [...parents, trace.sha256], { reason: input.reason });
+        const tables = refinementTables(p, selected, input.trace);
+        const trace = await io.write(tables.trace, GORACS_POO_TRACE, parents);
+        const coreset = await io.write(tables.coreset, GORACS_CORESET, [...parents, trace.sha256], { reason: input.reason });
         return { outputs: { coreset, trace } };
       });
     },
@@ -326,7 +281,7 @@ export function goracsActivities(deps: ActivityDeps) {
         const split = splitRows(records, input.samples.sha256);
         const items = cfg.data.type === 'synthetic' ? Array.from({ length: cfg.data.items }, (_, i) => renderItem(i)) : [...new Set(records.map((r) => r.target))].sort();
         const task: EvalTask = ev.task === 'binary' ? { kind: 'binary', yes: ev.binaryTargets[0], no: ev.binaryTargets[1] } : { kind: 'next-item' };
-        const data = await cached(evalDatas, [input.modelDir, policy.model.sha256.head, input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
+        const data = await evalDatas.get([input.modelDir, policy.model.sha256.head, input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
           evalData(policy, records, split, items, ev.negatives, cfg.seed, cfg.batchSize, task),
         );
         const p = await problemOf(input, cfg);
@@ -341,17 +296,7 @@ export function goracsActivities(deps: ActivityDeps) {
     /** The evaluation table: one row per method, seed and metric. */
     async goracsCompare(input: StageContext & { results: GoracsEvalSummary[]; parents: string[] }) {
       return keepAlive(deps, async () => {
-        const metrics = ['hr5', 'hr10', 'ndcg5', 'ndcg10', 'auc', 'valLoss'] as const;
-        // the task's metrics only: next-item rows have no AUC, binary rows no HR/NDCG
-        const rows = input.results.flatMap((r) => metrics.flatMap((m) => (typeof r[m] === 'number' ? [{ method: r.method, budget: r.budget, metric: m, value: r[m], seed: r.seed }] : [])));
-        const table = tableFromColumns({
-          method: rows.map((r) => r.method),
-          budget: Int32Array.from(rows, (r) => r.budget),
-          metric: rows.map((r) => r.metric),
-          value: Float64Array.from(rows, (r) => r.value),
-          seed: Int32Array.from(rows, (r) => r.seed),
-        });
-        const evaluation = await artifactIO(deps, input).write(table, GORACS_EVAL, input.parents);
+        const evaluation = await artifactIO(deps, input).write(evaluationTable(input.results), GORACS_EVAL, input.parents);
         return { outputs: { evaluation } };
       });
     },

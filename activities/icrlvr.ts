@@ -1,3 +1,4 @@
+import type { IcrlvrEvaluation } from '../schemas/status';
 import { Context } from '@temporalio/activity';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
@@ -11,7 +12,7 @@ import { PROMPT_TEMPLATES } from '../lib/tasks/demos';
 import { tableFromColumns } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
-import { ActivityDeps, artifactIO, asFailure, keepAlive, runResumable, stageConfig } from './resumable';
+import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
 import { modelDirFor, policyFor, pretrainedModelDirFor } from './policies';
 import { StageContext, StageResult } from './types';
 
@@ -26,15 +27,8 @@ export interface IcrlvrRefs {
   demos: ArtifactRef;
 }
 
-export interface EvalSummary {
-  step: number;
-  avgAtK: number;
-  passAtK: number;
-  processScoreCorrect: number | null;
-  rewardMean: number | null;
-  egCorrectMean: number | null;
-  egIncorrectMean: number | null;
-}
+/** One held-out evaluation with its step's training figures (the status shape, schemas/status.ts). */
+export type EvalSummary = IcrlvrEvaluation;
 
 
 /** In-Context RLVR activities: thin adapters from Temporal to lib/icrlvr. */
@@ -79,7 +73,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
       const io = artifactIO(deps, input);
       const { policy, ckpt } = await policyAt(input, input.checkpoint);
       const task = await data(input);
-      const r = await runResumable<WarmStartState>(
+      const { result } = await runResumable<WarmStartState>(
         deps,
         async (hooks) => {
           const out = await warmStart(policy, ckpt, task, cfg, io, [input.checkpoint.sha256, input.questions.sha256], hooks);
@@ -88,16 +82,12 @@ export function icrlvrActivities(deps: ActivityDeps) {
         },
         'checkpoint',
       );
-      return r;
+      return result;
     },
 
     /** The questions of a step's sampling round (seeded): the workflow splits them over rollout shards. */
     async icrlvrPlan(input: IcrlvrBase & IcrlvrRefs & { step: number; round: number }): Promise<string[]> {
-      try {
-        return stepQuestions(await data(input), cfgOf(input), input.step, input.round).map((q) => q.id);
-      } catch (err) {
-        throw asFailure(err);
-      }
+      return stepQuestions(await data(input), cfgOf(input), input.step, input.round).map((q) => q.id);
     },
 
     /** One shard of a step's rollouts (questions [qOffset, qOffset + count) of the round). */
@@ -106,11 +96,10 @@ export function icrlvrActivities(deps: ActivityDeps) {
       const { policy } = await policyAt(input, input.checkpoint);
       const task = await data(input);
       const byId = new Map(task.train.map((q) => [q.id, q]));
-      let tokens = 0;
-      const r = await runResumable<ChunkState>(
+      const { result, outcome } = await runResumable<ChunkState, Awaited<ReturnType<typeof rolloutShard>>>(
         deps,
-        async (hooks) => {
-          const out = await rolloutShard(
+        (hooks) =>
+          rolloutShard(
             policy,
             task,
             cfg,
@@ -118,13 +107,10 @@ export function icrlvrActivities(deps: ActivityDeps) {
             artifactIO(deps, input),
             [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256],
             hooks,
-          );
-          tokens = out.tokens;
-          return out;
-        },
+          ),
         'rollouts',
       );
-      return { ...r, tokens };
+      return { ...result, tokens: outcome.tokens };
     },
 
     /** Reward, process score, Evidence Gain and advantages of a round's rollouts. */

@@ -4,18 +4,13 @@ import { LmSequence, trainGptAsync } from '../lib/model/gpt-train';
 import { initialWeights } from '../lib/model/gpt-weights';
 import { buildModelDir, BuildConfig, readModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
+import { Memo } from '../lib/memo';
 
 /** One policy per model directory per worker process (its ONNX sessions are shared underneath). */
-const policies = new Map<string, Promise<Policy>>();
+const policies = new Memo<Policy>();
 
 export function policyFor(dir: string): Promise<Policy> {
-  let p = policies.get(dir);
-  if (!p) {
-    p = Policy.load(dir);
-    policies.set(dir, p);
-    p.catch(() => policies.delete(dir));
-  }
-  return p;
+  return policies.get(dir, () => Policy.load(dir));
 }
 
 /**
@@ -30,7 +25,7 @@ export async function modelDirFor(modelsDir: string, model: { build: BuildConfig
   return dir;
 }
 
-const pretraining = new Map<string, Promise<string>>();
+const pretraining = new Memo<string>();
 
 /**
  * A built model pretrained on `corpus` (every weight, AdamW; lib/model/gpt-train.ts), once per
@@ -47,17 +42,11 @@ export async function pretrainedModelDirFor(
 ): Promise<string> {
   const corpusSha256 = configHash(corpus);
   const dir = join(modelsDir, `pretrained-${configHash({ build, pretrain, corpusSha256 }).slice(0, 16)}`);
-  let p = pretraining.get(dir);
-  if (!p) {
-    p = (async () => {
-      const ok = await readModelDir(dir).then(() => true, () => false);
-      if (ok) return dir;
-      const { weights, losses } = await trainGptAsync(build, initialWeights(build), corpus, { ...pretrain, ...hooks });
-      await buildModelDir(build, dir, { weights, how: { ...pretrain, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } });
-      return dir;
-    })();
-    pretraining.set(dir, p);
-    p.catch(() => pretraining.delete(dir));
-  }
-  return p;
+  return pretraining.get(dir, async () => {
+    const ok = await readModelDir(dir).then(() => true, () => false);
+    if (ok) return dir;
+    const { weights, losses } = await trainGptAsync(build, initialWeights(build), corpus, { ...pretrain, ...hooks });
+    await buildModelDir(build, dir, { weights, how: { ...pretrain, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } });
+    return dir;
+  });
 }

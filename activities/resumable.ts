@@ -1,4 +1,5 @@
 import { Context, ApplicationFailure } from '@temporalio/activity';
+import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } from '@temporalio/worker';
 
 import { codeVersion } from '../lib/config/code-version';
 import { ExperimentKind, parseConfig } from '../schemas/config';
@@ -14,6 +15,12 @@ export interface ActivityDeps {
   modelsDir: string;
   /** this worker's identity, recorded with each attempt */
   worker: string;
+  /**
+   * Awaited after each batch of a resumable stage (before its heartbeat) and at the end of each
+   * short step. Fault tests set it (test/helpers/paced-worker.ts) to make stages last long
+   * enough to be interrupted; `dlab worker` never does.
+   */
+  pace?: (activity: { type: string; workflowId: string }, signal: AbortSignal) => Promise<void>;
 }
 
 /** Writer/reader for an engine, stamping lineage: experiment, stage, producing activity, config, code. */
@@ -39,13 +46,14 @@ export function artifactIO(deps: ActivityDeps, ctx: StageContext): ArtifactIO {
  * attempt's last heartbeat, heartbeats every state it reports, and keeps a record of each
  * attempt (worker, start, last heartbeat, batch it resumed from) in the heartbeats, so the
  * final result, which Temporal's history keeps, tells how the stage got done.
- * Input errors become non-retryable failures: retrying cannot fix a bad file or config.
+ * Returns the stage result (the engine's output under `outputName`) and the engine's whole
+ * outcome, for the activity to report what else it needs.
  */
-export async function runResumable<S extends BatchState>(
+export async function runResumable<S extends BatchState, O extends StageOutcome = StageOutcome>(
   deps: ActivityDeps,
-  engine: (hooks: LoopHooks<S>) => Promise<StageOutcome>,
+  engine: (hooks: LoopHooks<S>) => Promise<O>,
   outputName: string,
-): Promise<StageResult> {
+): Promise<{ result: StageResult; outcome: O }> {
   const ctx = Context.current();
   const previous = ctx.info.heartbeatDetails as StageHeartbeat<S> | undefined;
   const { me, attempts } = startAttempt(deps, previous?.state?.nextBatch ?? 0);
@@ -58,26 +66,28 @@ export async function runResumable<S extends BatchState>(
     const outcome = await engine({
       resume: previous?.state ?? undefined,
       signal: ctx.cancellationSignal,
-      onProgress: (state) => {
+      onProgress: async (state) => {
+        if (deps.pace && state.nextBatch < state.batches) await deps.pace(paceKey(ctx), ctx.cancellationSignal);
         me.lastHeartbeatAt = new Date().toISOString();
         me.batchesDone = state.nextBatch;
         last = { state, progress: { done: state.nextBatch, total: state.batches }, attempts };
         ctx.heartbeat(last);
       },
     });
-    return {
+    const result: StageResult = {
       outputs: { [outputName]: outcome.output },
       resumedFromBatch: outcome.resumedFromBatch,
       batchesRun: outcome.batchesRun,
       batches: outcome.batches,
       attempts,
     };
-  } catch (err) {
-    throw asFailure(err);
+    return { result, outcome };
   } finally {
     clearInterval(keepBeating);
   }
 }
+
+const paceKey = (ctx: Context) => ({ type: ctx.info.activityType, workflowId: ctx.info.workflowExecution?.workflowId ?? '' });
 
 /** This attempt's record, appended to those the previous attempts' heartbeats carried. */
 function startAttempt(deps: ActivityDeps, resumedFromBatch: number): { me: AttemptRecord; attempts: AttemptRecord[] } {
@@ -95,10 +105,27 @@ export function asFailure(err: unknown): unknown {
   return err;
 }
 
+class InputErrorsAreFinal implements ActivityInboundCallsInterceptor {
+  async execute(input: Parameters<NonNullable<ActivityInboundCallsInterceptor['execute']>>[0], next: Parameters<NonNullable<ActivityInboundCallsInterceptor['execute']>>[1]) {
+    try {
+      return await next(input);
+    } catch (err) {
+      throw asFailure(err);
+    }
+  }
+}
+
+/**
+ * The worker's activity interceptor: wherever an activity throws one of the project's input or
+ * integrity errors (DlabInputError), the attempt fails non-retryably — retrying cannot fix a
+ * bad file or config — with the message and the field or file it names.
+ */
+export const inputErrorsAreFinal: ActivityInterceptorsFactory = () => ({ inbound: new InputErrorsAreFinal() });
+
 /**
  * Heartbeats every second while a short, non-resumable step runs, so a dead worker is
  * noticed within the heartbeat timeout (the step then reruns from its inputs: it is a pure
- * function of them, so a rerun gives the same bytes). Input errors become non-retryable.
+ * function of them, so a rerun gives the same bytes).
  */
 export async function keepAlive<T>(deps: ActivityDeps, fn: (setProgress: (done: number, total: number) => void) => Promise<T>): Promise<T> {
   const ctx = Context.current();
@@ -113,20 +140,23 @@ export async function keepAlive<T>(deps: ActivityDeps, fn: (setProgress: (done: 
   try {
     // progress (e.g. pretraining steps) rides on the next keep-alive beat: `dlab status` shows it
     const out = await fn((done, total) => void (progress = { done, total }));
+    await deps.pace?.(paceKey(ctx), ctx.cancellationSignal);
     // the attempt log goes into the result, which Temporal's history keeps
     return out && typeof out === 'object' ? { ...out, attempts } : out;
-  } catch (err) {
-    throw asFailure(err);
   } finally {
     clearInterval(timer);
   }
 }
 
-/** The experiment config an activity received, validated again (a non-retryable failure names the bad field). */
+/**
+ * The experiment config an activity received, validated again (a bad field is an input error).
+ * `delayMs`, a test knob earlier configs carried, is dropped so that runs started with it finish.
+ */
 export function stageConfig<K extends ExperimentKind>(kind: K, input: StageContext & { config: unknown }): ReturnType<typeof parseConfig<K>> {
-  try {
-    return parseConfig(kind, input.config, `experiment ${input.experimentId}`);
-  } catch (err) {
-    throw asFailure(err);
+  const config = input.config;
+  if (config && typeof config === 'object' && 'delayMs' in config) {
+    const { delayMs: _dropped, ...rest } = config as Record<string, unknown>;
+    return parseConfig(kind, rest, `experiment ${input.experimentId}`);
   }
+  return parseConfig(kind, config, `experiment ${input.experimentId}`);
 }

@@ -20,7 +20,7 @@ export function smokeActivities(deps: ActivityDeps) {
     /** Stage 1: the seeded input table. */
     async smokeGenerate(input: SmokeStageInput): Promise<StageResult> {
       const cfg = config(input);
-      return runResumable<ChunkedState>(deps, (hooks) => generateTable(cfg, artifactIO(deps, input), hooks), 'table');
+      return (await runResumable<ChunkedState>(deps, (hooks) => generateTable(cfg, artifactIO(deps, input), hooks), 'table')).result;
     },
 
     /** Stage 2: the ONNX MLP over the table, batch by batch. */
@@ -28,24 +28,25 @@ export function smokeActivities(deps: ActivityDeps) {
       const cfg = config(input);
       const model = await storeModelBytes(deps.modelsDir, buildMlp({ inDim: cfg.dim, hidden: cfg.hidden, outDim: cfg.dim, seed: cfg.seed }));
       const session = await sharedSession(model.sha256, () => InferenceSession.create(model.path, cpuSessionOptions()));
-      return runResumable<ChunkedState>(
+      const { result } = await runResumable<ChunkedState>(
         deps,
         (hooks) =>
           transformTable(
             input.table,
             mlpBatchModel(session, cfg.dim),
-            { batchSize: cfg.batchSize, outDim: cfg.dim, delayMs: cfg.delayMs, modelSha256: model.sha256 },
+            { batchSize: cfg.batchSize, outDim: cfg.dim, modelSha256: model.sha256 },
             artifactIO(deps, input),
             hooks,
           ),
         'transformed',
       );
+      return result;
     },
 
     /** Stage 3: per-dimension statistics of the transformed table. */
     async smokeSummarise(input: SmokeStageInput & { transformed: ArtifactRef }): Promise<StageResult> {
       const cfg = config(input);
-      return runResumable<SummaryState>(deps, (hooks) => summariseTable(input.transformed, cfg.batchSize, artifactIO(deps, input), hooks), 'summary');
+      return (await runResumable<SummaryState>(deps, (hooks) => summariseTable(input.transformed, cfg.batchSize, artifactIO(deps, input), hooks), 'summary')).result;
     },
   };
 }

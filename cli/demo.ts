@@ -17,13 +17,9 @@ const isOpen = (s: StatusReport) => s.state === 'running' || s.state === 'paused
 
 /** What a bar shows for a run: the run's steps as the bar, the running stage with its batches (from heartbeats) as text. */
 function barValues(s: StatusReport): { done: number; total: number; payload: Record<string, string> } {
-  const m = s.metrics ?? {};
-  const metric =
-    s.kind === 'icrlvr' && typeof m.heldOutAccuracy === 'number'
-      ? `| held-out acc ${m.heldOutAccuracy.toFixed(3)}`
-      : s.kind === 'goracs' && typeof m.poo === 'number'
-        ? `| POO ${m.poo.toFixed(4)}, ${m.swapsAccepted ?? 0} swaps`
-        : '';
+  let metric = '';
+  if (s.kind === 'icrlvr' && typeof s.metrics?.heldOutAccuracy === 'number') metric = `| held-out acc ${s.metrics.heldOutAccuracy.toFixed(3)}`;
+  if (s.kind === 'goracs' && typeof s.metrics?.poo === 'number') metric = `| POO ${s.metrics.poo.toFixed(4)}, ${s.metrics.swapsAccepted ?? 0} swaps`;
   const batches = s.stageProgress && s.stageProgress.total > 1 ? ` ${s.stageProgress.done}/${s.stageProgress.total}` : '';
   return { done: s.progress.done, total: Math.max(1, s.progress.total), payload: { stage: `${s.stage}${batches}`, metric } };
 }
@@ -71,15 +67,16 @@ async function demoPorts(): Promise<{ port: number; uiPort: number }> {
 }
 
 function summary(s: StatusReport): string[] {
-  const m = s.metrics ?? {};
   const f = (x: number | null | undefined, d = 3) => (typeof x === 'number' ? x.toFixed(d) : 'n/a');
   const lines = [`${s.id}  (${s.kind})  ${s.state}${s.error ? `: ${s.error}` : ''}`];
   if (s.kind === 'icrlvr') {
+    const m = s.metrics ?? {};
     lines.push(`  held-out avg@k ${f(m.initialHeldOutAccuracy)} at the start → ${f(m.heldOutAccuracy)} after ${m.step ?? s.step} RL steps; pass@k ${f(m.passAtK)}`);
     lines.push(`  training reward ${f(m.rewardMean)}; mean Evidence Gain of correct rollouts ${f(m.egCorrectMean, 2)} vs incorrect ${f(m.egIncorrectMean, 2)}`);
   } else if (s.kind === 'goracs') {
+    const m = s.metrics ?? {};
     lines.push(`  coreset of ${m.selected ?? '?'}: POO ${f(m.pooInitial, 4)} (greedy start) → ${f(m.poo, 4)} after ${m.swapsAccepted ?? 0} accepted swaps`);
-    for (const e of (s.evaluation ?? []) as { method: string; seed: number; hr10: number; ndcg10: number }[]) {
+    for (const e of s.evaluation ?? []) {
       lines.push(`  ${e.method.padEnd(8)} seed ${e.seed}  HR@10 ${f(e.hr10)}  NDCG@10 ${f(e.ndcg10)}`);
     }
   }

@@ -27,7 +27,7 @@ export async function describeRun(client: Client, store: LocalArtifactStore, id:
   const history = await runHistory(client, id);
   const chain = await fetchRunChain(client, id);
   const input = decodeFirst(chain[0]?.events[0]?.workflowExecutionStartedEventAttributes?.input) as WorkflowInput | undefined;
-  const kind = status.kind === 'icrlvrSweep' ? 'icrlvr-sweep' : status.kind;
+  const kind = status.kind;
 
   // the status lists the latest of some artifacts (rollouts, scored, checkpoint); the events list every one
   const listed = new Map<string, ReportArtifact>();

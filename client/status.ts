@@ -1,27 +1,22 @@
 import { Client, WorkflowExecutionDescription } from '@temporalio/client';
-import type { NamedArtifact, RunStatus } from '../workflows/run-state';
+import type { GoracsEvaluationRow, RunStatus, RunStatusOf, StatusKind } from '../schemas/status';
 import type { StageHeartbeat } from '../activities/types';
 import { completedOutputs, decodeFirst, fetchRunChain, RunState, stateOf } from './events';
 import { runHistory } from './history';
 
-/** `dlab status --json`. */
-export interface StatusReport {
-  id: string;
+/** `dlab status --json` of a run of kind K. */
+export type StatusReportOf<K extends StatusKind> = Omit<RunStatusOf<K>, 'state' | 'results'> & {
   runId: string;
-  kind: string;
   state: RunState;
-  stage: string;
-  step: number;
-  /** steps of the run done / planned */
-  progress: { done: number; total: number };
   /** batches of the running stage done / planned, from its activity's last heartbeat */
   stageProgress?: { done: number; total: number };
-  artifacts: NamedArtifact[];
-  metrics?: Record<string, number | null>;
   /** experiments that evaluate (GORACS): one entry per method and seed, as `status.results.evaluation` */
-  evaluation?: unknown[];
+  evaluation?: K extends 'goracs' ? GoracsEvaluationRow[] : never;
   error?: string;
-}
+};
+
+/** `dlab status --json`: {id, runId, kind, state, stage, step, progress, stageProgress?, artifacts, metrics?, evaluation?, error?}; narrows on `kind`. */
+export type StatusReport = { [K in StatusKind]: StatusReportOf<K> }[StatusKind];
 
 const QUERY_TIMEOUT_MS = 4000;
 
@@ -43,6 +38,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
   }
   base ??= await statusFromHistory(client, desc);
   const stageProgress = heartbeatProgress(desc);
+  const evaluation = base.kind === 'goracs' ? base.results?.evaluation : undefined;
   return {
     id: workflowId,
     runId: desc.runId,
@@ -54,9 +50,9 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
     ...(stageProgress ? { stageProgress } : {}),
     artifacts: base.artifacts,
     ...(base.metrics ? { metrics: base.metrics } : {}),
-    ...(Array.isArray(base.results?.evaluation) ? { evaluation: base.results.evaluation } : {}),
+    ...(Array.isArray(evaluation) ? { evaluation } : {}),
     ...(state === 'failed' || state === 'cancelled' ? { error: await closeReason(client, workflowId) } : {}),
-  };
+  } as StatusReport;
 }
 
 function heartbeatProgress(desc: WorkflowExecutionDescription): { done: number; total: number } | undefined {
@@ -75,13 +71,13 @@ async function statusFromHistory(client: Client, desc: WorkflowExecutionDescript
   const done = history.entries.filter((e) => e.status === 'completed').length;
   return {
     id: desc.workflowId,
-    kind: desc.type,
+    kind: (desc.type === 'icrlvrSweep' ? 'icrlvr-sweep' : desc.type) as StatusKind,
     state: 'running',
     stage: last?.stage ?? 'starting',
     step: 0,
     progress: { done, total: done + (last && last.status !== 'completed' ? 1 : 0) },
     artifacts: completedOutputs(chain).map(({ name, ref }) => ({ name, step: 0, ...ref })),
-  };
+  } as RunStatus;
 }
 
 async function closeReason(client: Client, workflowId: string): Promise<string | undefined> {

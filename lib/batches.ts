@@ -18,8 +18,6 @@ export interface BatchLoopOptions<S extends BatchState> {
   /** Called after every batch with the updated state. */
   onProgress?: (state: S) => void | Promise<void>;
   signal?: AbortSignal;
-  /** Sleep after each batch (to make a stage last, for demos and fault tests). */
-  delayMs?: number;
 }
 
 /** Runs `step(b)` for b = state.nextBatch … state.batches − 1; returns how many batches ran. */
@@ -31,7 +29,6 @@ export async function runBatches<S extends BatchState>(opts: BatchLoopOptions<S>
     await step(state.nextBatch);
     state.nextBatch += 1;
     ran += 1;
-    if (opts.delayMs) await sleep(opts.delayMs, opts.signal);
     await opts.onProgress?.(state);
   }
   return ran;
@@ -61,19 +58,4 @@ export function batchCount(rows: number, batchSize: number): number {
 export function batchRange(b: number, rows: number, batchSize: number): [number, number] {
   const start = b * batchSize;
   return [start, Math.min(rows, start + batchSize)];
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { ActivityDeps, inputErrorsAreFinal } from '../activities/resumable';
 import { storeForHome } from '../lib/store/artifact-store';
 
 export const DEFAULT_TASK_QUEUE = 'dlab';
@@ -20,6 +21,8 @@ export interface WorkerOptions {
   identity?: string;
   tls?: boolean;
   apiKey?: string;
+  /** awaited after each batch and short step (fault tests only: see ActivityDeps.pace) */
+  pace?: ActivityDeps['pace'];
 }
 
 /** The prebuilt bundle, unless some compiled workflow file is newer than it (then bundle on start). */
@@ -52,7 +55,8 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     identity,
     ...(bundleIsFresh() ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity }),
+    activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace }),
+    interceptors: { activity: [inputErrorsAreFinal] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
     // heartbeats reach the server at least every second: a crash loses at most ~1 s of
     // batches, and `dlab status` shows batch progress at most ~1 s old

@@ -1,8 +1,10 @@
 import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
 import type { GoracsEvalSummary, GoracsRefs } from '../activities/goracs';
-import type { RefineTraceEntry, Swap } from '../lib/goracs/refine';
+import type { FoundSwap, RangeVerdict, RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import type { GoracsConfig } from '../schemas/config/goracs';
-import { RunStatus, RunTracker, shortActivities, stageActivities } from './run-state';
+import { RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
+import type { GoracsMetrics } from '../schemas/status';
+import { evaluationStatus } from '../lib/goracs/summary';
 
 export interface GoracsInput {
   config: GoracsConfig;
@@ -14,18 +16,17 @@ export interface GoracsInput {
  * over `embedShards` activities) → OT initialisation (cost matrix, greedy start) →
  * refinement (swaps: each iteration's candidates fanned out over activities of `swapChunk`
  * swaps, `swapConcurrency` at a time, the first improving swap in the rule's order accepted;
- * runs started before that change ran it as one resumable activity; variant
- * "label-enhanced" runs it per label class in one resumable activity) →
+ * variant "label-enhanced" runs it per label class in one resumable activity) →
  * [evaluation: one activity per method and seed, then the comparison table].
  */
-export async function goracs(input: GoracsInput): Promise<RunStatus> {
+export async function goracs(input: GoracsInput): Promise<RunStatusOf<'goracs'>> {
   const { config: cfg, configHash } = input;
   const evaluate = cfg.evaluation.enabled;
   const run = new RunTracker('goracs', { totalSteps: evaluate ? 4 : 3 });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds);
   const short = shortActivities(cfg.heartbeatTimeoutSeconds);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
-  const metrics: Record<string, number | null> = {};
+  const metrics: GoracsMetrics = {};
   run.status.metrics = metrics;
 
   await run.enter('prepare', 0);
@@ -57,11 +58,11 @@ export async function goracs(input: GoracsInput): Promise<RunStatus> {
   // 3. refinement
   await run.enter('refinement', 3);
   const refineInput = { ...ctx('refinement'), ...refs, embeddings, greedy: init.outputs.greedy };
-  const refined = cfg.variant === 'label-enhanced'
-    ? await long.goracsRefineLabelEnhanced(refineInput)
-    : patched('goracs-refine-chunks')
-    ? await refineInChunks(cfg, refineInput, short, (s) => Object.assign(metrics, { poo: s.poo, swapsAccepted: s.iter }))
-    : await long.goracsRefine(refineInput);
+  const refined =
+    cfg.variant === 'label-enhanced'
+      ? await long.goracsRefineLabelEnhanced(refineInput)
+      : ((await legacyRefinement(refineInput, long)) ??
+        (await refineBySwaps(chunking(cfg), cfg.maxIters, refineInput, short, (s) => Object.assign(metrics, { poo: s.poo, swapsAccepted: s.iter }))));
   run.record('coreset', refined.outputs.coreset);
   run.record('poo-trace', refined.outputs.trace);
   Object.assign(metrics, { poo: refined.stats.poo, swapsAccepted: refined.stats.swapsAccepted, selected: refined.stats.selected, refineMs: refined.stats.ms });
@@ -83,41 +84,34 @@ export async function goracs(input: GoracsInput): Promise<RunStatus> {
       parents: [refs.samples.sha256, init.outputs.greedy.sha256, refined.outputs.coreset.sha256],
     });
     run.record('evaluation', cmp.outputs.evaluation);
-    run.status.results = {
-      ...run.status.results,
-      evaluation: results.map((r) =>
-        cfg.evaluation.task === 'binary'
-          ? { method: r.method, seed: r.seed, budget: r.budget, auc: r.auc, valLoss: r.valLoss, bestEpoch: r.bestEpoch }
-          : { method: r.method, seed: r.seed, budget: r.budget, hr5: r.hr5, hr10: r.hr10, ndcg5: r.ndcg5, ndcg10: r.ndcg10, valLoss: r.valLoss, bestEpoch: r.bestEpoch },
-      ),
-    };
-    const mean = (rs: GoracsEvalSummary[], key: 'hr10' | 'ndcg10' | 'auc') => rs.reduce((s, r) => s + (r[key] ?? NaN), 0) / rs.length;
-    for (const method of cfg.evaluation.methods) {
-      const mine = results.filter((r) => r.method === method);
-      if (cfg.evaluation.task === 'binary') {
-        metrics[`auc.${method}`] = mean(mine, 'auc');
-      } else {
-        metrics[`hr10.${method}`] = mean(mine, 'hr10');
-        metrics[`ndcg10.${method}`] = mean(mine, 'ndcg10');
-      }
-    }
+    const { rows, metrics: means } = evaluationStatus(cfg.evaluation.task, cfg.evaluation.methods, results);
+    run.status.results = { ...run.status.results, evaluation: rows };
+    Object.assign(metrics, means);
     run.stepDone(4);
   }
   return run.finish();
 }
 
+type RefineInput = Parameters<ReturnType<typeof shortActivities>['goracsRefineStart']>[0];
+
 /**
- * Refinement as the workflow's loop (lib/goracs/refine.ts defines the rule): per iteration,
- * candidate ranges of cfg.swapChunk swaps go to goracsRefineChunk activities in waves of
- * cfg.swapConcurrency; each returns the smallest improving index in its range (all workers
- * hold the same warm-started chain, RefineSession), and the smallest over the ranges of the
- * first wave that has one is accepted — the swap the sequential rule accepts, whatever the
- * chunk size and the number of workers. The accepted swaps live in the workflow's state, so a
- * killed worker costs at most the chunks it was running.
+ * Refinement (lib/goracs/refine.ts defines the rule), the paper's loop:
+ *
+ *   S ← greedy start;  while |accepted| < maxIters:
+ *     F ← dual scores of POO(S);  candidates ← the cutNum best (out, in) pairs by F, out-major
+ *     accept the FIRST candidate with POO(S − out + in) < POO(S); none → stop
+ *
+ * The candidates of an iteration are split into ranges of `chunk` swaps, evaluated by
+ * goracsRefineChunk activities in waves of `chunk · concurrency` swaps; each returns the
+ * smallest improving index in its range (all workers hold the same warm-started chain), and
+ * the smallest over the first wave that has one is accepted — the swap the sequential rule
+ * accepts, whatever the chunk size and the number of workers. The accepted swaps live in the
+ * workflow's state, so a killed worker costs at most the chunks it was running.
  */
-async function refineInChunks(
-  cfg: GoracsConfig,
-  input: Parameters<ReturnType<typeof shortActivities>['goracsRefineStart']>[0],
+async function refineBySwaps(
+  { chunk, concurrency }: { chunk: number; concurrency: number },
+  maxIters: number,
+  input: RefineInput,
   short: ReturnType<typeof shortActivities>,
   onSwap: (s: { iter: number; poo: number }) => void,
 ) {
@@ -126,26 +120,22 @@ async function refineInChunks(
   const trace: RefineTraceEntry[] = [{ iter: 0, poo: start.poo, swapOut: -1, swapIn: -1, solverIterations: start.solverIterations, candidatesTried: 0 }];
   const accepted: Swap[] = [];
   let reason: 'max_iters' | 'no_improving_swap' = 'max_iters';
-  while (accepted.length < cfg.maxIters) {
+  while (accepted.length < maxIters) {
     const poo = trace[trace.length - 1].poo;
-    let found: { index: number; swap?: Swap; poo?: number; solverIterations?: number } | undefined;
-    // configs of runs started before swapConcurrency existed carry neither default
-    const chunk = cfg.swapChunk ?? 64;
-    const wave = chunk * (cfg.swapConcurrency ?? 2);
-    if (!(chunk >= 1 && wave >= chunk)) throw ApplicationFailure.nonRetryable(`refinement: swapChunk ${cfg.swapChunk} and swapConcurrency ${cfg.swapConcurrency} must be integers ≥ 1`);
-    for (let lo = 0; lo < start.nSwaps && !found; lo += wave) {
+    let found: FoundSwap | undefined;
+    for (let lo = 0; lo < start.nSwaps && !found; lo += chunk * concurrency) {
       const ranges: [number, number][] = [];
-      for (let a = lo; a < Math.min(start.nSwaps, lo + wave); a += chunk) ranges.push([a, Math.min(start.nSwaps, a + chunk)]);
-      const verdicts = await Promise.all(ranges.map(([a, b]) => short.goracsRefineChunk({ ...input, accepted, poo, lo: a, hi: b })));
-      found = verdicts.find((v) => v.index >= 0);
+      for (let a = lo; a < Math.min(start.nSwaps, lo + chunk * concurrency); a += chunk) ranges.push([a, Math.min(start.nSwaps, a + chunk)]);
+      const verdicts: RangeVerdict[] = await Promise.all(ranges.map(([a, b]) => short.goracsRefineChunk({ ...input, accepted, poo, lo: a, hi: b })));
+      found = verdicts.find((v): v is FoundSwap => v.index >= 0);
     }
     if (!found) {
       reason = 'no_improving_swap';
       break;
     }
-    accepted.push(found.swap!);
-    trace.push({ iter: accepted.length, poo: found.poo!, swapOut: found.swap!.out, swapIn: found.swap!.in, solverIterations: found.solverIterations!, candidatesTried: found.index + 1 });
-    onSwap({ iter: accepted.length, poo: found.poo! });
+    accepted.push(found.swap);
+    trace.push({ iter: accepted.length, poo: found.poo, swapOut: found.swap.out, swapIn: found.swap.in, solverIterations: found.solverIterations, candidatesTried: found.index + 1 });
+    onSwap({ iter: accepted.length, poo: found.poo });
   }
   const written = await short.goracsRefineWrite({ ...input, accepted, trace, reason });
   const last = trace[trace.length - 1];
@@ -153,4 +143,27 @@ async function refineInChunks(
     outputs: written.outputs,
     stats: { pooInitial: trace[0].poo, poo: last.poo, swapsAccepted: accepted.length, selected: start.selected, reason, ms: Date.now() - t0 },
   };
+}
+
+/**
+ * Compatibility with runs started by earlier versions, so that their histories replay and they
+ * finish as they began. Runs started before refinement was fanned out over activities (no
+ * 'goracs-refine-chunks' marker in their history) ran it as one resumable activity, which this
+ * returns; for every other run it returns undefined. Can go, together with `chunking`'s
+ * defaults and the goracsRefine activity, once no open run and no kept history predates the
+ * marker (test/histories/goracs-00 and goracs-01 record such runs).
+ */
+async function legacyRefinement(input: RefineInput, long: ReturnType<typeof stageActivities>) {
+  if (patched('goracs-refine-chunks')) return undefined;
+  return long.goracsRefine(input);
+}
+
+/** Range size and ranges in flight; configs of runs started before swapChunk/swapConcurrency existed carry neither. */
+function chunking(cfg: GoracsConfig): { chunk: number; concurrency: number } {
+  const chunk = cfg.swapChunk ?? 64;
+  const concurrency = cfg.swapConcurrency ?? 2;
+  if (!(Number.isInteger(chunk) && chunk >= 1 && Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw ApplicationFailure.nonRetryable(`refinement: swapChunk ${cfg.swapChunk} and swapConcurrency ${cfg.swapConcurrency} must be integers ≥ 1`);
+  }
+  return { chunk, concurrency };
 }

@@ -3,7 +3,8 @@ import type { Activities } from '../activities';
 import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
-import { NamedArtifact, RunStatus, RunTracker, shortActivities, stageActivities } from './run-state';
+import { NamedArtifact, RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
+import type { IcrlvrMetrics } from '../schemas/status';
 import { DLAB_KIND, SEARCH_ATTRIBUTES_PATCH, STARTED_AT_MEMO } from './search-attributes';
 
 /** State handed over by continue-as-new: refs and counters only. */
@@ -13,7 +14,7 @@ interface Carry {
   checkpoint: ArtifactRef;
   reference: ArtifactRef;
   artifacts: NamedArtifact[];
-  metrics: Record<string, number | null>;
+  metrics: IcrlvrMetrics;
   evaluations: EvalSummary[];
 }
 
@@ -29,13 +30,13 @@ export interface IcrlvrInput {
  * over `rolloutShards` activities) → scoring → [more sampling rounds while dynamic sampling
  * dropped groups] → update → [evaluate every `evalEvery` steps].
  */
-export async function icrlvr(input: IcrlvrInput): Promise<RunStatus> {
+export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>> {
   const { config: cfg, configHash, carry } = input;
   const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds);
   const short = shortActivities(cfg.heartbeatTimeoutSeconds);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
-  const metrics: Record<string, number | null> = carry?.metrics ?? {};
+  const metrics: IcrlvrMetrics = carry?.metrics ?? {};
   const evaluations: EvalSummary[] = carry?.evaluations ?? [];
   run.status.metrics = metrics;
   run.status.results = { evaluations };
@@ -132,7 +133,7 @@ export interface IcrlvrSweepInput {
 }
 
 /** A sweep: each (mode, seed) is a child `icrlvr` workflow; the parent writes one comparison table. */
-export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatus> {
+export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<'icrlvr-sweep'>> {
   const run = new RunTracker('icrlvr-sweep', { totalSteps: input.runs.length });
   const { icrlvrCompare } = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes' });
   const id = workflowInfo().workflowId;
@@ -145,7 +146,7 @@ export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatus> {
         : {};
       const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash }], ...listed });
       run.stepDone(++done);
-      return { mode: r.mode, seed: r.seed, evaluations: (status.results?.evaluations ?? []) as EvalSummary[] };
+      return { mode: r.mode, seed: r.seed, evaluations: status.results?.evaluations ?? [] };
     }),
   );
   await run.enter('compare', input.runs.length);

@@ -12,27 +12,10 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ArtifactRef } from '../lib/store/ref';
+import type { NamedArtifact, RunStatus, RunStatusOf, StatusKind } from '../schemas/status';
 import { DLAB_HEADLINE, DLAB_PAUSED, DLAB_STEP, HEADLINE_METRIC, SEARCH_ATTRIBUTES_PATCH } from './search-attributes';
 
-/** An artifact as a run lists it: which output of which step. */
-export interface NamedArtifact extends ArtifactRef {
-  name: string;
-  step: number;
-}
-
-/** What the `status` query answers (the CLI adds live batch progress from heartbeats). */
-export interface RunStatus {
-  id: string;
-  kind: string;
-  state: 'running' | 'paused' | 'completed';
-  stage: string;
-  step: number;
-  progress: { done: number; total: number };
-  artifacts: NamedArtifact[];
-  metrics?: Record<string, number | null>;
-  /** experiment-specific results kept with the status (e.g. every evaluation of a training run) */
-  results?: Record<string, unknown>;
-}
+export type { NamedArtifact, RunStatus, RunStatusOf } from '../schemas/status';
 
 export const statusQuery = defineQuery<RunStatus>('status');
 export const pauseSignal = defineSignal('pause');
@@ -43,13 +26,13 @@ export const resumeSignal = defineSignal('resume');
  * a pause flag honoured between stages. Registers the `status` query and the
  * `pause` / `resume` signals.
  */
-export class RunTracker {
+export class RunTracker<K extends StatusKind> {
   private paused = false;
   /** Values last upserted as search attributes (only changes are upserted again). */
   private readonly published: { step?: number; headline?: number; paused?: boolean };
-  readonly status: RunStatus;
+  readonly status: RunStatusOf<K>;
 
-  constructor(kind: string, carried: { artifacts?: NamedArtifact[]; step?: number; totalSteps: number }) {
+  constructor(kind: K, carried: { artifacts?: NamedArtifact[]; step?: number; totalSteps: number }) {
     this.status = {
       id: workflowInfo().workflowId,
       kind,
@@ -59,7 +42,7 @@ export class RunTracker {
       progress: { done: carried.step ?? 0, total: carried.totalSteps },
       artifacts: carried.artifacts ?? [],
     };
-    setHandler(statusQuery, () => ({ ...this.status, state: this.paused && this.status.state === 'running' ? 'paused' : this.status.state }));
+    setHandler(statusQuery, () => ({ ...this.status, state: this.paused && this.status.state === 'running' ? 'paused' : this.status.state }) as RunStatus);
     setHandler(pauseSignal, () => {
       this.paused = true;
       this.publish();
@@ -76,7 +59,8 @@ export class RunTracker {
   /** The run's headline metric now (see HEADLINE_METRIC), undefined before it has one. */
   private headline(): number | undefined {
     const name = HEADLINE_METRIC[this.status.kind];
-    const value = name === 'step' ? this.status.step : name ? this.status.metrics?.[name] : undefined;
+    const metrics = this.status.metrics as Record<string, number | null | undefined> | undefined;
+    const value = name === 'step' ? this.status.step : name ? metrics?.[name] : undefined;
     return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
   }
 
@@ -113,7 +97,7 @@ export class RunTracker {
     this.status.artifacts.push({ name, step: this.status.step, ...ref });
   }
 
-  finish(): RunStatus {
+  finish(): RunStatusOf<K> {
     this.status.state = 'completed';
     this.status.stage = 'done';
     this.publish();

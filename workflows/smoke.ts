@@ -1,7 +1,7 @@
 import { continueAsNew, workflowInfo } from '@temporalio/workflow';
 import type { SmokeConfig } from '../schemas/config/smoke';
 import type { ArtifactRef } from '../lib/store/ref';
-import { NamedArtifact, RunStatus, RunTracker, stageActivities } from './run-state';
+import { NamedArtifact, RunStatusOf, RunTracker, stageActivities } from './run-state';
 
 export interface SmokeInput {
   config: SmokeConfig;
@@ -15,7 +15,7 @@ export interface SmokeInput {
  * (`rounds` times, continuing as new every `continueAsNewEvery` rounds) → summarise.
  * Step 0 is generation, steps 1…rounds the transforms.
  */
-export async function smoke(input: SmokeInput): Promise<RunStatus> {
+export async function smoke(input: SmokeInput): Promise<RunStatusOf<'smoke'>> {
   const { config, configHash, carry } = input;
   const run = new RunTracker('smoke', { artifacts: carry?.artifacts, step: carry?.round, totalSteps: config.rounds });
   const act = stageActivities(config.heartbeatTimeoutSeconds);

@@ -94,6 +94,16 @@ export function enteredAtIter(finalS: number[], trace: RefineTraceEntry[]): Int3
   return Int32Array.from(finalS, (r) => at.get(r) ?? 0);
 }
 
+/**
+ * The refinement's two artifacts: the POO trace and the coreset of the final selection, each
+ * row with the iteration it entered (by default read off the trace).
+ */
+export function refinementTables(p: GoracsProblem, selected: ArrayLike<number>, trace: RefineTraceEntry[], enteredAt?: Int32Array): { trace: Table; coreset: Table; poo: number } {
+  const S = Int32Array.from(selected);
+  const { table, poo } = coresetTable(p, S, enteredAt ?? enteredAtIter(Array.from(S), trace));
+  return { trace: traceTable(trace), coreset: table, poo };
+}
+
 export function traceTable(trace: RefineTraceEntry[]): Table {
   return tableFromColumns({
     iter: Int32Array.from(trace, (e) => e.iter),

@@ -1,4 +1,6 @@
+import type { Table } from 'apache-arrow';
 import type { RecRecord } from '../data/rec-records';
+import { tableFromColumns } from '../store/columns';
 import { auc, rankMetrics, sampleNegatives } from '../data/rec-metrics';
 import { DlabInputError } from '../errors';
 import { Head, headLogits } from '../model/head';
@@ -179,6 +181,31 @@ export function selectSubset(method: SubsetMethod, n: number, nPool: number, g: 
   if (g.length !== nPool) throw new DlabInputError(`GORACS evaluation: ${g.length} gradient norms for ${nPool} pool rows`);
   const sorted = Array.from(order).sort((a, b) => g[b] - g[a] || a - b);
   return Int32Array.from(sorted.slice(0, n));
+}
+
+/** One method's result for one fine-tuning seed at the run's budget. */
+export interface EvalSummary extends EvalStats {
+  method: string;
+  seed: number;
+  budget: number;
+}
+
+/** The metrics the evaluation table may carry, in column order. */
+export const EVAL_METRICS = ['hr5', 'hr10', 'ndcg5', 'ndcg10', 'auc', 'valLoss'] as const;
+
+/**
+ * The evaluation artifact: one row per (method, seed, metric) with its value — the task's
+ * metrics only (next-item rows have no AUC, binary rows no HR/NDCG), in the order of `results`.
+ */
+export function evaluationTable(results: EvalSummary[]): Table {
+  const rows = results.flatMap((r) => EVAL_METRICS.flatMap((m) => (typeof r[m] === 'number' ? [{ method: r.method, budget: r.budget, metric: m, value: r[m] as number, seed: r.seed }] : [])));
+  return tableFromColumns({
+    method: rows.map((r) => r.method),
+    budget: Int32Array.from(rows, (r) => r.budget),
+    metric: rows.map((r) => r.metric),
+    value: Float64Array.from(rows, (r) => r.value),
+    seed: Int32Array.from(rows, (r) => r.seed),
+  });
 }
 
 export interface EvalStats {

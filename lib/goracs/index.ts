@@ -6,14 +6,8 @@ export type { PooOptions, PooResult } from './poo';
 export { greedyStart } from './greedy';
 export type { GreedyStart } from './greedy';
 export { dualScores } from './scores';
-export {
-  chunkedEvaluator,
-  evaluateSwaps,
-  IMPROVEMENT_RELATIVE_TOLERANCE,
-  isImprovement,
-  refine,
-} from './refine';
-export type { RefineConfig, RefineHooks, RefineState, RefineStats, RefineTraceEntry, Swap, SwapEvaluator } from './refine';
+export { acceptedSwaps, applySwaps, IMPROVEMENT_RELATIVE_TOLERANCE, isImprovement, refine, RefineSession } from './refine';
+export type { RangeVerdict, RefineConfig, RefineHooks, RefineState, RefineStats, RefineTraceEntry, Swap } from './refine';
 export { PooChain } from './swap-chain';
 export { classCost, labelEnhancedSelect, labelPlan, roundHalfEven } from './label-enhanced';
 export type { LabelClassPlan, LabelEnhancedResult, LabelEnhancedState } from './label-enhanced';

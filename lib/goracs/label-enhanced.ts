@@ -1,7 +1,7 @@
 import { DlabInputError } from '../errors';
 import { checkCost } from './cost';
 import { greedyStart } from './greedy';
-import { refine, RefineConfig, RefineState } from './refine';
+import { refine, RefineConfig, RefineState, RefineTraceEntry } from './refine';
 
 /**
  * Label-enhanced GORACS for binary labels [reference: `LabelEnhancedITRA`]: greedy start +
@@ -124,6 +124,46 @@ export async function labelEnhancedSelect(
     for (const r of final.selected) picked.push(plan.poolRows[r]);
   }
   return { selected: Int32Array.from(picked), state };
+}
+
+/** Accepted swaps of both classes so far. */
+export function labelSwapsAccepted(s: LabelEnhancedState): number {
+  return (s.positive?.iter ?? 0) + (s.negative?.iter ?? 0);
+}
+
+/**
+ * The refinement of both classes in pool rows, for the run's artifacts: one trace (the
+ * positives' entries, then the negatives', swaps as pool rows; −1 stays −1) and, for each
+ * selected row in the order of `labelEnhancedSelect`'s `selected`, the iteration of its class's
+ * refinement at which it entered (0 = greedy start).
+ */
+export function labelEnhancedTrace(poolLabels: Uint8Array, valLabels: Uint8Array, n: number, state: LabelEnhancedState): { trace: RefineTraceEntry[]; enteredAt: Int32Array } {
+  const trace: RefineTraceEntry[] = [];
+  const enteredAt: number[] = [];
+  for (const plan of labelPlan(poolLabels, valLabels, n)) {
+    const st = plan.label === 1 ? state.positive : state.negative;
+    if (!st) continue;
+    const row = (r: number) => (r >= 0 ? plan.poolRows[r] : r);
+    const mapped = st.trace.map((e) => ({ ...e, swapOut: row(e.swapOut), swapIn: row(e.swapIn) }));
+    trace.push(...mapped);
+    const at = new Map<number, number>();
+    for (const e of mapped) if (e.swapIn >= 0) at.set(e.swapIn, e.iter);
+    for (const r of st.selected) enteredAt.push(at.get(row(r)) ?? 0);
+  }
+  return { trace, enteredAt: Int32Array.from(enteredAt) };
+}
+
+/**
+ * The labels the label-enhanced variant needs: 0 or 1 on every pool and validation sample.
+ * `labels[i]` is sample i's label (undefined or another value: none); `name(i)` names it in
+ * the error (e.g. its id and file).
+ */
+export function requireBinaryLabels(labels: ArrayLike<number | undefined | null>, name: (i: number) => string): void {
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== 0 && labels[i] !== 1) {
+      throw new DlabInputError(`variant "label-enhanced" needs a label 0 or 1 on every pool and validation sample; ${name(i)} has none`, 'variant');
+    }
+  }
 }
 
 function splitByLabel(name: string, labels: Uint8Array): [Int32Array, Int32Array] {

@@ -1,10 +1,18 @@
 import { DlabInputError } from '../errors';
 import { checkCost } from './cost';
-import { checkRows, gatherRows, PooResult, solveGathered } from './poo';
+import { checkRows } from './poo';
 import { dualScoresKernel } from './scores';
 import { PooChain } from './swap-chain';
 
-/** GORACS stage 3, refinement: the swap loop `refine`, its resumable state, and the swap evaluators. */
+/**
+ * GORACS stage 3, refinement by swaps — one home for the rule and both ways of running it:
+ *   - RefineSession: a chain of warm-started exact solves of S = initial + accepted swaps, and
+ *     the rule's verdict on a range of one iteration's candidates. The workflow fans ranges out
+ *     over activities (every worker replays the same swaps into the same chain, bit for bit).
+ *   - refine: the same rule as one resumable loop over a single session, all candidates at once
+ *     (the label-enhanced variant, and runs started before the fan-out).
+ * Both accept the same swap at every iteration, so they produce the same trace.
+ */
 
 export interface RefineConfig {
   maxIters: number;
@@ -37,18 +45,10 @@ export interface Swap {
   in: number;
 }
 
-/**
- * Evaluates candidate swaps of `selected` (given in the order of the sequential rule) and
- * returns the index of the first swap whose exact POO is an improvement over currentPoo
- * (isImprovement), or −1. `selected` is the current S (a copy the evaluator may keep).
- */
-export type SwapEvaluator = (swaps: Swap[], currentPoo: number, selected: Int32Array) => Promise<number>;
-
 export interface RefineHooks {
   resume?: RefineState;
   onProgress?: (state: RefineState) => void | Promise<void>;
   signal?: AbortSignal;
-  evaluate?: SwapEvaluator;
   /** counters refine adds to (exact solves, swaps ruled out by the bound, simplex pivots) */
   stats?: RefineStats;
 }
@@ -93,21 +93,18 @@ export function isImprovement(newPoo: number, currentPoo: number): boolean {
  *   hooks.resume      the last state reported by a previous attempt (JSON round trip is fine)
  *   hooks.onProgress  called with a copy of the state after every accepted swap and once
  *                     when the loop finishes (done = true)
- *   hooks.signal      checked before each iteration and between swaps of the default evaluator
- *   hooks.evaluate    how candidate swaps are evaluated (default: in order in-process, swaps
- *                     ruled out by a dual lower bound skipped, the others solved warm-started);
- *                     any evaluator must return the index the sequential rule returns —
- *                     see chunkedEvaluator for a parallel one that does
+ *   hooks.signal      checked before each iteration and between exact solves
  *   hooks.stats       counters to add to: exact solves, swaps ruled out, pivots
+ * Candidates are evaluated in order by one RefineSession (swaps a dual lower bound rules out
+ * skipped, the others solved warm-started), exactly as the workflow's fan-out evaluates them.
  * Returns the final state. state.trace[0] is the starting point (iter 0, swapOut = swapIn
  * = −1, POO of `initial`), then one entry per accepted swap: candidatesTried is the
  * 1-based position of the accepted swap in the order of step 4 (what the sequential rule
  * evaluates), solverIterations the pivots of the exact solve of the new S.
- * The run is deterministic: the same (cost, initial, cfg) gives the same states, whatever
- * the evaluator, and a resumed run ends in the state of an uninterrupted one.
+ * The run is deterministic: the same (cost, initial, cfg) gives the same states, and a
+ * resumed run ends in the state of an uninterrupted one.
  * Throws DlabInputError for a bad cost, initial set, config or resume state; Error when an
- * exact solve does not reach 'optimal' or an evaluator returns an index that is not an
- * improving swap.
+ * exact solve does not reach 'optimal'.
  */
 export async function refine(
   cost: Float64Array,
@@ -122,43 +119,32 @@ export async function refine(
   checkRows('refine', 'initial', initial, nT);
   const { signal } = hooks;
   const stats = hooks.stats ?? { solves: 0, pruned: 0, pivots: 0 };
-  const chain = new PooChain(cost, nV, initial);
+  const session = new RefineSession(cost, nT, nV, initial, cfg.cutNum);
   stats.solves++;
-  stats.pivots += chain.iterations;
+  stats.pivots += session.solverIterations;
 
   let state: RefineState;
   if (hooks.resume) {
     state = checkResume(hooks.resume, nT);
     // rebuild the chain of warm-started solves the interrupted attempt held
-    for (const t of state.trace.slice(1, state.iter + 1)) {
-      signal?.throwIfAborted();
-      const pos = chain.selected.indexOf(t.swapOut);
-      if (pos < 0 || chain.selected.includes(t.swapIn)) {
-        throw new DlabInputError(`refine: resume.trace[${t.iter}] swaps ${t.swapOut} → ${t.swapIn}, which does not apply to the selection replayed from initial`);
-      }
-      chain.accept(pos, t.swapIn);
-      stats.solves++;
-      stats.pivots += chain.iterations;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    if (!chain.selected.every((r, k) => r === state.selected[k])) {
+    await session.advance(acceptedSwaps(state.trace.slice(0, state.iter + 1)), stats, signal);
+    if (!session.selected.every((r, k) => r === state.selected[k])) {
       throw new DlabInputError(`refine: resume state (iter ${state.iter}) lists a selection that does not follow from initial and its trace`);
     }
     // A heartbeat written by an earlier solver (cold solves, before the warm-started chain) can
     // differ from the replay in the last bits: the replayed chain's POO is the one the comparisons
     // of the rest of the run must use, so adopt it rather than fail a run mid-way.
-    if (chain.value !== state.poo) state = { ...state, poo: chain.value };
+    if (session.poo !== state.poo) state = { ...state, poo: session.poo };
   } else {
     state = {
       iter: 0,
       selected: Array.from(initial),
-      poo: chain.value,
-      trace: [{ iter: 0, poo: chain.value, swapOut: -1, swapIn: -1, solverIterations: chain.iterations, candidatesTried: 0 }],
+      poo: session.poo,
+      trace: [{ iter: 0, poo: session.poo, swapOut: -1, swapIn: -1, solverIterations: session.solverIterations, candidatesTried: 0 }],
       done: false,
     };
   }
-  const tried: TriedSwap = {};
-  const evaluate = hooks.evaluate ?? warmEvaluator(chain, nT, signal, stats, tried);
+  const nSwaps = RefineSession.candidateCount(nT, initial.length, cfg.cutNum);
 
   const finish = async (reason: 'max_iters' | 'no_improving_swap') => {
     state.done = true;
@@ -172,136 +158,188 @@ export async function refine(
       await finish('max_iters');
       break;
     }
-    const S = chain.selected.slice();
-    const F = dualScoresKernel(cost, nT, nV, S, chain.result().u);
-    const swaps = candidateSwaps(F, S, nT, cfg.cutNum);
-    const idx = swaps.length === 0 ? -1 : await evaluate(swaps, state.poo, S.slice());
-    if (!(Number.isInteger(idx) && idx >= -1 && idx < swaps.length)) {
-      throw new Error(`refine: the swap evaluator returned ${idx}, expected an integer in [-1, ${swaps.length})`);
-    }
-    if (idx < 0) {
+    const verdict = await session.evaluate(acceptedSwaps(state.trace), state.poo, 0, nSwaps, stats, signal);
+    if (!isFound(verdict)) {
       await finish('no_improving_swap');
       break;
     }
-    const swap = swaps[idx];
-    const pos = S.indexOf(swap.out);
-    if (tried.swap === swap && tried.result) {
-      chain.accept(pos, swap.in, tried.result);
-    } else {
-      chain.accept(pos, swap.in);
-      stats.solves++;
-      stats.pivots += chain.iterations;
-    }
-    if (!isImprovement(chain.value, state.poo)) {
-      throw new Error(
-        `refine: the swap evaluator chose swap ${idx} (${swap.out} → ${swap.in}) as improving, but its exact POO ` +
-          `${chain.value} does not improve on ${state.poo}`,
-      );
-    }
     state.iter += 1;
-    state.selected = Array.from(chain.selected);
-    state.poo = chain.value;
+    state.selected = applySwaps(state.selected, [verdict.swap]);
+    state.poo = verdict.poo;
     state.trace.push({
       iter: state.iter,
-      poo: chain.value,
-      swapOut: swap.out,
-      swapIn: swap.in,
-      solverIterations: chain.iterations,
-      candidatesTried: idx + 1,
+      poo: verdict.poo,
+      swapOut: verdict.swap.out,
+      swapIn: verdict.swap.in,
+      solverIterations: verdict.solverIterations,
+      candidatesTried: verdict.index + 1,
     });
     await hooks.onProgress?.(snapshot(state));
   }
   return state;
 }
 
-/**
- * POO of each swap of `selected`: out[t] = POO(selected with swaps[t].out replaced by
- * swaps[t].in at its position). For the activity that evaluates one chunk of a
- * chunkedEvaluator.
- *   cost Float64Array(nT·nV); selected Int32Array(|S|) distinct rows; swaps[t].out ∈ S,
- *   swaps[t].in ∉ S. Returns Float64Array(swaps.length).
- * Throws DlabInputError for bad arguments (naming the swap), Error if a solve is not optimal.
- */
-export function evaluateSwaps(cost: Float64Array, nT: number, nV: number, selected: Int32Array, swaps: Swap[]): Float64Array {
-  checkCost('evaluateSwaps', cost, nT, nV);
-  checkRows('evaluateSwaps', 'selected', selected, nT);
-  const position = checkSwaps(swaps, selected, nT);
-  const out = new Float64Array(swaps.length);
-  const sub = gatherRows(cost, nV, selected);
-  for (let t = 0; t < swaps.length; t++) out[t] = swapPoo(sub, cost, selected.length, nV, position[t], swaps[t].in).value;
-  return out;
+/** The accepted swaps of a trace (entries 1…, in order; entry 0 is the start). */
+export function acceptedSwaps(trace: RefineTraceEntry[]): Swap[] {
+  return trace.slice(1).map((e) => ({ out: e.swapOut, in: e.swapIn }));
 }
 
 /**
- * A SwapEvaluator that hands consecutive chunks of `chunkSize` swaps to `evalChunk`
- * (each chunk can go to a different worker, e.g. an activity calling evaluateSwaps) and
- * returns the smallest improving index — exactly the swap the sequential rule accepts.
- * Up to `concurrency` chunks are in flight; chunk results are examined in chunk order
- * whatever order they complete in; once a chunk with an improvement is examined (all
- * earlier chunks having none), no further chunks are started. Chunks already running
- * then finish unobserved (their results and errors are ignored).
- *   evalChunk(swaps, currentPoo, selected) → Float64Array(swaps.length) of exact POOs
+ * S after `swaps`, in order: each `in` takes the position of its `out` (the one replay of
+ * accepted swaps onto a selection). Throws DlabInputError naming the swap that does not apply
+ * (its out not in S, or its in already there).
  */
-export function chunkedEvaluator(
-  evalChunk: (swaps: Swap[], currentPoo: number, selected: Int32Array) => Promise<Float64Array>,
-  chunkSize: number,
-  concurrency = 1,
-): SwapEvaluator {
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new DlabInputError(`chunkedEvaluator: chunkSize must be an integer >= 1, found ${chunkSize}`);
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new DlabInputError(`chunkedEvaluator: concurrency must be an integer >= 1, found ${concurrency}`);
-  }
-  return async (swaps, currentPoo, selected) => {
-    const nChunks = Math.ceil(swaps.length / chunkSize);
-    const results: (Float64Array | undefined)[] = new Array(nChunks);
-    const inFlight = new Map<number, Promise<number>>();
-    let launched = 0;
-    let examined = 0;
-    while (examined < nChunks) {
-      while (launched < nChunks && inFlight.size < concurrency) {
-        const c = launched++;
-        const chunk = swaps.slice(c * chunkSize, Math.min(swaps.length, (c + 1) * chunkSize));
-        const p = evalChunk(chunk, currentPoo, selected).then((r) => {
-          if (r.length !== chunk.length) {
-            throw new Error(`chunkedEvaluator: chunk ${c} returned ${r.length} values, expected ${chunk.length}`);
-          }
-          results[c] = r;
-          return c;
-        });
-        p.catch(() => undefined); // a chunk that fails after we returned must not be an unhandled rejection
-        inFlight.set(c, p);
-      }
-      inFlight.delete(await Promise.race(inFlight.values()));
-      for (let r = results[examined]; r !== undefined; r = results[examined]) {
-        for (let t = 0; t < r.length; t++) if (isImprovement(r[t], currentPoo)) return examined * chunkSize + t;
-        examined++;
-      }
-    }
-    return -1;
-  };
+export function applySwaps(selected: ArrayLike<number>, swaps: Swap[]): number[] {
+  const S = Array.from(selected);
+  swaps.forEach((s, t) => {
+    const pos = S.indexOf(s.out);
+    if (pos < 0 || S.includes(s.in)) throw new DlabInputError(`swap ${t} (${s.out} → ${s.in}) does not apply to the selection`);
+    S[pos] = s.in;
+  });
+  return S;
 }
 
-/** The last swap the warm evaluator solved and found improving (refine accepts it without solving again). */
-interface TriedSwap {
-  swap?: Swap;
-  result?: TrySwapResult;
+/** The improving swap a range of candidates holds: its index, the swap, POO and pivots of S with it. */
+export interface FoundSwap {
+  index: number;
+  swap: Swap;
+  poo: number;
+  solverIterations: number;
+}
+
+/** A session's verdict on a range of candidates: the smallest improving index, or −1. */
+export type RangeVerdict = FoundSwap | { index: -1 };
+
+export function isFound(v: RangeVerdict): v is FoundSwap {
+  return v.index >= 0;
 }
 
 type TrySwapResult = ReturnType<PooChain['trySwap']>;
 
-/** The default evaluator: firstImprovingSwap over all swaps, in-process. */
-function warmEvaluator(chain: PooChain, nT: number, signal: AbortSignal | undefined, stats: RefineStats, tried: TriedSwap): SwapEvaluator {
-  return async (swaps, currentPoo, selected) => {
-    tried.swap = undefined;
-    tried.result = undefined;
-    const position = checkSwaps(swaps, selected, nT);
-    const found = await firstImprovingSwap(chain, swaps, position, 0, swaps.length, currentPoo, stats, signal);
-    if (found.index >= 0) {
-      tried.swap = swaps[found.index];
-      tried.result = found.result;
+/**
+ * The state one worker keeps to evaluate candidate swaps of the iterations of `refine` for
+ * S = initial + the accepted swaps so far: F from the duals of the warm-started chain,
+ * candidates in out-major order, the first improving swap in that order.
+ *
+ * A worker holds one session per (problem, initial, cutNum) and moves it forward with the
+ * accepted swaps the caller sends; any worker that replays the same swaps holds the same
+ * chain bit for bit (PooChain), so a range's verdict — the smallest improving index in it,
+ * or none — is the same on every worker, and the smallest over the ranges is the swap the
+ * sequential rule accepts, whatever the range size and the number of workers.
+ */
+export class RefineSession {
+  private readonly cost: Float64Array;
+  private readonly nT: number;
+  private readonly nV: number;
+  private readonly cutNum: number;
+  private readonly chain: PooChain;
+  private readonly applied: Swap[] = [];
+  private round?: { swaps: Swap[]; position: Int32Array };
+  /** the last improving swap this session solved, reused when it is accepted */
+  private tried?: { iter: number; swap: Swap; result: TrySwapResult };
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Solves POO(initial) from scratch. cost Float64Array(nT·nV); initial distinct pool rows; cutNum ≥ 1. */
+  constructor(cost: Float64Array, nT: number, nV: number, initial: Int32Array, cutNum: number) {
+    checkCost('RefineSession', cost, nT, nV);
+    checkRows('RefineSession', 'initial', initial, nT);
+    if (!Number.isInteger(cutNum) || cutNum < 1) throw new DlabInputError(`RefineSession: cutNum must be an integer >= 1, found ${cutNum}`);
+    this.cost = cost;
+    this.nT = nT;
+    this.nV = nV;
+    this.cutNum = cutNum;
+    this.chain = new PooChain(cost, nV, initial);
+  }
+
+  /** Swaps tried per iteration: min(cutNum, |S|) · min(cutNum, nT − |S|). */
+  static candidateCount(nT: number, nS: number, cutNum: number): number {
+    return Math.min(cutNum, nS) * Math.min(cutNum, nT - nS);
+  }
+
+  /** POO, solve pivots and rows of the current S. */
+  get poo(): number {
+    return this.chain.value;
+  }
+  get solverIterations(): number {
+    return this.chain.iterations;
+  }
+  get selected(): Int32Array {
+    return this.chain.selected.slice();
+  }
+
+  /** True if `accepted` extends (or equals) the swaps applied so far. */
+  extends(accepted: Swap[]): boolean {
+    if (accepted.length < this.applied.length) return false;
+    return this.applied.every((s, t) => s.out === accepted[t].out && s.in === accepted[t].in);
+  }
+
+  /**
+   * Applies the swaps of `accepted` this session has not applied yet, one warm-started solve
+   * each (none for a swap this session solved as the improving one). Serialised like evaluate.
+   */
+  advance(accepted: Swap[], stats: RefineStats, signal?: AbortSignal): Promise<void> {
+    return this.turn(() => this.advanceNow(accepted, stats, signal));
+  }
+
+  /**
+   * Evaluates candidates [lo, hi) of the iteration after `accepted` (the swaps accepted so
+   * far, in order): the smallest improving index with its POO and pivots, or index −1.
+   * Throws (a retryable Error) if `accepted` does not extend the swaps this session applied
+   * (make a new session), and DlabInputError if `expectedPoo` (the caller's POO of S) differs
+   * from this chain's — the guard that every worker holds the same S.
+   * Calls are serialised: concurrent activities on one worker take turns.
+   */
+  evaluate(accepted: Swap[], expectedPoo: number, lo: number, hi: number, stats: RefineStats, signal?: AbortSignal): Promise<RangeVerdict> {
+    return this.turn(() => this.evaluateNow(accepted, expectedPoo, lo, hi, stats, signal));
+  }
+
+  private turn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async advanceNow(accepted: Swap[], stats: RefineStats, signal?: AbortSignal): Promise<void> {
+    // a plain (retryable) error: another caller advanced this session between the caller's check
+    // and its turn; the retried attempt finds the session does not extend and builds a new one
+    if (!this.extends(accepted)) throw new Error('RefineSession: accepted swaps do not extend those this session applied');
+    for (let t = this.applied.length; t < accepted.length; t++) {
+      signal?.throwIfAborted();
+      const s = accepted[t];
+      const pos = this.chain.selected.indexOf(s.out);
+      if (pos < 0 || this.chain.selected.includes(s.in)) throw new DlabInputError(`RefineSession: accepted[${t}] = ${s.out} → ${s.in} does not apply to the selection`);
+      const tried = this.tried && this.tried.iter === t && this.tried.swap.out === s.out && this.tried.swap.in === s.in ? this.tried.result : undefined;
+      this.chain.accept(pos, s.in, tried);
+      if (!tried) {
+        stats.solves++;
+        stats.pivots += this.chain.iterations;
+      }
+      this.applied.push({ out: s.out, in: s.in });
+      this.round = undefined;
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    return found.index;
-  };
+  }
+
+  private async evaluateNow(accepted: Swap[], expectedPoo: number, lo: number, hi: number, stats: RefineStats, signal?: AbortSignal): Promise<RangeVerdict> {
+    await this.advanceNow(accepted, stats, signal);
+    if (this.chain.value !== expectedPoo) {
+      throw new DlabInputError(`RefineSession: POO of the selection after ${accepted.length} swaps is ${this.chain.value} here, ${expectedPoo} in the workflow`);
+    }
+    if (!this.round) {
+      const S = this.chain.selected.slice();
+      const F = dualScoresKernel(this.cost, this.nT, this.nV, S, this.chain.result().u);
+      const swaps = candidateSwaps(F, S, this.nT, this.cutNum);
+      this.round = { swaps, position: checkSwaps(swaps, S, this.nT) };
+    }
+    const { swaps, position } = this.round;
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo <= hi && hi <= swaps.length)) {
+      throw new DlabInputError(`RefineSession.evaluate: range [${lo}, ${hi}) outside the ${swaps.length} candidate swaps`);
+    }
+    const found = await firstImprovingSwap(this.chain, swaps, position, lo, hi, this.chain.value, stats, signal);
+    if (found.index < 0 || !found.result) return { index: -1 };
+    this.tried = { iter: this.applied.length, swap: swaps[found.index], result: found.result };
+    return { index: found.index, swap: swaps[found.index], poo: found.result.value, solverIterations: found.result.iterations };
+  }
 }
 
 /**
@@ -314,7 +352,7 @@ function warmEvaluator(chain: PooChain, nT: number, signal: AbortSignal | undefi
  * and a range's verdict does not depend on how the swaps are split into ranges.
  *   position[t] = index in S of swaps[t].out
  */
-export async function firstImprovingSwap(
+async function firstImprovingSwap(
   chain: PooChain,
   swaps: Swap[],
   position: Int32Array,
@@ -342,21 +380,6 @@ export async function firstImprovingSwap(
     if (isImprovement(r.value, currentPoo)) return { index: t, result: r };
   }
   return { index: -1 };
-}
-
-/** Exact POO with row `pos` of the gathered submatrix replaced by pool row `inRow`; restores `sub`. */
-function swapPoo(sub: Float64Array, cost: Float64Array, nS: number, nV: number, pos: number, inRow: number): PooResult {
-  const saved = sub.slice(pos * nV, pos * nV + nV);
-  sub.set(cost.subarray(inRow * nV, inRow * nV + nV), pos * nV);
-  try {
-    const r = solveGathered(sub, nS, nV);
-    if (r.status !== 'optimal') {
-      throw new Error(`POO with pool row ${inRow} at position ${pos}: exact solve ended with status '${r.status}' after ${r.iterations} pivots`);
-    }
-    return r;
-  } finally {
-    sub.set(saved, pos * nV);
-  }
 }
 
 /** Candidate swaps in out-major order (step 3–4 of the loop). */

@@ -76,7 +76,7 @@ export async function rolloutShard(
   const state: ChunkState = hooks.resume ?? { nextBatch: 0, batches: Math.ceil(plan.length / cfg.batchSize), chunks: [] };
   const resumedFromBatch = state.nextBatch;
   let tokens = 0;
-  const batchesRun = await runBatches({ state, onProgress: hooks.onProgress, signal: hooks.signal, delayMs: cfg.delayMs }, async (b) => {
+  const batchesRun = await runBatches({ state, onProgress: hooks.onProgress, signal: hooks.signal }, async (b) => {
     const part = plan.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
     const gens = await policy.generate(
       part.map((p) => p.prompt),

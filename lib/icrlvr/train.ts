@@ -51,7 +51,6 @@ export async function updatePolicy(policy: Policy, ckpt: Checkpoint, rows: Score
   const loss = { clipLow: cfg.clipLow, clipHigh: cfg.clipHigh, dualClip: cfg.dualClip, nllCoef: cfg.nllCoef, klCoef: cfg.klCoef };
   for (let e = 0; e < cfg.epochs; e++) {
     stats = await trainStep(ckpt, tokens, { kind: 'rl', loss, ref }, adamwOf(cfg));
-    if (cfg.delayMs) await new Promise((r) => setTimeout(r, cfg.delayMs));
   }
   return { ...stats, responses: usable.length, skipped: false };
 }

@@ -1,19 +1,14 @@
 import { InferenceSession } from 'onnxruntime-node';
+import { Memo } from '../memo';
 
 /**
  * One InferenceSession per model per process, reused by every activity that runs it.
  * Keyed by the model's sha256 (or path), so the same model is never loaded twice.
  */
-const sessions = new Map<string, Promise<InferenceSession>>();
+const sessions = new Memo<InferenceSession>();
 
 export function sharedSession(key: string, load: () => Promise<InferenceSession>): Promise<InferenceSession> {
-  let s = sessions.get(key);
-  if (!s) {
-    s = load();
-    sessions.set(key, s);
-    s.catch(() => sessions.delete(key));
-  }
-  return s;
+  return sessions.get(key, load);
 }
 
 /** Session options for deterministic CPU math: one intra-op thread order, no graph randomness. */

@@ -49,7 +49,6 @@ export type BatchModel = (x: Float32Array, rows: number) => Promise<Float32Array
 export interface TransformSpec {
   batchSize: number;
   outDim: number;
-  delayMs?: number;
   /** hash of the model file, recorded as a parent of the output */
   modelSha256: string;
 }
@@ -67,7 +66,7 @@ export async function transformTable(
   const { data, rows, dim } = readVectors(table, column);
   const state: ChunkedState = hooks.resume ?? { nextBatch: 0, batches: batchCount(rows, spec.batchSize), chunks: [] };
   const resumedFromBatch = state.nextBatch;
-  const batchesRun = await runBatches({ state, onProgress: hooks.onProgress, signal: hooks.signal, delayMs: spec.delayMs }, async (b) => {
+  const batchesRun = await runBatches({ state, onProgress: hooks.onProgress, signal: hooks.signal }, async (b) => {
     const [start, end] = batchRange(b, rows, spec.batchSize);
     const y = await model(data.subarray(start * dim, end * dim), end - start);
     const ref = await io.write(tableFromColumns({ id: rowIds(start, end), y: vectorColumn(y, spec.outDim) }), SMOKE_CHUNK, [input.sha256]);

@@ -91,7 +91,6 @@ export const GoracsConfig = z
     swapChunk: z.number().int().positive().default(64).describe('candidate swaps per refinement activity (the workflow fans an iteration out in chunks; the accepted swap does not depend on it)'),
     swapConcurrency: z.number().int().positive().default(2).describe('refinement chunk activities in flight at once (over the workers polling the queue)'),
     heartbeatTimeoutSeconds: z.number().positive().default(30),
-    delayMs: z.number().int().min(0).default(0).describe('sleep after each refinement chunk activity (and each accepted swap of a pre-chunking run): fault tests make the stage last'),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -90,7 +90,6 @@ export const IcrlvrConfig = z
     rolloutShards: z.number().int().positive().default(2).describe('rollout activities per step (more workers ⇒ faster steps)'),
     batchSize: z.number().int().positive().default(16).describe('sequences per generation batch'),
     continueAsNewEvery: z.number().int().positive().default(10),
-    delayMs: z.number().int().min(0).default(0).describe('sleep after each generation batch and each update pass (demos and fault tests: makes stages last)'),
     heartbeatTimeoutSeconds: z.number().positive().default(30),
   })
   .strict()

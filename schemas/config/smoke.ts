@@ -9,7 +9,6 @@ export const SmokeConfig = z
     dim: z.number().int().positive().default(16).describe('features per row (and MLP output size)'),
     hidden: z.number().int().positive().default(64).describe('MLP hidden units'),
     batchSize: z.number().int().positive().describe('rows per batch; each batch is one heartbeat'),
-    delayMs: z.number().int().min(0).default(0).describe('sleep per transform batch, to make the stage last'),
     rounds: z.number().int().positive().default(1).describe('how many times the transform is applied (y ← f(y))'),
     continueAsNewEvery: z.number().int().positive().default(50).describe('rounds per workflow run before continue-as-new'),
     heartbeatTimeoutSeconds: z.number().positive().default(10).describe('a worker silent this long is presumed dead'),

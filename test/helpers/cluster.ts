@@ -4,10 +4,15 @@ import { Client } from '@temporalio/client';
 import { connectClient } from '../../client/connection';
 import { DevServer, freePort, startDevServer } from '../../client/dev-server';
 import { runStatus, StatusReport } from '../../client/status';
+import type { GoracsMetrics, IcrlvrMetrics } from '../../schemas/status';
 import { PACKAGE_ROOT } from '../../lib/config/code-version';
 import { tempDir } from './tmp';
 
 export const DLAB_BIN = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
+const PACED_WORKER = join(PACKAGE_ROOT, 'dist', 'test', 'helpers', 'paced-worker.js');
+
+/** A status as tests read it: any kind's metrics by name (a test knows which kind it started). */
+export type TestStatus = StatusReport & { metrics?: Partial<IcrlvrMetrics & GoracsMetrics> };
 
 export interface CliResult {
   code: number | null;
@@ -80,9 +85,15 @@ export class TestCluster {
     return join(this.root.path, 'homes', name);
   }
 
-  /** Starts `dlab worker` and resolves once it polls. */
-  async startWorker(home: string, taskQueue: string): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [DLAB_BIN, 'worker'], { env: { ...process.env, ...this.env(home, taskQueue) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  /**
+   * Starts `dlab worker` and resolves once it polls. With `pace` (workflow id or activity type →
+   * ms, "*" for the rest), a test worker instead that waits that long after each batch and short
+   * step, so a test can kill it mid-stage (test/helpers/paced-worker.ts).
+   */
+  async startWorker(home: string, taskQueue: string, pace?: Record<string, number>): Promise<WorkerProcess> {
+    const args = pace ? [PACED_WORKER] : [DLAB_BIN, 'worker'];
+    const env = { ...process.env, ...this.env(home, taskQueue), ...(pace ? { DLAB_TEST_PACE: JSON.stringify(pace) } : {}) };
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const identity = await new Promise<string>((resolve, reject) => {
       child.stderr!.on('data', (d) => {
@@ -110,9 +121,9 @@ export class TestCluster {
   }
 
   /** Polls `dlab status` (in-process) until `predicate` holds. */
-  async waitFor(id: string, predicate: (s: StatusReport) => boolean, timeoutMs = 60_000): Promise<StatusReport> {
+  async waitFor(id: string, predicate: (s: TestStatus) => boolean, timeoutMs = 60_000): Promise<TestStatus> {
     const deadline = Date.now() + timeoutMs;
-    let last: StatusReport | undefined;
+    let last: TestStatus | undefined;
     while (Date.now() < deadline) {
       try {
         last = await runStatus(await this.client(), id);

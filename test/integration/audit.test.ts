@@ -12,9 +12,8 @@ import { freePort } from '../../client/dev-server';
 import type { HistoryEntry } from '../../client/history';
 import type { LineageReport } from '../../client/lineage';
 import { listRuns, RunListing } from '../../client/runs';
-import type { StatusReport } from '../../client/status';
 import type { ArtifactNode, LineageNode } from '../../lib/store/lineage';
-import { dlab, TestCluster } from '../helpers/cluster';
+import { dlab, TestCluster, TestStatus } from '../helpers/cluster';
 
 /**
  * The audit commands against a real dev server and worker: `dlab runs` from the visibility
@@ -43,7 +42,7 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
   this.timeout(180_000);
   let cluster: TestCluster;
   let env: NodeJS.ProcessEnv;
-  let smoke: StatusReport;
+  let smoke: TestStatus;
 
   const runsJson = async (...args: string[]) => {
     const r = await dlab(['runs', '--json', ...args], env);
@@ -70,7 +69,7 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     cluster = await TestCluster.start();
     const home = cluster.home('audit');
     env = cluster.env(home, 'audit');
-    await cluster.startWorker(home, 'audit');
+    await cluster.startWorker(home, 'audit', { 'audit-paused': 300 });
     const sweepFile = join(cluster.root.path, 'sweep.json');
     writeFileSync(sweepFile, JSON.stringify(SWEEP));
     const s = await dlab(['run', 'icrlvr', '--config', sweepFile, '--id', 'audit-sweep'], env);
@@ -112,7 +111,7 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
 
   it('a paused run is listed as paused, and stays paused when it continues as new', async () => {
     const slow = join(cluster.root.path, 'slow.json');
-    writeFileSync(slow, JSON.stringify({ ...SMOKE, batchSize: 50, delayMs: 300, rounds: 3 })); // continues as new after every transform
+    writeFileSync(slow, JSON.stringify({ ...SMOKE, batchSize: 50, rounds: 3 })); // continues as new after every transform; the worker paces it
     const started = await dlab(['run', 'smoke', '--config', slow, '--id', 'audit-paused', '--json'], env);
     assert.equal(started.code, 0, started.stderr);
     const firstRun = JSON.parse(started.stdout).runId as string;

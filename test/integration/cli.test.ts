@@ -17,7 +17,8 @@ describe('dlab CLI (real Temporal dev server, real workers)', function () {
     cluster = await TestCluster.start();
     const home = cluster.home('cli');
     env = cluster.env(home, 'cli');
-    await cluster.startWorker(home, 'cli');
+    // the worker paces the runs that pause, resume and cancel test: 250 ms after each batch (600 for ctl-cancel)
+    await cluster.startWorker(home, 'cli', { 'ctl-pause': 250, 'ctl-corrupt': 250, 'ctl-cancel': 600 });
     configFile = join(cluster.root.path, 'smoke.json');
     writeFileSync(configFile, JSON.stringify(config));
   });
@@ -94,7 +95,7 @@ describe('dlab CLI (real Temporal dev server, real workers)', function () {
     let slowFile: string;
     before(() => {
       slowFile = join(cluster.root.path, 'slow.json');
-      writeFileSync(slowFile, JSON.stringify({ ...config, batchSize: 50, delayMs: 250, rounds: 3 }));
+      writeFileSync(slowFile, JSON.stringify({ ...config, batchSize: 50, rounds: 3 }));
     });
     const status = async (id: string) => JSON.parse((await dlab(['status', id, '--json'], env)).stdout);
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,7 +119,7 @@ describe('dlab CLI (real Temporal dev server, real workers)', function () {
 
     it('cancel ends the run as cancelled and the running transform stops writing', async () => {
       const slower = join(cluster.root.path, 'slower.json');
-      writeFileSync(slower, JSON.stringify({ ...config, batchSize: 50, delayMs: 600, rounds: 3 })); // ≈ 5 s per transform
+      writeFileSync(slower, JSON.stringify({ ...config, batchSize: 50, rounds: 3 })); // ≈ 5 s per transform, paced
       assert.equal((await dlab(['run', 'smoke', '--config', slower, '--id', 'ctl-cancel'], env)).code, 0);
       await cluster.waitFor('ctl-cancel', (s) => s.stage === 'transform' && s.step === 1 && (s.stageProgress?.done ?? 0) >= 2);
       const c = await dlab(['cancel', 'ctl-cancel'], env);

@@ -24,7 +24,9 @@ import { TestCluster } from '../helpers/cluster';
  */
 const ID = 'fault-smoke';
 // transform: 24 batches × 300 ms ≈ 7 s; a dead worker is noticed after 3 s without heartbeats
-const FAULT_CONFIG = { seed: 21, rows: 1200, dim: 8, hidden: 32, batchSize: 50, delayMs: 300, rounds: 1, heartbeatTimeoutSeconds: 3 };
+const FAULT_CONFIG = { seed: 21, rows: 1200, dim: 8, hidden: 32, batchSize: 50, rounds: 1, heartbeatTimeoutSeconds: 3 };
+/** 0.3 s after each batch of the fault run (the worker paces it): long enough to be killed mid-stage */
+const PACE = { [ID]: 300 };
 const TRANSFORM_BATCHES = 24;
 
 async function runToEnd(cluster: TestCluster, id: string, config: object, queue: string): Promise<NamedArtifact[]> {
@@ -63,13 +65,13 @@ describe('durability (SIGKILL of workers and servers, real dev server)', functio
 
   it('a worker killed in the middle of the transform: a new worker finishes; generate is not re-run; transform resumes from its last heartbeat; same bytes', async () => {
     const home = cluster.home('worker-kill');
-    const first = await cluster.startWorker(home, 'worker-kill');
+    const first = await cluster.startWorker(home, 'worker-kill', PACE);
     const client = await cluster.client();
     await startExperiment(client, { kind: 'smoke', config: FAULT_CONFIG, id: ID, taskQueue: 'worker-kill' });
     const mid = await cluster.waitFor(ID, (s) => s.stage === 'transform' && (s.stageProgress?.done ?? 0) >= 8);
     await first.kill();
     assert.ok(mid.stageProgress!.done < TRANSFORM_BATCHES, 'killed before the stage ended');
-    const second = await cluster.startWorker(home, 'worker-kill');
+    const second = await cluster.startWorker(home, 'worker-kill', PACE);
     const final = await cluster.waitFor(ID, (s) => s.state === 'completed', 120_000);
     assertSameBytes(final.artifacts, reference);
 
@@ -97,7 +99,7 @@ describe('durability (SIGKILL of workers and servers, real dev server)', functio
     const own = await TestCluster.start();
     try {
       const home = own.home('server-kill');
-      await own.startWorker(home, 'server-kill');
+      await own.startWorker(home, 'server-kill', PACE);
       await startExperiment(await own.client(), { kind: 'smoke', config: FAULT_CONFIG, id: ID, taskQueue: 'server-kill' });
       await own.waitFor(ID, (s) => s.stage === 'transform' && (s.stageProgress?.done ?? 0) >= 6);
       await own.server.kill();
@@ -112,7 +114,7 @@ describe('durability (SIGKILL of workers and servers, real dev server)', functio
   });
 
   it('a long loop continues as new every 2 rounds and keeps its state: 4 rounds over 2 runs give the numbers of 4 rounds in one run', async () => {
-    const base = { ...FAULT_CONFIG, rows: 200, delayMs: 0, rounds: 4 };
+    const base = { ...FAULT_CONFIG, rows: 200, rounds: 4 };
     const home = cluster.home('continue');
     const w = await cluster.startWorker(home, 'continue');
     const chained = await runToEnd(cluster, 'can-2', { ...base, continueAsNewEvery: 2 }, 'continue');

@@ -8,12 +8,11 @@ import { Worker } from '@temporalio/worker';
 import { decodeFirst, fetchRunChain } from '../../client/events';
 import { runHistory } from '../../client/history';
 import { startExperiment } from '../../client/start';
-import { StatusReport } from '../../client/status';
 import { PACKAGE_ROOT } from '../../lib/config/code-version';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { installRuntime, WORKFLOW_BUNDLE_PATH } from '../../workers/worker';
 import { historyToObject } from '../helpers/histories';
-import { TestCluster, WorkerProcess } from '../helpers/cluster';
+import { TestCluster, WorkerProcess, TestStatus } from '../helpers/cluster';
 
 /**
  * GORACS refinement fanned out over activities (workflows/goracs.ts, refineInChunks):
@@ -37,14 +36,15 @@ const CONFIG = {
   embedShards: 2,
   batchSize: 32,
   heartbeatTimeoutSeconds: 3,
-  delayMs: 300, // each refinement chunk lasts ≥ 0.3 s: long enough to kill the worker in the middle of one
 };
+/** each refinement chunk lasts ≥ 0.3 s (the worker paces it): long enough to kill the worker in the middle of one */
+const PACE = { goracsRefineChunk: 300, goracsRefine: 300 };
 
-const artifact = (s: StatusReport, name: string) => s.artifacts.find((a) => a.name === name)!;
-const bytes = (s: StatusReport, name: string) => readFileSync(fileOfUri(artifact(s, name).uri));
+const artifact = (s: TestStatus, name: string) => s.artifacts.find((a) => a.name === name)!;
+const bytes = (s: TestStatus, name: string) => readFileSync(fileOfUri(artifact(s, name).uri));
 
 /** The columns of an Arrow artifact as plain arrays (what the selection is, without its lineage). */
-function columns(s: StatusReport, name: string): Record<string, unknown[]> {
+function columns(s: TestStatus, name: string): Record<string, unknown[]> {
   const t = tableFromIPC(bytes(s, name));
   return Object.fromEntries(t.schema.fields.map((f) => [f.name, Array.from(t.getChild(f.name)!.toArray() as ArrayLike<unknown>)]));
 }
@@ -78,7 +78,7 @@ async function waitForRunningChunk(client: Client): Promise<void> {
 describe('GORACS refinement in chunks: chunk size, workers, worker SIGKILL (real dev server)', function () {
   this.timeout(600_000);
   let cluster: TestCluster;
-  let reference: StatusReport;
+  let reference: TestStatus;
   const recorded: { name: string; workflowId: string; history: temporal.api.history.v1.History }[] = [];
 
   async function record(name: string) {
@@ -87,10 +87,10 @@ describe('GORACS refinement in chunks: chunk size, workers, worker SIGKILL (real
     }
   }
 
-  async function runWith(config: object, queue: string, workers: number): Promise<StatusReport> {
+  async function runWith(config: object, queue: string, workers: number): Promise<TestStatus> {
     const home = cluster.home(queue);
     const ws: WorkerProcess[] = [];
-    for (let k = 0; k < workers; k++) ws.push(await cluster.startWorker(home, queue));
+    for (let k = 0; k < workers; k++) ws.push(await cluster.startWorker(home, queue, PACE));
     await startExperiment(await cluster.client(), { kind: 'goracs', config, id: ID, taskQueue: queue });
     const s = await cluster.waitFor(ID, (st) => st.state !== 'running', 300_000);
     for (const w of ws) await w.stop();
@@ -130,7 +130,7 @@ describe('GORACS refinement in chunks: chunk size, workers, worker SIGKILL (real
   it('a worker killed during refinement after the 1st accepted swap: refinement goes on from the accepted swaps, same coreset bytes', async () => {
     const home = cluster.home('fault');
     const client = await cluster.client();
-    let worker: WorkerProcess = await cluster.startWorker(home, 'fault');
+    let worker: WorkerProcess = await cluster.startWorker(home, 'fault', PACE);
     await startExperiment(client, { kind: 'goracs', config: CONFIG, id: ID, taskQueue: 'fault' });
     const before = await cluster.waitFor(ID, (s) => (s.metrics?.swapsAccepted ?? 0) >= 1, 120_000);
     await waitForRunningChunk(client);
@@ -138,7 +138,7 @@ describe('GORACS refinement in chunks: chunk size, workers, worker SIGKILL (real
     const killedAt = Date.now();
     const killed = worker.identity;
     await worker.kill();
-    worker = await cluster.startWorker(home, 'fault');
+    worker = await cluster.startWorker(home, 'fault', PACE);
     const final = await cluster.waitFor(ID, (s) => s.state !== 'running', 300_000);
     await worker.stop();
     assert.equal(final.state, 'completed', JSON.stringify(final));

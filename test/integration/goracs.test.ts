@@ -3,12 +3,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { startExperiment } from '../../client/start';
-import { StatusReport } from '../../client/status';
 import { DlabInputError } from '../../lib/errors';
 import { DEFAULT_REC_SYNTH, generateRecData, recTextRecords, renderItem, renderRecPrompt } from '../../lib/data/rec-synth';
 import { roundHalfEven } from '../../lib/goracs/label-enhanced';
 import { fileOfUri } from '../../lib/store/artifact-store';
-import { dlab, TestCluster } from '../helpers/cluster';
+import { dlab, TestCluster, TestStatus } from '../helpers/cluster';
 
 /**
  * GORACS end to end on a real dev server and a real worker process: a tiny synthetic
@@ -32,7 +31,7 @@ const CONFIG = {
 describe('GORACS workflow (real dev server)', function () {
   this.timeout(300_000);
   let cluster: TestCluster;
-  let final: StatusReport;
+  let final: TestStatus;
 
   before(async () => {
     cluster = await TestCluster.start();
@@ -122,7 +121,7 @@ describe('GORACS workflow (real dev server)', function () {
     const ev = s.evaluation as { method: string; auc: number; hr10?: number }[];
     assert.deepEqual(ev.map((e) => e.method), ['goracs', 'random', 'full']);
     for (const e of ev) assert.ok(e.auc >= 0 && e.auc <= 1 && e.hr10 === undefined, JSON.stringify(e));
-    for (const m of ['goracs', 'random', 'full']) assert.equal(s.metrics![`auc.${m}`], ev.find((e) => e.method === m)!.auc);
+    for (const m of ['goracs', 'random', 'full'] as const) assert.equal(s.metrics![`auc.${m}`], ev.find((e) => e.method === m)!.auc);
     assert.ok(ev.find((e) => e.method === 'full')!.auc > 0.5, 'the yes/no signal is learnable: full data beats chance');
     const table = tableFromIPC(readFileSync(fileOfUri(s.artifacts.find((a) => a.name === 'evaluation')!.uri)));
     assert.deepEqual([...new Set(table.getChild('metric')!.toArray() as string[])], ['auc', 'valLoss']);

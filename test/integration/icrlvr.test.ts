@@ -10,9 +10,8 @@ import { historyToObject } from '../helpers/histories';
 import { Client } from '@temporalio/client';
 import { runHistory } from '../../client/history';
 import { startExperiment } from '../../client/start';
-import { StatusReport } from '../../client/status';
 import { fileOfUri } from '../../lib/store/artifact-store';
-import { TestCluster, WorkerProcess } from '../helpers/cluster';
+import { TestCluster, WorkerProcess, TestStatus } from '../helpers/cluster';
 
 /**
  * In-Context RLVR end to end on a real dev server: a tiny model and task, 3 steps.
@@ -35,7 +34,6 @@ const CONFIG = {
   maxTokens: 16,
   dynamicSampling: false,
   epochs: 4,
-  delayMs: 400, // each generation batch and update pass lasts ≥ 0.4 s: long enough to be killed in the middle
   evalEvery: 3,
   evalSamples: 2,
   rolloutShards: 2,
@@ -46,7 +44,7 @@ const CONFIG = {
 
 /** Waits until an activity of `type` is running for the current run (polled from the server). */
 async function waitForRunning(client: Client, id: string, type: string, step: number, cluster: TestCluster): Promise<void> {
-  await cluster.waitFor(id, (s: StatusReport) => s.step >= step, 120_000);
+  await cluster.waitFor(id, (s: TestStatus) => s.step >= step, 120_000);
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const desc = await client.workflow.getHandle(id).describe();
@@ -56,10 +54,13 @@ async function waitForRunning(client: Client, id: string, type: string, step: nu
   throw new Error(`no ${type} started`);
 }
 
+/** the fault run's worker waits 0.4 s after each generation batch and 1.6 s at the end of each update: long enough to be killed in the middle */
+const PACE = { icrlvrRollout: 400, icrlvrUpdate: 1600 };
+
 describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function () {
   this.timeout(600_000);
   let cluster: TestCluster;
-  let reference: StatusReport;
+  let reference: TestStatus;
 
   before(async () => {
     cluster = await TestCluster.start();
@@ -84,21 +85,21 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
   it('a worker killed during a rollout and another during an update: same final checkpoint bytes, rollout resumed, update rerun', async () => {
     const home = cluster.home('fault');
     const client = await cluster.client();
-    let worker: WorkerProcess = await cluster.startWorker(home, 'fault');
+    let worker: WorkerProcess = await cluster.startWorker(home, 'fault', PACE);
     await startExperiment(client, { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'fault' });
     await waitForRunning(client, ID, 'icrlvrRollout', 2, cluster);
     await new Promise((r) => setTimeout(r, 300));
     const killed1 = worker.identity;
     await worker.kill();
-    worker = await cluster.startWorker(home, 'fault');
+    worker = await cluster.startWorker(home, 'fault', PACE);
     await waitForRunning(client, ID, 'icrlvrUpdate', 3, cluster);
     const killed2 = worker.identity;
     await worker.kill();
-    worker = await cluster.startWorker(home, 'fault');
+    worker = await cluster.startWorker(home, 'fault', PACE);
     const final = await cluster.waitFor(ID, (s) => s.state !== 'running', 300_000);
     assert.equal(final.state, 'completed');
 
-    const ckpt = (s: StatusReport) => s.artifacts.find((a) => a.name === 'checkpoint')!;
+    const ckpt = (s: TestStatus) => s.artifacts.find((a) => a.name === 'checkpoint')!;
     assert.equal(ckpt(final).sha256, ckpt(reference).sha256);
     assert.ok(readFileSync(fileOfUri(ckpt(final).uri)).equals(readFileSync(fileOfUri(ckpt(reference).uri))));
 

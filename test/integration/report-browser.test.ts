@@ -4,9 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import { startExperiment } from '../../client/start';
-import { StatusReport } from '../../client/status';
 import { fileOfUri } from '../../lib/store/artifact-store';
-import { dlab, TestCluster } from '../helpers/cluster';
+import { dlab, TestCluster, TestStatus } from '../helpers/cluster';
 
 /**
  * `dlab report` end to end: real smoke, icrlvr and goracs runs on a real dev server and
@@ -17,10 +16,12 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const QUEUE = 'report';
 
 const SMOKE = { seed: 5, rows: 200, dim: 4, hidden: 8, batchSize: 100, rounds: 2 };
-/** a smoke run slow enough to be reported while it runs (≈ 60 batches × 0.5 s) */
-const SMOKE_SLOW = { seed: 6, rows: 3000, dim: 4, hidden: 8, batchSize: 50, delayMs: 500, rounds: 1 };
+/** a smoke run slow enough to be reported while it runs (≈ 60 batches × 0.5 s: the worker paces it) */
+const SMOKE_SLOW = { seed: 6, rows: 3000, dim: 4, hidden: 8, batchSize: 50, rounds: 1 };
 /** a smoke run paused after its transform, whose output is then corrupted: the summarise stage fails */
-const SMOKE_TO_FAIL = { seed: 7, rows: 400, dim: 4, hidden: 8, batchSize: 50, delayMs: 500, rounds: 1 };
+const SMOKE_TO_FAIL = { seed: 7, rows: 400, dim: 4, hidden: 8, batchSize: 50, rounds: 1 };
+/** 0.5 s after each batch of these two runs */
+const PACE = { 'rep-running': 500, 'rep-failed': 500 };
 const ICRLVR = {
   mode: 'icrlvr',
   seed: 3,
@@ -64,14 +65,14 @@ describe('dlab report in a real browser (real dev server, smoke + icrlvr + gorac
   let cluster: TestCluster;
   let browser: Browser;
   let env: NodeJS.ProcessEnv;
-  const final = new Map<string, StatusReport>();
+  const final = new Map<string, TestStatus>();
 
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (set CHROMIUM_PATH; on Debian: apt-get install chromium)`);
     cluster = await TestCluster.start();
     const home = cluster.home(QUEUE);
     env = cluster.env(home, QUEUE);
-    await cluster.startWorker(home, QUEUE);
+    await cluster.startWorker(home, QUEUE, PACE);
     const client = await cluster.client();
     for (const [kind, id, config] of [
       ['smoke', 'rep-smoke', SMOKE],

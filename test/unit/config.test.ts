@@ -10,7 +10,11 @@ describe('experiment configs', () => {
     const c = parseConfig('smoke', good);
     assert.equal(c.dim, 16);
     assert.equal(c.rounds, 1);
-    assert.equal(c.delayMs, 0);
+    assert.equal(c.heartbeatTimeoutSeconds, 10);
+  });
+
+  it('has no test knobs: delayMs (slowing stages is the test worker\'s business) is an unknown field', () => {
+    assert.throws(() => parseConfig('smoke', { ...good, delayMs: 5 }), /delayMs/);
   });
 
   it('a negative size names the field, what was expected and what was found', () => {

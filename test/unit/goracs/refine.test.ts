@@ -1,10 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { greedyStart } from '../../../lib/goracs/greedy';
 import { poo } from '../../../lib/goracs/poo';
-import { chunkedEvaluator, evaluateSwaps, isImprovement, refine, RefineState, Swap } from '../../../lib/goracs/refine';
+import { applySwaps, checkSwaps, isFound, isImprovement, refine, RefineSession, RefineState, RefineTraceEntry, Swap } from '../../../lib/goracs/refine';
 import { DlabInputError } from '../../../lib/errors';
 import { PooChain } from '../../../lib/goracs/swap-chain';
-import { RefineSession } from '../../../lib/goracs/refine-session';
 import { levelInstance, plantedInstance, randomInstance, randomRows } from './fixtures';
 
 const inst = randomInstance(40, 16, 21);
@@ -13,6 +12,34 @@ const cfg = { maxIters: 100, cutNum: 3 };
 
 async function run(hooks: Parameters<typeof refine>[5] = {}, initial = start, config = cfg): Promise<RefineState> {
   return refine(inst.cost, inst.nT, inst.nV, initial, config, hooks);
+}
+
+/** POO of S with `out` replaced by `in`, by a cold exact solve (no warm start, no bound). */
+function coldSwapPoo(c: { cost: Float64Array; nT: number; nV: number }, S: Int32Array, swap: Swap): number {
+  return poo(c.cost, c.nT, c.nV, Int32Array.from(applySwaps(S, [swap]))).value;
+}
+
+/**
+ * The workflow's way: each iteration's candidates split into ranges of `size`, evaluated on
+ * alternating sessions ("workers"), the later ranges first; the smallest improving index wins.
+ */
+async function splitRun(c: { cost: Float64Array; nT: number; nV: number }, initial: Int32Array, size: number, workers = 2): Promise<RefineTraceEntry[]> {
+  const sessions = Array.from({ length: workers }, () => new RefineSession(c.cost, c.nT, c.nV, initial, cfg.cutNum));
+  const stats = { solves: 0, pruned: 0, pivots: 0 };
+  const accepted: Swap[] = [];
+  const trace: RefineTraceEntry[] = [{ iter: 0, poo: sessions[0].poo, swapOut: -1, swapIn: -1, solverIterations: sessions[0].solverIterations, candidatesTried: 0 }];
+  const nSwaps = RefineSession.candidateCount(c.nT, initial.length, cfg.cutNum);
+  for (let iter = 0; iter < cfg.maxIters; iter++) {
+    const poo = trace[trace.length - 1].poo;
+    const ranges = Array.from({ length: Math.ceil(nSwaps / size) }, (_, k) => [k * size, Math.min(nSwaps, (k + 1) * size)]);
+    const verdicts = [];
+    for (let k = ranges.length - 1; k >= 0; k--) verdicts[k] = await sessions[k % workers].evaluate(accepted, poo, ranges[k][0], ranges[k][1], stats);
+    const best = verdicts.find(isFound);
+    if (!best) break;
+    accepted.push(best.swap);
+    trace.push({ iter: iter + 1, poo: best.poo, swapOut: best.swap.out, swapIn: best.swap.in, solverIterations: best.solverIterations, candidatesTried: best.index + 1 });
+  }
+  return trace;
 }
 
 describe('goracs refine: first-improvement swaps guided by dual scores', () => {
@@ -41,21 +68,20 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
       for (let pos = 0; pos < s.length; pos++) {
         for (let i = 0; i < inst.nT; i++) {
           if (s.includes(i)) continue;
-          const exact = evaluateSwaps(inst.cost, inst.nT, inst.nV, s, [{ out: s[pos], in: i }])[0];
+          const exact = coldSwapPoo(inst, s, { out: s[pos], in: i });
           assert.ok(bound(pos, i) <= exact + 1e-12, `bound ${bound(pos, i)} > POO ${exact} for ${s[pos]} → ${i}`);
         }
       }
     }
   });
 
-  it('the same final state when the accepted swaps are evaluated on tied costs (levels of 1/8) by warm solves or cold chunks', async () => {
+  it('tied costs (levels of 1/8): ranges on three sessions give the trace of refine, and every POO equals a cold exact solve', async () => {
     const lv = levelInstance(30, 12, 4);
     const init = randomRows(lv.nT, 4, 4);
-    const warm = await refine(lv.cost, lv.nT, lv.nV, init, cfg);
-    const cold = await refine(lv.cost, lv.nT, lv.nV, init, cfg, {
-      evaluate: chunkedEvaluator(async (swaps, _p, selected) => evaluateSwaps(lv.cost, lv.nT, lv.nV, selected, swaps), 2, 3),
-    });
-    assert.deepEqual(cold, warm);
+    const reports: RefineState[] = [];
+    const warm = await refine(lv.cost, lv.nT, lv.nV, init, cfg, { onProgress: (st) => void reports.push(JSON.parse(JSON.stringify(st))) });
+    assert.deepEqual(await splitRun(lv, init, 2, 3), warm.trace);
+    for (const r of reports) assert.ok(Math.abs(r.poo - poo(lv.cost, lv.nT, lv.nV, Int32Array.from(r.selected)).value) <= 1e-12 * Math.abs(r.poo));
   });
 
   it('reports after every accepted swap and once at the end; each swap replaces out by in at its position', () => {
@@ -76,8 +102,7 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
     const S = Int32Array.from(full.selected);
     const swaps: Swap[] = [];
     for (const out of full.selected) for (let i = 0; i < inst.nT; i++) if (!full.selected.includes(i)) swaps.push({ out, in: i });
-    const values = evaluateSwaps(inst.cost, inst.nT, inst.nV, S, swaps);
-    for (let t = 0; t < swaps.length; t++) assert.ok(!isImprovement(values[t], full.poo), `swap ${JSON.stringify(swaps[t])} improves`);
+    for (const swap of swaps) assert.ok(!isImprovement(coldSwapPoo(inst, S, swap), full.poo), `swap ${JSON.stringify(swap)} improves`);
   });
 
   it('stops with max_iters after exactly maxIters accepted swaps (0 → no swap at all)', async () => {
@@ -108,71 +133,8 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
     assert.deepEqual(await run({ resume: last }), reference);
   });
 
-  it('chunked evaluation gives the same final state for chunk sizes 1, 3, cutNum², and chunks completing out of order', async () => {
-    let calls = 0;
-    const evalChunk = async (swaps: Swap[], _poo: number, selected: Int32Array) => {
-      calls++;
-      return evaluateSwaps(inst.cost, inst.nT, inst.nV, selected, swaps);
-    };
-    for (const size of [1, 3, cfg.cutNum * cfg.cutNum]) {
-      assert.deepEqual(await run({ evaluate: chunkedEvaluator(evalChunk, size) }), reference, `chunk size ${size}`);
-    }
-    // all chunks in flight at once, later chunks finishing first
-    let full: Swap[] = [];
-    const finished: number[] = [];
-    const reversed = async (chunk: Swap[], p: number, selected: Int32Array) => {
-      const position = full.indexOf(chunk[0]); // chunks are slices of `full`: same objects
-      await new Promise((r) => setTimeout(r, 2 * (full.length - position)));
-      finished.push(position);
-      return evalChunk(chunk, p, selected);
-    };
-    const parallel = chunkedEvaluator(reversed, 2, 64);
-    const outOfOrder = await run({
-      evaluate: (swaps, p, selected) => {
-        full = swaps;
-        return parallel(swaps, p, selected);
-      },
-    });
-    assert.deepEqual(outOfOrder, reference);
-    assert.ok(finished.some((x, t) => t > 0 && x < finished[t - 1]), 'some chunk finished before an earlier one');
-    assert.ok(calls > 0);
-  });
-
   it('split over sessions (two "workers", ranges of 1, 4 and all cutNum² swaps, evaluated in any order): the trace of refine, bit for bit', async () => {
-    for (const size of [1, 4, cfg.cutNum * cfg.cutNum]) {
-      const workers = [0, 1].map(() => new RefineSession(inst.cost, inst.nT, inst.nV, start, cfg.cutNum));
-      const stats = { solves: 0, pruned: 0, pivots: 0 };
-      const accepted: Swap[] = [];
-      const trace = [{ iter: 0, poo: workers[0].poo, swapOut: -1, swapIn: -1, solverIterations: workers[0].solverIterations, candidatesTried: 0 }];
-      const nSwaps = RefineSession.candidateCount(inst.nT, start.length, cfg.cutNum);
-      for (let iter = 0; iter < cfg.maxIters; iter++) {
-        const poo = trace[trace.length - 1].poo;
-        const ranges = Array.from({ length: Math.ceil(nSwaps / size) }, (_, c) => [c * size, Math.min(nSwaps, (c + 1) * size)]);
-        // every range on alternating workers, the later ranges first: the merge takes the smallest improving index
-        const verdicts = [];
-        for (let c = ranges.length - 1; c >= 0; c--) verdicts[c] = await workers[c % 2].evaluate(accepted, poo, ranges[c][0], ranges[c][1], stats);
-        const best = verdicts.find((v) => v.index >= 0);
-        if (!best) break;
-        accepted.push(best.swap!);
-        trace.push({ iter: iter + 1, poo: best.poo!, swapOut: best.swap!.out, swapIn: best.swap!.in, solverIterations: best.solverIterations!, candidatesTried: best.index + 1 });
-      }
-      assert.deepEqual(trace, reference.trace, `range size ${size}`);
-    }
-  });
-
-  it('chunkedEvaluator returns the smallest improving index and starts no chunk after the improving one', async () => {
-    const values = [5, 5, 5, 4, 5, 5, 3, 5, 5, 5]; // improvements over 5 at indices 3 and 6
-    const swaps: Swap[] = values.map((_, t) => ({ out: 0, in: t + 1 }));
-    const started: number[] = [];
-    const evalChunk = async (chunk: Swap[]) => {
-      started.push(chunk[0].in - 1);
-      return Float64Array.from(chunk.map((s) => values[s.in - 1]));
-    };
-    assert.equal(await chunkedEvaluator(evalChunk, 3)(swaps, 5, new Int32Array([0])), 3);
-    assert.deepEqual(started, [0, 3], 'chunks [0,3) and [3,6) only');
-    started.length = 0;
-    assert.equal(await chunkedEvaluator(evalChunk, 4, 3)(swaps, 5, new Int32Array([0])), 3);
-    assert.equal(await chunkedEvaluator(evalChunk, 2)(swaps, 3, new Int32Array([0])), -1);
+    for (const size of [1, 4, cfg.cutNum * cfg.cutNum]) assert.deepEqual(await splitRun(inst, start, size), reference.trace, `range size ${size}`);
   });
 
   it('planted instance (validation clustered at 5 pool points): greedy and refine beat 20 random subsets; exhaustive candidates reach the planted rows', async () => {
@@ -223,10 +185,11 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
       await assert.rejects(session.evaluate([], reference.trace[0].poo, 0, 1, stats), /do not extend/);
       await assert.rejects(session.evaluate([first], reference.trace[1].poo, 0, 10_000, stats), /outside the 9 candidate swaps/);
     });
-    it('evaluateSwaps names the bad swap', () => {
+    it('candidate swaps and accepted swaps that do not apply are named', () => {
       const S = new Int32Array([0, 1]);
-      assert.throws(() => evaluateSwaps(inst.cost, inst.nT, inst.nV, S, [{ out: 0, in: 5 }, { out: 2, in: 6 }]), /swaps\[1\].out = 2, expected a selected pool row/);
-      assert.throws(() => evaluateSwaps(inst.cost, inst.nT, inst.nV, S, [{ out: 0, in: 1 }]), /swaps\[0\].in = 1 is already selected/);
+      assert.throws(() => checkSwaps([{ out: 0, in: 5 }, { out: 2, in: 6 }], S, inst.nT), /swaps\[1\].out = 2, expected a selected pool row/);
+      assert.throws(() => checkSwaps([{ out: 0, in: 1 }], S, inst.nT), /swaps\[0\].in = 1 is already selected/);
+      assert.throws(() => applySwaps(S, [{ out: 0, in: 5 }, { out: 0, in: 6 }]), /swap 1 \(0 → 6\) does not apply/);
     });
   });
 });

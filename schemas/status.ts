@@ -1,0 +1,102 @@
+import type { ArtifactRef } from '../lib/store/ref';
+
+/**
+ * What each experiment kind reports in its `status` (the workflow's query and result): one
+ * place for the shapes the workflows fill and the CLI, the demo and the report read.
+ * Metrics are small numbers, latest value wins; results are what a run keeps for its users
+ * beyond them (every evaluation, the refinement's verdict, a sweep's runs).
+ */
+
+/** An artifact as a run lists it: which output of which step. */
+export interface NamedArtifact extends ArtifactRef {
+  name: string;
+  step: number;
+}
+
+/** In-Context RLVR, at the last evaluation and the last step's first sampling round. */
+export type IcrlvrMetrics = {
+  /** step of the last evaluation */
+  step?: number;
+  /** held-out avg@k at the last evaluation, and at step 0 */
+  heldOutAccuracy?: number;
+  initialHeldOutAccuracy?: number;
+  passAtK?: number;
+  /** mean process score of the correct held-out answers (null: none correct) */
+  processScoreCorrect?: number | null;
+  /** training rollouts of the last step: mean reward, mean Evidence Gain of correct / incorrect ones */
+  rewardMean?: number;
+  egCorrectMean?: number | null;
+  egIncorrectMean?: number | null;
+};
+
+/** One held-out evaluation of an In-Context RLVR run, with the training figures of its step. */
+export interface IcrlvrEvaluation {
+  step: number;
+  avgAtK: number;
+  passAtK: number;
+  processScoreCorrect: number | null;
+  rewardMean: number | null;
+  egCorrectMean: number | null;
+  egIncorrectMean: number | null;
+}
+
+/** The selection methods GORACS is compared with. */
+export type GoracsMethodName = 'goracs' | 'random' | 'top-g' | 'greedy' | 'full';
+
+/** GORACS: split sizes, the refinement's POO, and per method the mean over seeds of the task's headline metrics. */
+export type GoracsMetrics = {
+  pool?: number;
+  validation?: number;
+  test?: number;
+  budget?: number;
+  /** POO of the greedy start, of the current selection; selection size; swaps accepted so far */
+  pooInitial?: number;
+  poo?: number;
+  selected?: number;
+  swapsAccepted?: number;
+  refineMs?: number;
+} & { [K in `hr10.${GoracsMethodName}` | `ndcg10.${GoracsMethodName}` | `auc.${GoracsMethodName}`]?: number };
+
+/** One method's evaluation for one fine-tuning seed: next-item (HR/NDCG) or binary (AUC). */
+export interface GoracsEvaluationRow {
+  method: GoracsMethodName;
+  seed: number;
+  budget: number;
+  hr5?: number;
+  hr10?: number;
+  ndcg5?: number;
+  ndcg10?: number;
+  auc?: number;
+  valLoss: number;
+  bestEpoch: number;
+}
+
+export interface GoracsResults {
+  refinement?: { reason: string | null; greedyStalled: boolean };
+  evaluation?: GoracsEvaluationRow[];
+}
+
+/** Status shapes by experiment kind (the workflow's kind string). */
+export interface StatusShapes {
+  smoke: { metrics: Record<string, never>; results: Record<string, never> };
+  icrlvr: { metrics: IcrlvrMetrics; results: { evaluations: IcrlvrEvaluation[] } };
+  'icrlvr-sweep': { metrics: Record<string, never>; results: { runs: { mode: string; seed: number; evaluations: IcrlvrEvaluation[] }[] } };
+  goracs: { metrics: GoracsMetrics; results: GoracsResults };
+}
+export type StatusKind = keyof StatusShapes;
+
+/** What the `status` query answers for a run of kind K (the CLI adds live batch progress from heartbeats). */
+export interface RunStatusOf<K extends StatusKind> {
+  id: string;
+  kind: K;
+  state: 'running' | 'paused' | 'completed';
+  stage: string;
+  step: number;
+  progress: { done: number; total: number };
+  artifacts: NamedArtifact[];
+  metrics?: StatusShapes[K]['metrics'];
+  results?: StatusShapes[K]['results'];
+}
+
+/** Any run's status; narrows on `kind`. */
+export type RunStatus = { [K in StatusKind]: RunStatusOf<K> }[StatusKind];

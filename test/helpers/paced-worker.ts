@@ -1,0 +1,47 @@
+// A `dlab worker` for fault tests: the same worker, with stages slowed down so that a test can
+// kill it in the middle of one. DLAB_TEST_PACE is a JSON map from a workflow id or an activity
+// type ("*" for any other) to the milliseconds to wait after each batch of a resumable stage and
+// at the end of each short step. Only this test entry point reads it; the product's worker has
+// no such knob.
+import { hostname } from 'node:os';
+import { createWorker } from '../../workers/worker';
+import { dlabHome, taskQueue } from '../../cli/env';
+
+const pace = JSON.parse(process.env.DLAB_TEST_PACE ?? '{}') as Record<string, number>;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function main() {
+  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  const worker = await createWorker({
+    address,
+    taskQueue: taskQueue(),
+    dlabHome: dlabHome(),
+    identity: `${process.pid}@${hostname()}`,
+    pace: async (activity, signal) => {
+      const ms = pace[activity.workflowId] ?? pace[activity.type] ?? pace['*'] ?? 0;
+      if (ms > 0) await sleep(ms, signal);
+    },
+  });
+  // the line TestCluster.startWorker waits for, as `dlab worker` prints it
+  process.stderr.write(`dlab worker ${worker.options.identity} on ${address} queue "${worker.options.taskQueue}" (paced ${JSON.stringify(pace)})\n`);
+  await worker.run();
+}
+
+main().catch((err) => {
+  process.stderr.write(`paced worker: ${(err as Error).stack}\n`);
+  process.exit(1);
+});
