@@ -222,8 +222,8 @@ export function goracsActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Refinement split over activities (the workflow's loop, specs/goracs.md "evaluate
-     * candidate swaps in parallel"): the start of the chain — POO of the greedy start and
+     * Refinement split over activities (the workflow's loop, docs/goracs.md "Parallel evaluation of
+     * candidate swaps"): the start of the chain — POO of the greedy start and
      * the number of candidate swaps per iteration.
      */
     async goracsRefineStart(input: GoracsBase & GoracsRefs & { embeddings: ArtifactRef[]; greedy: ArtifactRef }) {

@@ -12,7 +12,7 @@ export interface GoracsInput {
 }
 
 /**
- * GORACS coreset selection (specs/goracs.md): prepare → gradient embedding (fanned out
+ * GORACS coreset selection (docs/goracs.md): prepare → gradient embedding (fanned out
  * over `embedShards` activities) → OT initialisation (cost matrix, greedy start) →
  * refinement (swaps: each iteration's candidates fanned out over activities of `swapChunk`
  * swaps, `swapConcurrency` at a time, the first improving swap in the rule's order accepted;

@@ -3,7 +3,7 @@ import type { Rng } from '../rng';
 
 /**
  * Evaluation of next-item recommendation and of binary (CTR-style) prediction (GORACS
- * spec, Evaluation): rank of the true item among sampled negatives ⇒ HR@k, NDCG@k; AUC.
+ * docs/goracs.md, "Stage 4 — evaluation"): rank of the true item among sampled negatives ⇒ HR@k, NDCG@k; AUC.
  */
 
 /**

@@ -3,7 +3,7 @@ import { DataType, tableFromIPC } from 'apache-arrow';
 import { DlabInputError } from '../errors';
 
 /**
- * User data for GORACS (spec, Data): one record per sample,
+ * User data for GORACS (docs/goracs.md, "Data"): one record per sample,
  *   { id: string, prompt: string, target: string, label?: 0 | 1, split: 'pool' | 'validation' | 'test' }
  * `label` is for binary (CTR-style) tasks. Ids must be unique within a file.
  */

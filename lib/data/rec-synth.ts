@@ -8,7 +8,7 @@ export { loadRecArrow, loadRecJsonl } from './rec-records';
 export type { RecRecord, RecSplit } from './rec-records';
 
 /**
- * Built-in synthetic sequential recommendation with planted structure (GORACS spec, Data):
+ * Built-in synthetic sequential recommendation with planted structure (docs/goracs.md, "Data"):
  * "history of up to 10 items → next item", where the right coreset of the pool is
  * measurably better than a random one.
  *

@@ -11,7 +11,7 @@ import { readNumbers, readVectors, tableFromColumns, vectorColumn } from '../sto
 import { ArtifactIO, ChunkRef, chunkRef } from '../store/io';
 
 /**
- * GORACS stage 1, gradient embedding (specs/goracs.md). For sample i with prompt tokens
+ * GORACS stage 1, gradient embedding (docs/goracs.md, "Stage 1 — gradient embedding"). For sample i with prompt tokens
  * c (bos first) and target tokens y (the next item's token):
  *   e_i = mean over the prompt positions (bos excluded when the prompt has tokens) of the
  *         final hidden state                                               [d]

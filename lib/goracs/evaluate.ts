@@ -12,7 +12,7 @@ import { freshCheckpoint } from '../train/checkpoint';
 import { collectTokens, trainStep } from '../train/head-trainer';
 
 /**
- * GORACS evaluation (specs/goracs.md, stage 4): fine-tune the head on a subset of the
+ * GORACS evaluation (docs/goracs.md, "Stage 4 — evaluation"): fine-tune the head on a subset of the
  * pool with the shared trainer ('sft': −mean log π(y_t) over the target tokens), keep the
  * head with the lowest validation loss (early stopping), then rank each test case's true
  * next item among `negatives` sampled items by the logit of its token (= by log-prob: the

@@ -4,7 +4,7 @@ import { cpuSessionOptions, sharedSession } from './session-cache';
 
 /**
  * Gradients of the output head `z_t = W h_t + b` (W [V, d], b [V]) — see
- * specs/icrlvr.md (update step) and specs/goracs.md (per-sample gradient norms).
+ * docs/icrlvr.md ("Step 4 — update") and docs/goracs.md ("Stage 1 — gradient embedding": per-sample norms).
  *
  * With `g_t = ∂loss/∂z_t` for tokens t = 0..T−1:
  *   dW = Σ_t g_t h_tᵀ = gᵀ h      g [T, V], h [T, d] → dW [V, d]
@@ -197,7 +197,7 @@ export class OrtHeadGradient {
 /**
  * Squared Frobenius norm of Σ_t a_t h_tᵀ by the Gram identity, never forming the V×d matrix:
  *   ‖Σ_t a_t h_tᵀ‖²_F = Σ_{t,s} (a_t·a_s)(h_t·h_s)      a [T, V], h [T, d]
- * (the caller divides by |t|² for the mean-token gradient of specs/goracs.md).
+ * (the caller divides by |t|² for the mean-token gradient of docs/goracs.md, "Stage 1 — gradient embedding").
  * O(T²(V+d)) against O(T·V·d) for forming the matrix: cheaper while T < 2Vd/(V+d)
  * (341 tokens at V=512, d=256). Summed in float64 over 4×4 tiles of token pairs,
  * upper-triangular tiles only (off-diagonal tiles count twice).

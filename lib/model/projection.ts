@@ -6,7 +6,7 @@ const PROJECTION_STREAM = 0x6770726a;
 
 /**
  * Seeded Johnson–Lindenstrauss projection of a head gradient G = s Σ_t a_t h_tᵀ
- * (G [V, d], specs/goracs.md) to k = kA·kH numbers, without forming G:
+ * (G [V, d], docs/goracs.md "Stage 1 — gradient embedding") to k = kA·kH numbers, without forming G:
  *   proj(G) = Ra G Rhᵀ / √(kA·kH) = s/√(kA·kH) · Σ_t (Ra a_t)(Rh h_t)ᵀ   → [kA, kH] flattened row-major
  *   Ra [kA, V], Rh [kH, d]: i.i.d. N(0, 1), Ra then Rh drawn from Rng(seed, PROJECTION_STREAM).
  * This is the Kronecker-structured map vec(G) ↦ (Ra ⊗ Rh) vec(G) / √k. Each output is

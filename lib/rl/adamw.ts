@@ -1,7 +1,7 @@
 /**
  * AdamW (Loshchilov & Hutter 2019) with PyTorch `torch.optim.AdamW` semantics, global
  * grad-norm clipping (`torch.nn.utils.clip_grad_norm_`) and linear warm-up —
- * specs/icrlvr.md, step 4.
+ * docs/icrlvr.md, "Step 4 — update".
  *
  * Parameters are a list of Float32Array (e.g. [W (V·d), b (V)]); moments are stored in
  * float32, every per-element update is computed in float64.

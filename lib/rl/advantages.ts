@@ -1,5 +1,5 @@
 /**
- * Group-relative advantages (GRPO, as in the DAPO/verl recipe) — specs/icrlvr.md, step 3.
+ * Group-relative advantages (GRPO, as in the DAPO/verl recipe) — docs/icrlvr.md, "Step 3 — advantages".
  *
  * A batch of B questions × G rollouts is laid out as consecutive groups: rollout i of
  * question q sits at index q·G + i. All arrays here are float64 of length B·G unless

@@ -1,5 +1,5 @@
 /**
- * The policy-update objective — specs/icrlvr.md, step 4 (DAPO/verl `token-mean`).
+ * The policy-update objective — docs/icrlvr.md, "Step 4 — update" (DAPO/verl `token-mean`).
  *
  * Token layout: the N response tokens of a batch, concatenated over responses; arrays
  * indexed by t = 0..N−1. Logits are row-major [N, V]. Every sum runs in float64.

@@ -1,5 +1,5 @@
 /**
- * Evaluation metrics — specs/icrlvr.md, step 6: avg@k and unbiased pass@k
+ * Evaluation metrics — docs/icrlvr.md, "Step 6 — metrics": avg@k and unbiased pass@k
  * (Chen et al. 2021, "Evaluating Large Language Models Trained on Code").
  */
 

@@ -1,7 +1,7 @@
 import type { Rng } from '../rng';
 
 /**
- * The built-in verifiable task with checkable steps — specs/icrlvr.md, "Tasks":
+ * The built-in verifiable task with checkable steps — docs/icrlvr.md, "Tasks":
  * multi-digit addition by the written column procedure.
  *
  * Procedure text (short on purpose: a char-level toy model writes it). One line per

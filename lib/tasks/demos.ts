@@ -1,7 +1,7 @@
 import type { Rng } from '../rng';
 
 /**
- * In-context demonstrations — specs/icrlvr.md, step 1 (rollout prompts) and step 2
+ * In-context demonstrations — docs/icrlvr.md, "Step 1 — rollout" (rollout prompts) and "Step 2 — scoring"
  * (Evidence Gain prompts).
  *
  * A template has three placeholders: {q_D} and {y_D} (the demonstration's question and

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { DlabInputError } from '../errors';
 
 /**
- * User data — specs/icrlvr.md, "Tasks": one JSON object per line (blank lines skipped),
+ * User data — docs/icrlvr.md, "Tasks": one JSON object per line (blank lines skipped),
  *   questions  {id, question, answer, solution?}   (GSM8K/MATH style)
  *   demo pool  {id, question, solution}
  * `id` may be a string or an integer (kept as its decimal string); `answer` a string or a

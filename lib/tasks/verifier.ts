@@ -1,5 +1,5 @@
 /**
- * Verifiable reward r ∈ {0, 1} — specs/icrlvr.md, step 2 ("Scoring").
+ * Verifiable reward r ∈ {0, 1} — docs/icrlvr.md, "Step 2 — scoring".
  *
  * r = 1 iff normalizeAnswer(extractAnswer(completion)) = normalizeAnswer(reference);
  * an unparseable completion scores 0.

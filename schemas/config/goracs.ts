@@ -3,10 +3,10 @@ import { DEFAULT_REC_SYNTH, MAX_HISTORY } from '../../lib/data/rec-synth';
 import { ModelBuildConfig } from './model';
 
 /**
- * `dlab run goracs`: GORACS coreset selection as ../shared/specs/goracs.md defines it —
+ * `dlab run goracs`: GORACS coreset selection as docs/goracs.md defines it —
  * gradient embedding → OT initialisation (cost matrix, greedy start) → refinement by
  * swaps → optional evaluation (fine-tune the head on the coreset and on baselines of the
- * same budget, rank the next item among sampled negatives). Names follow the spec.
+ * same budget, rank the next item among sampled negatives). Names follow that page.
  */
 const ModelSource = z.union([
   z.object({ build: ModelBuildConfig }).strict(),

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { ModelBuildConfig } from './model';
 
 /**
- * `dlab run icrlvr`: In-Context RLVR (and the RLVR baseline) as ../shared/specs/icrlvr.md
- * defines it. Names follow the spec. One run = one mode and one seed; a sweep lists several.
+ * `dlab run icrlvr`: In-Context RLVR (and the RLVR baseline) as docs/icrlvr.md
+ * defines it. Names follow that page. One run = one mode and one seed; a sweep lists several.
  */
 const ModelSource = z.union([
   z.object({ build: ModelBuildConfig }).strict(),
