@@ -9,7 +9,7 @@ import { readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { BuiltinTokenizer } from '../lib/model/tokenizers/builtin';
 import { pretrainCorpus } from '../lib/icrlvr/pretrain';
 import { PROMPT_TEMPLATES } from '../lib/tasks/demos';
-import { tableFromColumns } from '../lib/store/columns';
+import { comparisonTable } from '../lib/icrlvr/records';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
@@ -153,20 +153,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
 
     /** A sweep's comparison table: one row per mode, seed and evaluation step. */
     async icrlvrCompare(input: StageContext & { runs: { mode: string; seed: number; evaluations: EvalSummary[] }[] }) {
-      const rows = input.runs.flatMap((r) => r.evaluations.map((e) => ({ ...e, mode: r.mode, seed: r.seed })));
-      const num = (f: (e: (typeof rows)[number]) => number | null) => Float64Array.from(rows, (e) => f(e) ?? NaN);
-      const table = tableFromColumns({
-        mode: rows.map((r) => r.mode),
-        seed: Int32Array.from(rows, (r) => r.seed),
-        step: Int32Array.from(rows, (r) => r.step),
-        avg_at_k: num((e) => e.avgAtK),
-        pass_at_k: num((e) => e.passAtK),
-        process_score_correct: num((e) => e.processScoreCorrect),
-        eg_correct: num((e) => e.egCorrectMean),
-        eg_incorrect: num((e) => e.egIncorrectMean),
-        reward_mean: num((e) => e.rewardMean),
-      });
-      const comparison = await artifactIO(deps, input).write(table, ICRLVR_COMPARISON, []);
+      const comparison = await artifactIO(deps, input).write(comparisonTable(input.runs), ICRLVR_COMPARISON, []);
       return { outputs: { comparison } };
     },
   };

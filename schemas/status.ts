@@ -1,3 +1,4 @@
+import type { EvalSummary } from '../lib/goracs/evaluate';
 import type { ArtifactRef } from '../lib/store/ref';
 
 /**
@@ -58,18 +59,7 @@ export type GoracsMetrics = {
 } & { [K in `hr10.${GoracsMethodName}` | `ndcg10.${GoracsMethodName}` | `auc.${GoracsMethodName}`]?: number };
 
 /** One method's evaluation for one fine-tuning seed: next-item (HR/NDCG) or binary (AUC). */
-export interface GoracsEvaluationRow {
-  method: GoracsMethodName;
-  seed: number;
-  budget: number;
-  hr5?: number;
-  hr10?: number;
-  ndcg5?: number;
-  ndcg10?: number;
-  auc?: number;
-  valLoss: number;
-  bestEpoch: number;
-}
+export type GoracsEvaluationRow = Pick<EvalSummary, 'seed' | 'budget' | 'hr5' | 'hr10' | 'ndcg5' | 'ndcg10' | 'auc' | 'valLoss' | 'bestEpoch'> & { method: GoracsMethodName };
 
 export interface GoracsResults {
   refinement?: { reason: string | null; greedyStalled: boolean };

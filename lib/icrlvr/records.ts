@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Table } from 'apache-arrow';
+import type { IcrlvrEvaluation } from '../../schemas/status';
 import { listColumn, readLists, readNumbers, tableFromColumns } from '../store/columns';
 
 /** One sampled completion (a row of icrlvr.rollouts@1). */
@@ -119,4 +120,25 @@ export function readScored(t: Table): ScoredRow[] {
     advantage: adv[i],
     kept: kept[i],
   }));
+}
+
+/**
+ * A sweep's comparison (icrlvr.comparison@1): one row per run (mode, seed) and evaluation step
+ * with the held-out avg@k, pass@k, process score of correct answers, and the step's mean
+ * Evidence Gain of correct / incorrect rollouts and mean reward (NaN where not measured).
+ */
+export function comparisonTable(runs: { mode: string; seed: number; evaluations: IcrlvrEvaluation[] }[]): Table {
+  const rows = runs.flatMap((r) => r.evaluations.map((e) => ({ ...e, mode: r.mode, seed: r.seed })));
+  const num = (f: (e: (typeof rows)[number]) => number | null) => Float64Array.from(rows, (e) => f(e) ?? NaN);
+  return tableFromColumns({
+    mode: rows.map((r) => r.mode),
+    seed: Int32Array.from(rows, (r) => r.seed),
+    step: Int32Array.from(rows, (r) => r.step),
+    avg_at_k: num((e) => e.avgAtK),
+    pass_at_k: num((e) => e.passAtK),
+    process_score_correct: num((e) => e.processScoreCorrect),
+    eg_correct: num((e) => e.egCorrectMean),
+    eg_incorrect: num((e) => e.egIncorrectMean),
+    reward_mean: num((e) => e.rewardMean),
+  });
 }
