@@ -4,14 +4,16 @@ import { writeFileAtomic } from '../store/atomic';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
+import type { z } from 'zod';
 import { MODEL_HEAD } from '../../schemas/artifacts';
+import type { ModelBuildConfig } from '../../schemas/config/model';
 import { DlabInputError } from '../errors';
 import { decodeArtifact, encodeArtifact } from '../store/artifact-store';
-import { GptConfig, buildDecoder } from './gpt';
+import { buildDecoder } from './gpt';
 import { Head, headFromTable, headToTable, makeHead } from './head';
 import { prepareDecoder } from './prepare';
 import type { Tokenizer } from './tokenizer';
-import { BuiltinTokenizer, BuiltinTokenizerConfig } from './tokenizers/builtin';
+import { BuiltinTokenizer } from './tokenizers/builtin';
 import { loadTokenizer } from './tokenizers';
 
 /**
@@ -87,9 +89,8 @@ function cacheDims(bytes: Uint8Array, source: string): { nLayer: number; nHead?:
   return { nLayer: keys.length, nHead: num(1), headDim: num(3) };
 }
 
-export interface BuildConfig extends GptConfig {
-  tokenizer?: BuiltinTokenizerConfig;
-}
+/** `dlab model build`'s config as given (defaults not yet applied): schemas/config/model.ts. */
+export type BuildConfig = z.input<typeof ModelBuildConfig>;
 
 /**
  * `dlab model build`: a GPT decoder from its config (random weights, or `trained` ones with a
