@@ -21,7 +21,7 @@ export interface SoftmaxStats {
 }
 
 /** m = max_v z[off + v] and s = Σ_v exp(z[off + v] − m), v = 0 … V−1. */
-export function softmaxStats(z: Logits, off: number, V: number): SoftmaxStats {
+function softmaxStats(z: Logits, off: number, V: number): SoftmaxStats {
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (z[off + v] > max) max = z[off + v];
   let sum = 0;
