@@ -176,14 +176,14 @@ function checkSequence(cfg: GptConfig, tokens: number[], where: string): void {
   }
 }
 
+/** One sequence's sizes: L tokens, d = dModel, F = dFf, V, H heads of hd = d/H, attention scale 1/√hd. */
+function sizes(cfg: GptConfig, L: number) {
+  const hd = cfg.dModel / cfg.nHead;
+  return { L, d: cfg.dModel, F: cfg.dFf, V: cfg.vocab, H: cfg.nHead, hd, scale: 1 / Math.sqrt(hd) };
+}
+
 function forward(cfg: GptConfig, w: Map<string, Vec>, tokens: number[]): Forward {
-  const L = tokens.length;
-  const d = cfg.dModel;
-  const F = cfg.dFf;
-  const V = cfg.vocab;
-  const H = cfg.nHead;
-  const hd = d / H;
-  const scale = 1 / Math.sqrt(hd);
+  const { L, d, F, V, H, hd, scale } = sizes(cfg, tokens.length);
   const P = (name: string) => w.get(name)!;
   const wte = P('wte');
   const wpe = P('wpe');
@@ -254,13 +254,7 @@ export function gptLogits(cfg: GptConfig, weights: Map<string, Vec>, tokens: num
 
 /** Backward of one sequence from dlogits [L, V]; accumulates into `grads`. */
 function backward(cfg: GptConfig, w: Map<string, Vec>, tokens: number[], f: Forward, dlogits: Float64Array, grads: GptGrads): void {
-  const L = tokens.length;
-  const d = cfg.dModel;
-  const F = cfg.dFf;
-  const V = cfg.vocab;
-  const H = cfg.nHead;
-  const hd = d / H;
-  const scale = 1 / Math.sqrt(hd);
+  const { L, d, F, V, H, hd, scale } = sizes(cfg, tokens.length);
   const P = (name: string) => w.get(name)!;
   const G = (name: string) => grads.get(name)!;
   const wte = P('wte');

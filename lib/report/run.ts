@@ -1,3 +1,5 @@
+import type { Lineage } from '../store/ref';
+
 /**
  * What a report knows about one run: gathered from the Temporal server and the artifact
  * store by client/report.ts, rendered by lib/report without either.
@@ -12,7 +14,7 @@ export interface ReportArtifact {
   schema: string;
   rows: number;
   bytes: number;
-  lineage?: { stage: string; producer: string; configHash: string; codeVersion: string; parents: string[] };
+  lineage?: Pick<Lineage, 'stage' | 'producer' | 'configHash' | 'codeVersion' | 'parents'>;
   /** why its numbers are missing from the report (e.g. the file failed its hash check) */
   problem?: string;
 }
