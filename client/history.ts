@@ -86,13 +86,18 @@ function pushAttempts(
     attempt,
     startedAt,
     endedAt,
-    durationMs: startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
+    durationMs: spanMs(startedAt, endedAt),
     status,
     worker: s.started?.identity ?? null,
     resumedFromBatch: log?.find((r) => r.attempt === attempt)?.resumedFromBatch,
     error,
     outputs,
   });
+}
+
+/** endedAt − startedAt in ms, null unless both are known. */
+function spanMs(startedAt: string | null, endedAt: string | null): number | null {
+  return startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null;
 }
 
 type EntryBase = Pick<ActivityAttempt, 'runId' | 'stage' | 'activity' | 'inputs'>;
@@ -109,7 +114,7 @@ function earlierAttempts(base: EntryBase, last: number, log: AttemptRecord[] | u
       attempt,
       startedAt,
       endedAt,
-      durationMs: startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
+      durationMs: spanMs(startedAt, endedAt),
       status: 'failed',
       worker: rec?.worker ?? null,
       resumedFromBatch: rec?.resumedFromBatch,
