@@ -1,5 +1,5 @@
 /**
- * Softmax and log-softmax of one row of logits: the one kernel every caller uses.
+ * Softmax and log-softmax of one row of logits, in float64.
  *
  *   m   = max_v z_v,   s = Σ_v exp(z_v − m),   lse = m + log s
  *   softmax(z)_v     = exp(z_v − m) / s
