@@ -6,9 +6,7 @@ import { BuiltinTokenizer } from './builtin';
 import { HuggingFaceTokenizer, readTokenizerConfigBeside } from './huggingface';
 import { readJsonFile } from './json-file';
 
-export { BuiltinTokenizer, BUILTIN_CHARSET } from './builtin';
-export type { BuiltinTokenizerConfig, BuiltinTokenizerJSON } from './builtin';
-export { HuggingFaceTokenizer } from './huggingface';
+export { BuiltinTokenizer } from './builtin';
 
 /**
  * The tokenizer in `path` (a file, or a directory holding `tokenizer.json`), picked by
