@@ -14,7 +14,7 @@ import { Head, headFromTable, headToTable, makeHead } from './head';
 import { prepareDecoder } from './prepare';
 import type { Tokenizer } from './tokenizer';
 import { BuiltinTokenizer } from './tokenizers/builtin';
-import { loadTokenizer } from './tokenizers';
+import { builtinTokenizerText, loadTokenizer } from './tokenizers';
 
 /**
  * A model directory: what every dlab experiment loads a policy from.
@@ -102,7 +102,7 @@ export async function buildModelDir(cfg: BuildConfig, dir: string, trained?: { w
   if (cfg.vocab < tokenizer.vocabSize) throw new DlabInputError(`model config: vocab (${cfg.vocab}) is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`, 'vocab');
   const decoder = buildDecoder(cfg, trained?.weights);
   const p = prepareDecoder(decoder, 'built decoder');
-  const tokenizerJson = JSON.stringify(tokenizer.toJSON(), null, 2) + '\n'; // what saveBuiltinTokenizer writes
+  const tokenizerJson = builtinTokenizerText(tokenizer);
   return writeModelDir(dir, {
     backbone: p.backbone,
     head: makeHead(p.W, p.b, p.vocab, p.dModel),
