@@ -20,7 +20,7 @@ import { BOOL_TYPE, FLOAT, GraphBuilder, INT64, floatAttr, intAttr, intsAttr } f
  *
  * GptConfig: vocab, dModel, nLayer, nHead, dFf, maxPos, seed; tied (head = wte, default
  * true), headBias (default false) — the fields of `dlab model build`'s schema
- * (schemas/config/model.ts) but its tokenizer, as given (defaults not yet applied).
+ * (schemas/config/model.ts) without its tokenizer, as given (defaults not yet applied).
  */
 export type GptConfig = Omit<z.input<typeof ModelBuildConfig>, 'tokenizer'>;
 
