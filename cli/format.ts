@@ -1,4 +1,4 @@
-import type { HistoryEntry } from '../client/history';
+import type { ActivityAttempt } from '../lib/report/run';
 import type { RunListing } from '../client/runs';
 import type { StatusReport } from '../client/status';
 
@@ -21,7 +21,7 @@ export function formatStatus(s: StatusReport): string {
 }
 
 /** Human-readable `dlab history`: one line per activity attempt. */
-export function formatHistory(id: string, entries: HistoryEntry[]): string {
+export function formatHistory(id: string, entries: ActivityAttempt[]): string {
   const lines = [`${id}: ${entries.length} activity attempts`];
   for (const e of entries) {
     const dur = e.durationMs === null ? '?' : `${(e.durationMs / 1000).toFixed(2)}s`;

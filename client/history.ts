@@ -1,30 +1,11 @@
 import { Client } from '@temporalio/client';
 import type { AttemptRecord } from '../activities/types';
+import type { ActivityAttempt } from '../lib/report/run';
 import { childWorkflowIds, collectShas, decodeFirst, fetchRunChain, HistoryEvent, tsToIso } from './events';
-
-/** One attempt of one activity, as `dlab history` prints it. */
-export interface HistoryEntry {
-  /** set on attempts of a child workflow (a sweep's runs): its workflow id */
-  workflowId?: string;
-  runId: string;
-  stage: string;
-  activity: string;
-  attempt: number;
-  startedAt: string | null;
-  endedAt: string | null;
-  durationMs: number | null;
-  status: 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'running';
-  worker: string | null;
-  /** batch the attempt resumed from (resumable stages) */
-  resumedFromBatch?: number;
-  error?: string;
-  inputs: string[];
-  outputs: string[];
-}
 
 export interface RunHistory {
   id: string;
-  entries: HistoryEntry[];
+  entries: ActivityAttempt[];
 }
 
 interface ScheduledActivity {
@@ -47,7 +28,7 @@ type temporalStarted = NonNullable<HistoryEvent['activityTaskStartedEventAttribu
  */
 export async function runHistory(client: Client, workflowId: string): Promise<RunHistory> {
   const chain = await fetchRunChain(client, workflowId);
-  const entries: HistoryEntry[] = [];
+  const entries: ActivityAttempt[] = [];
   for (const { runId, events } of chain) {
     const scheduled = new Map<string, ScheduledActivity>();
     for (const ev of events) {
@@ -79,7 +60,7 @@ export async function runHistory(client: Client, workflowId: string): Promise<Ru
   }
   await appendPending(client, workflowId, chain[chain.length - 1], entries);
   // a sweep's runs are child workflows: their attempts first (they run before the comparison)
-  const children: HistoryEntry[] = [];
+  const children: ActivityAttempt[] = [];
   for (const child of childWorkflowIds(chain)) {
     for (const e of (await runHistory(client, child)).entries) children.push({ ...e, workflowId: e.workflowId ?? child });
   }
@@ -87,9 +68,9 @@ export async function runHistory(client: Client, workflowId: string): Promise<Ru
 }
 
 function pushAttempts(
-  entries: HistoryEntry[],
+  entries: ActivityAttempt[],
   s: ScheduledActivity | undefined,
-  status: HistoryEntry['status'],
+  status: ActivityAttempt['status'],
   endedAt: string | null,
   outputs: string[],
   log?: AttemptRecord[],
@@ -105,7 +86,7 @@ function pushAttempts(
     attempt,
     startedAt,
     endedAt,
-    durationMs: startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
+    durationMs: spanMs(startedAt, endedAt),
     status,
     worker: s.started?.identity ?? null,
     resumedFromBatch: log?.find((r) => r.attempt === attempt)?.resumedFromBatch,
@@ -114,11 +95,16 @@ function pushAttempts(
   });
 }
 
-type EntryBase = Pick<HistoryEntry, 'runId' | 'stage' | 'activity' | 'inputs'>;
+/** endedAt − startedAt in ms, null unless both are known. */
+function spanMs(startedAt: string | null, endedAt: string | null): number | null {
+  return startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null;
+}
+
+type EntryBase = Pick<ActivityAttempt, 'runId' | 'stage' | 'activity' | 'inputs'>;
 
 /** Entries for attempts 1 … last−1, from the attempt log where the stage kept one. */
-function earlierAttempts(base: EntryBase, last: number, log: AttemptRecord[] | undefined, lastFailure: string | null | undefined): HistoryEntry[] {
-  const out: HistoryEntry[] = [];
+function earlierAttempts(base: EntryBase, last: number, log: AttemptRecord[] | undefined, lastFailure: string | null | undefined): ActivityAttempt[] {
+  const out: ActivityAttempt[] = [];
   for (let attempt = 1; attempt < last; attempt++) {
     const rec = log?.find((r) => r.attempt === attempt);
     const startedAt = rec?.startedAt ?? null;
@@ -128,7 +114,7 @@ function earlierAttempts(base: EntryBase, last: number, log: AttemptRecord[] | u
       attempt,
       startedAt,
       endedAt,
-      durationMs: startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
+      durationMs: spanMs(startedAt, endedAt),
       status: 'failed',
       worker: rec?.worker ?? null,
       resumedFromBatch: rec?.resumedFromBatch,
@@ -140,7 +126,7 @@ function earlierAttempts(base: EntryBase, last: number, log: AttemptRecord[] | u
 }
 
 /** Attempts of activities still running (not yet in the event history). */
-async function appendPending(client: Client, workflowId: string, latest: { runId: string; events: HistoryEvent[] } | undefined, entries: HistoryEntry[]) {
+async function appendPending(client: Client, workflowId: string, latest: { runId: string; events: HistoryEvent[] } | undefined, entries: ActivityAttempt[]) {
   if (!latest) return;
   const desc = await client.workflow.getHandle(workflowId, latest.runId).describe();
   const scheduled = new Map<string, { stage: string; inputs: string[] }>();

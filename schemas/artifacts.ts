@@ -30,10 +30,6 @@ export function lookupSchema(id: string): ArtifactSchema {
   return s;
 }
 
-export function allSchemas(): ArtifactSchema[] {
-  return [...registry.values()];
-}
-
 // ---- smoke: the template experiment -------------------------------------------------
 
 export const SMOKE_TABLE = define('smoke.table', 1, 'seeded input rows: x ~ N(0, 1)', {

@@ -5,6 +5,7 @@ import type { RecRecord } from '../data/rec-records';
 import { DlabInputError } from '../errors';
 import { headLogits } from '../model/head';
 import { perSampleGradNorms } from '../model/head-gradient';
+import { softmaxRow } from '../model/log-softmax';
 import { leftPadBatch, Policy } from '../model/policy';
 import { GradientProjector } from '../model/projection';
 import { readNumbers, readVectors, tableFromColumns, vectorColumn } from '../store/columns';
@@ -112,11 +113,7 @@ async function logitResiduals(policy: Policy, h: Float32Array, targets: Int32Arr
   const a = new Float32Array(N * V);
   for (let t = 0; t < N; t++) {
     const row = t * V;
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) if (logits[row + v] > max) max = logits[row + v];
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[row + v] - max);
-    for (let v = 0; v < V; v++) a[row + v] = Math.exp(logits[row + v] - max) / sum;
+    softmaxRow(logits, row, V, a, row);
     const y = targets[t];
     if (!(y >= 0 && y < V)) throw new DlabInputError(`gradient embedding: target token ${y} is outside the head's vocabulary [0, ${V})`);
     a[row + y] -= 1;

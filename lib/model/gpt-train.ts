@@ -2,6 +2,7 @@ import { Rng } from '../rng';
 import { adamwStep, DEFAULT_ADAMW, initAdamW } from '../rl/adamw';
 import { checkGptConfig, GptConfig } from './gpt';
 import { checkGptWeights, cloneWeights, gptWeightSpecs, GptWeights } from './gpt-weights';
+import { logSumExp, softmaxRow } from './log-softmax';
 
 /**
  * Pretraining of the whole GPT of gpt.ts on the CPU: forward, backward and AdamW over
@@ -175,14 +176,14 @@ function checkSequence(cfg: GptConfig, tokens: number[], where: string): void {
   }
 }
 
+/** One sequence's sizes: L tokens, d = dModel, F = dFf, V, H heads of hd = d/H, attention scale 1/√hd. */
+function sizes(cfg: GptConfig, L: number) {
+  const hd = cfg.dModel / cfg.nHead;
+  return { L, d: cfg.dModel, F: cfg.dFf, V: cfg.vocab, H: cfg.nHead, hd, scale: 1 / Math.sqrt(hd) };
+}
+
 function forward(cfg: GptConfig, w: Map<string, Vec>, tokens: number[]): Forward {
-  const L = tokens.length;
-  const d = cfg.dModel;
-  const F = cfg.dFf;
-  const V = cfg.vocab;
-  const H = cfg.nHead;
-  const hd = d / H;
-  const scale = 1 / Math.sqrt(hd);
+  const { L, d, F, V, H, hd, scale } = sizes(cfg, tokens.length);
   const P = (name: string) => w.get(name)!;
   const wte = P('wte');
   const wpe = P('wpe');
@@ -201,18 +202,14 @@ function forward(cfg: GptConfig, w: Map<string, Vec>, tokens: number[]): Forward
       const c0 = h * hd;
       for (let a = 0; a < L; a++) {
         const row = (h * L + a) * L;
-        let max = -Infinity;
         for (let b = 0; b <= a; b++) {
           let s = 0;
           for (let c = 0; c < hd; c++) s += q[a * d + c0 + c] * k[b * d + c0 + c];
-          s *= scale;
-          p[row + b] = s;
-          if (s > max) max = s;
+          p[row + b] = s * scale;
         }
-        let z = 0;
-        for (let b = 0; b <= a; b++) z += p[row + b] = Math.exp(p[row + b] - max);
+        softmaxRow(p, row, a + 1, p, row); // causal: keys 0 … a
         for (let b = 0; b <= a; b++) {
-          const pb = (p[row + b] /= z);
+          const pb = p[row + b];
           for (let c = 0; c < hd; c++) y[a * d + c0 + c] += pb * v[b * d + c0 + c];
         }
       }
@@ -257,13 +254,7 @@ export function gptLogits(cfg: GptConfig, weights: Map<string, Vec>, tokens: num
 
 /** Backward of one sequence from dlogits [L, V]; accumulates into `grads`. */
 function backward(cfg: GptConfig, w: Map<string, Vec>, tokens: number[], f: Forward, dlogits: Float64Array, grads: GptGrads): void {
-  const L = tokens.length;
-  const d = cfg.dModel;
-  const F = cfg.dFf;
-  const V = cfg.vocab;
-  const H = cfg.nHead;
-  const hd = d / H;
-  const scale = 1 / Math.sqrt(hd);
+  const { L, d, F, V, H, hd, scale } = sizes(cfg, tokens.length);
   const P = (name: string) => w.get(name)!;
   const G = (name: string) => grads.get(name)!;
   const wte = P('wte');
@@ -372,13 +363,10 @@ export function gptLossAndGrads(cfg: GptConfig, weights: Map<string, Vec>, batch
     for (let j = 0; j + 1 < L; j++) {
       if (!s.lossMask[j + 1]) continue;
       const o = j * V;
-      let max = -Infinity;
-      for (let t = 0; t < V; t++) if (f.logits[o + t] > max) max = f.logits[o + t];
-      let z = 0;
-      for (let t = 0; t < V; t++) z += Math.exp(f.logits[o + t] - max);
       const target = s.tokens[j + 1];
-      loss += max + Math.log(z) - f.logits[o + target];
-      for (let t = 0; t < V; t++) dlogits[o + t] = Math.exp(f.logits[o + t] - max) / z / N;
+      // loss_j = lse − z_target;  dloss/dz = (softmax(z) − e_target) / N
+      loss += logSumExp(softmaxRow(f.logits, o, V, dlogits, o)) - f.logits[o + target];
+      for (let t = 0; t < V; t++) dlogits[o + t] /= N;
       dlogits[o + target] -= 1 / N;
     }
     backward(cfg, weights, s.tokens, f, dlogits, grads);

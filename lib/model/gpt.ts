@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+import type { ModelBuildConfig } from '../../schemas/config/model';
 import { checkGptWeights, GptWeights, initialWeights } from './gpt-weights';
 import { BOOL_TYPE, FLOAT, GraphBuilder, INT64, floatAttr, intAttr, intsAttr } from './onnx-graph';
 
@@ -15,20 +17,12 @@ import { BOOL_TYPE, FLOAT, GraphBuilder, INT64, floatAttr, intAttr, intsAttr } f
  * models and users' exports the same way. Weights ~ N(0, 0.02²) from the seeded RNG
  * (residual projections scaled by 1/√(2·nLayer)), biases 0, LayerNorm γ = 1, β = 0
  * (gpt-weights.ts `initialWeights`), or given values (e.g. pretrained by gpt-train.ts).
+ *
+ * GptConfig: vocab, dModel, nLayer, nHead, dFf, maxPos, seed; tied (head = wte, default
+ * true), headBias (default false) — the fields of `dlab model build`'s schema
+ * (schemas/config/model.ts) without its tokenizer, as given (defaults not yet applied).
  */
-export interface GptConfig {
-  vocab: number;
-  dModel: number;
-  nLayer: number;
-  nHead: number;
-  dFf: number;
-  maxPos: number;
-  seed: number;
-  /** output head shares the token embedding (GPT-2); default true */
-  tied?: boolean;
-  /** output head has a bias; default false */
-  headBias?: boolean;
-}
+export type GptConfig = Omit<z.input<typeof ModelBuildConfig>, 'tokenizer'>;
 
 export function checkGptConfig(cfg: GptConfig): void {
   for (const k of ['vocab', 'dModel', 'nLayer', 'nHead', 'dFf', 'maxPos'] as const) {

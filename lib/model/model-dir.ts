@@ -4,15 +4,17 @@ import { writeFileAtomic } from '../store/atomic';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
+import type { z } from 'zod';
 import { MODEL_HEAD } from '../../schemas/artifacts';
+import type { ModelBuildConfig } from '../../schemas/config/model';
 import { DlabInputError } from '../errors';
 import { decodeArtifact, encodeArtifact } from '../store/artifact-store';
-import { GptConfig, buildDecoder } from './gpt';
+import { buildDecoder } from './gpt';
 import { Head, headFromTable, headToTable, makeHead } from './head';
 import { prepareDecoder } from './prepare';
 import type { Tokenizer } from './tokenizer';
-import { BuiltinTokenizer, BuiltinTokenizerConfig } from './tokenizers/builtin';
-import { loadTokenizer } from './tokenizers';
+import { BuiltinTokenizer } from './tokenizers/builtin';
+import { builtinTokenizerText, loadTokenizer } from './tokenizers';
 
 /**
  * A model directory: what every dlab experiment loads a policy from.
@@ -87,9 +89,8 @@ function cacheDims(bytes: Uint8Array, source: string): { nLayer: number; nHead?:
   return { nLayer: keys.length, nHead: num(1), headDim: num(3) };
 }
 
-export interface BuildConfig extends GptConfig {
-  tokenizer?: BuiltinTokenizerConfig;
-}
+/** `dlab model build`'s config as given (defaults not yet applied): schemas/config/model.ts. */
+export type BuildConfig = z.input<typeof ModelBuildConfig>;
 
 /**
  * `dlab model build`: a GPT decoder from its config (random weights, or `trained` ones with a
@@ -101,7 +102,7 @@ export async function buildModelDir(cfg: BuildConfig, dir: string, trained?: { w
   if (cfg.vocab < tokenizer.vocabSize) throw new DlabInputError(`model config: vocab (${cfg.vocab}) is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`, 'vocab');
   const decoder = buildDecoder(cfg, trained?.weights);
   const p = prepareDecoder(decoder, 'built decoder');
-  const tokenizerJson = JSON.stringify(tokenizer.toJSON(), null, 2) + '\n'; // what saveBuiltinTokenizer writes
+  const tokenizerJson = builtinTokenizerText(tokenizer);
   return writeModelDir(dir, {
     backbone: p.backbone,
     head: makeHead(p.W, p.b, p.vocab, p.dModel),

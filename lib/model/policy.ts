@@ -3,6 +3,7 @@ import { DlabInputError } from '../errors';
 import { Rng } from '../rng';
 import { Backbone } from './backbone';
 import { Head, headLogits } from './head';
+import { logSoftmaxAt } from './log-softmax';
 import { readHeadFile, readModelDir, ModelJson } from './model-dir';
 import { SamplingOptions, sampleToken } from './sampling';
 import type { Tokenizer } from './tokenizer';
@@ -191,7 +192,7 @@ export class Policy {
         const lp = new Float64Array(it.target.length);
         let sum = 0;
         for (let j = 0; j < it.target.length; j++, row++) {
-          lp[j] = logSoftmaxRow(logits, row, V, it.target[j]);
+          lp[j] = logSoftmaxAt(logits, row * V, V, it.target[j]);
           sum += lp[j];
         }
         scored.push({ logprob: sum, tokenLogprobs: lp });
@@ -226,15 +227,6 @@ export function leftPadBatch(seqs: number[][], padId: number): { ids: BigInt64Ar
     }
   }
   return { ids, positions, mask, L };
-}
-
-function logSoftmaxRow(logits: Float32Array, row: number, V: number, y: number): number {
-  const off = row * V;
-  let max = -Infinity;
-  for (let v = 0; v < V; v++) if (logits[off + v] > max) max = logits[off + v];
-  let s = 0;
-  for (let v = 0; v < V; v++) s += Math.exp(logits[off + v] - max);
-  return logits[off + y] - max - Math.log(s);
 }
 
 function firstStop(text: string, stop: string[]): number {

@@ -75,12 +75,3 @@ export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, sc
   }
   return { token, logprob: Math.log(p[token] / kept) };
 }
-
-/** log softmax(z)[y] for a logits row, in float64. */
-export function logSoftmaxAt(z: Float32Array, y: number): number {
-  let max = -Infinity;
-  for (let v = 0; v < z.length; v++) if (z[v] > max) max = z[v];
-  let s = 0;
-  for (let v = 0; v < z.length; v++) s += Math.exp(z[v] - max);
-  return z[y] - max - Math.log(s);
-}

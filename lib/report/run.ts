@@ -1,3 +1,5 @@
+import type { Lineage } from '../store/ref';
+
 /**
  * What a report knows about one run: gathered from the Temporal server and the artifact
  * store by client/report.ts, rendered by lib/report without either.
@@ -12,26 +14,40 @@ export interface ReportArtifact {
   schema: string;
   rows: number;
   bytes: number;
-  lineage?: { stage: string; producer: string; configHash: string; codeVersion: string; parents: string[] };
+  lineage?: Pick<Lineage, 'stage' | 'producer' | 'configHash' | 'codeVersion' | 'parents'>;
   /** why its numbers are missing from the report (e.g. the file failed its hash check) */
   problem?: string;
 }
 
-/** One attempt of one activity (the fields of `dlab history` a report shows). */
-export interface ReportAttempt {
-  /** set on attempts of a child workflow (a sweep's runs) */
+/** How an activity attempt ended ('running' while it has not). */
+export type AttemptStatus = 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'running';
+
+/**
+ * One attempt of one activity: an entry of `dlab history` (client/history.ts builds them from
+ * the Temporal event history) and a row of a report's audit trail.
+ */
+export interface ActivityAttempt {
+  /** set on attempts of a child workflow (a sweep's runs): its workflow id */
   workflowId?: string;
+  runId: string;
   stage: string;
   activity: string;
   attempt: number;
   startedAt: string | null;
   endedAt: string | null;
   durationMs: number | null;
-  status: string;
+  status: AttemptStatus;
   worker: string | null;
+  /** batch the attempt resumed from (resumable stages) */
   resumedFromBatch?: number;
   error?: string;
+  /** sha256 of the artifacts the activity was given, and of those it returned */
+  inputs: string[];
+  outputs: string[];
 }
+
+/** The fields of an attempt a report renders. */
+export type ReportAttempt = Omit<ActivityAttempt, 'runId' | 'inputs' | 'outputs'>;
 
 /** A held-out evaluation of an icrlvr run (from its `icrlvr.eval@1` artifact). */
 export interface IcrlvrEvalPoint {

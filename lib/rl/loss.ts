@@ -1,3 +1,5 @@
+import { logSoftmaxAt, logSoftmaxRow } from '../model/log-softmax';
+
 /**
  * The policy-update objective — docs/icrlvr.md, "Step 4 — update" (DAPO/verl `token-mean`).
  *
@@ -171,25 +173,8 @@ export function logitGradients(
 export function tokenLogProbs(logits: Float32Array | Float64Array, targets: Int32Array, V: number): Float64Array {
   const N = checkRows('tokenLogProbs', logits, targets, V);
   const out = new Float64Array(N);
-  for (let t = 0; t < N; t++) {
-    const row = t * V;
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) if (logits[row + v] > max) max = logits[row + v];
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[row + v] - max);
-    out[t] = logits[row + targets[t]] - max - Math.log(sum);
-  }
+  for (let t = 0; t < N; t++) out[t] = logSoftmaxAt(logits, t * V, V, targets[t]);
   return out;
-}
-
-/** out[v] = z[row + v] − logsumexp(z[row .. row+V)) in float64. */
-function logSoftmaxRow(z: Float32Array | Float64Array, row: number, V: number, out: Float64Array): void {
-  let max = -Infinity;
-  for (let v = 0; v < V; v++) if (z[row + v] > max) max = z[row + v];
-  let sum = 0;
-  for (let v = 0; v < V; v++) sum += Math.exp(z[row + v] - max);
-  const lse = max + Math.log(sum);
-  for (let v = 0; v < V; v++) out[v] = z[row + v] - lse;
 }
 
 function checkRows(fn: string, logits: Float32Array | Float64Array, targets: Int32Array, V: number): number {

@@ -11,17 +11,8 @@ export interface ProducingAttempt {
 }
 
 /** An artifact in the store: what its metadata says, how Temporal produced it, and its inputs. */
-export interface ArtifactNode {
+export interface ArtifactNode extends Omit<StoredArtifact, 'file' | 'parents'> {
   kind: 'artifact';
-  sha256: string;
-  schema: string;
-  experimentId: string;
-  stage: string;
-  producer: string;
-  configHash: string;
-  codeVersion: string;
-  bytes: number;
-  extra?: Record<string, unknown>;
   /** null: not known (server unreachable, history gone, or not in any completed activity's result) */
   attempt: ProducingAttempt | null;
   parents: LineageNode[];

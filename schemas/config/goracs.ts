@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_REC_SYNTH, MAX_HISTORY } from '../../lib/data/rec-synth';
-import { ModelBuildConfig } from './model';
+import { ModelSource } from './model';
 
 /**
  * `dlab run goracs`: GORACS coreset selection as docs/goracs.md defines it —
@@ -8,11 +8,6 @@ import { ModelBuildConfig } from './model';
  * swaps → optional evaluation (fine-tune the head on the coreset and on baselines of the
  * same budget, rank the next item among sampled negatives). Names follow that page.
  */
-const ModelSource = z.union([
-  z.object({ build: ModelBuildConfig }).strict(),
-  z.object({ dir: z.string().min(1).describe('a model DIR (dlab model build | prepare)') }).strict(),
-]);
-
 const d = DEFAULT_REC_SYNTH;
 const unit = () => z.number().min(0).max(1);
 

@@ -1,15 +1,10 @@
 import { z } from 'zod';
-import { ModelBuildConfig } from './model';
+import { ModelSource } from './model';
 
 /**
  * `dlab run icrlvr`: In-Context RLVR (and the RLVR baseline) as docs/icrlvr.md
  * defines it. Names follow that page. One run = one mode and one seed; a sweep lists several.
  */
-const ModelSource = z.union([
-  z.object({ build: ModelBuildConfig }).strict(),
-  z.object({ dir: z.string().min(1).describe('a model DIR (dlab model build | prepare)') }).strict(),
-]);
-
 const Task = z.discriminatedUnion('type', [
   z
     .object({

@@ -1,6 +1,23 @@
 import { z } from 'zod';
 
-/** `dlab model build --config F`: a GPT decoder and the built-in tokenizer. */
+/**
+ * The built-in tokenizer's options; `BuiltinTokenizerConfig` (lib/model/tokenizers/builtin.ts)
+ * is this schema's input type.
+ */
+export const BuiltinTokenizerConfig = z
+  .object({
+    /** number of recommendation item tokens `<item_0>` … `<item_{items-1}>` (default 0) */
+    items: z.number().int().min(0).optional(),
+    /** further named specials such as `<sep>`, appended after the items */
+    extraSpecials: z.array(z.string()).optional(),
+  })
+  .strict();
+
+/**
+ * `dlab model build --config F`: a GPT decoder and the built-in tokenizer. `GptConfig`
+ * (lib/model/gpt.ts) is this schema's input type without `tokenizer`; `BuildConfig`
+ * (lib/model/model-dir.ts) its whole input type.
+ */
 export const ModelBuildConfig = z
   .object({
     vocab: z.number().int().positive(),
@@ -10,14 +27,21 @@ export const ModelBuildConfig = z
     dFf: z.number().int().positive(),
     maxPos: z.number().int().positive(),
     seed: z.number().int().min(0),
+    /** output head shares the token embedding (GPT-2) */
     tied: z.boolean().default(true),
+    /** output head has a bias */
     headBias: z.boolean().default(false),
-    tokenizer: z
-      .object({ items: z.number().int().min(0).optional(), extraSpecials: z.array(z.string()).optional() })
-      .strict()
-      .default({}),
+    tokenizer: BuiltinTokenizerConfig.default({}),
   })
   .strict()
   .refine((c) => c.dModel % c.nHead === 0, { message: 'dModel must be divisible by nHead', path: ['nHead'] });
 
 export type ModelBuildConfig = z.infer<typeof ModelBuildConfig>;
+
+/** Where an experiment's model comes from: built from a config, or a model DIR. */
+export const ModelSource = z.union([
+  z.object({ build: ModelBuildConfig }).strict(),
+  z.object({ dir: z.string().min(1).describe('a model DIR (dlab model build | prepare)') }).strict(),
+]);
+
+export type ModelSource = z.infer<typeof ModelSource>;

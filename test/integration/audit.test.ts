@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../../lib/config/code-version';
 import { installRuntime, WORKFLOW_BUNDLE_PATH } from '../../workers/worker';
 import { historyToObject } from '../helpers/histories';
 import { freePort } from '../../client/dev-server';
-import type { HistoryEntry } from '../../client/history';
+import type { ActivityAttempt } from '../../lib/report/run';
 import type { LineageReport } from '../../client/lineage';
 import { listRuns, RunListing } from '../../client/runs';
 import type { ArtifactNode, LineageNode } from '../../lib/store/lineage';
@@ -185,7 +185,7 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
   it('`history` and `verify` of a sweep cover its child run: every stage attempt, every artifact', async () => {
     const h = await dlab(['history', 'audit-sweep', '--json'], env);
     assert.equal(h.code, 0, h.stderr);
-    const entries = (JSON.parse(h.stdout) as { entries: HistoryEntry[] }).entries;
+    const entries = (JSON.parse(h.stdout) as { entries: ActivityAttempt[] }).entries;
     const child = entries.filter((e) => e.workflowId === 'audit-sweep.icrlvr.s1');
     for (const a of ['icrlvrPrepare', 'icrlvrRollout', 'icrlvrScore', 'icrlvrUpdate', 'icrlvrEvaluate']) assert.ok(child.some((e) => e.activity === a && e.status === 'completed'), a);
     assert.deepEqual(entries.filter((e) => !e.workflowId).map((e) => e.activity), ['icrlvrCompare']);

@@ -6,8 +6,9 @@ import { historyToObject } from '../helpers/histories';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { fetchRunChain } from '../../client/events';
-import { HistoryEntry, runHistory } from '../../client/history';
+import { runHistory } from '../../client/history';
 import { startExperiment } from '../../client/start';
+import type { ActivityAttempt } from '../../lib/report/run';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { PACKAGE_ROOT } from '../../lib/config/code-version';
 import { WORKFLOW_BUNDLE_PATH, installRuntime } from '../../workers/worker';
@@ -76,7 +77,7 @@ describe('durability (SIGKILL of workers and servers, real dev server)', functio
     assertSameBytes(final.artifacts, reference);
 
     const { entries } = await runHistory(client, ID);
-    const by = (stage: string) => entries.filter((e: HistoryEntry) => e.stage === stage);
+    const by = (stage: string) => entries.filter((e: ActivityAttempt) => e.stage === stage);
     assert.deepEqual(by('generate').map((e) => [e.attempt, e.status, e.worker]), [[1, 'completed', first.identity]]);
     const transform = by('transform');
     assert.deepEqual(transform.map((e) => [e.attempt, e.status, e.worker]), [

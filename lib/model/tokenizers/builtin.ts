@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+import type { BuiltinTokenizerConfig as BuiltinTokenizerConfigSchema } from '../../../schemas/config/model';
 import { DlabInputError } from '../../errors';
 import type { Tokenizer } from '../tokenizer';
 
@@ -11,12 +13,8 @@ export const BUILTIN_CHARSET: string = (() => {
 /** The four fixed specials, ids 0..3 in this order. */
 export const BUILTIN_FIXED_SPECIALS = ['<pad>', '<bos>', '<eos>', '<unk>'] as const;
 
-export interface BuiltinTokenizerConfig {
-  /** number of recommendation item tokens `<item_0>` … `<item_{items-1}>` (default 0) */
-  items?: number;
-  /** further named specials such as `<sep>`, appended after the items */
-  extraSpecials?: string[];
-}
+/** items (default 0) and extraSpecials: the schema's fields, schemas/config/model.ts */
+export type BuiltinTokenizerConfig = z.input<typeof BuiltinTokenizerConfigSchema>;
 
 /** The file written by `toJSON`; `specials` lists the extra specials only (the fixed four are implied). */
 export interface BuiltinTokenizerJSON {

@@ -6,9 +6,7 @@ import { BuiltinTokenizer } from './builtin';
 import { HuggingFaceTokenizer, readTokenizerConfigBeside } from './huggingface';
 import { readJsonFile } from './json-file';
 
-export { BuiltinTokenizer, BUILTIN_CHARSET } from './builtin';
-export type { BuiltinTokenizerConfig, BuiltinTokenizerJSON } from './builtin';
-export { HuggingFaceTokenizer } from './huggingface';
+export { BuiltinTokenizer } from './builtin';
 
 /**
  * The tokenizer in `path` (a file, or a directory holding `tokenizer.json`), picked by
@@ -24,11 +22,16 @@ export function loadTokenizer(path: string): Tokenizer {
   return HuggingFaceTokenizer.fromJSON(json, readTokenizerConfigBeside(file), file);
 }
 
-/** Writes `tok.toJSON()` to `path` atomically (temp file, then rename). */
+/** A built-in tokenizer's file text: `tok.toJSON()` indented by two spaces, with a final newline. */
+export function builtinTokenizerText(tok: BuiltinTokenizer): string {
+  return JSON.stringify(tok.toJSON(), null, 2) + '\n';
+}
+
+/** Writes `builtinTokenizerText(tok)` to `path` atomically (temp file, then rename). */
 export function saveBuiltinTokenizer(tok: BuiltinTokenizer, path: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, JSON.stringify(tok.toJSON(), null, 2) + '\n');
+  writeFileSync(tmp, builtinTokenizerText(tok));
   renameSync(tmp, path);
 }
 

@@ -1,2 +1,0 @@
-/** Built-in and user data for the recommendation experiments. */
-export * from './rec-synth';
