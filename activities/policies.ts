@@ -5,6 +5,7 @@ import { initialWeights } from '../lib/model/gpt-weights';
 import { buildModelDir, BuildConfig, readModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
 import { Memo } from '../lib/memo';
+import type { ModelSource } from '../schemas/config/model';
 
 /** One policy per model directory per worker process (its ONNX sessions are shared underneath). */
 const policies = new Memo<Policy>();
@@ -18,7 +19,7 @@ export function policyFor(dir: string): Promise<Policy> {
  * once per build config under the worker's models folder (`{build}`; rebuilding writes the
  * same bytes, atomically).
  */
-export async function modelDirFor(modelsDir: string, model: { build: BuildConfig } | { dir: string }): Promise<string> {
+export async function modelDirFor(modelsDir: string, model: ModelSource): Promise<string> {
   if ('dir' in model) return resolve(model.dir);
   const dir = join(modelsDir, `built-${configHash(model.build).slice(0, 16)}`);
   await buildModelDir(model.build, dir);

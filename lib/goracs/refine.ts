@@ -131,9 +131,9 @@ export async function refine(
     if (!session.selected.every((r, k) => r === state.selected[k])) {
       throw new DlabInputError(`refine: resume state (iter ${state.iter}) lists a selection that does not follow from initial and its trace`);
     }
-    // A heartbeat written by an earlier solver (cold solves, before the warm-started chain) can
-    // differ from the replay in the last bits: the replayed chain's POO is the one the comparisons
-    // of the rest of the run must use, so adopt it rather than fail a run mid-way.
+    // A heartbeat whose POO differs from the replay in the last bits (written by a worker whose
+    // solver rounds differently) must not fail a run mid-way: the replayed chain's POO is the one
+    // the comparisons of the rest of the run use, so adopt it.
     if (session.poo !== state.poo) state = { ...state, poo: session.poo };
   } else {
     state = {
