@@ -4,15 +4,14 @@ import type { GoracsConfig, GoracsMethod } from '../schemas/config/goracs';
 import { BatchState, StageOutcome } from '../lib/batches';
 import { renderItem } from '../lib/data/rec-prompt';
 import type { RecRecord } from '../lib/data/rec-records';
-import { DlabInputError } from '../lib/errors';
 import { coresetTable, costSummaryTable, goracsProblem, GoracsProblem, readCoresetRows, refinementTables } from '../lib/goracs/coreset';
 import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
-import { binaryTestLabels, evalData, EvalData, EvalSummary, EvalTask, evaluationTable, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
+import { evalData, EvalData, EvalSummary, EvalTask, evaluationTable, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
 import { greedyStart } from '../lib/goracs/greedy';
 import { poo } from '../lib/goracs/poo';
 import { applySwaps, refine, RefineSession, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import { labelEnhancedSelect, labelEnhancedTrace, LabelEnhancedState, labelSwapsAccepted, requireBinaryLabels } from '../lib/goracs/label-enhanced';
-import { loadSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
+import { checkedSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
 import { readModelDir } from '../lib/model/model-dir';
 import { Memo } from '../lib/memo';
 import { ArtifactRef } from '../lib/store/ref';
@@ -87,21 +86,8 @@ export function goracsActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const modelDir = await modelDirFor(deps.modelsDir, cfg.model);
         await readModelDir(modelDir);
-        const records = loadSamples(cfg.data);
-        const source = cfg.data.type === 'synthetic' ? 'synthetic data' : cfg.data.path;
-        const split = splitRows(records, source);
-        if (cfg.budget > split.pool.length) throw new DlabInputError(`budget n = ${cfg.budget} exceeds the pool size ${split.pool.length} of ${source}`, 'budget');
-        if (cfg.budget > split.validation.length) {
-          throw new DlabInputError(`budget n = ${cfg.budget} exceeds the validation size ${split.validation.length} of ${source} (the greedy start gives at most |V| rows positive weight)`, 'budget');
-        }
-        // labels the later stages need, checked now rather than after hours of embedding and refinement
-        if (cfg.variant === 'label-enhanced') {
-          const rows = [...split.pool, ...split.validation];
-          requireBinaryLabels(rows.map((r) => records[r].label), (i) => `${records[rows[i]].id} of ${source}`);
-        }
-        if (cfg.evaluation.enabled && cfg.evaluation.task === 'binary') {
-          binaryTestLabels(records, split.test, { yes: cfg.evaluation.binaryTargets[0], no: cfg.evaluation.binaryTargets[1] });
-        }
+        // the data checked against the config now, not after hours of embedding and refinement
+        const { records, split } = checkedSamples(cfg);
         const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
         return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
       });

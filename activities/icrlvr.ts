@@ -2,7 +2,7 @@ import type { IcrlvrEvaluation } from '../schemas/status';
 import { Context } from '@temporalio/activity';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
-import { demosTable, makeTaskData, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
+import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
 import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuestions, ChunkState } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { readHeadFile, readModelDir } from '../lib/model/model-dir';
@@ -50,6 +50,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
         const task = makeTaskData(cfg.task);
+        checkTaskFits(task, cfg);
         const modelDir =
           cfg.pretrain && 'build' in cfg.model
             ? await pretrainedModelDirFor(deps.modelsDir, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact']), {

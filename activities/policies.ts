@@ -8,10 +8,16 @@ import { Memo } from '../lib/memo';
 import type { ModelSource } from '../schemas/config/model';
 
 /** One policy per model directory per worker process (its ONNX sessions are shared underneath). */
-const policies = new Memo<Policy>();
+const policies = new Memo<Policy>(4);
 
-export function policyFor(dir: string): Promise<Policy> {
-  return policies.get(dir, () => Policy.load(dir));
+/**
+ * The policy of a model directory, loaded once per worker per content: every file is checked
+ * against model.json on each call (re-read only when its stat changed), and the cache is keyed
+ * by model.json's sha256, so a changed directory is another model, never a stale one.
+ */
+export async function policyFor(dir: string): Promise<Policy> {
+  const { sha256 } = await readModelDir(dir);
+  return policies.get(`${dir}@${sha256}`, () => Policy.load(dir));
 }
 
 /**
@@ -22,7 +28,8 @@ export function policyFor(dir: string): Promise<Policy> {
 export async function modelDirFor(modelsDir: string, model: ModelSource): Promise<string> {
   if ('dir' in model) return resolve(model.dir);
   const dir = join(modelsDir, `built-${configHash(model.build).slice(0, 16)}`);
-  await buildModelDir(model.build, dir);
+  // built before (by this worker or another): checked, not rebuilt; missing or changed: rebuilt in place
+  if (!(await readModelDir(dir).then(() => true, () => false))) await buildModelDir(model.build, dir, undefined, { replace: true });
   return dir;
 }
 
@@ -47,7 +54,7 @@ export async function pretrainedModelDirFor(
     const ok = await readModelDir(dir).then(() => true, () => false);
     if (ok) return dir;
     const { weights, losses } = await trainGptAsync(build, initialWeights(build), corpus, { ...pretrain, ...hooks });
-    await buildModelDir(build, dir, { weights, how: { ...pretrain, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } });
+    await buildModelDir(build, dir, { weights, how: { ...pretrain, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } }, { replace: true });
     return dir;
   });
 }

@@ -3,7 +3,7 @@ import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } fro
 
 import { codeVersion } from '../lib/config/code-version';
 import { ExperimentKind, parseConfig } from '../schemas/config';
-import { DlabInputError } from '../lib/errors';
+import { permanentError } from '../lib/errors';
 import { BatchState, LoopHooks, StageOutcome } from '../lib/batches';
 import { ArtifactStore } from '../lib/store/artifact-store';
 import { ArtifactIO } from '../lib/store/io';
@@ -67,7 +67,7 @@ export async function runResumable<S extends BatchState, O extends StageOutcome 
       resume: previous?.state ?? undefined,
       signal: ctx.cancellationSignal,
       onProgress: async (state) => {
-        if (deps.pace && state.nextBatch < state.batches) await deps.pace(paceKey(ctx), ctx.cancellationSignal);
+        if (deps.pace) await deps.pace(paceKey(ctx), ctx.cancellationSignal);
         me.lastHeartbeatAt = new Date().toISOString();
         me.batchesDone = state.nextBatch;
         last = { state, progress: { done: state.nextBatch, total: state.batches }, attempts };
@@ -97,11 +97,10 @@ function startAttempt(deps: ActivityDeps, resumedFromBatch: number): { me: Attem
   return { me, attempts: [...(previous?.attempts ?? []), me] };
 }
 
-/** DlabInputError → non-retryable ApplicationFailure (type DlabInputError); anything else unchanged. */
+/** An error retrying cannot fix (permanentError) → non-retryable ApplicationFailure (type DlabInputError); anything else unchanged. */
 export function asFailure(err: unknown): unknown {
-  if (err instanceof DlabInputError) {
-    return ApplicationFailure.create({ message: err.message, type: err.name, nonRetryable: true, details: err.where ? [err.where] : [] });
-  }
+  const input = permanentError(err);
+  if (input) return ApplicationFailure.create({ message: input.message, type: input.name, nonRetryable: true, details: input.where ? [input.where] : [] });
   return err;
 }
 
@@ -116,9 +115,11 @@ class InputErrorsAreFinal implements ActivityInboundCallsInterceptor {
 }
 
 /**
- * The worker's activity interceptor: wherever an activity throws one of the project's input or
- * integrity errors (DlabInputError), the attempt fails non-retryably — retrying cannot fix a
- * bad file or config — with the message and the field or file it names.
+ * The worker's activity interceptor, the one rule for retries: wherever an activity throws an
+ * error retrying cannot fix (the project's input and integrity errors, ONNX Runtime's errors for
+ * inputs a model cannot take, allocations too large, ENOTDIR/EACCES on a path: permanentError),
+ * the attempt fails non-retryably with a message naming the field, file or tensor. Anything else
+ * (a server or store out of reach, a killed worker) is retried as the activity's policy says.
  */
 export const inputErrorsAreFinal: ActivityInterceptorsFactory = () => ({ inbound: new InputErrorsAreFinal() });
 

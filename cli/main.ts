@@ -18,7 +18,8 @@ import { createWorker } from '../workers/worker';
 import { formatDoctor, runDoctor } from '../client/doctor';
 import { runDemo } from './demo';
 import { modelCommand } from './model';
-import { dlabHome, taskQueue } from './env';
+import { dlabHome, taskQueue, writableDlabHome } from './env';
+import { intOption, portOption } from './options';
 import { formatHistory, formatRuns, formatStatus } from './format';
 
 const program = new Command();
@@ -37,13 +38,15 @@ async function ensureRegistered(client: Awaited<ReturnType<typeof connectClient>
 program
   .command('server')
   .description('run the Temporal dev server in the foreground (SQLite under DLAB_HOME, web UI on)')
-  .option('--db <path>', 'SQLite database file', () => join(dlabHome(), 'temporal.db'))
+  .option('--db <path>', 'SQLite database file (default: $DLAB_HOME/temporal.db)')
   .option('--port <port>', 'frontend gRPC port', '7233')
   .option('--ui-port <port>', 'web UI port (default: port + 1000)')
   .option('--headless', 'no web UI')
   .action(async (opts: { db?: string; port: string; uiPort?: string; headless?: boolean }) => {
-    const db = resolve(typeof opts.db === 'string' ? opts.db : join(dlabHome(), 'temporal.db'));
-    const server = await startDevServer({ dbFile: db, port: Number(opts.port), uiPort: opts.uiPort ? Number(opts.uiPort) : undefined, headless: opts.headless });
+    const port = portOption('--port', opts.port);
+    const uiPort = opts.uiPort !== undefined ? portOption('--ui-port', opts.uiPort) : undefined;
+    const db = resolve(opts.db ?? join(writableDlabHome(), 'temporal.db'));
+    const server = await startDevServer({ dbFile: db, port, uiPort, headless: opts.headless });
     process.stderr.write(`Temporal dev server at ${server.address}${server.uiUrl ? `, web UI ${server.uiUrl}` : ''}, database ${db}\n`);
     const stop = () => void server.stop().then(() => process.exit(0));
     process.on('SIGINT', stop);
@@ -57,6 +60,8 @@ program
   .option('--task-queue <queue>', 'task queue (default DLAB_TASK_QUEUE or "dlab")')
   .option('--max-concurrent <n>', 'activities run at once', '2')
   .action(async (opts: { taskQueue?: string; maxConcurrent: string }) => {
+    const maxConcurrent = intOption('--max-concurrent', opts.maxConcurrent, 1);
+    writableDlabHome(); // artifacts and models go there: a home under a file fails now, not in the first activity
     const target = targetFromEnv();
     await ensureRegistered(await connectClient(target)); // fails fast with a clear message when no server answers
     const worker = await createWorker({
@@ -64,7 +69,7 @@ program
       namespace: target.namespace,
       taskQueue: opts.taskQueue ?? taskQueue(),
       dlabHome: dlabHome(),
-      maxConcurrentActivities: Number(opts.maxConcurrent),
+      maxConcurrentActivities: maxConcurrent,
       tls: target.tls === true ? true : undefined,
       apiKey: target.apiKey,
     });
@@ -79,18 +84,22 @@ program
   .requiredOption('--config <file>', 'experiment config (JSON)')
   .option('--id <id>', 'experiment id (the workflow id)')
   .option('--wait', 'wait for the end and print the final status; exit 0 only if it completed')
+  .option('--rerun', 'run again under the id of an experiment that has already run (its earlier run stays in the history)')
   .option('--json', 'one JSON document on stdout')
-  .action(async (kind: string, opts: { config: string; id?: string; wait?: boolean; json?: boolean }) => {
+  .action(async (kind: string, opts: { config: string; id?: string; wait?: boolean; rerun?: boolean; json?: boolean }) => {
     const config = readConfigFile(opts.config); // bad file → error before any connection
     const client = await connectClient();
     await ensureRegistered(client);
-    const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: taskQueue() });
+    const queue = taskQueue();
+    const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: queue, rerun: opts.rerun });
     if (!opts.wait) {
       out(opts.json, { id: started.id, runId: started.runId }, () => `started ${kind} experiment ${started.id} (run ${started.runId})`);
       return;
     }
     if (!opts.json) process.stderr.write(`started ${started.id}; waiting…\n`);
+    const watch = warnWithoutPoller(client, queue, Date.now());
     await client.workflow.getHandle(started.id).result().catch(() => undefined);
+    watch.stop();
     const status = await runStatus(client, started.id);
     out(opts.json, status, () => formatStatus(status));
     process.exitCode = status.state === 'completed' ? 0 : 1;
@@ -116,10 +125,22 @@ for (const [name, description] of [
     .description(description)
     .argument('<id>')
     .action(async (id: string) => {
-      const handle = (await connectClient()).workflow.getHandle(id);
+      const client = await connectClient();
+      const status = await runStatus(client, id);
+      // the state the request needs: open for cancel and pause (not already paused), paused for resume
+      const wrong =
+        status.state !== 'running' && status.state !== 'paused'
+          ? `it is ${status.state}`
+          : name === 'pause' && status.state === 'paused'
+            ? 'it is already paused'
+            : name === 'resume' && status.state !== 'paused'
+              ? 'it is not paused'
+              : undefined;
+      if (wrong) throw new DlabInputError(`${name} ${id}: ${wrong}; nothing sent`, 'id');
+      const handle = client.workflow.getHandle(id);
       if (name === 'cancel') await handle.cancel();
       else await handle.signal(name);
-      process.stderr.write(`${name}: sent to ${id}\n`);
+      process.stderr.write(`${name}: sent to ${id} (it was ${status.state})\n`);
     });
 }
 
@@ -139,8 +160,10 @@ program
   .argument('<id>')
   .action(async (id: string) => {
     const result = await verifyRun(await connectClient(), id);
-    for (const b of result.bad) process.stdout.write(`BAD ${b.file}: expected sha256 ${b.sha256}, ${b.problem}\n`);
-    process.stdout.write(`${result.checked - result.bad.length}/${result.checked} artifacts of ${id} verified\n`);
+    for (const b of result.bad) process.stdout.write(b.sha256 ? `BAD ${b.file}: expected sha256 ${b.sha256}, ${b.problem}\n` : `BAD ${b.problem}\n`);
+    const badArtifacts = result.bad.filter((b) => b.sha256).length;
+    process.stdout.write(`${result.checked - badArtifacts}/${result.checked} artifacts of ${id} verified\n`);
+    for (const dir of result.models) if (!result.bad.some((b) => !b.sha256 && b.file.startsWith(dir))) process.stdout.write(`model directory ${dir}: every file matches its model.json\n`);
     process.exitCode = result.bad.length ? 1 : 0;
   });
 
@@ -165,6 +188,8 @@ program
   .action(async (sha: string, opts: { json?: boolean }) => {
     const report = await artifactLineage(dlabHome(), sha, () => connectClient(targetFromEnv(), 3000));
     out(opts.json, report, () => [...renderLineageTree(report.tree), ...report.notes.map((n) => `note: ${n}`)].join('\n'));
+    for (const p of report.problems) process.stderr.write(`dlab: CORRUPT ${p}\n`);
+    process.exitCode = report.problems.length ? 1 : 0;
   });
 
 program
@@ -176,6 +201,8 @@ program
   .action(async (ids: string[], opts: { out: string; json?: boolean }) => {
     const written = await writeRunReport(await connectClient(), storeForHome(dlabHome()), ids, opts.out);
     out(opts.json, written, () => written.html);
+    // the report is written all the same (it shows each problem beside its artifact)
+    for (const p of written.problems) process.stderr.write(`dlab: warning: ${p}\n`);
   });
 
 program
@@ -198,8 +225,29 @@ program
   .option('--exit', 'stop the server when the runs are done (default: keep it up for the web UI until Ctrl-C when run from a terminal)')
   .action(async (opts: { icrlvr: string; goracs: string; exit?: boolean }) => runDemo(opts));
 
+/**
+ * With `run --wait`: if no worker polls the run's task queue ~10 s after the start, says so on
+ * stderr (once), and keeps waiting; a worker started later picks the run up.
+ */
+function warnWithoutPoller(client: Awaited<ReturnType<typeof connectClient>>, queue: string, since: number): { stop(): void } {
+  const timer = setTimeout(async () => {
+    try {
+      const d = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: queue }, taskQueueType: 1 });
+      if ((d.pollers ?? []).length === 0) {
+        process.stderr.write(`dlab: no worker polls task queue "${queue}" (${Math.round((Date.now() - since) / 1000)} s since the start); start one with \`dlab worker\` (DLAB_TASK_QUEUE=${queue}); still waiting…\n`);
+      }
+    } catch {
+      /* the server is busy or restarting: no notice */
+    }
+  }, 10_000);
+  timer.unref();
+  return { stop: () => clearTimeout(timer) };
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  const message = err instanceof Error ? err.message : String(err);
+  // an id the server does not know is bad input like any other
+  const unknownId = err instanceof Error && err.name === 'WorkflowNotFoundError';
+  const message = unknownId ? `no experiment with id "${(err as { workflowId?: string }).workflowId ?? '?'}" on the server (${err.message})` : err instanceof Error ? err.message : String(err);
   process.stderr.write(`dlab: ${message}\n`);
-  process.exit(err instanceof DlabInputError ? 2 : 1);
+  process.exit(err instanceof DlabInputError || unknownId ? 2 : 1);
 });

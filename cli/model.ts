@@ -9,16 +9,29 @@ import { buildModelDir, prepareModelDir, readModelDir } from '../lib/model/model
 import { Policy } from '../lib/model/policy';
 import { parseWith } from '../schemas/config';
 import { ModelBuildConfig } from '../schemas/config/model';
+import { DlabInputError } from '../lib/errors';
+import { intOption, numberOption } from './options';
 
 const print = (json: boolean | undefined, value: unknown, human: string) => process.stdout.write((json ? JSON.stringify(value) : human) + '\n');
 
 /** Inputs, outputs, opset and parameter count of a model directory or an .onnx file. */
 async function inspect(path: string) {
-  const isDir = statSync(path).isDirectory();
+  let isDir: boolean;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch (err) {
+    throw new DlabInputError(`${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, path);
+  }
   const dir = isDir ? await readModelDir(path) : undefined;
   const file = dir?.backbonePath ?? path;
   const bytes = await readFile(file);
-  const model = onnx.ModelProto.decode(bytes);
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+    if (!model.graph) throw new Error('no graph');
+  } catch (err) {
+    throw new DlabInputError(`${file}: not an ONNX model (${(err as Error).message})`, file);
+  }
   let params = 0;
   // parameters: floating-point initializers of rank ≥ 1 (not shape constants or scalars)
   const floatTypes = new Set([onnx.TensorProto.DataType.FLOAT, onnx.TensorProto.DataType.FLOAT16, onnx.TensorProto.DataType.BFLOAT16, onnx.TensorProto.DataType.DOUBLE]);
@@ -46,10 +59,11 @@ export function modelCommand(): Command {
     .description("write the project's own GPT decoder + built-in tokenizer as a model DIR")
     .requiredOption('--config <file>', '{vocab, dModel, nLayer, nHead, dFf, maxPos, seed, tied?, headBias?, tokenizer?}')
     .requiredOption('--out <dir>')
+    .option('--force', 'replace a model directory already at --out')
     .option('--json')
-    .action(async (opts: { config: string; out: string; json?: boolean }) => {
+    .action(async (opts: { config: string; out: string; force?: boolean; json?: boolean }) => {
       const cfg = parseWith(ModelBuildConfig, readConfigFile(opts.config), `model config in ${opts.config}`);
-      const json = await buildModelDir(cfg, opts.out);
+      const json = await buildModelDir(cfg, opts.out, undefined, { replace: opts.force });
       print(opts.json, json, `model written to ${opts.out}: ${json.dims.nLayer} layers, d ${json.dims.dModel}, vocab ${json.dims.vocab}`);
     });
 
@@ -61,9 +75,17 @@ export function modelCommand(): Command {
     .requiredOption('--out <dir>')
     .option('--n-head <n>', 'attention heads, when the export leaves them symbolic')
     .option('--max-pos <n>', 'longest sequence the model takes')
+    .option('--force', 'replace a model directory already at --out')
     .option('--json')
-    .action(async (opts: { onnx: string; tokenizer: string; out: string; nHead?: string; maxPos?: string; json?: boolean }) => {
-      const json = await prepareModelDir({ onnx: opts.onnx, tokenizer: opts.tokenizer, out: opts.out, nHead: opts.nHead ? Number(opts.nHead) : undefined, maxPos: opts.maxPos ? Number(opts.maxPos) : undefined });
+    .action(async (opts: { onnx: string; tokenizer: string; out: string; nHead?: string; maxPos?: string; force?: boolean; json?: boolean }) => {
+      const json = await prepareModelDir({
+        onnx: opts.onnx,
+        tokenizer: opts.tokenizer,
+        out: opts.out,
+        nHead: opts.nHead !== undefined ? intOption('--n-head', opts.nHead, 1) : undefined,
+        maxPos: opts.maxPos !== undefined ? intOption('--max-pos', opts.maxPos, 1) : undefined,
+        replace: opts.force,
+      });
       print(opts.json, json, `prepared ${opts.onnx} → ${opts.out} (head ${json.dims.vocab} × ${json.dims.dModel}${json.hasBias ? ' + bias' : ''}, ${json.tied ? 'tied' : 'untied'})`);
     });
 
@@ -89,15 +111,16 @@ export function modelCommand(): Command {
     .option('--stop <text...>', 'stop strings')
     .option('--json')
     .action(async (opts: { model: string; prompt: string; maxTokens: string; seed: string; temperature: string; topP: string; topK: string; stop?: string[]; json?: boolean }) => {
-      const policy = await Policy.load(opts.model);
-      const [g] = await policy.generate([opts.prompt], {
-        maxTokens: Number(opts.maxTokens),
-        seed: Number(opts.seed),
-        temperature: Number(opts.temperature),
-        topP: Number(opts.topP),
-        topK: Number(opts.topK),
+      const sampling = {
+        maxTokens: intOption('--max-tokens', opts.maxTokens, 1),
+        seed: intOption('--seed', opts.seed, 0, 2 ** 32 - 1),
+        temperature: numberOption('--temperature', opts.temperature, { min: 0 }),
+        topP: numberOption('--top-p', opts.topP, { min: 0, max: 1, openMin: true }),
+        topK: intOption('--top-k', opts.topK, 0),
         stop: opts.stop,
-      });
+      };
+      const policy = await Policy.load(opts.model);
+      const [g] = await policy.generate([opts.prompt], sampling);
       print(opts.json, { text: g.text, tokens: g.tokens, logprobs: g.logprobs }, `${opts.prompt}${g.text}\n[${g.tokens.length} tokens, ${g.finish}, log-prob ${g.logprobs.reduce((a, b) => a + b, 0).toFixed(3)}]`);
     });
 

@@ -6,6 +6,7 @@ import { Connection } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { DLAB_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { ensureTemporalCli } from './cli-binary';
+import { DlabInputError } from '../lib/errors';
 
 /** Search attributes every dlab run sets, name → type (registered when the dev server starts). */
 export const SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
@@ -34,6 +35,16 @@ export interface DevServer {
   stop(graceMs?: number): Promise<void>;
   /** SIGKILL, as a crash would. */
   kill(): Promise<void>;
+}
+
+/** True if nothing listens on ip:port right now (we could bind it). */
+export async function portIsFree(port: number, ip = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, ip, () => srv.close(() => resolve(true)));
+  });
 }
 
 /** A TCP port nobody listens on right now. */
@@ -72,6 +83,13 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   const cli = await ensureTemporalCli();
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(ip));
+  // a port asked for that another process holds: an error now (the server's own bind error would
+  // scroll by, and the frontend we then reached would be the other process's)
+  if (opts.port !== undefined) {
+    for (const [what, p] of [['port', port], ['UI port', opts.headless ? undefined : (opts.uiPort ?? port + 1000)]] as const) {
+      if (p !== undefined && !(await portIsFree(p, ip))) throw new DlabInputError(`${what} ${p} on ${ip} is taken (another Temporal server?); stop it, or choose another with --${what === 'port' ? 'port' : 'ui-port'}`, what);
+    }
+  }
   mkdirSync(dirname(opts.dbFile), { recursive: true });
   const args = ['server', 'start-dev', '--db-filename', opts.dbFile, '--ip', ip, '--port', String(port), '--log-level', 'warn'];
   if (opts.headless) args.push('--headless');

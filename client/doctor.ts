@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import { ensureWritableDir } from '../lib/store/atomic';
 import { delimiter, dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../lib/config/code-version';
 import { FLOAT, GraphBuilder } from '../lib/model/onnx-graph';
@@ -132,14 +133,11 @@ function existingAncestor(path: string): string {
 }
 
 function homeCheck(home: string): Check {
-  const probe = join(home, `.doctor-${process.pid}`);
   try {
-    mkdirSync(home, { recursive: true });
-    writeFileSync(probe, 'ok');
-    rmSync(probe);
+    ensureWritableDir(home, 'DLAB_HOME');
     return check('dlab-home', true, true, `${home} is writable`);
   } catch (err) {
-        return check('dlab-home', true, false, `${home}: ${(err as Error).message}`, 'set DLAB_HOME to a directory you can write (artifacts, models and the dev server database go there)');
+    return check('dlab-home', true, false, (err as Error).message.replace(/; set DLAB_HOME.*$/, ''), 'set DLAB_HOME to a directory you can write (artifacts, models and the dev server database go there)');
   }
 }
 

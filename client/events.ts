@@ -83,6 +83,18 @@ export function completedOutputs(chain: { events: HistoryEvent[] }[]): { name: s
   return out;
 }
 
+/** The model directories a run's activities reported using (`modelDir` in their results), in order. */
+export function modelDirsUsed(chain: { events: HistoryEvent[] }[]): string[] {
+  const dirs: string[] = [];
+  for (const { events } of chain) {
+    for (const ev of events) {
+      const result = decodeFirst(ev.activityTaskCompletedEventAttributes?.result) as { modelDir?: unknown } | undefined;
+      if (typeof result?.modelDir === 'string' && !dirs.includes(result.modelDir)) dirs.push(result.modelDir);
+    }
+  }
+  return dirs;
+}
+
 /** Workflow ids of the child workflows a run started (a sweep's runs), in the order they started. */
 export function childWorkflowIds(chain: { events: HistoryEvent[] }[]): string[] {
   const ids: string[] = [];

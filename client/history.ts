@@ -51,7 +51,9 @@ export async function runHistory(client: Client, workflowId: string): Promise<Ru
         pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'failed', time, [], undefined, a.failure?.message ?? undefined);
       } else if (ev.activityTaskTimedOutEventAttributes) {
         const a = ev.activityTaskTimedOutEventAttributes;
-        pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'timed_out', time, [], undefined, a.failure?.message ?? undefined);
+        // a heartbeat timeout keeps the last heartbeat, and with it the attempt log
+        const beat = decodeFirst(a.failure?.timeoutFailureInfo?.lastHeartbeatDetails ?? a.failure?.cause?.timeoutFailureInfo?.lastHeartbeatDetails) as { attempts?: AttemptRecord[] } | undefined;
+        pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'timed_out', time, [], beat?.attempts, a.failure?.message ?? undefined);
       } else if (ev.activityTaskCanceledEventAttributes) {
         const a = ev.activityTaskCanceledEventAttributes;
         pushAttempts(entries, scheduled.get(String(a.scheduledEventId)), 'cancelled', time, []);
@@ -129,6 +131,8 @@ function earlierAttempts(base: EntryBase, last: number, log: AttemptRecord[] | u
 async function appendPending(client: Client, workflowId: string, latest: { runId: string; events: HistoryEvent[] } | undefined, entries: ActivityAttempt[]) {
   if (!latest) return;
   const desc = await client.workflow.getHandle(workflowId, latest.runId).describe();
+  // the server may still list activities of a run that has closed: they will never finish
+  const closed = desc.status.name !== 'RUNNING' ? { at: desc.closeTime?.toISOString() ?? null, how: desc.status.name.toLowerCase() } : undefined;
   const scheduled = new Map<string, { stage: string; inputs: string[] }>();
   for (const ev of latest.events) {
     const a = ev.activityTaskScheduledEventAttributes;
@@ -144,15 +148,17 @@ async function appendPending(client: Client, workflowId: string, latest: { runId
     const attempt = p.attempt ?? 1;
     const startedAt = tsToIso(p.lastStartedTime);
     entries.push(...earlierAttempts(base, attempt, log, p.lastFailure?.message));
+    const endedAt = closed ? closed.at : null;
     entries.push({
       ...base,
       attempt,
       startedAt,
-      endedAt: null,
-      durationMs: startedAt ? Date.now() - Date.parse(startedAt) : null,
-      status: 'running',
+      endedAt,
+      durationMs: startedAt ? (endedAt ? Date.parse(endedAt) : Date.now()) - Date.parse(startedAt) : null,
+      status: closed ? 'abandoned' : 'running',
       worker: p.lastWorkerIdentity || null,
       resumedFromBatch: log?.find((r) => r.attempt === attempt)?.resumedFromBatch,
+      ...(closed ? { error: `the run ${closed.how} while this attempt ran` } : {}),
       outputs: [],
     });
   }

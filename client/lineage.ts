@@ -1,7 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
-import { storeForHome } from '../lib/store/artifact-store';
+import { sha256Hex, storeForHome } from '../lib/store/artifact-store';
 import { readStoredArtifact, resolveArtifactSha } from '../lib/store/catalog';
 import { buildLineageTree, collectAncestry, LineageNode, ProducingAttempt } from '../lib/store/lineage';
 import type { ModelJson } from '../lib/model/model-dir';
@@ -13,6 +13,8 @@ export interface LineageReport {
   tree: LineageNode;
   /** why some attempts are unknown (server unreachable, a run's history gone, …) */
   notes: string[];
+  /** files in the tree whose bytes no longer hash to their address, or that are gone */
+  problems: string[];
 }
 
 /**
@@ -46,7 +48,16 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
   const missing = [...artifacts.entries()].filter(([sha, a]) => a && !attempts.has(sha)).length;
   if (client && missing) notes.push(`${missing} artifact(s) appear in no completed activity's result (written mid-stage, e.g. a heartbeat chunk): attempt unknown`);
   const outside = [...artifacts.entries()].filter(([, a]) => !a).map(([sha]) => sha);
-  return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, await modelFiles(dlabHome, modelDirs, outside)), notes };
+  const files = await modelFiles(dlabHome, modelDirs, outside);
+  // every file of the tree as it is now: an artifact or model file whose bytes changed is named
+  const problems: string[] = [];
+  for (const [sha, a] of artifacts) {
+    const file = a?.file ?? files.get(sha);
+    if (!file) continue;
+    const actual = await readFile(file).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
+    if (actual !== sha) problems.push(`${file}: expected sha256 ${sha}, ${actual.length === 64 ? `found ${actual}` : actual}`);
+  }
+  return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, files), notes, problems };
 }
 
 /** For each wanted sha256 in a completed activity's result: the attempt that returned it (its `outputs` first). */

@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { Table } from 'apache-arrow';
 import { Client } from '@temporalio/client';
-import { LocalArtifactStore } from '../lib/store/artifact-store';
+import { LocalArtifactStore, sha256Hex } from '../lib/store/artifact-store';
 import { readStoredArtifact } from '../lib/store/catalog';
 import { buildReport, writeReport } from '../lib/report';
 import { goracsEvalRows, icrlvrEvalPoint, icrlvrTrainingPoint, pooTrace, smokeSummary, sweepRows } from '../lib/report/extract';
@@ -13,7 +14,10 @@ import { runStatus } from './status';
 export async function writeRunReport(client: Client, store: LocalArtifactStore, ids: string[], dir: string) {
   const runs: RunDescription[] = [];
   for (const id of ids) runs.push(await describeRun(client, store, id));
-  return writeReport(dir, await buildReport(runs, new Date().toISOString()));
+  const written = await writeReport(dir, await buildReport(runs, new Date().toISOString()));
+  // what the page shows next to an artifact, also for the caller to say (the CLI: on stderr)
+  const problems = runs.flatMap((r) => r.artifacts.flatMap((a) => (a.problem ? [`${r.id}: artifact ${a.name} ${a.sha256}: ${a.problem}`] : [])));
+  return { ...written, problems };
 }
 
 /**
@@ -37,7 +41,13 @@ export async function describeRun(client: Client, store: LocalArtifactStore, id:
   for (const a of artifacts) {
     try {
       const stored = await readStoredArtifact(store, a.sha256); // the schema's metadata only, not the record batches
-      if (stored) a.lineage = { stage: stored.stage, producer: stored.producer, configHash: stored.configHash, codeVersion: stored.codeVersion, parents: stored.parents };
+      if (!stored) {
+        a.problem = `missing from the store (${store.locate(a.sha256)})`;
+        continue;
+      }
+      a.lineage = { stage: stored.stage, producer: stored.producer, configHash: stored.configHash, codeVersion: stored.codeVersion, parents: stored.parents };
+      const actual = sha256Hex(await readFile(stored.file));
+      if (actual !== a.sha256) a.problem = `${stored.file}: sha256 is ${actual}: the file changed after it was written`;
     } catch (err) {
       a.problem = (err as Error).message;
     }

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { precheckExperiment, resolveConfigPaths } from './precheck';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { configHash } from '../lib/config/canonical';
 import { DlabInputError } from '../lib/errors';
@@ -28,6 +30,11 @@ export interface StartOptions {
   configSource?: string;
   id?: string;
   taskQueue: string;
+  /**
+   * Start again under the id of an experiment that has closed (completed, failed, cancelled):
+   * its earlier runs stay in the history under the same id. Without it such an id is refused.
+   */
+  rerun?: boolean;
 }
 
 /**
@@ -35,7 +42,7 @@ export interface StartOptions {
  * "seeds": [...]}` is a sweep: every (mode, seed) child config is validated here, before
  * anything starts.
  */
-function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string } {
+function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string; checked: unknown } {
   if (kind === 'icrlvr' && raw && typeof raw === 'object' && 'sweep' in raw) {
     const { sweep, ...base } = raw as { sweep: unknown } & Record<string, unknown>;
     const s = parseWith(SweepSpec, sweep, `icrlvr sweep in ${source ?? 'config'} (field "sweep")`);
@@ -45,12 +52,15 @@ function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { wo
         return { mode, seed, config, configHash: configHash(config) };
       }),
     );
+    const keys = runs.map((r) => `${r.mode}.s${r.seed}`);
+    const twice = keys.find((k, i) => keys.indexOf(k) !== i);
+    if (twice) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: the run ${twice} is listed twice (field "sweep": each mode and seed once)`, 'sweep');
     const hash = configHash(runs.map((r) => r.configHash));
-    return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash };
+    return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash, checked: runs[0].config };
   }
   const config = parseConfig(kind, raw, source);
   const hash = configHash(config);
-  return { workflowType: kind, args: { config, configHash: hash }, hash };
+  return { workflowType: kind, args: { config, configHash: hash }, hash, checked: config };
 }
 
 const SweepSpec = z.object({ modes: z.array(z.enum(ICRLVR_MODES)).min(1), seeds: z.array(z.number().int().min(0)).min(1) }).strict();
@@ -63,13 +73,20 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
   if (!isExperimentKind(opts.kind)) {
     throw new DlabInputError(`unknown experiment kind "${opts.kind}" (expected one of: ${EXPERIMENT_KINDS.join(', ')})`, 'kind');
   }
-  const { workflowType, args, hash } = workflowArgs(opts.kind, opts.config, opts.configSource);
+  // paths in a config file mean files beside it, wherever dlab runs
+  const raw = opts.configSource ? resolveConfigPaths(opts.kind, opts.config, dirname(opts.configSource)) : opts.config;
+  const { workflowType, args, hash, checked } = workflowArgs(opts.kind, raw, opts.configSource);
+  const inputFiles = await precheckExperiment(opts.kind, checked);
+  if (opts.id !== undefined && !/^[^\s/][^\s]{0,199}$/.test(opts.id)) {
+    throw new DlabInputError(`--id: expected 1 to 200 characters without spaces, not starting with "/", found ${JSON.stringify(opts.id)}`, 'id');
+  }
   const id = opts.id ?? `${opts.kind}-${hash.slice(0, 8)}-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
   try {
     const handle = await client.workflow.start(workflowType, {
       taskQueue: opts.taskQueue,
       workflowId: id,
-      args: [args],
+      workflowIdReusePolicy: opts.rerun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
+      args: [{ ...args, ...(Object.keys(inputFiles).length ? { inputFiles } : {}) }],
       // what `dlab runs` lists from the visibility store; the run upserts its step and headline
       typedSearchAttributes: [{ key: DLAB_KIND, value: workflowType === 'icrlvrSweep' ? 'icrlvr-sweep' : opts.kind }],
       memo: { [STARTED_AT_MEMO]: new Date().toISOString() },
@@ -77,7 +94,16 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
     return { id, runId: handle.firstExecutionRunId, configHash: hash };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new DlabInputError(`an experiment with id "${id}" is already running; pick another --id`, 'id');
+      const open = await client.workflow
+        .getHandle(id)
+        .describe()
+        .then((d) => d.status.name === 'RUNNING', () => true);
+      throw new DlabInputError(
+        open
+          ? `an experiment with id "${id}" is already running; pick another --id`
+          : `an experiment with id "${id}" has already run; pass --rerun to run it again under the same id (its earlier run stays in the history), or pick another --id`,
+        'id',
+      );
     }
     throw err;
   }

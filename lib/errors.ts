@@ -16,3 +16,32 @@ export class ArtifactIntegrityError extends DlabInputError {
     this.name = 'ArtifactIntegrityError';
   }
 }
+
+/** ONNX Runtime's messages for inputs a model cannot take (shape, rank, index, type, name): the same inputs fail the same way. */
+const ORT_INPUT_ERROR =
+  /Non-zero status code returned while running|Unexpected input data type|Invalid rank for input|Got invalid dimensions for input|is missing in 'feeds'|Invalid (Feed Input|Output) Name|input name cannot be empty/;
+
+/** File-system errors that another attempt on the same path meets again. */
+const PERMANENT_FS_CODES = new Set(['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EISDIR']);
+
+/**
+ * The input error `err` stands for when retrying cannot fix it, else undefined (then it is
+ * transient: a server or store out of reach, a killed worker, and is retried):
+ *   - DlabInputError (bad config, file, model or artifact) itself;
+ *   - ONNX Runtime's errors for inputs a model cannot take (a position past the model's
+ *     positions, a wrong dtype, rank or name);
+ *   - RangeError from allocating an array (a size the config makes too large for memory);
+ *   - ENOTDIR / EACCES / EPERM / EROFS / EISDIR on a path (DLAB_HOME under a file, no permission).
+ */
+export function permanentError(err: unknown): DlabInputError | undefined {
+  if (err instanceof DlabInputError) return err;
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as NodeJS.ErrnoException).code;
+  const path = (err as NodeJS.ErrnoException).path;
+  if (code && PERMANENT_FS_CODES.has(code)) return new DlabInputError(`${path ?? 'a file'}: ${err.message}`, path);
+  if (err instanceof RangeError && /Invalid typed array length|Array buffer allocation failed|Invalid array length/.test(err.message)) {
+    return new DlabInputError(`too large to allocate (${err.message}): a size in the config (rows, steps, maxPos, …) is beyond what fits in memory`);
+  }
+  if (ORT_INPUT_ERROR.test(err.message)) return new DlabInputError(`ONNX Runtime: ${err.message}`);
+  return undefined;
+}

@@ -2,6 +2,9 @@ import { Table } from 'apache-arrow';
 import { generateRecData, loadRecArrow, loadRecJsonl, recTextRecords, RecRecord, RecSplit, RecSynthConfig } from '../data/rec-synth';
 import { DlabInputError } from '../errors';
 import { readNumbers, tableFromColumns } from '../store/columns';
+import type { GoracsConfig } from '../../schemas/config/goracs';
+import { binaryTestLabels } from './evaluate';
+import { requireBinaryLabels } from './label-enhanced';
 
 /**
  * The samples of a GORACS run, in one fixed order (the row index is every later
@@ -48,4 +51,31 @@ export function readSamples(t: Table): RecRecord[] {
     out.push(r);
   }
   return out;
+}
+
+/**
+ * The samples of a GORACS run, checked against its config before anything is embedded: the
+ * splits, the budget against the pool and the validation set, the labels the label-enhanced
+ * variant and the binary evaluation need, and enough distinct items for the next-item
+ * evaluation's negatives. Throws DlabInputError naming the field and the data source.
+ */
+export function checkedSamples(cfg: GoracsConfig): { records: RecRecord[]; split: Record<RecSplit, Int32Array>; source: string } {
+  const records = loadSamples(cfg.data);
+  const source = cfg.data.type === 'synthetic' ? 'synthetic data' : cfg.data.path;
+  const split = splitRows(records, source);
+  if (cfg.budget > split.pool.length) throw new DlabInputError(`budget n = ${cfg.budget} exceeds the pool size ${split.pool.length} of ${source}`, 'budget');
+  if (cfg.budget > split.validation.length) {
+    throw new DlabInputError(`budget n = ${cfg.budget} exceeds the validation size ${split.validation.length} of ${source} (the greedy start gives at most |V| rows positive weight)`, 'budget');
+  }
+  if (cfg.variant === 'label-enhanced') {
+    const rows = [...split.pool, ...split.validation];
+    requireBinaryLabels(rows.map((r) => records[r].label), (i) => `${records[rows[i]].id} of ${source}`);
+  }
+  const ev = cfg.evaluation;
+  if (ev.enabled && ev.task === 'binary') binaryTestLabels(records, split.test, { yes: ev.binaryTargets[0], no: ev.binaryTargets[1] });
+  if (ev.enabled && ev.task !== 'binary') {
+    const items = cfg.data.type === 'synthetic' ? cfg.data.items : new Set(records.map((r) => r.target)).size;
+    if (ev.negatives >= items) throw new DlabInputError(`evaluation.negatives ${ev.negatives} needs at least ${ev.negatives + 1} distinct items; ${source} has ${items}`, 'evaluation.negatives');
+  }
+  return { records, split, source };
 }

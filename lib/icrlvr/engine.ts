@@ -80,7 +80,16 @@ export async function rolloutShard(
     const part = plan.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
     const gens = await policy.generate(
       part.map((p) => p.prompt),
-      { maxTokens: cfg.maxTokens, temperature: cfg.temperature, topP: cfg.topP, topK: 0, stop: STOP, seed: cfg.seed, streams: part.map((p) => p.stream) },
+      {
+        maxTokens: cfg.maxTokens,
+        temperature: cfg.temperature,
+        topP: cfg.topP,
+        topK: 0,
+        stop: STOP,
+        seed: cfg.seed,
+        streams: part.map((p) => p.stream),
+        names: part.map((p) => `question ${p.question.id}${p.demo ? ` with demonstration ${p.demo.id}` : ''}`),
+      },
     );
     const rows: RolloutRow[] = part.map((p, i) => ({
       step: at.step,
@@ -237,7 +246,7 @@ export async function evaluateHeldOut(
     const part = jobs.slice(s, s + cfg.batchSize);
     const gens = await policy.generate(
       part.map((j) => renderPrompt(j.q.question, null, template(cfg))),
-      { maxTokens: cfg.maxTokens, temperature: cfg.evalTemperature, topP: cfg.evalTopP, topK: 0, stop: STOP, seed: cfg.seed, streams: part.map((j) => j.stream) },
+      { maxTokens: cfg.maxTokens, temperature: cfg.evalTemperature, topP: cfg.evalTopP, topK: 0, stop: STOP, seed: cfg.seed, streams: part.map((j) => j.stream), names: part.map((j) => `held-out question ${j.q.id}`) },
     );
     part.forEach((j, i) => {
       const qi = Math.floor((s + i) / k);

@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
-import { cpuSessionOptions, sharedSession } from './session-cache';
+import { cpuSessionOptions, runModel, sharedSession } from './session-cache';
 
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] };
 
@@ -46,6 +46,8 @@ function check(source: string, role: 'input' | 'output', found: readonly Meta[],
 export class Backbone {
   private constructor(
     readonly session: InferenceSession,
+    /** the backbone.onnx this session runs (named in errors) */
+    readonly path: string,
     readonly nLayer: number,
     readonly nHead: number,
     readonly headDim: number,
@@ -76,7 +78,7 @@ export class Backbone {
         throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
       }
     }
-    return new Backbone(session, dims.nLayer, dims.nHead, dims.headDim, dims.dModel, !!pos);
+    return new Backbone(session, path, dims.nLayer, dims.nHead, dims.headDim, dims.dModel, !!pos);
   }
 
   /** Empty cache tensors [B, nHead, 0, headDim] for a first pass. */
@@ -99,7 +101,7 @@ export class Backbone {
       attention_mask: new Tensor('int64', mask, [batch, mask.length / batch]),
     };
     if (this.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [batch, seq]);
-    const out = await this.session.run(feeds);
+    const out = await runModel(this.session, feeds, this.path);
     const next: Record<string, Tensor> = {};
     for (let i = 0; i < this.nLayer; i++) {
       for (const k of ['key', 'value']) next[`past_key_values.${i}.${k}`] = out[`present.${i}.${k}`];

@@ -1,8 +1,8 @@
 import type { GptWeights } from './gpt-weights';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../store/atomic';
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, promises as fs } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { z } from 'zod';
 import { MODEL_HEAD } from '../../schemas/artifacts';
@@ -56,12 +56,14 @@ interface Parts {
   source: Record<string, unknown>;
 }
 
-async function writeModelDir(dir: string, p: Parts): Promise<ModelJson> {
-  await fs.mkdir(dir, { recursive: true });
+/**
+ * Writes the directory whole or not at all: the files go into a temporary sibling directory
+ * that is renamed into place. Onto an existing directory: with `replace`, it is swapped out
+ * (and removed); without, a directory that already holds exactly this model is kept as it is
+ * (another worker built the same one), and any other is refused, naming it.
+ */
+async function writeModelDir(dir: string, p: Parts, opts: { replace?: boolean } = {}): Promise<ModelJson> {
   const headBytes = encodeHead(p.head, String(p.source.kind ?? 'model'), [sha(p.backbone)]);
-  await writeFileAtomic(join(dir, 'backbone.onnx'), p.backbone);
-  await writeFileAtomic(join(dir, 'head.arrow'), headBytes);
-  await writeFileAtomic(join(dir, 'tokenizer.json'), p.tokenizerJson);
   const json: ModelJson = {
     format: 'dlab-model',
     version: 1,
@@ -75,8 +77,39 @@ async function writeModelDir(dir: string, p: Parts): Promise<ModelJson> {
     sha256: { backbone: sha(p.backbone), head: sha(headBytes), tokenizer: sha(Buffer.from(p.tokenizerJson)) },
     source: p.source,
   };
-  await writeFileAtomic(join(dir, 'model.json'), JSON.stringify(json, null, 2) + '\n');
+  const text = JSON.stringify(json, null, 2) + '\n';
+  await fs.mkdir(dirname(dir), { recursive: true });
+  const tmp = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await fs.mkdir(tmp);
+  try {
+    await writeFileAtomic(join(tmp, 'backbone.onnx'), p.backbone);
+    await writeFileAtomic(join(tmp, 'head.arrow'), headBytes);
+    await writeFileAtomic(join(tmp, 'tokenizer.json'), p.tokenizerJson);
+    await writeFileAtomic(join(tmp, 'model.json'), text);
+    await installDir(tmp, dir, text, opts.replace === true);
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
   return json;
+}
+
+async function installDir(tmp: string, dir: string, modelJson: string, replace: boolean): Promise<void> {
+  try {
+    await fs.rename(tmp, dir);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+  }
+  if (!replace) {
+    const existing = await fs.readFile(join(dir, 'model.json'), 'utf8').catch(() => undefined);
+    if (existing === modelJson && (await readModelDir(dir).then(() => true, () => false))) return;
+    throw new DlabInputError(`${dir} already exists${existing ? ' and holds another model' : ''}; choose another directory, or pass --force to replace it`, dir);
+  }
+  const old = `${tmp}.old`;
+  await fs.rename(dir, old);
+  await fs.rename(tmp, dir);
+  await fs.rm(old, { recursive: true, force: true });
 }
 
 /** Counts `past_key_values.{i}.key` inputs and reads [_, nHead, _, headDim] from the first. */
@@ -97,7 +130,7 @@ export type BuildConfig = z.input<typeof ModelBuildConfig>;
  * note of how they were trained), with the built-in tokenizer, then prepared exactly as a
  * user's export is. `vocab` must cover the tokenizer.
  */
-export async function buildModelDir(cfg: BuildConfig, dir: string, trained?: { weights: GptWeights; how: Record<string, unknown> }): Promise<ModelJson> {
+export async function buildModelDir(cfg: BuildConfig, dir: string, trained?: { weights: GptWeights; how: Record<string, unknown> }, opts: { replace?: boolean } = {}): Promise<ModelJson> {
   const tokenizer = new BuiltinTokenizer(cfg.tokenizer ?? {});
   if (cfg.vocab < tokenizer.vocabSize) throw new DlabInputError(`model config: vocab (${cfg.vocab}) is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`, 'vocab');
   const decoder = buildDecoder(cfg, trained?.weights);
@@ -111,11 +144,11 @@ export async function buildModelDir(cfg: BuildConfig, dir: string, trained?: { w
     tied: p.tied,
     hasBias: !!p.b,
     source: { kind: 'built', config: cfg, decoderSha256: sha(decoder), ...(trained ? { pretrained: trained.how } : {}) },
-  });
+  }, opts);
 }
 
 /** `dlab model prepare`: a user's (or our) Optimum-layout decoder + tokenizer → a model directory. */
-export async function prepareModelDir(opts: { onnx: string; tokenizer: string; out: string; nHead?: number; maxPos?: number }): Promise<ModelJson> {
+export async function prepareModelDir(opts: { onnx: string; tokenizer: string; out: string; nHead?: number; maxPos?: number; replace?: boolean }): Promise<ModelJson> {
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(opts.onnx);
@@ -124,6 +157,9 @@ export async function prepareModelDir(opts: { onnx: string; tokenizer: string; o
   }
   const p = prepareDecoder(bytes, opts.onnx);
   const cache = cacheDims(bytes, opts.onnx);
+  if (opts.nHead !== undefined && cache.nHead !== undefined && opts.nHead !== cache.nHead) {
+    throw new DlabInputError(`--n-head ${opts.nHead}: ${opts.onnx} fixes ${cache.nHead} heads in past_key_values.0.key`, 'nHead');
+  }
   const nHead = opts.nHead ?? cache.nHead;
   if (!nHead) throw new DlabInputError(`${opts.onnx}: the number of attention heads is not fixed in past_key_values.0.key; pass --n-head`, 'nHead');
   const headDim = cache.headDim ?? p.dModel / nHead;
@@ -137,20 +173,57 @@ export async function prepareModelDir(opts: { onnx: string; tokenizer: string; o
     tied: p.tied,
     hasBias: !!p.b,
     source: { kind: 'prepared', onnx: opts.onnx, onnxSha256: sha(bytes), opset: p.opset },
-  });
+  }, { replace: opts.replace });
 }
 
-/** model.json, checked, with absolute paths of its files. */
-export async function readModelDir(dir: string): Promise<{ json: ModelJson; backbonePath: string; headPath: string; tokenizerPath: string }> {
+/**
+ * model.json, with every file it lists checked against its sha256 (a file changed since the
+ * directory was written is an input error naming it), the absolute paths of the files, and
+ * the sha256 of model.json itself: the model's content address (it lists every file's hash).
+ */
+export async function readModelDir(dir: string): Promise<{ json: ModelJson; sha256: string; backbonePath: string; headPath: string; tokenizerPath: string }> {
   const file = join(dir, 'model.json');
+  let text: string;
   let json: ModelJson;
   try {
-    json = JSON.parse(await fs.readFile(file, 'utf8')) as ModelJson;
+    text = await fs.readFile(file, 'utf8');
+    json = JSON.parse(text) as ModelJson;
   } catch (err) {
     throw new DlabInputError(`${file}: cannot read a model description (${(err as Error).message}); make one with \`dlab model build\` or \`dlab model prepare\``, file);
   }
   if (json.format !== 'dlab-model' || json.version !== 1) throw new DlabInputError(`${file}: expected format "dlab-model" version 1, found ${json.format} ${json.version}`, file);
-  return { json, backbonePath: join(dir, json.backbone), headPath: join(dir, json.head), tokenizerPath: join(dir, json.tokenizer) };
+  const paths = { backbonePath: join(dir, json.backbone), headPath: join(dir, json.head), tokenizerPath: join(dir, json.tokenizer) };
+  for (const [part, path] of [['backbone', paths.backbonePath], ['head', paths.headPath], ['tokenizer', paths.tokenizerPath]] as const) {
+    const expected = json.sha256?.[part];
+    let actual: string;
+    try {
+      actual = await fileSha256(path);
+    } catch (err) {
+      throw new DlabInputError(`${path}: the model's ${part} file cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
+    }
+    if (actual !== expected) throw new DlabInputError(`${path}: sha256 is ${actual}, but ${file} says ${expected}: the file changed after the model directory was written`, path);
+  }
+  return { json, sha256: sha(Buffer.from(text)), ...paths };
+}
+
+/** Hashes of files already read, by path, with the stat they were read at. */
+const hashed = new Map<string, { stamp: string; sha256: string }>();
+
+/**
+ * sha256 of a file's bytes, read again only when its size, inode, modification or change time
+ * differ from when it was last hashed in this process (so a worker checks a large model on each
+ * load without reading it each time).
+ */
+export async function fileSha256(path: string): Promise<string> {
+  const st = await fs.stat(path, { bigint: true });
+  const stamp = `${st.size}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+  const known = hashed.get(path);
+  if (known?.stamp === stamp) return known.sha256;
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  const sha256 = h.digest('hex');
+  hashed.set(path, { stamp, sha256 });
+  return sha256;
 }
 
 /** The head stored in a model directory, hash-checked against model.json. */

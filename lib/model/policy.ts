@@ -18,6 +18,8 @@ export interface GenerateOptions extends SamplingOptions {
   streams?: number[];
   /** sees each step's logits [B, V] before sampling (diagnostics, tests) */
   onStep?: (step: number, logits: Float32Array) => void;
+  /** what each prompt is, for errors (e.g. its question id and demonstration); default "prompt i" */
+  names?: string[];
 }
 
 export interface Generation {
@@ -91,7 +93,7 @@ export class Policy {
     const B = prompts.length;
     if (B === 0) return [];
     const encoded = prompts.map((p) => (typeof p === 'string' ? this.encodePrompt(p) : p));
-    encoded.forEach((e, i) => this.checkLength(e.length + opts.maxTokens, `prompt ${i} + maxTokens`));
+    encoded.forEach((e, i) => this.checkLength(e.length + opts.maxTokens, `${opts.names?.[i] ?? `prompt ${i}`} (${e.length} tokens) + maxTokens ${opts.maxTokens}`));
     const { padId, eosId } = this.tokenizer;
     const d = this.head.dModel;
     const V = this.head.vocab;

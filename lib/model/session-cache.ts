@@ -1,4 +1,5 @@
-import { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { DlabInputError, permanentError } from '../errors';
 import { Memo } from '../memo';
 
 /**
@@ -11,7 +12,28 @@ export function sharedSession(key: string, load: () => Promise<InferenceSession>
   return sessions.get(key, load);
 }
 
-/** Session options for deterministic CPU math: one intra-op thread order, no graph randomness. */
+/**
+ * Session options for deterministic CPU math: one intra-op thread order, no graph randomness.
+ * ONNX Runtime logs only fatal errors itself: every other error reaches the caller as an
+ * exception, with a message dlab adds context to, instead of a second copy on stderr.
+ */
 export function cpuSessionOptions(threads = 1): InferenceSession.SessionOptions {
-  return { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+  return { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 4 };
+}
+
+/**
+ * session.run; an error for inputs the model cannot take (an index past its positions, a wrong
+ * shape or dtype) becomes an input error naming the model file and the inputs' shapes.
+ */
+export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string): Promise<InferenceSession.OnnxValueMapType> {
+  try {
+    return await session.run(feeds);
+  } catch (err) {
+    const input = permanentError(err);
+    if (!input) throw err;
+    const shown = Object.entries(feeds).filter(([k]) => !k.startsWith('past_key_values.'));
+    const cache = Object.entries(feeds).find(([k]) => k.startsWith('past_key_values.'));
+    const shapes = [...shown, ...(cache ? [['past_key_values.*', cache[1]] as const] : [])].map(([k, t]) => `${k} ${t.type}[${t.dims.join(', ')}]`).join(', ');
+    throw new DlabInputError(`${model}: ${input.message} (inputs: ${shapes})`, model);
+  }
 }

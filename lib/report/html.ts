@@ -105,7 +105,7 @@ function durationTable(attempts: ReportAttempt[]): string {
       esc(g[0].activity),
       String(g.length),
       String(g.filter((a) => a.status === 'completed').length),
-      String(g.filter((a) => a.status === 'failed' || a.status === 'timed_out').length),
+      String(g.filter((a) => a.status === 'failed' || a.status === 'timed_out' || a.status === 'abandoned').length),
       String(g.filter((a) => a.attempt > 1).length),
       String(g.filter((a) => a.status === 'running').length),
       secs(total),

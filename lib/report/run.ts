@@ -19,8 +19,11 @@ export interface ReportArtifact {
   problem?: string;
 }
 
-/** How an activity attempt ended ('running' while it has not). */
-export type AttemptStatus = 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'running';
+/**
+ * How an activity attempt ended: 'running' while it has not; 'abandoned' when the run closed
+ * (failed, cancelled, terminated) while the attempt was still going.
+ */
+export type AttemptStatus = 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'running' | 'abandoned';
 
 /**
  * One attempt of one activity: an entry of `dlab history` (client/history.ts builds them from

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { mkdirSync, promises as fs, rmSync, writeFileSync } from 'node:fs';
+import { DlabInputError } from '../errors';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -38,4 +39,20 @@ async function syncDir(dir: string): Promise<void> {
   } catch {
     /* some filesystems cannot fsync a directory; the rename is still atomic */
   }
+}
+
+/**
+ * `dir`, created if need be and checked writable (a file written and removed): an input error
+ * naming it as `name` (e.g. DLAB_HOME) when it cannot be, such as a path under a file.
+ */
+export function ensureWritableDir(dir: string, name: string): string {
+  const probe = join(dir, `.probe-${process.pid}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(probe, 'ok');
+    rmSync(probe);
+  } catch (err) {
+    throw new DlabInputError(`${name}=${dir} cannot be written (${(err as Error).message}); set ${name} to a directory you can write`, name);
+  }
+  return dir;
 }

@@ -38,8 +38,8 @@ export type GoracsMethod = (typeof GORACS_METHODS)[number];
 const Evaluation = z
   .object({
     enabled: z.boolean().default(true),
-    methods: z.array(z.enum(GORACS_METHODS)).min(1).default([...GORACS_METHODS]),
-    seeds: z.array(z.number().int().min(0)).min(1).default([0]),
+    methods: z.array(z.enum(GORACS_METHODS)).min(1).refine((a) => new Set(a).size === a.length, { message: 'each entry once (a repeat would do the same work twice)' }).default([...GORACS_METHODS]),
+    seeds: z.array(z.number().int().min(0)).min(1).refine((a) => new Set(a).size === a.length, { message: 'each entry once (a repeat would do the same work twice)' }).default([0]),
     epochs: z.number().int().positive().default(20).describe('max passes over the subset (early stopping on validation loss)'),
     patience: z.number().int().positive().default(3).describe('epochs without a better validation loss before stopping'),
     lr: z.number().positive().default(0.01),
@@ -85,7 +85,7 @@ export const GoracsConfig = z
     batchSize: z.number().int().positive().default(32).describe('samples per backbone pass in the embedding'),
     swapChunk: z.number().int().positive().default(64).describe('candidate swaps per refinement activity (the workflow fans an iteration out in chunks; the accepted swap does not depend on it)'),
     swapConcurrency: z.number().int().positive().default(2).describe('refinement chunk activities in flight at once (over the workers polling the queue)'),
-    heartbeatTimeoutSeconds: z.number().positive().default(30),
+    heartbeatTimeoutSeconds: z.number().min(1).max(3600).default(30).describe('a worker silent this long is presumed dead (≥ 1 s: heartbeats are sent once a second)'),
   })
   .strict()
   .superRefine((c, ctx) => {

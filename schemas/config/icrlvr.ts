@@ -39,13 +39,13 @@ export const IcrlvrConfig = z
     task: Task,
     /** 'compact' (short, for char-level toy models) or 'spec' (the paper's wording) */
     template: z.enum(['compact', 'spec']).default('compact'),
-    steps: z.number().int().positive(),
+    steps: z.number().int().positive().max(1_000_000),
     questionsPerStep: z.number().int().positive(),
     groupSize: z.number().int().min(2).default(8),
     demosPerGroup: z.number().int().min(0).default(6),
     egDemos: z.number().int().positive().default(2),
     egBaseline: z.enum(['demo', 'question']).default('demo'),
-    egClip: z.tuple([z.number(), z.number()]).default([-5, 5]),
+    egClip: z.tuple([z.number(), z.number()]).refine(([lo, hi]) => lo <= hi, { message: 'expected [low, high] with low ≤ high' }).default([-5, 5]),
     maxTokens: z.number().int().positive().default(48),
     temperature: z.number().positive().default(1),
     topP: z.number().positive().max(1).default(1),
@@ -64,7 +64,7 @@ export const IcrlvrConfig = z
     epochs: z.number().int().positive().default(1).describe('μ: optimiser passes per batch'),
     pretrain: z
       .object({
-        steps: z.number().int().positive(),
+        steps: z.number().int().positive().max(1_000_000),
         batchSize: z.number().int().positive().default(32),
         lr: z.number().positive().default(3e-3),
         weightDecay: z.number().min(0).default(0.01),
@@ -85,7 +85,7 @@ export const IcrlvrConfig = z
     rolloutShards: z.number().int().positive().default(2).describe('rollout activities per step (more workers ⇒ faster steps)'),
     batchSize: z.number().int().positive().default(16).describe('sequences per generation batch'),
     continueAsNewEvery: z.number().int().positive().default(10),
-    heartbeatTimeoutSeconds: z.number().positive().default(30),
+    heartbeatTimeoutSeconds: z.number().min(1).max(3600).default(30).describe('a worker silent this long is presumed dead (≥ 1 s: heartbeats are sent once a second)'),
   })
   .strict()
   .refine((c) => c.demosPerGroup <= c.groupSize, { message: 'demosPerGroup must be ≤ groupSize', path: ['demosPerGroup'] })

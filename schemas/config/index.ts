@@ -33,7 +33,9 @@ export function parseWith<T>(schema: z.ZodType<T>, raw: unknown, what: string): 
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.length ? issue.path.join('.') : '(root)';
     const found = lookup(raw, issue.path);
-    return `  ${path}: ${issue.message}${issue.code === 'unrecognized_keys' ? '' : ` (found ${JSON.stringify(found) ?? 'nothing'})`}`;
+    // JSON has no Infinity or NaN (1e999 parses to Infinity): show them as such, not as null
+    const shown = typeof found === 'number' && !Number.isFinite(found) ? String(found) : (JSON.stringify(found) ?? 'nothing');
+    return `  ${path}: ${issue.message}${issue.code === 'unrecognized_keys' ? '' : ` (found ${shown})`}`;
   });
   throw new DlabInputError(`invalid ${what}:\n${lines.join('\n')}`, what);
 }

@@ -25,7 +25,7 @@ export const ModelBuildConfig = z
     nLayer: z.number().int().positive(),
     nHead: z.number().int().positive(),
     dFf: z.number().int().positive(),
-    maxPos: z.number().int().positive(),
+    maxPos: z.number().int().positive().max(65_536),
     seed: z.number().int().min(0),
     /** output head shares the token embedding (GPT-2) */
     tied: z.boolean().default(true),

@@ -32,7 +32,7 @@ const TRANSFORM_BATCHES = 24;
 
 async function runToEnd(cluster: TestCluster, id: string, config: object, queue: string): Promise<NamedArtifact[]> {
   const client = await cluster.client();
-  await startExperiment(client, { kind: 'smoke', config, id, taskQueue: queue });
+  await startExperiment(client, { kind: 'smoke', config, id, taskQueue: queue, rerun: true });
   const s = await cluster.waitFor(id, (st) => st.state !== 'running' && st.state !== 'paused', 120_000);
   assert.equal(s.state, 'completed', JSON.stringify(s));
   return s.artifacts;
@@ -68,7 +68,7 @@ describe('durability (SIGKILL of workers and servers, real dev server)', functio
     const home = cluster.home('worker-kill');
     const first = await cluster.startWorker(home, 'worker-kill', PACE);
     const client = await cluster.client();
-    await startExperiment(client, { kind: 'smoke', config: FAULT_CONFIG, id: ID, taskQueue: 'worker-kill' });
+    await startExperiment(client, { kind: 'smoke', config: FAULT_CONFIG, id: ID, taskQueue: 'worker-kill', rerun: true });
     const mid = await cluster.waitFor(ID, (s) => s.stage === 'transform' && (s.stageProgress?.done ?? 0) >= 8);
     await first.kill();
     assert.ok(mid.stageProgress!.done < TRANSFORM_BATCHES, 'killed before the stage ended');
@@ -101,7 +101,7 @@ describe('durability (SIGKILL of workers and servers, real dev server)', functio
     try {
       const home = own.home('server-kill');
       await own.startWorker(home, 'server-kill', PACE);
-      await startExperiment(await own.client(), { kind: 'smoke', config: FAULT_CONFIG, id: ID, taskQueue: 'server-kill' });
+      await startExperiment(await own.client(), { kind: 'smoke', config: FAULT_CONFIG, id: ID, taskQueue: 'server-kill', rerun: true });
       await own.waitFor(ID, (s) => s.stage === 'transform' && (s.stageProgress?.done ?? 0) >= 6);
       await own.server.kill();
       await new Promise((r) => setTimeout(r, 1500));

@@ -91,7 +91,7 @@ describe('GORACS refinement in chunks: chunk size, workers, worker SIGKILL (real
     const home = cluster.home(queue);
     const ws: WorkerProcess[] = [];
     for (let k = 0; k < workers; k++) ws.push(await cluster.startWorker(home, queue, PACE));
-    await startExperiment(await cluster.client(), { kind: 'goracs', config, id: ID, taskQueue: queue });
+    await startExperiment(await cluster.client(), { kind: 'goracs', config, id: ID, taskQueue: queue, rerun: true });
     const s = await cluster.waitFor(ID, (st) => st.state !== 'running', 300_000);
     for (const w of ws) await w.stop();
     assert.equal(s.state, 'completed', JSON.stringify(s));
@@ -131,7 +131,7 @@ describe('GORACS refinement in chunks: chunk size, workers, worker SIGKILL (real
     const home = cluster.home('fault');
     const client = await cluster.client();
     let worker: WorkerProcess = await cluster.startWorker(home, 'fault', PACE);
-    await startExperiment(client, { kind: 'goracs', config: CONFIG, id: ID, taskQueue: 'fault' });
+    await startExperiment(client, { kind: 'goracs', config: CONFIG, id: ID, taskQueue: 'fault', rerun: true });
     const before = await cluster.waitFor(ID, (s) => (s.metrics?.swapsAccepted ?? 0) >= 1, 120_000);
     await waitForRunningChunk(client);
     const acceptedBeforeKill = before.metrics!.swapsAccepted!;

@@ -128,20 +128,18 @@ describe('GORACS workflow (real dev server)', function () {
     console.log(`      binary AUC: ${ev.map((e) => `${e.method} ${e.auc.toFixed(3)}`).join(', ')}`);
   });
 
-  it('evaluation.task "binary" with a test row lacking its label fails at data preparation (non-retryable, naming the sample), before any embedding', async () => {
+  it('evaluation.task "binary" with a test row lacking its label is refused before anything starts (the check goracsPrepare runs), naming the sample', async () => {
     const rows = readFileSync(join(cluster.root.path, 'binary.jsonl'), 'utf8').split('\n').map((l) => JSON.parse(l) as { id: string; split: string; label?: number });
     const victim = rows.find((r) => r.split === 'test')!;
     delete victim.label;
     const file = join(cluster.root.path, 'binary-unlabelled.jsonl');
     writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
     const id = 'goracs-binary-unlabelled';
-    const w = await cluster.startWorker(cluster.home('goracs-bin2'), 'goracs-bin2');
-    await startExperiment(await cluster.client(), { kind: 'goracs', config: { ...CONFIG, data: { type: 'jsonl', path: file }, evaluation: { ...CONFIG.evaluation, task: 'binary' } }, id, taskQueue: 'goracs-bin2' });
-    const s = await cluster.waitFor(id, (st) => st.state !== 'running', 120_000);
-    await w.stop();
-    assert.equal(s.state, 'failed');
-    assert.match(s.error ?? '', new RegExp(`test sample ${victim.id} has no 0/1 label`));
-    assert.ok(!s.artifacts.some((a) => a.name.startsWith('embeddings')), 'nothing was embedded');
+    await assert.rejects(
+      startExperiment(await cluster.client(), { kind: 'goracs', config: { ...CONFIG, data: { type: 'jsonl', path: file }, evaluation: { ...CONFIG.evaluation, task: 'binary' } }, id, taskQueue: 'goracs-bin2' }),
+      (err: Error) => err instanceof DlabInputError && new RegExp(`test sample ${victim.id} has no 0/1 label`).test(err.message),
+    );
+    await assert.rejects((await cluster.client()).workflow.getHandle(id).describe(), /not found/i, 'no workflow was started');
   });
 
   it('evaluation.task "binary" on the synthetic (next-item) data is refused before anything starts', async () => {

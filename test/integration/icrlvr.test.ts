@@ -65,7 +65,7 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
   before(async () => {
     cluster = await TestCluster.start();
     const w = await cluster.startWorker(cluster.home('ref'), 'ref');
-    await startExperiment(await cluster.client(), { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'ref' });
+    await startExperiment(await cluster.client(), { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'ref', rerun: true });
     reference = await cluster.waitFor(ID, (s) => s.state !== 'running', 300_000);
     await w.stop();
   });
@@ -86,7 +86,7 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
     const home = cluster.home('fault');
     const client = await cluster.client();
     let worker: WorkerProcess = await cluster.startWorker(home, 'fault', PACE);
-    await startExperiment(client, { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'fault' });
+    await startExperiment(client, { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'fault', rerun: true });
     await waitForRunning(client, ID, 'icrlvrRollout', 2, cluster);
     await new Promise((r) => setTimeout(r, 300));
     const killed1 = worker.identity;

@@ -140,7 +140,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
     });
 
     it('a prompt longer than the model’s positions is refused, naming the prompt', async () => {
-      await assert.rejects(policy.generate(['x'.repeat(90)], { maxTokens: 10, temperature: 1, topK: 0, topP: 1, seed: 1 }), (e: Error) => e instanceof DlabInputError && /prompt 0 \+ maxTokens: 101 tokens, but the model has only 96 positions/.test(e.message));
+      await assert.rejects(policy.generate(['x'.repeat(90)], { maxTokens: 10, temperature: 1, topK: 0, topP: 1, seed: 1 }), (e: Error) => e instanceof DlabInputError && /prompt 0 \(91 tokens\) \+ maxTokens 10: 101 tokens, but the model has only 96 positions/.test(e.message));
     });
   });
 

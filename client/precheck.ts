@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { DlabInputError } from '../lib/errors';
+import { checkedSamples } from '../lib/goracs/samples';
+import { checkTaskFits, makeTaskData } from '../lib/icrlvr/data';
+import { readModelDir } from '../lib/model/model-dir';
+import type { ExperimentKind } from '../schemas/config';
+import type { GoracsConfig } from '../schemas/config/goracs';
+import type { IcrlvrConfig } from '../schemas/config/icrlvr';
+
+/**
+ * What `dlab run` checks before it starts a workflow, with the same code the first activity
+ * runs: the model directory (every file against model.json), the data files (readable, parsed,
+ * required keys, duplicate ids, splits) and what the config asks of them (budget, labels,
+ * negatives, questions per step, demonstrations). Returns the input files with their sha256,
+ * which the workflow's start records, so a file changed between two runs shows in the history.
+ */
+export async function precheckExperiment(kind: ExperimentKind, config: unknown): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  const model = (config as { model?: { dir?: string } }).model;
+  if (model?.dir) {
+    const dir = await readModelDir(model.dir);
+    files[join(model.dir, 'model.json')] = dir.sha256;
+  }
+  if (kind === 'icrlvr') {
+    const cfg = config as IcrlvrConfig;
+    checkTaskFits(makeTaskData(cfg.task), cfg);
+    if (cfg.task.type === 'jsonl') for (const f of [cfg.task.questions, cfg.task.heldOut, cfg.task.demos]) files[f] = fileSha256(f);
+  } else if (kind === 'goracs') {
+    const cfg = config as GoracsConfig;
+    checkedSamples(cfg);
+    if (cfg.data.type !== 'synthetic') files[cfg.data.path] = fileSha256(cfg.data.path);
+  }
+  return files;
+}
+
+function fileSha256(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch (err) {
+    throw new DlabInputError(`${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
+  }
+}
+
+/**
+ * The config with its relative paths (model.dir; icrlvr task.questions / heldOut / demos; goracs
+ * data.path) made absolute against `baseDir`, the config file's directory, so a config means the
+ * same files whatever directory `dlab run` or the worker runs in. Other values are unchanged.
+ */
+export function resolveConfigPaths(kind: string, raw: unknown, baseDir: string): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const abs = (v: unknown) => (typeof v === 'string' && v !== '' && !isAbsolute(v) ? resolve(baseDir, v) : v);
+  const c = structuredClone(raw) as Record<string, Record<string, unknown> | undefined>;
+  if (c.model && typeof c.model === 'object' && 'dir' in c.model) c.model.dir = abs(c.model.dir);
+  if (kind === 'icrlvr' && c.task && c.task.type === 'jsonl') for (const k of ['questions', 'heldOut', 'demos']) if (k in c.task) c.task[k] = abs(c.task[k]);
+  if (kind === 'goracs' && c.data && (c.data.type === 'jsonl' || c.data.type === 'arrow')) c.data.path = abs(c.data.path);
+  return c;
+}
