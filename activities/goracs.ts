@@ -11,8 +11,9 @@ import { greedyStart } from '../lib/goracs/greedy';
 import { poo } from '../lib/goracs/poo';
 import { applySwaps, refine, RefineSession, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import { labelEnhancedSelect, labelEnhancedTrace, LabelEnhancedState, labelSwapsAccepted, requireBinaryLabels } from '../lib/goracs/label-enhanced';
-import { checkedSamples, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
-import { readModelDir } from '../lib/model/model-dir';
+import { checkedSamples, checkSampleLengths, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
+import { modelLimits, readModelDir } from '../lib/model/model-dir';
+import { loadTokenizer } from '../lib/model/tokenizers';
 import { Memo } from '../lib/memo';
 import { ArtifactRef } from '../lib/store/ref';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
@@ -85,9 +86,11 @@ export function goracsActivities(deps: ActivityDeps) {
       return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
         const modelDir = await modelDirFor(deps.modelsDir, cfg.model);
-        await readModelDir(modelDir);
-        // the data checked against the config now, not after hours of embedding and refinement
-        const { records, split } = checkedSamples(cfg);
+        const dir = await readModelDir(modelDir);
+        // the data checked against the config and the model now, not after hours of embedding and refinement
+        const { records, split, source } = checkedSamples(cfg);
+        const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: modelDir });
+        checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source);
         const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
         return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
       });

@@ -5,7 +5,9 @@ import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
 import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuestions, ChunkState } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
-import { readHeadFile, readModelDir } from '../lib/model/model-dir';
+import { modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
+import { checkPositions } from '../lib/icrlvr/positions';
+import { loadTokenizer } from '../lib/model/tokenizers';
 import { BuiltinTokenizer } from '../lib/model/tokenizers/builtin';
 import { pretrainCorpus } from '../lib/icrlvr/pretrain';
 import { PROMPT_TEMPLATES } from '../lib/tasks/demos';
@@ -58,7 +60,9 @@ export function icrlvrActivities(deps: ActivityDeps) {
                 onStep: (step) => setProgress(step + 1, cfg.pretrain!.steps),
               })
             : await modelDirFor(deps.modelsDir, cfg.model);
-        const { json, headPath } = await readModelDir(modelDir);
+        const { json, headPath, tokenizerPath } = await readModelDir(modelDir);
+        const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(tokenizerPath), maxPos: json.dims.maxPos, dir: modelDir });
+        checkPositions(limits.tokenizer, limits.maxPos, task, cfg, limits.field);
         const head = await readHeadFile(headPath, json.sha256.head);
         const parents = [json.sha256.backbone, json.sha256.head];
         const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);

@@ -92,6 +92,7 @@ program
     await ensureRegistered(client);
     const queue = taskQueue();
     const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: queue, rerun: opts.rerun });
+    for (const w of started.warnings) process.stderr.write(`dlab: warning: ${w}\n`);
     if (!opts.wait) {
       out(opts.json, { id: started.id, runId: started.runId }, () => `started ${kind} experiment ${started.id} (run ${started.runId})`);
       return;

@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DlabInputError } from '../lib/errors';
-import { checkedSamples } from '../lib/goracs/samples';
+import { checkedSamples, checkSampleLengths } from '../lib/goracs/samples';
 import { checkTaskFits, makeTaskData } from '../lib/icrlvr/data';
-import { readModelDir } from '../lib/model/model-dir';
+import { checkPositions } from '../lib/icrlvr/positions';
+import { modelLimits, readModelDir } from '../lib/model/model-dir';
+import { loadTokenizer } from '../lib/model/tokenizers';
+import { lostInTokenization } from '../lib/model/tokenizer';
 import type { ExperimentKind } from '../schemas/config';
 import type { GoracsConfig } from '../schemas/config/goracs';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
@@ -14,25 +17,37 @@ import type { IcrlvrConfig } from '../schemas/config/icrlvr';
  * runs: the model directory (every file against model.json), the data files (readable, parsed,
  * required keys, duplicate ids, splits) and what the config asks of them (budget, labels,
  * negatives, questions per step, demonstrations). Returns the input files with their sha256,
- * which the workflow's start records, so a file changed between two runs shows in the history.
+ * which the workflow's start records, so a file changed between two runs shows in the history,
+ * and warnings for what the tokenizer would silently lose (unknown characters, item tokens it
+ * does not have).
  */
-export async function precheckExperiment(kind: ExperimentKind, config: unknown): Promise<Record<string, string>> {
+export async function precheckExperiment(kind: ExperimentKind, config: unknown): Promise<{ inputFiles: Record<string, string>; warnings: string[] }> {
   const files: Record<string, string> = {};
+  const warnings: string[] = [];
   const model = (config as { model?: { dir?: string } }).model;
-  if (model?.dir) {
-    const dir = await readModelDir(model.dir);
-    files[join(model.dir, 'model.json')] = dir.sha256;
-  }
+  const dir = model?.dir ? await readModelDir(model.dir) : undefined;
+  if (model?.dir && dir) files[join(model.dir, 'model.json')] = dir.sha256;
   if (kind === 'icrlvr') {
     const cfg = config as IcrlvrConfig;
-    checkTaskFits(makeTaskData(cfg.task), cfg);
+    const data = makeTaskData(cfg.task);
+    checkTaskFits(data, cfg);
+    const limits = modelLimits(cfg.model, dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : undefined);
+    checkPositions(limits.tokenizer, limits.maxPos, data, cfg, limits.field);
+    const texts = function* () {
+      for (const q of [...data.train, ...data.heldOut]) yield [`question ${q.id}`, `${q.question}${q.solution}${q.answer}`] as [string, string];
+      for (const d of data.demos) yield [`demonstration ${d.id}`, `${d.question}${d.solution}`] as [string, string];
+    };
+    warnings.push(...lostInTokenization(limits.tokenizer, texts()));
     if (cfg.task.type === 'jsonl') for (const f of [cfg.task.questions, cfg.task.heldOut, cfg.task.demos]) files[f] = fileSha256(f);
   } else if (kind === 'goracs') {
     const cfg = config as GoracsConfig;
-    checkedSamples(cfg);
+    const { records, source } = checkedSamples(cfg);
+    const limits = modelLimits(cfg.model, dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : undefined);
+    checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source);
+    warnings.push(...lostInTokenization(limits.tokenizer, records.map((r) => [`sample ${r.id}`, `${r.prompt}${r.target}`] as [string, string])));
     if (cfg.data.type !== 'synthetic') files[cfg.data.path] = fileSha256(cfg.data.path);
   }
-  return files;
+  return { inputFiles: files, warnings };
 }
 
 function fileSha256(path: string): string {

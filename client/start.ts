@@ -69,14 +69,14 @@ const SweepSpec = z.object({ modes: z.array(z.enum(ICRLVR_MODES)).min(1), seeds:
  * Validates the config for `kind` and starts the experiment's workflow. Nothing is started
  * when the kind or the config is wrong.
  */
-export async function startExperiment(client: Client, opts: StartOptions): Promise<{ id: string; runId: string; configHash: string }> {
+export async function startExperiment(client: Client, opts: StartOptions): Promise<{ id: string; runId: string; configHash: string; warnings: string[] }> {
   if (!isExperimentKind(opts.kind)) {
     throw new DlabInputError(`unknown experiment kind "${opts.kind}" (expected one of: ${EXPERIMENT_KINDS.join(', ')})`, 'kind');
   }
   // paths in a config file mean files beside it, wherever dlab runs
   const raw = opts.configSource ? resolveConfigPaths(opts.kind, opts.config, dirname(opts.configSource)) : opts.config;
   const { workflowType, args, hash, checked } = workflowArgs(opts.kind, raw, opts.configSource);
-  const inputFiles = await precheckExperiment(opts.kind, checked);
+  const { inputFiles, warnings } = await precheckExperiment(opts.kind, checked);
   if (opts.id !== undefined && !/^[^\s/][^\s]{0,199}$/.test(opts.id)) {
     throw new DlabInputError(`--id: expected 1 to 200 characters without spaces, not starting with "/", found ${JSON.stringify(opts.id)}`, 'id');
   }
@@ -91,7 +91,7 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
       typedSearchAttributes: [{ key: DLAB_KIND, value: workflowType === 'icrlvrSweep' ? 'icrlvr-sweep' : opts.kind }],
       memo: { [STARTED_AT_MEMO]: new Date().toISOString() },
     });
-    return { id, runId: handle.firstExecutionRunId, configHash: hash };
+    return { id, runId: handle.firstExecutionRunId, configHash: hash, warnings };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       const open = await client.workflow

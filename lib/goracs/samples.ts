@@ -1,6 +1,7 @@
 import { Table } from 'apache-arrow';
 import { generateRecData, loadRecArrow, loadRecJsonl, recTextRecords, RecRecord, RecSplit, RecSynthConfig } from '../data/rec-synth';
 import { DlabInputError } from '../errors';
+import type { Tokenizer } from '../model/tokenizer';
 import { readNumbers, tableFromColumns } from '../store/columns';
 import type { GoracsConfig } from '../../schemas/config/goracs';
 import { binaryTestLabels } from './evaluate';
@@ -78,4 +79,19 @@ export function checkedSamples(cfg: GoracsConfig): { records: RecRecord[]; split
     if (ev.negatives >= items) throw new DlabInputError(`evaluation.negatives ${ev.negatives} needs at least ${ev.negatives + 1} distinct items; ${source} has ${items}`, 'evaluation.negatives');
   }
   return { records, split, source };
+}
+
+/**
+ * Every sample fits the model: bos + prompt + target tokens ≤ maxPos (maxPos null: unknown,
+ * nothing checked), and a non-empty prompt. Throws DlabInputError naming the sample, the data
+ * source and where the positions come from (`field`).
+ */
+export function checkSampleLengths(records: RecRecord[], tok: Tokenizer, maxPos: number | null, field: string, source: string): void {
+  const bos = tok.bosId === undefined ? 0 : 1;
+  for (const r of records) {
+    const context = bos + tok.encode(r.prompt).length;
+    if (context === 0) throw new DlabInputError(`sample ${r.id} of ${source}: empty prompt (nothing to predict the target from)`, r.id);
+    const n = context + tok.encode(r.target).length;
+    if (maxPos !== null && n > maxPos) throw new DlabInputError(`sample ${r.id} of ${source}: ${n} tokens (prompt + target), but the model has ${maxPos} positions (${field})`, r.id);
+  }
 }

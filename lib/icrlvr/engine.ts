@@ -25,7 +25,8 @@ import { streamOf } from './streams';
  *   evaluate — k samples per held-out question: avg@k, pass@k, process score of correct ones.
  */
 
-const template = (cfg: IcrlvrConfig) => PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact'];
+/** The prompt template a config names. */
+export const template = (cfg: Pick<IcrlvrConfig, 'template'>) => PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact'];
 const STOP = ['\n\n'];
 
 /** Questions of a step's sampling round: a seeded draw without replacement from the training set. */

@@ -233,3 +233,17 @@ export async function readHeadFile(path: string, expectedSha256?: string): Promi
   if (expectedSha256 && actual !== expectedSha256) throw new DlabInputError(`${path}: expected sha256 ${expectedSha256} (model.json), found ${actual}`, path);
   return headFromTable(decodeArtifact(bytes, 'model.head@1', path, actual), path);
 }
+
+/**
+ * The tokenizer and positions a run's model has: from its build config (built-in tokenizer,
+ * `maxPos`) or, for a directory, from its files as `loaded` (maxPos null: unknown). `field` says
+ * where the positions come from, for errors.
+ */
+export function modelLimits(
+  model: { build: BuildConfig } | { dir: string },
+  loaded?: { tokenizer: Tokenizer; maxPos: number | null; dir: string },
+): { tokenizer: Tokenizer; maxPos: number | null; field: string } {
+  if ('build' in model) return { tokenizer: new BuiltinTokenizer(model.build.tokenizer ?? {}), maxPos: model.build.maxPos, field: 'model.build.maxPos' };
+  if (!loaded) throw new Error('modelLimits: a model directory needs its loaded tokenizer');
+  return { tokenizer: loaded.tokenizer, maxPos: loaded.maxPos, field: `dims.maxPos of ${loaded.dir}/model.json` };
+}

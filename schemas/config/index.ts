@@ -35,7 +35,9 @@ export function parseWith<T>(schema: z.ZodType<T>, raw: unknown, what: string): 
     const found = lookup(raw, issue.path);
     // JSON has no Infinity or NaN (1e999 parses to Infinity): show them as such, not as null
     const shown = typeof found === 'number' && !Number.isFinite(found) ? String(found) : (JSON.stringify(found) ?? 'nothing');
-    return `  ${path}: ${issue.message}${issue.code === 'unrecognized_keys' ? '' : ` (found ${shown})`}`;
+    // a cross-field rule may name a field the config leaves to its default
+    const note = issue.code === 'unrecognized_keys' ? '' : found === undefined && issue.code === 'custom' ? ' (not set: its default applies)' : ` (found ${shown})`;
+    return `  ${path}: ${issue.message}${note}`;
   });
   throw new DlabInputError(`invalid ${what}:\n${lines.join('\n')}`, what);
 }

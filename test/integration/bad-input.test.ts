@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runHistory } from '../../client/history';
 import { buildDecoder } from '../../lib/model/gpt';
 import { CliResult, dlab, TestCluster } from '../helpers/cluster';
 
@@ -114,6 +113,20 @@ describe('bad input: a clear error, early, once, and nothing half-written', func
     { name: 'egClip in the wrong order', run: () => run('icrlvr', { ...ICRLVR, egClip: [5, -5] }, 'bi-8'), code: 2, says: /egClip: expected \[low, high\]/, notStarted: 'bi-8' },
     { name: 'steps 1e9', run: () => run('icrlvr', { ...ICRLVR, steps: 1e9 }, 'bi-9'), code: 2, says: /steps/, notStarted: 'bi-9' },
     { name: 'maxPos 1e9', run: () => run('icrlvr', { ...ICRLVR, model: { build: { ...ICRLVR.model.build, maxPos: 1e9 } } }, 'bi-10'), code: 2, says: /maxPos/, notStarted: 'bi-10' },
+    {
+      name: 'prompts + completions longer than the model\'s positions',
+      run: () => run('icrlvr', { ...ICRLVR, model: { build: { ...ICRLVR.model.build, maxPos: 16 } } }, 'bi-24'),
+      code: 2,
+      says: /rollout prompt of question train\d+ with demonstration demo\d+ \+ maxTokens 8: \d+ tokens, but the model has 16 positions \(model\.build\.maxPos\); lower maxTokens/,
+      notStarted: 'bi-24',
+    },
+    {
+      name: 'a held-out question too long for the positions (JSONL)',
+      run: () => run('icrlvr', { ...ICRLVR, mode: 'rlvr', model: { build: { ...ICRLVR.model.build, maxPos: 40 } }, task: { type: 'jsonl', questions: 'train.jsonl', heldOut: file('long.jsonl', JSON.stringify({ id: 'long-1', question: '1+'.repeat(30) + '1=', answer: '31' }) + '\n'), demos: 'demos.jsonl' }, questionsPerStep: 1, demosPerGroup: 0 }, 'bi-25'),
+      code: 2,
+      says: /held-out prompt of question long-1 \+ maxTokens 8: \d+ tokens, but the model has 40 positions/,
+      notStarted: 'bi-25',
+    },
     { name: 'questionsPerStep above the training questions', run: () => run('icrlvr', { ...ICRLVR, questionsPerStep: 12 }, 'bi-11'), code: 2, says: /questionsPerStep 12 exceeds the 8 training questions of task\.trainQuestions/, notStarted: 'bi-11' },
     { name: 'demosPerGroup above the demonstration pool', run: () => run('icrlvr', { ...ICRLVR, task: { ...ICRLVR.task, demoPool: 1 }, groupSize: 4, demosPerGroup: 3 }, 'bi-12'), code: 2, says: /demosPerGroup 3 exceeds the 1 demonstrations of task\.demoPool/, notStarted: 'bi-12' },
     {
@@ -135,6 +148,14 @@ describe('bad input: a clear error, early, once, and nothing half-written', func
     { name: 'an evaluation seed twice', run: () => run('goracs', { ...GORACS, evaluation: { seeds: [0, 0] } }, 'bi-17'), code: 2, says: /evaluation\.seeds: each entry once/, notStarted: 'bi-17' },
     { name: 'more negatives than items', run: () => run('goracs', { ...GORACS, evaluation: { methods: ['random'], negatives: 40 } }, 'bi-18'), code: 2, says: /evaluation\.negatives: at most data\.items − 1 = 29 negatives exist \(found 40\)/, notStarted: 'bi-18' },
     { name: 'a budget above the pool of a data file', run: () => run('goracs', { ...GORACS, data: { type: 'jsonl', path: 'samples.jsonl' }, budget: 5 }, 'bi-19'), code: 2, says: /budget n = 5 exceeds the pool size 2 of .*samples\.jsonl/, notStarted: 'bi-19' },
+    {
+      name: 'a sample longer than the model\'s positions, before anything is embedded',
+      run: () =>
+        run('goracs', { ...GORACS, data: { type: 'jsonl', path: file('long-sample.jsonl', readFileSync(join(root, 'samples.jsonl'), 'utf8').replace('"id":"p2","prompt":"history', '"id":"p2","prompt":"a very long history of many items') ) }, budget: 1 }, 'bi-26'),
+      code: 2,
+      says: /sample p2 of .*long-sample\.jsonl: \d+ tokens \(prompt \+ target\), but the model has 16 positions \(model\.build\.maxPos\)/,
+      notStarted: 'bi-26',
+    },
     { name: 'a data file without a validation split', run: () => run('goracs', { ...GORACS, data: { type: 'jsonl', path: 'pool-only.jsonl' }, budget: 1 }, 'bi-20'), code: 2, says: /pool-only\.jsonl: no sample has split "validation"/, notStarted: 'bi-20' },
     {
       name: 'label-enhanced on unlabelled data: the sample and the file',
@@ -253,17 +274,13 @@ describe('bad input: a clear error, early, once, and nothing half-written', func
     await cluster.waitFor('bi-paths', (s) => s.state !== 'running', 120_000);
   });
 
-  it('prompts + completions longer than the model\'s positions fail the run after one attempt, saying so', async () => {
-    // prompts with a demonstration are longer than 16 positions: the first generation would overflow them
-    const short = { ...ICRLVR, model: { build: { ...ICRLVR.model.build, maxPos: 16 } } };
-    const r = await run('icrlvr', short, 'bi-overflow', '--wait');
-    assert.equal(r.code, 1, r.stderr);
-    const status = JSON.parse((await dlab(['status', 'bi-overflow', '--json'], env)).stdout) as { state: string; error?: string };
-    assert.equal(status.state, 'failed');
-    assert.match(status.error ?? '', /question train\d+ with demonstration demo\d+ \(\d+ tokens\) \+ maxTokens 8: \d+ tokens, but the model has only 16 positions/);
-    const failed = (await runHistory(await cluster.client(), 'bi-overflow')).entries.filter((e) => e.status !== 'completed');
-    assert.ok(failed.length >= 1);
-    assert.deepEqual([...new Set(failed.map((e) => `${e.activity} attempt ${e.attempt}`))], ['icrlvrRollout attempt 1'], `each rollout shard failed once, not retried: ${JSON.stringify(failed)}`);
+  it('text the tokenizer would lose (unknown characters, item tokens it lacks) is started with a warning naming the samples', async () => {
+    const rec = (id: string, split: string, prompt: string) => JSON.stringify({ id, prompt, target: '<item_3>', split });
+    const data = file('lossy.jsonl', [rec('p1', 'pool', 'history <item_1> café'), rec('p2', 'pool', 'history <item_999>'), rec('v1', 'validation', 'history <item_2>'), rec('t1', 'test', 'history <item_2>')].join('\n') + '\n');
+    const r = await run('goracs', { ...GORACS, model: { build: { ...GORACS.model.build, maxPos: 64 } }, data: { type: 'jsonl', path: data }, budget: 1, maxIters: 1 }, 'bi-lossy', '--wait');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /dlab: warning: 1 text\(s\) have characters the tokenizer does not know, which become one unknown token each: sample p1 \("é"\)/);
+    assert.match(r.stderr, /dlab: warning: 1 item token\(s\) are not in the tokenizer and would be spelled out piece by piece: <item_999> in sample p2/);
   });
 
   it('run --wait with no worker on the queue says so after ~10 s, and keeps waiting: a worker started later finishes the run', async () => {
