@@ -13,6 +13,20 @@ export const SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
   DLAB_SEARCH_ATTRIBUTES.map((k) => [k.name, TypedSearchAttributes.toMetadataType(k.type)]),
 );
 
+/**
+ * Dynamic config of every dev server dlab starts (`dlab server`, `npm start`, tests, benches).
+ * The dev server runs one history shard whose transfer queue is polled at 20/s by default, and
+ * each sequential activity needs two transfer tasks: a workflow of sequential activities then
+ * plateaus at ~100 ms per activity. Raising the poll rate removes that floor; one task-queue
+ * partition (read and write alike: setting only one of them strands tasks for seconds) saves
+ * the fan-out over partitions a single dev server does not need. Figures: docs/benchmarks.md.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, number | boolean>> = {
+  'history.transferProcessorMaxPollRPS': 1000,
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+};
+
 export interface DevServerOptions {
   /** SQLite file: the server's whole state; restarting on the same file resumes every run. */
   dbFile: string;
@@ -25,6 +39,8 @@ export interface DevServerOptions {
   logFile?: string;
   /** How long to wait for the frontend to answer. */
   readyTimeoutMs?: number;
+  /** Dynamic config values (default DEV_SERVER_DYNAMIC_CONFIG; `{}`: the CLI's own defaults). */
+  dynamicConfig?: Readonly<Record<string, number | boolean | string>>;
 }
 
 export interface DevServer {
@@ -95,6 +111,7 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   if (opts.headless) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort ?? port + 1000));
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? DEV_SERVER_DYNAMIC_CONFIG)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
   let logFd: number | undefined;
   if (opts.logFile) {

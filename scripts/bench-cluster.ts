@@ -6,12 +6,13 @@ import { createWorker } from '../workers/worker';
 import { tempDir } from '../test/helpers/tmp';
 
 /**
- * For benchmarks: a dev server on a temp SQLite file and a worker in this process on
- * queue `bench`; everything is stopped and removed afterwards.
+ * For benchmarks: a dev server on a temp SQLite file (dlab's dynamic config unless another is
+ * given) and a worker in this process on queue `bench`; everything is stopped and removed
+ * afterwards.
  */
-export async function withBenchCluster<T>(fn: (client: Client, home: string) => Promise<T>): Promise<T> {
+export async function withBenchCluster<T>(fn: (client: Client, home: string) => Promise<T>, server_?: { dynamicConfig?: Record<string, number | boolean | string> }): Promise<T> {
   const dir = tempDir('bench');
-  const server = await startDevServer({ dbFile: join(dir.path, 'temporal.db'), headless: true, logFile: join(dir.path, 'server.log') });
+  const server = await startDevServer({ dbFile: join(dir.path, 'temporal.db'), headless: true, logFile: join(dir.path, 'server.log'), dynamicConfig: server_?.dynamicConfig });
   const home = join(dir.path, 'home');
   const worker = await createWorker({ address: server.address, taskQueue: 'bench', dlabHome: home });
   const running = worker.run();

@@ -1,6 +1,7 @@
 // `npm run bench:platform`: what the platform itself costs.
 //  1. one no-op activity round trip through a real dev server (schedule → worker → complete →
-//     next workflow task → next schedule), median over N, from the server's own event times;
+//     next workflow task → next schedule), median over N, from the server's own event times —
+//     on the dev server as the Temporal CLI configures it and as dlab starts it, side by side;
 //  2. write + read throughput of a 1e6 × 64 float32 embedding artifact (hash, IPC, fsync,
 //     rename; read, verify, zero-copy vectors) next to a plain copy of the same bytes.
 // Ends with one line: a JSON object of the figures.
@@ -13,6 +14,7 @@ import { LocalArtifactStore } from '../lib/store/artifact-store';
 import { readVectors, tableFromColumns, vectorColumn } from '../lib/store/columns';
 import { Rng } from '../lib/rng';
 import { withBenchCluster } from './bench-cluster';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../client/dev-server';
 import { tempDir } from '../test/helpers/tmp';
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 200);
@@ -31,7 +33,7 @@ function seconds(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-async function roundTrips() {
+async function roundTrips(dynamicConfig?: Record<string, number | boolean>) {
   return withBenchCluster(async (client) => {
     const handle = await client.workflow.start('noopRoundTrips', { taskQueue: 'bench', workflowId: 'bench-noop', args: [ROUND_TRIPS] });
     const t0 = process.hrtime.bigint();
@@ -40,8 +42,8 @@ async function roundTrips() {
     const events = (await handle.fetchHistory()).events ?? [];
     const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => Date.parse(tsToIso(e.eventTime)!));
     const cycles = scheduled.slice(1).map((t, i) => t - scheduled[i]);
-    return { medianMs: median(cycles), p90Ms: quantile(cycles, 0.9), wallPerActivityMs: (wall * 1000) / ROUND_TRIPS };
-  });
+    return { medianMs: median(cycles), p90Ms: quantile(cycles, 0.9), maxMs: Math.max(...cycles), wallPerActivityMs: (wall * 1000) / ROUND_TRIPS };
+  }, { dynamicConfig });
 }
 
 async function artifactThroughput(dir: string) {
@@ -83,8 +85,14 @@ async function artifactThroughput(dir: string) {
 async function main() {
   const dir = tempDir('bench');
   try {
-    const rt = await roundTrips();
-    console.log(`no-op activity round trip (${ROUND_TRIPS}, from server event times): median ${rt.medianMs.toFixed(1)} ms, p90 ${rt.p90Ms.toFixed(1)} ms; wall ${rt.wallPerActivityMs.toFixed(1)} ms per activity`);
+    // the dev server as the Temporal CLI configures it, then as dlab starts it (DEV_SERVER_DYNAMIC_CONFIG)
+    const stock = await roundTrips({});
+    const rt = await roundTrips(undefined);
+    const show = (label: string, r: typeof rt) =>
+      console.log(`no-op activity round trip, ${label} (${ROUND_TRIPS}, from server event times): median ${r.medianMs.toFixed(1)} ms, p90 ${r.p90Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(0)} ms; wall ${r.wallPerActivityMs.toFixed(1)} ms per activity`);
+    show('stock dev server', stock);
+    show(`dlab's dev server (${Object.entries(DEV_SERVER_DYNAMIC_CONFIG).map(([k, v]) => `${k}=${v}`).join(', ')})`, rt);
+    console.log(`  median ratio stock / dlab: ${(stock.medianMs / rt.medianMs).toFixed(2)}×`);
     const io = await artifactThroughput(dir.path);
     console.log(`embedding artifact ${ROWS} × ${DIM} float32 (${(io.bytes / 1e6).toFixed(0)} MB file):`);
     console.log(`  write (IPC + sha256 + fsync + rename) ${io.writeGBps.toFixed(2)} GB/s   read (read + verify + zero-copy vectors) ${io.readGBps.toFixed(2)} GB/s`);
@@ -92,7 +100,10 @@ async function main() {
     console.log(
       JSON.stringify({
         bench: 'platform',
+        stockRoundTripMedianMs: +stock.medianMs.toFixed(2),
+        stockRoundTripP90Ms: +stock.p90Ms.toFixed(2),
         noopRoundTripMedianMs: +rt.medianMs.toFixed(2),
+        noopRoundTripMaxMs: +rt.maxMs.toFixed(2),
         noopRoundTripP90Ms: +rt.p90Ms.toFixed(2),
         noopWallPerActivityMs: +rt.wallPerActivityMs.toFixed(2),
         artifactRows: ROWS,

@@ -283,6 +283,23 @@ describe('bad input: a clear error, early, once, and nothing half-written', func
     assert.match(r.stderr, /dlab: warning: 1 item token\(s\) are not in the tokenizer and would be spelled out piece by piece: <item_999> in sample p2/);
   });
 
+  it('a model file changed after the start, before the worker reads it: the run fails at its first activity, once, naming the file', async () => {
+    const dir = join(root, 'models', 'changed-later');
+    const built = await dlab(['model', 'build', '--config', file('goracs-model.json', GORACS.model.build), '--out', dir]);
+    assert.equal(built.code, 0, built.stderr);
+    const queue = { ...env, DLAB_TASK_QUEUE: 'bi-later' };
+    const started = await dlab(['run', 'goracs', '--config', file('later.json', { ...GORACS, model: { dir } }), '--id', 'bi-later'], queue);
+    assert.equal(started.code, 0, started.stderr); // checked and started; no worker polls bi-later yet
+    flip(join(dir, 'backbone.onnx'));
+    const w = await cluster.startWorker(cluster.home('later'), 'bi-later');
+    const s = await cluster.waitFor('bi-later', (st) => st.state !== 'running', 120_000);
+    await w.stop();
+    assert.equal(s.state, 'failed');
+    assert.match(s.error ?? '', /backbone\.onnx: sha256 is [0-9a-f]{64}, but .*model\.json says/);
+    const { entries } = JSON.parse((await dlab(['history', 'bi-later', '--json'], env)).stdout) as { entries: { activity: string; attempt: number; status: string }[] };
+    assert.deepEqual(entries.map((e) => [e.activity, e.attempt, e.status]), [['goracsPrepare', 1, 'failed']], 'one attempt, not retried');
+  });
+
   it('run --wait with no worker on the queue says so after ~10 s, and keeps waiting: a worker started later finishes the run', async () => {
     const cfg = file('lonely.json', SMOKE);
     const child = dlab(['run', 'smoke', '--config', cfg, '--id', 'bi-lonely', '--wait'], { ...env, DLAB_TASK_QUEUE: 'nobody-here' });

@@ -94,3 +94,21 @@ describe('errors retrying cannot fix', () => {
     assert.equal(asFailure(transient), transient);
   });
 });
+
+describe('model directories are checked on every load (a worker that read one before is not fooled)', () => {
+  const tmp = tempDir('model-check');
+  after(() => tmp.cleanup());
+
+  it('a file changed after a first, successful read is refused on the next, naming it', async () => {
+    const { buildModelDir, readModelDir } = await import('../../lib/model/model-dir');
+    const dir = join(tmp.path, 'm');
+    await buildModelDir({ vocab: 104, dModel: 16, nLayer: 1, nHead: 2, dFf: 32, maxPos: 32, seed: 1 }, dir);
+    const first = await readModelDir(dir);
+    assert.match(first.sha256, /^[0-9a-f]{64}$/);
+    const { readFileSync } = await import('node:fs');
+    const bytes = readFileSync(first.tokenizerPath);
+    bytes[bytes.length >> 1] ^= 0x01; // same size, other bytes
+    writeFileSync(first.tokenizerPath, bytes);
+    await assert.rejects(readModelDir(dir), (e: unknown) => e instanceof DlabInputError && e.where === first.tokenizerPath && /sha256 is [0-9a-f]{64}, but .*model\.json says/.test(e.message));
+  });
+});
