@@ -90,7 +90,7 @@ export function goracsActivities(deps: ActivityDeps) {
         // the data checked against the config and the model now, not after hours of embedding and refinement
         const { records, split, source } = checkedSamples(cfg);
         const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: modelDir });
-        checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source);
+        checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
         const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
         return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
       });

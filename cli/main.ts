@@ -6,6 +6,7 @@ import { startDevServer } from '../client/dev-server';
 import { runHistory } from '../client/history';
 import { readConfigFile, startExperiment } from '../client/start';
 import { runStatus } from '../client/status';
+import { stateOf } from '../client/events';
 import { verifyRun } from '../client/verify';
 import { writeRunReport } from '../client/report';
 import { storeForHome } from '../lib/store/artifact-store';
@@ -127,21 +128,22 @@ for (const [name, description] of [
     .argument('<id>')
     .action(async (id: string) => {
       const client = await connectClient();
-      const status = await runStatus(client, id);
-      // the state the request needs: open for cancel and pause (not already paused), paused for resume
-      const wrong =
-        status.state !== 'running' && status.state !== 'paused'
-          ? `it is ${status.state}`
-          : name === 'pause' && status.state === 'paused'
-            ? 'it is already paused'
-            : name === 'resume' && status.state !== 'paused'
-              ? 'it is not paused'
-              : undefined;
-      if (wrong) throw new DlabInputError(`${name} ${id}: ${wrong}; nothing sent`, 'id');
       const handle = client.workflow.getHandle(id);
+      // the state the request needs: open for all three; for pause not paused, for resume paused —
+      // known only when a worker answers the status query (otherwise the signal is sent anyway)
+      const state = stateOf(await handle.describe());
+      const paused =
+        state === 'running'
+          ? await client.connection
+              .withDeadline(Date.now() + 4000, () => handle.query<{ state: string }>('status'))
+              .then((s) => s.state === 'paused', () => undefined)
+          : undefined;
+      const wrong =
+        state !== 'running' ? `it is ${state}` : name === 'pause' && paused === true ? 'it is already paused' : name === 'resume' && paused === false ? 'it is not paused' : undefined;
+      if (wrong) throw new DlabInputError(`${name} ${id}: ${wrong}; nothing sent`, 'id');
       if (name === 'cancel') await handle.cancel();
       else await handle.signal(name);
-      process.stderr.write(`${name}: sent to ${id} (it was ${status.state})\n`);
+      process.stderr.write(`${name}: sent to ${id}${paused === undefined ? '' : ` (it was ${paused ? 'paused' : 'running'})`}\n`);
     });
 }
 

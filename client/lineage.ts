@@ -38,9 +38,13 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
   } catch (err) {
     notes.push(`attempts unknown: ${(err as Error).message}`);
   }
+  const inputs = new Map<string, string>(); // input file → sha256 when the run started
   for (const id of client ? experiments : []) {
     try {
-      indexAttempts(id, await fetchRunChain(client!, id), new Set(artifacts.keys()), attempts, modelDirs);
+      const chain = await fetchRunChain(client!, id);
+      indexAttempts(id, chain, new Set(artifacts.keys()), attempts, modelDirs);
+      const start = decodeFirst(chain[0]?.events[0]?.workflowExecutionStartedEventAttributes?.input) as { inputFiles?: Record<string, string> } | undefined;
+      for (const [f, sha] of Object.entries(start?.inputFiles ?? {})) inputs.set(f, sha);
     } catch (err) {
       notes.push(`attempts of run ${id} unknown: its history is not on the server (${(err as Error).message})`);
     }
@@ -56,6 +60,11 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
     if (!file) continue;
     const actual = await readFile(file).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
     if (actual !== sha) problems.push(`${file}: expected sha256 ${sha}, ${actual.length === 64 ? `found ${actual}` : actual}`);
+  }
+  // the input files the runs started from, as they were then and as they are now
+  for (const [f, sha] of inputs) {
+    const now = await readFile(f).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
+    notes.push(`input ${f}: sha256 ${sha} when the run started${now === sha ? ', unchanged' : `; now ${now.length === 64 ? `sha256 ${now}: changed since` : now}`}`);
   }
   return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, files), notes, problems };
 }

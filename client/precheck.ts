@@ -43,7 +43,7 @@ export async function precheckExperiment(kind: ExperimentKind, config: unknown):
     const cfg = config as GoracsConfig;
     const { records, source } = checkedSamples(cfg);
     const limits = modelLimits(cfg.model, dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : undefined);
-    checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source);
+    checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
     warnings.push(...lostInTokenization(limits.tokenizer, records.map((r) => [`sample ${r.id}`, `${r.prompt}${r.target}`] as [string, string])));
     if (cfg.data.type !== 'synthetic') files[cfg.data.path] = fileSha256(cfg.data.path);
   }

@@ -42,7 +42,7 @@ export interface StartOptions {
  * "seeds": [...]}` is a sweep: every (mode, seed) child config is validated here, before
  * anything starts.
  */
-function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string; checked: unknown } {
+function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string; checked: unknown[] } {
   if (kind === 'icrlvr' && raw && typeof raw === 'object' && 'sweep' in raw) {
     const { sweep, ...base } = raw as { sweep: unknown } & Record<string, unknown>;
     const s = parseWith(SweepSpec, sweep, `icrlvr sweep in ${source ?? 'config'} (field "sweep")`);
@@ -56,11 +56,13 @@ function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { wo
     const twice = keys.find((k, i) => keys.indexOf(k) !== i);
     if (twice) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: the run ${twice} is listed twice (field "sweep": each mode and seed once)`, 'sweep');
     const hash = configHash(runs.map((r) => r.configHash));
-    return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash, checked: runs[0].config };
+    // the data checks depend on the mode (demonstrations in prompts), not on the seed: one config per mode
+    const perMode = s.modes.map((m) => runs.find((r) => r.mode === m)!.config);
+    return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash, checked: perMode };
   }
   const config = parseConfig(kind, raw, source);
   const hash = configHash(config);
-  return { workflowType: kind, args: { config, configHash: hash }, hash, checked: config };
+  return { workflowType: kind, args: { config, configHash: hash }, hash, checked: [config] };
 }
 
 const SweepSpec = z.object({ modes: z.array(z.enum(ICRLVR_MODES)).min(1), seeds: z.array(z.number().int().min(0)).min(1) }).strict();
@@ -76,7 +78,13 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
   // paths in a config file mean files beside it, wherever dlab runs
   const raw = opts.configSource ? resolveConfigPaths(opts.kind, opts.config, dirname(opts.configSource)) : opts.config;
   const { workflowType, args, hash, checked } = workflowArgs(opts.kind, raw, opts.configSource);
-  const { inputFiles, warnings } = await precheckExperiment(opts.kind, checked);
+  const inputFiles: Record<string, string> = {};
+  const warnings: string[] = [];
+  for (const c of checked) {
+    const r = await precheckExperiment(opts.kind, c);
+    Object.assign(inputFiles, r.inputFiles);
+    for (const w of r.warnings) if (!warnings.includes(w)) warnings.push(w);
+  }
   if (opts.id !== undefined && !/^[^\s/][^\s]{0,199}$/.test(opts.id)) {
     throw new DlabInputError(`--id: expected 1 to 200 characters without spaces, not starting with "/", found ${JSON.stringify(opts.id)}`, 'id');
   }

@@ -39,9 +39,10 @@ export function permanentError(err: unknown): DlabInputError | undefined {
   const code = (err as NodeJS.ErrnoException).code;
   const path = (err as NodeJS.ErrnoException).path;
   if (code && PERMANENT_FS_CODES.has(code)) return new DlabInputError(`${path ?? 'a file'}: ${err.message}`, path);
-  if (err instanceof RangeError && /Invalid typed array length|Array buffer allocation failed|Invalid array length/.test(err.message)) {
+  if (err instanceof RangeError && /Invalid typed array length|Invalid array length/.test(err.message)) {
     return new DlabInputError(`too large to allocate (${err.message}): a size in the config (rows, steps, maxPos, …) is beyond what fits in memory`);
   }
-  if (ORT_INPUT_ERROR.test(err.message)) return new DlabInputError(`ONNX Runtime: ${err.message}`);
+  // running out of memory is not the input's fault: another attempt (on a freer worker) may pass
+  if (ORT_INPUT_ERROR.test(err.message) && !/alloc|memory/i.test(err.message)) return new DlabInputError(`ONNX Runtime: ${err.message}`);
   return undefined;
 }

@@ -83,12 +83,14 @@ export function checkedSamples(cfg: GoracsConfig): { records: RecRecord[]; split
 
 /**
  * Every sample fits the model: bos + prompt + target tokens ≤ maxPos (maxPos null: unknown,
- * nothing checked), and a non-empty prompt. Throws DlabInputError naming the sample, the data
+ * nothing checked), and a non-empty prompt. Test samples only `withTest` (they are fed to the
+ * model by the evaluation alone). Throws DlabInputError naming the sample, the data
  * source and where the positions come from (`field`).
  */
-export function checkSampleLengths(records: RecRecord[], tok: Tokenizer, maxPos: number | null, field: string, source: string): void {
+export function checkSampleLengths(records: RecRecord[], tok: Tokenizer, maxPos: number | null, field: string, source: string, withTest = true): void {
   const bos = tok.bosId === undefined ? 0 : 1;
   for (const r of records) {
+    if (!withTest && r.split === 'test') continue;
     const context = bos + tok.encode(r.prompt).length;
     if (context === 0) throw new DlabInputError(`sample ${r.id} of ${source}: empty prompt (nothing to predict the target from)`, r.id);
     const n = context + tok.encode(r.target).length;

@@ -67,15 +67,17 @@ export function makeTaskData(task: IcrlvrConfig['task']): TaskData {
 
 /**
  * What the run's config asks of its data, checked before anything is generated: a step's
- * questionsPerStep distinct training questions, and demosPerGroup demonstrations per group.
+ * questionsPerStep distinct training questions, and (mode icrlvr) demosPerGroup demonstrations
+ * per group.
  * Throws DlabInputError naming the field and the file (or the arithmetic task's count).
  */
-export function checkTaskFits(data: TaskData, cfg: Pick<IcrlvrConfig, 'task' | 'questionsPerStep' | 'demosPerGroup'>): void {
+export function checkTaskFits(data: TaskData, cfg: Pick<IcrlvrConfig, 'task' | 'questionsPerStep' | 'demosPerGroup' | 'mode'>): void {
   const where = (file: 'questions' | 'demos', count: 'trainQuestions' | 'demoPool') => (cfg.task.type === 'jsonl' ? cfg.task[file] : `task.${count}`);
   if (cfg.questionsPerStep > data.train.length) {
     throw new DlabInputError(`questionsPerStep ${cfg.questionsPerStep} exceeds the ${data.train.length} training questions of ${where('questions', 'trainQuestions')}`, 'questionsPerStep');
   }
-  if (cfg.demosPerGroup > data.demos.length) {
+  // only mode icrlvr puts demonstrations into rollout prompts
+  if (cfg.mode === 'icrlvr' && cfg.demosPerGroup > data.demos.length) {
     throw new DlabInputError(`demosPerGroup ${cfg.demosPerGroup} exceeds the ${data.demos.length} demonstrations of ${where('demos', 'demoPool')}`, 'demosPerGroup');
   }
 }

@@ -101,14 +101,19 @@ async function installDir(tmp: string, dir: string, modelJson: string, replace: 
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
   }
-  if (!replace) {
-    const existing = await fs.readFile(join(dir, 'model.json'), 'utf8').catch(() => undefined);
-    if (existing === modelJson && (await readModelDir(dir).then(() => true, () => false))) return;
-    throw new DlabInputError(`${dir} already exists${existing ? ' and holds another model' : ''}; choose another directory, or pass --force to replace it`, dir);
-  }
+  // a directory that already holds exactly this model (another worker built the same one) is
+  // kept as it is, even with `replace`: swapping it would take it away from readers for a moment
+  const existing = await fs.readFile(join(dir, 'model.json'), 'utf8').catch(() => undefined);
+  if (existing === modelJson && (await readModelDir(dir).then(() => true, () => false))) return;
+  if (!replace) throw new DlabInputError(`${dir} already exists${existing ? ' and holds another model' : ''}; choose another directory, or pass --force to replace it`, dir);
   const old = `${tmp}.old`;
   await fs.rename(dir, old);
-  await fs.rename(tmp, dir);
+  try {
+    await fs.rename(tmp, dir);
+  } catch (err) {
+    await fs.rename(old, dir).catch(() => undefined); // put the old one back rather than leave nothing
+    throw err;
+  }
   await fs.rm(old, { recursive: true, force: true });
 }
 
@@ -207,7 +212,7 @@ export async function readModelDir(dir: string): Promise<{ json: ModelJson; sha2
 }
 
 /** Hashes of files already read, by path, with the stat they were read at. */
-const hashed = new Map<string, { stamp: string; sha256: string }>();
+const hashed = new Map<string, { stamp: string; sha256: string; trusted: boolean }>();
 
 /**
  * sha256 of a file's bytes, read again only when its size, inode, modification or change time
@@ -218,11 +223,14 @@ export async function fileSha256(path: string): Promise<string> {
   const st = await fs.stat(path, { bigint: true });
   const stamp = `${st.size}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
   const known = hashed.get(path);
-  if (known?.stamp === stamp) return known.sha256;
+  if (known?.trusted && known.stamp === stamp) return known.sha256;
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   const sha256 = h.digest('hex');
-  hashed.set(path, { stamp, sha256 });
+  // a file modified within a second of being hashed could change again within the same
+  // timestamp tick: such a hash is not reused
+  const trusted = Date.now() - Number(st.mtimeNs / 1_000_000n) > 1000;
+  hashed.set(path, { stamp, sha256, trusted });
   return sha256;
 }
 

@@ -271,7 +271,15 @@ describe('bad input: a clear error, early, once, and nothing half-written', func
     const input = payloadConverter.fromPayload(start.input!.payloads![0]) as { config: { data: { path: string } }; inputFiles: Record<string, string> };
     assert.equal(input.config.data.path, join(sub, 'samples.jsonl'));
     assert.match(input.inputFiles[join(sub, 'samples.jsonl')], /^[0-9a-f]{64}$/);
-    await cluster.waitFor('bi-paths', (s) => s.state !== 'running', 120_000);
+    const done = await cluster.waitFor('bi-paths', (s) => s.state !== 'running', 120_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    // lineage names the input file as the run read it, and says when it has changed since
+    const coreset = done.artifacts.find((a) => a.name === 'coreset')!.sha256;
+    const before = await dlab(['lineage', coreset], env);
+    assert.match(before.stdout, new RegExp(`note: input ${join(sub, 'samples.jsonl').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: sha256 [0-9a-f]{64} when the run started, unchanged`));
+    writeFileSync(join(sub, 'samples.jsonl'), readFileSync(join(sub, 'samples.jsonl'), 'utf8') + '\n');
+    const after = await dlab(['lineage', coreset], env);
+    assert.match(after.stdout, /when the run started; now sha256 [0-9a-f]{64}: changed since/);
   });
 
   it('text the tokenizer would lose (unknown characters, item tokens it lacks) is started with a warning naming the samples', async () => {
