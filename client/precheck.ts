@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DlabInputError } from '../lib/errors';
 import { checkedSamples, checkSampleLengths } from '../lib/goracs/samples';
 import { checkTaskFits, makeTaskData } from '../lib/icrlvr/data';
 import { checkPositions } from '../lib/icrlvr/positions';
-import { modelLimits, readModelDir } from '../lib/model/model-dir';
+import { fileSha256, modelLimits, readModelDir } from '../lib/model/model-dir';
 import { loadTokenizer } from '../lib/model/tokenizers';
 import { lostInTokenization } from '../lib/model/tokenizer';
 import type { ExperimentKind } from '../schemas/config';
@@ -27,32 +25,35 @@ export async function precheckExperiment(kind: ExperimentKind, config: unknown):
   const model = (config as { model?: { dir?: string } }).model;
   const dir = model?.dir ? await readModelDir(model.dir) : undefined;
   if (model?.dir && dir) files[join(model.dir, 'model.json')] = dir.sha256;
+  // a directory's tokenizer and positions (a built model's come from its build config)
+  const loaded = dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : undefined;
   if (kind === 'icrlvr') {
     const cfg = config as IcrlvrConfig;
     const data = makeTaskData(cfg.task);
     checkTaskFits(data, cfg);
-    const limits = modelLimits(cfg.model, dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : undefined);
+    const limits = modelLimits(cfg.model, loaded);
     checkPositions(limits.tokenizer, limits.maxPos, data, cfg, limits.field);
     const texts = function* () {
       for (const q of [...data.train, ...data.heldOut]) yield [`question ${q.id}`, `${q.question}${q.solution}${q.answer}`] as [string, string];
       for (const d of data.demos) yield [`demonstration ${d.id}`, `${d.question}${d.solution}`] as [string, string];
     };
     warnings.push(...lostInTokenization(limits.tokenizer, texts()));
-    if (cfg.task.type === 'jsonl') for (const f of [cfg.task.questions, cfg.task.heldOut, cfg.task.demos]) files[f] = fileSha256(f);
+    if (cfg.task.type === 'jsonl') for (const f of [cfg.task.questions, cfg.task.heldOut, cfg.task.demos]) files[f] = await inputSha256(f);
   } else if (kind === 'goracs') {
     const cfg = config as GoracsConfig;
     const { records, source } = checkedSamples(cfg);
-    const limits = modelLimits(cfg.model, dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : undefined);
+    const limits = modelLimits(cfg.model, loaded);
     checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
     warnings.push(...lostInTokenization(limits.tokenizer, records.map((r) => [`sample ${r.id}`, `${r.prompt}${r.target}`] as [string, string])));
-    if (cfg.data.type !== 'synthetic') files[cfg.data.path] = fileSha256(cfg.data.path);
+    if (cfg.data.type !== 'synthetic') files[cfg.data.path] = await inputSha256(cfg.data.path);
   }
   return { inputFiles: files, warnings };
 }
 
-function fileSha256(path: string): string {
+/** sha256 of an input file (lib's stat-cached hash), an input error naming it if it cannot be read. */
+async function inputSha256(path: string): Promise<string> {
   try {
-    return createHash('sha256').update(readFileSync(path)).digest('hex');
+    return await fileSha256(path);
   } catch (err) {
     throw new DlabInputError(`${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
   }
