@@ -17,7 +17,7 @@ import { loadTokenizer } from '../lib/model/tokenizers';
 import { Memo } from '../lib/memo';
 import { ArtifactRef } from '../lib/store/ref';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
-import { modelDirFor, policyFor } from './policies';
+import { modelDirFor, policyFor, promptOptionsOf } from './policies';
 import { StageContext, StageResult } from './types';
 
 export interface GoracsBase extends StageContext {
@@ -90,7 +90,7 @@ export function goracsActivities(deps: ActivityDeps) {
         // the data checked against the config and the model now, not after hours of embedding and refinement
         const { records, split, source } = checkedSamples(cfg);
         const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: modelDir });
-        checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
+        checkSampleLengths(records, limits.prompts, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
         const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
         return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
       });
@@ -99,7 +99,7 @@ export function goracsActivities(deps: ActivityDeps) {
     /** Gradient embedding of pool + validation samples [start, end) (in sample order), batch by batch, resumable. */
     async goracsEmbed(input: GoracsBase & GoracsRefs & { start: number; end: number }): Promise<StageResult> {
       const cfg = cfgOf(input);
-      const policy = await policyFor(input.modelDir);
+      const policy = await policyFor(input.modelDir, promptOptionsOf(cfg.model));
       const records = await recordsOf(input);
       const split = splitRows(records, input.samples.sha256);
       const all = Int32Array.from([...split.pool, ...split.validation]).sort();
@@ -265,12 +265,12 @@ export function goracsActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const ev = cfg.evaluation;
         const io = artifactIO(deps, input);
-        const policy = await policyFor(input.modelDir);
+        const policy = await policyFor(input.modelDir, promptOptionsOf(cfg.model));
         const records = await recordsOf(input);
         const split = splitRows(records, input.samples.sha256);
         const items = cfg.data.type === 'synthetic' ? Array.from({ length: cfg.data.items }, (_, i) => renderItem(i)) : [...new Set(records.map((r) => r.target))].sort();
         const task: EvalTask = ev.task === 'binary' ? { kind: 'binary', yes: ev.binaryTargets[0], no: ev.binaryTargets[1] } : { kind: 'next-item' };
-        const data = await evalDatas.get([input.modelDir, policy.model.sha256.head, input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
+        const data = await evalDatas.get([input.modelDir, policy.model.sha256.head, policy.prompts.chat ? 'chat' : 'plain', input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
           evalData(policy, records, split, items, ev.negatives, cfg.seed, cfg.batchSize, task),
         );
         const p = await problemOf(input, cfg);

@@ -15,7 +15,7 @@ import { comparisonTable } from '../lib/icrlvr/records';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
-import { modelDirFor, policyFor, pretrainedModelDirFor } from './policies';
+import { modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
 import { StageContext, StageResult } from './types';
 
 export interface IcrlvrBase extends StageContext {
@@ -42,7 +42,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
   };
   const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
     const ckpt = await readCheckpoint(artifactIO(deps, input), checkpoint);
-    return { policy: (await policyFor(input.modelDir)).withHead(ckpt.head), ckpt };
+    return { policy: (await policyFor(input.modelDir, promptOptionsOf(input.config.model))).withHead(ckpt.head), ckpt };
   };
 
   return {
@@ -62,7 +62,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
             : await modelDirFor(deps.modelsDir, cfg.model);
         const { json, headPath, tokenizerPath } = await readModelDir(modelDir);
         const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(tokenizerPath), maxPos: json.dims.maxPos, dir: modelDir });
-        checkPositions(limits.tokenizer, limits.maxPos, task, cfg, limits.field);
+        checkPositions(limits.prompts, limits.maxPos, task, cfg, limits.field);
         const head = await readHeadFile(headPath, json.sha256.head);
         const parents = [json.sha256.backbone, json.sha256.head];
         const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);

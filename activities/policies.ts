@@ -4,6 +4,7 @@ import { LmSequence, trainGptAsync } from '../lib/model/gpt-train';
 import { initialWeights } from '../lib/model/gpt-weights';
 import { buildModelDir, BuildConfig, readModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
+import type { PromptOptions } from '../lib/model/prompt';
 import { Memo } from '../lib/memo';
 import type { ModelSource } from '../schemas/config/model';
 
@@ -15,9 +16,14 @@ const policies = new Memo<Policy>(4);
  * against model.json on each call (re-read only when its stat changed), and the cache is keyed
  * by model.json's sha256, so a changed directory is another model, never a stale one.
  */
-export async function policyFor(dir: string): Promise<Policy> {
+export async function policyFor(dir: string, prompts: PromptOptions = {}): Promise<Policy> {
   const { sha256 } = await readModelDir(dir);
-  return policies.get(`${dir}@${sha256}`, () => Policy.load(dir));
+  return policies.get(`${dir}@${sha256}${prompts.chatTemplate ? '@chat' : ''}`, () => Policy.load(dir, prompts));
+}
+
+/** The prompt options of a run's model config (chatTemplate for a model directory). */
+export function promptOptionsOf(model: ModelSource): PromptOptions {
+  return 'dir' in model && model.chatTemplate ? { chatTemplate: true } : {};
 }
 
 /**

@@ -132,8 +132,10 @@ export function modelCommand(): Command {
     .option('--json')
     .action(async (opts: { model: string; context: string; target: string; json?: boolean }) => {
       const policy = await Policy.load(opts.model);
-      const target = policy.tokenizer.encode(opts.target);
-      const { scored } = await policy.score([{ context: policy.encodePrompt(opts.context), target }]);
+      const item = policy.encodeContinuation(opts.context, opts.target);
+      const target = item.target;
+      if (!target.length) throw new DlabInputError(`--target ${JSON.stringify(opts.target)}: no tokens after the context's`, '--target');
+      const { scored } = await policy.score([item]);
       const r = { logprob: scored[0].logprob, tokens: target, tokenLogprobs: Array.from(scored[0].tokenLogprobs) };
       print(opts.json, r, `log π(target | context) = ${r.logprob.toFixed(4)} over ${target.length} tokens`);
     });

@@ -32,7 +32,7 @@ export async function precheckExperiment(kind: ExperimentKind, config: unknown):
     const data = makeTaskData(cfg.task);
     checkTaskFits(data, cfg);
     const limits = modelLimits(cfg.model, loaded);
-    checkPositions(limits.tokenizer, limits.maxPos, data, cfg, limits.field);
+    checkPositions(limits.prompts, limits.maxPos, data, cfg, limits.field);
     const texts = function* () {
       for (const q of [...data.train, ...data.heldOut]) yield [`question ${q.id}`, `${q.question}${q.solution}${q.answer}`] as [string, string];
       for (const d of data.demos) yield [`demonstration ${d.id}`, `${d.question}${d.solution}`] as [string, string];
@@ -43,7 +43,7 @@ export async function precheckExperiment(kind: ExperimentKind, config: unknown):
     const cfg = config as GoracsConfig;
     const { records, source } = checkedSamples(cfg);
     const limits = modelLimits(cfg.model, loaded);
-    checkSampleLengths(records, limits.tokenizer, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
+    checkSampleLengths(records, limits.prompts, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
     warnings.push(...lostInTokenization(limits.tokenizer, records.map((r) => [`sample ${r.id}`, `${r.prompt}${r.target}`] as [string, string])));
     if (cfg.data.type !== 'synthetic') files[cfg.data.path] = await inputSha256(cfg.data.path);
   }

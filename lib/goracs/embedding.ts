@@ -39,15 +39,15 @@ export interface EmbeddedBatch {
   d: number;
 }
 
-/** A score item: context (bos + prompt tokens) and the target tokens. */
+/** A score item: context (the prompt's ids) and the target tokens after it. */
 export interface EmbedItem {
   context: number[];
   target: number[];
 }
 
-/** bos + prompt tokens → target tokens, for every record. */
+/** prompt → target tokens, encoded together (PromptFormat.continuation), for every record. */
 export function embedItems(policy: Policy, records: RecRecord[]): EmbedItem[] {
-  return records.map((r) => ({ context: policy.encodePrompt(r.prompt), target: policy.tokenizer.encode(r.target) }));
+  return records.map((r) => policy.encodeContinuation(r.prompt, r.target));
 }
 
 /**
@@ -75,12 +75,12 @@ export async function embedBatch(policy: Policy, items: EmbedItem[], names: stri
   if (B > 0) {
     const { ids, positions, mask, L } = leftPadBatch(seqs, policy.tokenizer.padId);
     const { hidden } = await policy.backbone.run(ids, positions, mask, B, L, policy.backbone.emptyCache(B));
-    const bos = policy.tokenizer.bosId;
+    const specials = policy.prompts.prefix.length;
     for (let b = 0; b < B; b++) {
       const { context, target } = items[b];
       const off = L - seqs[b].length;
-      // e: mean of the prompt positions [p0, off + |context|)
-      const p0 = off + (context.length > 1 && context[0] === bos ? 1 : 0);
+      // e: mean of the prompt positions [p0, off + |context|), the special ids before the prompt left out
+      const p0 = off + (context.length > specials ? specials : 0);
       const p1 = off + context.length;
       const acc = new Float64Array(d);
       for (let p = p0; p < p1; p++) {

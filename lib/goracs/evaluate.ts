@@ -15,8 +15,11 @@ import { collectTokens, trainStep } from '../train/head-trainer';
  * GORACS evaluation (docs/goracs.md, "Stage 4 — evaluation"): fine-tune the head on a subset of the
  * pool with the shared trainer ('sft': −mean log π(y_t) over the target tokens), keep the
  * head with the lowest validation loss (early stopping), then rank each test case's true
- * next item among `negatives` sampled items by the logit of its token (= by log-prob: the
- * softmax normaliser is shared) ⇒ HR@5/10, NDCG@5/10 averaged over test cases. Binary
+ * next item among `negatives` sampled items by log π(item text | prompt), summed over the
+ * item's tokens (encoded together with the prompt) ⇒ HR@5/10, NDCG@5/10 averaged over test
+ * cases. When every candidate is one token after its prompt, that log-prob is ranked by the
+ * token's logit at the prompt's last position (the softmax normaliser is shared): one row per
+ * test case instead of one per candidate token. Binary
  * (CTR-style) tasks instead score each test row by s = log π(yes | prompt) − log π(no | prompt)
  * (whole target texts) ⇒ AUC against its 0/1 label.
  * Baselines at the same budget n (selectSubset): random, top-g, greedy, full.
@@ -44,8 +47,10 @@ export interface EvalData {
   val: SplitTokens;
   /** test: h at the last prompt position [Nt, d] */
   testHidden: Float32Array;
-  /** [Nt, 1 + negatives]: column 0 the true item's token, then the negatives' tokens */
+  /** [Nt, 1 + negatives]: column 0 the true item's token, then the negatives' tokens (single-token items) */
   candidates: Int32Array;
+  /** multi-token items: each (test case i, candidate c) pair teacher-forced on the item's text, pair i·(1 + negatives) + c (then testHidden and candidates are empty) */
+  candidateTokens?: SplitTokens;
   negatives: number;
   /** binary task: the test rows teacher-forced on the yes and on the no text, and their labels (then testHidden and candidates are empty) */
   binary?: { yes: SplitTokens; no: SplitTokens; labels: Uint8Array };
@@ -60,10 +65,11 @@ const RANDOM_STREAM = 0x72616e64; // "rand"
 
 /**
  * Hidden states of pool, validation and test samples and the test candidates.
- *   records, rows of each split; items = candidate target strings (each one token);
+ *   records, rows of each split; items = candidate target strings;
  *   negatives per test case drawn from Rng(negSeed, NEGATIVES_STREAM) in test order, so
  *   every method and seed is ranked on the same candidates.
- * Throws DlabInputError for a test target that is not among the items or not one token.
+ * Throws DlabInputError for a test target that is not among the items, or an item that adds no
+ * token after a test prompt.
  */
 export async function evalData(
   policy: Policy,
@@ -78,35 +84,53 @@ export async function evalData(
   if (!split.test.length) throw new DlabInputError('GORACS evaluation: no sample has split "test"', 'split');
   if (task.kind === 'binary') return binaryEvalData(policy, records, split, task, batchSize);
   if (negatives > items.length - 1) throw new DlabInputError(`GORACS evaluation: ${negatives} negatives requested, but only ${items.length - 1} other items exist`, 'evaluation.negatives');
-  const itemToken = Int32Array.from(items, (s) => {
-    const ids = policy.tokenizer.encode(s);
-    if (ids.length !== 1) throw new DlabInputError(`GORACS evaluation: item ${JSON.stringify(s)} encodes to ${ids.length} tokens, expected one (does the tokenizer have the item tokens?)`, 'model.build.tokenizer.items');
-    return ids[0];
-  });
   const itemIndex = new Map(items.map((s, i) => [s, i]));
-  const pool = await splitTokens(policy, records, split.pool, batchSize);
-  const val = await splitTokens(policy, records, split.validation, batchSize);
-  const test = await splitTokens(policy, records, split.test, batchSize);
   const Nt = split.test.length;
   const width = 1 + negatives;
-  const candidates = new Int32Array(Nt * width);
+  // candidate c of test case i: item candidateItem[i·width + c] (column 0 the true one)
+  const candidateItem = new Int32Array(Nt * width);
   const rng = new Rng(negSeed, NEGATIVES_STREAM);
   for (let i = 0; i < Nt; i++) {
     const rec = records[split.test[i]];
     const truth = itemIndex.get(rec.target);
-    if (truth === undefined || test.offsets[i + 1] - test.offsets[i] !== 1) {
-      throw new DlabInputError(`GORACS evaluation: test sample ${rec.id} has target ${JSON.stringify(rec.target)}, expected one of the ${items.length} items (one token each)`, rec.id);
-    }
-    candidates[i * width] = itemToken[truth];
+    if (truth === undefined) throw new DlabInputError(`GORACS evaluation: test sample ${rec.id} has target ${JSON.stringify(rec.target)}, expected one of the ${items.length} items`, rec.id);
+    candidateItem[i * width] = truth;
     const neg = sampleNegatives(truth, items.length, negatives, rng);
-    for (let k = 0; k < negatives; k++) candidates[i * width + 1 + k] = itemToken[neg[k]];
+    for (let k = 0; k < negatives; k++) candidateItem[i * width + 1 + k] = neg[k];
   }
-  return { d: policy.head.dModel, pool, val, testHidden: test.hidden, candidates, negatives };
+  const pairs = Array.from(candidateItem, (item, p) => {
+    const rec = records[split.test[Math.floor(p / width)]];
+    const c = policy.encodeContinuation(rec.prompt, items[item]);
+    if (!c.target.length) throw new DlabInputError(`GORACS evaluation: item ${JSON.stringify(items[item])} adds no token after the prompt of test sample ${rec.id}`, rec.id);
+    return c;
+  });
+  const pool = await splitTokens(policy, records, split.pool, batchSize);
+  const val = await splitTokens(policy, records, split.validation, batchSize);
+  const base = { d: policy.head.dModel, pool, val, negatives };
+  // one token after the same context for every candidate of a case: rank by that token's logit
+  const single = pairs.every((c, p) => c.target.length === 1 && sameIds(c.context, pairs[p - (p % width)].context));
+  if (single) {
+    const test = await splitTokens(policy, records, split.test, batchSize);
+    const testHidden = new Float32Array(Nt * base.d);
+    // the test row on its own target (the true item, candidate 0): its first row is the prompt's last position
+    for (let i = 0; i < Nt; i++) {
+      testHidden.set(test.hidden.subarray(test.offsets[i] * base.d, (test.offsets[i] + 1) * base.d), i * base.d);
+    }
+    return { ...base, testHidden, candidates: Int32Array.from(pairs, (c) => c.target[0]) };
+  }
+  const t = await collectTokens(policy, pairs, batchSize);
+  const offsets = new Int32Array(pairs.length + 1);
+  pairs.forEach((c, p) => (offsets[p + 1] = offsets[p] + c.target.length));
+  return { ...base, testHidden: new Float32Array(0), candidates: new Int32Array(0), candidateTokens: { hidden: t.hidden, targets: t.targets, offsets } };
+}
+
+function sameIds(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, k) => x === b[k]);
 }
 
 /** Split tokens of `rows` teacher-forced on their own targets, or on `target` for every row. */
 async function splitTokens(policy: Policy, records: RecRecord[], rows: Int32Array, batchSize: number, target?: string): Promise<SplitTokens> {
-  const its = Array.from(rows, (r) => ({ context: policy.encodePrompt(records[r].prompt), target: policy.tokenizer.encode(target ?? records[r].target) }));
+  const its = Array.from(rows, (r) => policy.encodeContinuation(records[r].prompt, target ?? records[r].target));
   const t = await collectTokens(policy, its, batchSize);
   const offsets = new Int32Array(its.length + 1);
   its.forEach((it, s) => (offsets[s + 1] = offsets[s] + it.target.length));
@@ -253,6 +277,7 @@ export async function fineTuneAndRank(head: Head, data: EvalData, subset: Int32A
 
 /** HR@5/10 and NDCG@5/10 of `head` on the test candidates, averaged over test cases. */
 export async function rankTest(head: Head, data: EvalData): Promise<{ hr5: number; hr10: number; ndcg5: number; ndcg10: number }> {
+  if (data.candidateTokens) return rankBySequences(head, data.candidateTokens, 1 + data.negatives);
   const Nt = data.testHidden.length / data.d;
   const logits = await headLogits(head, data.testHidden, Nt);
   const V = head.vocab;
@@ -270,16 +295,33 @@ export async function rankTest(head: Head, data: EvalData): Promise<{ hr5: numbe
   return { hr5: hr5 / Nt, hr10: hr10 / Nt, ndcg5: ndcg5 / Nt, ndcg10: ndcg10 / Nt };
 }
 
+/** HR/NDCG with candidate c of case i scored by Σ log π over its pair's tokens (pair i·width + c). */
+async function rankBySequences(head: Head, t: SplitTokens, width: number): Promise<{ hr5: number; hr10: number; ndcg5: number; ndcg10: number }> {
+  const seq = await sequenceLogProbs(head, t);
+  const Nt = seq.length / width;
+  let hr5 = 0, hr10 = 0, ndcg5 = 0, ndcg10 = 0;
+  for (let i = 0; i < Nt; i++) {
+    const m = rankMetrics(seq.subarray(i * width, (i + 1) * width), [5, 10]);
+    hr5 += m.hr[5];
+    hr10 += m.hr[10];
+    ndcg5 += m.ndcg[5];
+    ndcg10 += m.ndcg[10];
+  }
+  return { hr5: hr5 / Nt, hr10: hr10 / Nt, ndcg5: ndcg5 / Nt, ndcg10: ndcg10 / Nt };
+}
+
+/** Σ_t log π(y_t) over each sequence of `t` (sequence s: rows offsets[s] … offsets[s+1]−1). */
+async function sequenceLogProbs(head: Head, t: SplitTokens): Promise<Float64Array> {
+  const lp = tokenLogProbs(await headLogits(head, t.hidden, t.targets.length), t.targets, head.vocab);
+  const out = new Float64Array(t.offsets.length - 1);
+  for (let i = 0; i < out.length; i++) for (let k = t.offsets[i]; k < t.offsets[i + 1]; k++) out[i] += lp[k];
+  return out;
+}
+
 /** AUC of s_i = log π(yes | prompt_i) − log π(no | prompt_i) (sums over each text's tokens) against the labels. */
 export async function binaryAuc(head: Head, b: NonNullable<EvalData['binary']>): Promise<number> {
-  const seqLogProb = async (t: SplitTokens) => {
-    const lp = tokenLogProbs(await headLogits(head, t.hidden, t.targets.length), t.targets, head.vocab);
-    const out = new Float64Array(t.offsets.length - 1);
-    for (let i = 0; i < out.length; i++) for (let k = t.offsets[i]; k < t.offsets[i + 1]; k++) out[i] += lp[k];
-    return out;
-  };
-  const yes = await seqLogProb(b.yes);
-  const no = await seqLogProb(b.no);
+  const yes = await sequenceLogProbs(head, b.yes);
+  const no = await sequenceLogProbs(head, b.no);
   return auc(Float64Array.from(yes, (y, i) => y - no[i]), b.labels);
 }
 

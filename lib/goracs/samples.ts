@@ -1,7 +1,7 @@
 import { Table } from 'apache-arrow';
 import { generateRecData, loadRecArrow, loadRecJsonl, recTextRecords, RecRecord, RecSplit, RecSynthConfig } from '../data/rec-synth';
 import { DlabInputError } from '../errors';
-import type { Tokenizer } from '../model/tokenizer';
+import type { PromptFormat } from '../model/prompt';
 import { readNumbers, tableFromColumns } from '../store/columns';
 import type { GoracsConfig } from '../../schemas/config/goracs';
 import { binaryTestLabels } from './evaluate';
@@ -82,18 +82,18 @@ export function checkedSamples(cfg: GoracsConfig): { records: RecRecord[]; split
 }
 
 /**
- * Every sample fits the model: bos + prompt + target tokens ≤ maxPos (maxPos null: unknown,
+ * Every sample fits the model: its prompt and target encoded together (PromptFormat.continuation) ≤ maxPos (maxPos null: unknown,
  * nothing checked), and a non-empty prompt. Test samples only `withTest` (they are fed to the
  * model by the evaluation alone). Throws DlabInputError naming the sample, the data
  * source and where the positions come from (`field`).
  */
-export function checkSampleLengths(records: RecRecord[], tok: Tokenizer, maxPos: number | null, field: string, source: string, withTest = true): void {
-  const bos = tok.bosId === undefined ? 0 : 1;
+export function checkSampleLengths(records: RecRecord[], prompts: PromptFormat, maxPos: number | null, field: string, source: string, withTest = true): void {
   for (const r of records) {
     if (!withTest && r.split === 'test') continue;
-    const context = bos + tok.encode(r.prompt).length;
-    if (context === 0) throw new DlabInputError(`sample ${r.id} of ${source}: empty prompt (nothing to predict the target from)`, r.id);
-    const n = context + tok.encode(r.target).length;
+    const { context, target } = prompts.continuation(r.prompt, r.target);
+    if (context.length === 0) throw new DlabInputError(`sample ${r.id} of ${source}: empty prompt (nothing to predict the target from)`, r.id);
+    if (target.length === 0) throw new DlabInputError(`sample ${r.id} of ${source}: its target ${JSON.stringify(r.target)} adds no tokens after the prompt`, r.id);
+    const n = context.length + target.length;
     if (maxPos !== null && n > maxPos) throw new DlabInputError(`sample ${r.id} of ${source}: ${n} tokens (prompt + target), but the model has ${maxPos} positions (${field})`, r.id);
   }
 }

@@ -144,8 +144,8 @@ export async function scoreRollouts(
   const egIdx = pickDemos(data.demos.length, K, K, new Rng(cfg.seed, streamOf('eg-demos', at.step)));
   const egDemos = Array.from(egIdx, (i) => data.demos[i]);
   const tpl = template(cfg);
-  const enc = (s: string) => policy.encodePrompt(s);
-  const target = (s: string) => policy.tokenizer.encode(s);
+  // y_D is scored as the continuation of each context (PromptFormat.continuation)
+  const item = (context: string, D: { solution: string }) => policy.encodeContinuation(context, D.solution);
 
   // baselines: log π(y_D | q_D) per demo, or log π(y_D | q as Example 1, q_D) per question and demo
   const baselineKey = (qid: string, d: number) => (cfg.egBaseline === 'question' ? `${qid}|${d}` : `${d}`);
@@ -155,13 +155,13 @@ export async function scoreRollouts(
       const key = baselineKey(r.questionId, d);
       if (baselineItems.has(key)) return;
       const ctx = cfg.egBaseline === 'question' ? renderQuestionBaselinePrompt(byId.get(r.questionId)!.question, D.question, tpl) : renderBaselinePrompt(D.question, tpl);
-      baselineItems.set(key, { context: enc(ctx), target: target(D.solution) });
+      baselineItems.set(key, item(ctx, D));
     });
   }
   const baseKeys = [...baselineItems.keys()];
   const baseScores = (await policy.score(baseKeys.map((k) => baselineItems.get(k)!), { batchSize: cfg.batchSize })).scored;
   const baseline = new Map(baseKeys.map((k, i) => [k, baseScores[i].logprob]));
-  const evidence = rows.flatMap((r) => egDemos.map((D) => ({ context: enc(renderEvidencePrompt(byId.get(r.questionId)!.question, r.completion, D.question, tpl)), target: target(D.solution) })));
+  const evidence = rows.flatMap((r) => egDemos.map((D) => item(renderEvidencePrompt(byId.get(r.questionId)!.question, r.completion, D.question, tpl), D)));
   const evScores = (await policy.score(evidence, { batchSize: cfg.batchSize })).scored;
 
   const G = cfg.groupSize;
@@ -172,7 +172,7 @@ export async function scoreRollouts(
     const reward = verifyAnswer(r.completion, q.answer);
     rewards[i] = reward;
     const eg = egDemos.map((_, d) => evScores[i * K + d].logprob - baseline.get(baselineKey(r.questionId, d))!);
-    const egTok = egDemos.reduce((s, D, d) => s + eg[d] / Math.max(1, target(D.solution).length), 0) / Math.max(1, K);
+    const egTok = egDemos.reduce((s, _, d) => s + eg[d] / Math.max(1, evidence[i * K + d].target.length), 0) / Math.max(1, K);
     egMean[i] = eg.reduce((a, b) => a + b, 0) / Math.max(1, K);
     const lpSum = r.logprobs.reduce((a, b) => a + b, 0);
     return {

@@ -1,25 +1,29 @@
 import type { IcrlvrConfig } from '../../schemas/config/icrlvr';
 import { DlabInputError } from '../errors';
-import type { Tokenizer } from '../model/tokenizer';
+import type { PromptFormat } from '../model/prompt';
 import { renderEvidencePrompt, renderPrompt } from '../tasks/demos';
 import type { TaskData } from './data';
 import { template } from './engine';
 
 /**
  * Every sequence a run will feed the model fits its positions, checked before the run starts:
- *   rollout   bos + renderPrompt(q, D)                       + maxTokens   (D: each demo, icrlvr mode)
- *   held-out  bos + renderPrompt(q_heldout, none)            + maxTokens
- *   EG        bos + renderEvidencePrompt(q, o, q_D) with |o| ≤ maxTokens  + |y_D|   (every mode scores EG)
- *   warm start bos + renderPrompt(q, none) + |solution| + eos
- * Token counts of the parts are added (a bound: a tokenizer that merges across a boundary only
- * makes the sequence shorter). `maxPos` null (unknown) checks nothing. Checks the longest
+ *   rollout   prompt(renderPrompt(q, D))                       + maxTokens   (D: each demo, icrlvr mode)
+ *   held-out  prompt(renderPrompt(q_heldout, none))            + maxTokens
+ *   EG        renderEvidencePrompt(q, o, q_D) ‖ y_D with |o| ≤ maxTokens   (every mode scores EG)
+ *   warm start renderPrompt(q, none) ‖ solution + eos
+ * prompt(·) is the prompt's ids as the run writes them (special tokens or chat template:
+ * PromptFormat); a prompt and its target are counted as encoded together, the completion's
+ * maxTokens added (a bound). `maxPos` null (unknown) checks nothing. Checks the longest
  * question against every demonstration, and every question against the longest one: O(Q + D)
  * encodings. Throws DlabInputError naming the question, the demonstration and the fields.
  */
-export function checkPositions(tok: Tokenizer, maxPos: number | null, data: TaskData, cfg: IcrlvrConfig, positionsField: string): void {
+export function checkPositions(prompts: PromptFormat, maxPos: number | null, data: TaskData, cfg: IcrlvrConfig, positionsField: string): void {
   if (maxPos === null) return;
-  const bos = tok.bosId === undefined ? 0 : 1;
-  const len = (s: string) => bos + tok.encode(s).length;
+  const len = (s: string) => prompts.encode(s).length;
+  const pair = (s: string, t: string) => {
+    const c = prompts.continuation(s, t);
+    return c.context.length + c.target.length;
+  };
   const tpl = template(cfg);
   const refuse = (what: string, n: number, fix: string) => {
     throw new DlabInputError(`${what}: ${n} tokens, but the model has ${maxPos} positions (${positionsField}); ${fix}`, 'maxTokens');
@@ -45,13 +49,13 @@ export function checkPositions(tok: Tokenizer, maxPos: number | null, data: Task
   }
   if (qLong) {
     for (const d of data.demos) {
-      const n = len(renderEvidencePrompt(qLong.question, '', d.question, tpl)) + cfg.maxTokens + tok.encode(d.solution).length;
+      const n = pair(renderEvidencePrompt(qLong.question, '', d.question, tpl), d.solution) + cfg.maxTokens;
       if (n > maxPos) refuse(`Evidence Gain context of question ${qLong.id}, a completion of maxTokens ${cfg.maxTokens} and demonstration ${d.id}`, n, 'lower maxTokens, shorten the demonstrations, or use a model with more positions');
     }
   }
   if (cfg.warmStart) {
     for (const q of data.train) {
-      const n = len(renderPrompt(q.question, null, tpl)) + tok.encode(q.solution).length + 1;
+      const n = pair(renderPrompt(q.question, null, tpl), q.solution) + 1;
       if (n > maxPos) refuse(`warm-start trace of question ${q.id} (prompt + solution + eos)`, n, 'shorten its solution or use a model with more positions');
     }
   }

@@ -94,7 +94,10 @@ export async function warmStart(
     const idx = Int32Array.from({ length: withSolutions.length }, (_, i) => i);
     new Rng(cfg.seed, streamOf('warm', b)).shuffle(idx);
     const batch = Array.from(idx.subarray(0, Math.min(ws.batchSize, idx.length)), (i) => withSolutions[i]);
-    const items = batch.map((q) => ({ context: policy.encodePrompt(renderPrompt(q.question, null, tpl)), target: [...policy.tokenizer.encode(q.solution), eos] }));
+    const items = batch.map((q) => {
+      const { context, target } = policy.encodeContinuation(renderPrompt(q.question, null, tpl), q.solution);
+      return { context, target: [...target, eos] };
+    });
     const tokens = await collectTokens(policy, items, cfg.batchSize);
     state.lastLoss = (await trainStep(ckpt, tokens, { kind: 'sft' }, adamwOf(cfg, ws.lr))).loss;
     if ((b + 1) % every === 0 || b + 1 === state.batches) {

@@ -12,6 +12,7 @@ import { decodeArtifact, encodeArtifact } from '../store/artifact-store';
 import { buildDecoder } from './gpt';
 import { Head, headFromTable, headToTable, makeHead } from './head';
 import { prepareDecoder } from './prepare';
+import { PromptFormat, promptFormat } from './prompt';
 import type { Tokenizer } from './tokenizer';
 import { BuiltinTokenizer } from './tokenizers/builtin';
 import { builtinTokenizerText, loadTokenizer } from './tokenizers';
@@ -243,15 +244,18 @@ export async function readHeadFile(path: string, expectedSha256?: string): Promi
 }
 
 /**
- * The tokenizer and positions a run's model has: from its build config (built-in tokenizer,
- * `maxPos`) or, for a directory, from its files as `loaded` (maxPos null: unknown). `field` says
- * where the positions come from, for errors.
+ * The tokenizer, prompt format and positions a run's model has: from its build config
+ * (built-in tokenizer, `maxPos`) or, for a directory, from its files as `loaded` (maxPos null:
+ * unknown) and the config's `chatTemplate`. `field` says where the positions come from, for errors.
  */
 export function modelLimits(
-  model: { build: BuildConfig } | { dir: string },
+  model: { build: BuildConfig } | { dir: string; chatTemplate?: boolean },
   loaded?: { tokenizer: Tokenizer; maxPos: number | null; dir: string },
-): { tokenizer: Tokenizer; maxPos: number | null; field: string } {
-  if ('build' in model) return { tokenizer: new BuiltinTokenizer(model.build.tokenizer ?? {}), maxPos: model.build.maxPos, field: 'model.build.maxPos' };
+): { tokenizer: Tokenizer; prompts: PromptFormat; maxPos: number | null; field: string } {
+  if ('build' in model) {
+    const tokenizer = new BuiltinTokenizer(model.build.tokenizer ?? {});
+    return { tokenizer, prompts: promptFormat(tokenizer), maxPos: model.build.maxPos, field: 'model.build.maxPos' };
+  }
   if (!loaded) throw new Error('modelLimits: a model directory needs its loaded tokenizer');
-  return { tokenizer: loaded.tokenizer, maxPos: loaded.maxPos, field: `dims.maxPos of ${loaded.dir}/model.json` };
+  return { tokenizer: loaded.tokenizer, prompts: promptFormat(loaded.tokenizer, { chatTemplate: model.chatTemplate }, loaded.dir), maxPos: loaded.maxPos, field: `dims.maxPos of ${loaded.dir}/model.json` };
 }

@@ -6,6 +6,7 @@ import { Head, headLogits } from './head';
 import { logSoftmaxAt } from './log-softmax';
 import { readHeadFile, readModelDir, ModelJson } from './model-dir';
 import { SamplingOptions, sampleToken } from './sampling';
+import { PromptFormat, PromptOptions, promptFormat } from './prompt';
 import type { Tokenizer } from './tokenizer';
 import { loadTokenizer } from './tokenizers';
 
@@ -29,6 +30,7 @@ export interface Generation {
   text: string;
   /** log-prob of each sampled token under the sampling distribution */
   logprobs: number[];
+  /** eos: an end id (any of the tokenizer's stopIds) was sampled */
   finish: 'eos' | 'stop' | 'length';
   /** prompt token ids as fed (bos included) */
   promptTokens: number[];
@@ -54,29 +56,36 @@ export class Policy {
     readonly head: Head,
     readonly tokenizer: Tokenizer,
     readonly model: ModelJson,
+    /** how prompts and continuations become ids (plain or chat template) */
+    readonly prompts: PromptFormat,
   ) {}
 
-  static async load(dir: string, opts: { threads?: number } = {}): Promise<Policy> {
+  static async load(dir: string, opts: { threads?: number } & PromptOptions = {}): Promise<Policy> {
     const { json, backbonePath, headPath, tokenizerPath } = await readModelDir(dir);
     const backbone = await Backbone.load(backbonePath, `backbone:${json.sha256.backbone}`, json.dims, opts.threads);
     const head = await readHeadFile(headPath, json.sha256.head);
     if (head.vocab !== json.dims.vocab || head.dModel !== json.dims.dModel) {
       throw new DlabInputError(`${headPath}: head is ${head.vocab} × ${head.dModel}, model.json says ${json.dims.vocab} × ${json.dims.dModel}`, headPath);
     }
-    return new Policy(backbone, head, await loadTokenizer(tokenizerPath), json);
+    const tokenizer = loadTokenizer(tokenizerPath);
+    return new Policy(backbone, head, tokenizer, json, promptFormat(tokenizer, opts, dir));
   }
 
   withHead(head: Head): Policy {
     if (head.vocab !== this.head.vocab || head.dModel !== this.head.dModel) {
       throw new DlabInputError(`head is ${head.vocab} × ${head.dModel}, the policy needs ${this.head.vocab} × ${this.head.dModel}`);
     }
-    return new Policy(this.backbone, head, this.tokenizer, this.model);
+    return new Policy(this.backbone, head, this.tokenizer, this.model, this.prompts);
   }
 
-  /** bos (if the tokenizer has one) + encode(text). */
+  /** A prompt's ids as the model's own tokenizer (or chat template) writes it: PromptFormat.encode. */
   encodePrompt(text: string): number[] {
-    const ids = this.tokenizer.encode(text);
-    return this.tokenizer.bosId === undefined ? ids : [this.tokenizer.bosId, ...ids];
+    return this.prompts.encode(text);
+  }
+
+  /** A prompt and the target text after it, encoded together: PromptFormat.continuation. */
+  encodeContinuation(prompt: string, target: string): ScoreItem {
+    return this.prompts.continuation(prompt, target);
   }
 
   private checkLength(len: number, what: string): void {
@@ -94,7 +103,8 @@ export class Policy {
     if (B === 0) return [];
     const encoded = prompts.map((p) => (typeof p === 'string' ? this.encodePrompt(p) : p));
     encoded.forEach((e, i) => this.checkLength(e.length + opts.maxTokens, `${opts.names?.[i] ?? `prompt ${i}`} (${e.length} tokens) + maxTokens ${opts.maxTokens}`));
-    const { padId, eosId } = this.tokenizer;
+    const { padId } = this.tokenizer;
+    const stopIds = new Set(this.tokenizer.stopIds);
     const d = this.head.dModel;
     const V = this.head.vocab;
     const rngs = encoded.map((_, i) => new Rng(opts.seed, opts.streams?.[i] ?? i));
@@ -134,7 +144,7 @@ export class Policy {
         g.tokens.push(token);
         g.logprobs.push(logprob);
         nextIds[b] = BigInt(token);
-        if (token === eosId) {
+        if (stopIds.has(token)) {
           done[b] = true;
           g.finish = 'eos';
           g.text = this.tokenizer.decode(g.tokens);

@@ -9,10 +9,20 @@ export interface Tokenizer {
   readonly vocabSize: number;
   /** id used to left-pad batches (never attended to) */
   readonly padId: number;
-  /** end of sequence: generation stops when it is sampled */
+  /** end of sequence: the token appended to training targets; generation stops on it */
   readonly eosId: number;
-  /** prepended to every prompt when defined */
+  /** every id that ends generation: eosId and any further end ids the model's config names */
+  readonly stopIds: readonly number[];
+  /** the first id of `promptPrefix` when that is the beginning-of-sequence token (informational) */
   readonly bosId?: number;
+  /**
+   * The special tokens the tokenizer puts around a single text when it encodes a prompt
+   * (`tokenizer(text)` in transformers, i.e. with its default special tokens): for Hugging Face
+   * tokenizers the post-processor's single-sequence template (e.g. Llama's `<s> $A`), for the
+   * built-in one `<bos>` before. encodePrompt(text) = promptPrefix ‖ encode(text) ‖ promptSuffix.
+   */
+  readonly promptPrefix: readonly number[];
+  readonly promptSuffix: readonly number[];
   /** text → ids, without special tokens added */
   encode(text: string): number[];
   /** ids → text; special tokens (pad, bos, eos) are dropped */

@@ -41,7 +41,13 @@ export type ModelBuildConfig = z.infer<typeof ModelBuildConfig>;
 /** Where an experiment's model comes from: built from a config, or a model DIR. */
 export const ModelSource = z.union([
   z.object({ build: ModelBuildConfig }).strict(),
-  z.object({ dir: z.string().min(1).describe('a model DIR (dlab model build | prepare)') }).strict(),
+  z
+    .object({
+      dir: z.string().min(1).describe('a model DIR (dlab model build | prepare)'),
+      /** render every prompt with the model's own chat template (tokenizer_config.json chat_template), for instruct models */
+      chatTemplate: z.boolean().optional(),
+    })
+    .strict(),
 ]);
 
 export type ModelSource = z.infer<typeof ModelSource>;

@@ -20,6 +20,9 @@ class HandModel {
   encodePrompt(s: string): number[] {
     return this.tokenizer.encode(s);
   }
+  encodeContinuation(context: string, target: string) {
+    return { context: this.tokenizer.encode(context), target: this.tokenizer.encode(target) };
+  }
   async score(items: { context: number[]; target: number[] }[]) {
     return {
       scored: items.map((it) => {

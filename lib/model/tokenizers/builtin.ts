@@ -54,6 +54,9 @@ export class BuiltinTokenizer implements Tokenizer {
   readonly bosId = 1;
   readonly eosId = 2;
   readonly unkId = 3;
+  readonly stopIds: readonly number[] = [2];
+  readonly promptPrefix: readonly number[] = [1];
+  readonly promptSuffix: readonly number[] = [];
   readonly vocabSize: number;
   readonly charset: string;
   readonly items: number;

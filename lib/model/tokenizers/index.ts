@@ -3,7 +3,7 @@ import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Tokenizer } from '../tokenizer';
 import { BuiltinTokenizer } from './builtin';
-import { HuggingFaceTokenizer, readTokenizerConfigBeside } from './huggingface';
+import { HuggingFaceTokenizer, readTokenizerFilesBeside } from './huggingface';
 import { readJsonFile } from './json-file';
 
 export { BuiltinTokenizer } from './builtin';
@@ -11,7 +11,7 @@ export { BuiltinTokenizer } from './builtin';
 /**
  * The tokenizer in `path` (a file, or a directory holding `tokenizer.json`), picked by
  * content: `"type": "dlab-builtin"` → BuiltinTokenizer, anything else is read as a
- * Hugging Face tokenizer.json (with the tokenizer_config.json beside it, if any).
+ * Hugging Face tokenizer.json (with the tokenizer_config.json, generation_config.json, config.json and chat_template.jinja beside it, if any).
  */
 export function loadTokenizer(path: string): Tokenizer {
   const file = isDirectory(path) ? join(path, 'tokenizer.json') : path;
@@ -19,7 +19,7 @@ export function loadTokenizer(path: string): Tokenizer {
   if (typeof json === 'object' && json !== null && (json as { type?: unknown }).type === 'dlab-builtin') {
     return BuiltinTokenizer.fromJSON(json, file);
   }
-  return HuggingFaceTokenizer.fromJSON(json, readTokenizerConfigBeside(file), file);
+  return HuggingFaceTokenizer.fromJSON(json, readTokenizerFilesBeside(file), file);
 }
 
 /** A built-in tokenizer's file text: `tok.toJSON()` indented by two spaces, with a final newline. */

@@ -74,12 +74,17 @@ describe('HuggingFaceTokenizer', () => {
     assert.equal(tok.decode([2, 0]), '');
   });
 
-  it('takes pad, eos and bos from tokenizer_config.json beside tokenizer.json (plain names or {content})', () => {
-    const config = { bos_token: { content: '<s>', special: true }, eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>' };
+  it('takes pad and eos from tokenizer_config.json beside tokenizer.json (plain names or {content}); bos as a Llama-class tokenizer adds it', () => {
+    const config = { bos_token: { content: '<s>', special: true }, eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', tokenizer_class: 'LlamaTokenizerFast' };
     const tok = HuggingFaceTokenizer.fromFile(writeTokenizer('wl-config', WORD_LEVEL, config));
     assert.deepEqual([tok.padId, tok.eosId, tok.bosId], [0, 2, 1]);
+    assert.deepEqual(tok.promptPrefix, [1]);
     const noBos = HuggingFaceTokenizer.fromFile(writeTokenizer('wl-nobos', WORD_LEVEL, { ...config, add_bos_token: false }));
     assert.equal(noBos.bosId, undefined);
+    assert.deepEqual(noBos.promptPrefix, []);
+    // another class: the tokenizer.json post-processor decides, and this one has none (GPT-2 names a bos it never adds)
+    const gpt2Like = HuggingFaceTokenizer.fromFile(writeTokenizer('wl-gpt2', WORD_LEVEL, { ...config, tokenizer_class: 'GPT2Tokenizer' }));
+    assert.deepEqual([gpt2Like.promptPrefix, gpt2Like.bosId], [[], undefined]);
   });
 
   it('without a pad token pads with eos; without a config eos is a conventional special token', () => {
