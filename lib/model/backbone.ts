@@ -49,13 +49,15 @@ export class Backbone {
     /** the backbone.onnx this session runs (named in errors) */
     readonly path: string,
     readonly nLayer: number,
-    readonly nHead: number,
+    /** heads of the KV cache: nKvHead under grouped-query attention, else nHead */
+    readonly cacheHeads: number,
     readonly headDim: number,
     readonly dModel: number,
     readonly hasPositionIds: boolean,
   ) {}
 
-  static async load(path: string, key: string, dims: { nLayer: number; nHead: number; headDim: number; dModel: number }, threads = 2): Promise<Backbone> {
+  static async load(path: string, key: string, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads = 2): Promise<Backbone> {
+    const cacheHeads = dims.nKvHead ?? dims.nHead;
     const session = await sharedSession(key, async () => {
       try {
         return await InferenceSession.create(path, cpuSessionOptions(threads));
@@ -72,20 +74,20 @@ export class Backbone {
       throw new DlabInputError(`${path}: input "position_ids": expected int64 of rank 2, found ${pos.type} of rank ${pos.shape?.length}`, 'position_ids');
     }
     const kv = inMeta.find((m) => m.name === 'past_key_values.0.key')!;
-    for (const [axis, want, what] of [[1, dims.nHead, 'nHead'], [3, dims.headDim, 'headDim']] as const) {
+    for (const [axis, want, what] of [[1, cacheHeads, dims.nKvHead === undefined ? 'nHead' : 'nKvHead'], [3, dims.headDim, 'headDim']] as const) {
       const got = kv.shape?.[axis];
       if (typeof got === 'number' && got !== want) {
         throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
       }
     }
-    return new Backbone(session, path, dims.nLayer, dims.nHead, dims.headDim, dims.dModel, !!pos);
+    return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos);
   }
 
-  /** Empty cache tensors [B, nHead, 0, headDim] for a first pass. */
+  /** Empty cache tensors [B, cacheHeads, 0, headDim] for a first pass. */
   emptyCache(batch: number): Record<string, Tensor> {
     const feeds: Record<string, Tensor> = {};
     for (let i = 0; i < this.nLayer; i++) {
-      for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [batch, this.nHead, 0, this.headDim]);
+      for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [batch, this.cacheHeads, 0, this.headDim]);
     }
     return feeds;
   }

@@ -31,9 +31,25 @@ export function checkGptConfig(cfg: GptConfig): void {
   if (cfg.dModel % cfg.nHead !== 0) throw new Error(`model config: dModel (${cfg.dModel}) must be divisible by nHead (${cfg.nHead})`);
 }
 
+/**
+ * How a decoder export lays out what other model families do differently (the math of the
+ * model is unchanged):
+ *   nKvHead      grouped-query attention (Llama, Qwen2): keys and values have nKvHead heads
+ *                (the first nKvHead·headDim columns of the k and v weights), each shared by
+ *                nHead / nKvHead query heads; the KV cache is [B, nKvHead, T, headDim];
+ *   positionIds  'input' (default) or 'from-mask': no position_ids input (Gemma-style exports);
+ *                position of a token = Σ_{t' ≤ t} attention_mask[b, t'] − 1 (0 on padding).
+ */
+export interface DecoderLayout {
+  nKvHead?: number;
+  positionIds?: 'input' | 'from-mask';
+}
+
 interface Shared {
   g: GraphBuilder;
   cfg: GptConfig;
+  /** key/value heads (nHead unless grouped-query attention) */
+  nKvHead: number;
   /** initializer values by name (gpt-weights.ts) */
   w: GptWeights;
   headDim: number;
@@ -60,10 +76,32 @@ function linear(s: Shared, x: string, name: string, inDim: number, outDim: numbe
   return s.g.op('Add', [s.g.op('MatMul', [x, weight(s, `${name}.weight`, [inDim, outDim])]), weight(s, `${name}.bias`, [outDim])]);
 }
 
-/** [B, S, d] → [B, H, S, hd] */
-function splitHeads(s: Shared, x: string): string {
-  const shape = s.g.int64Tensor(`split_shape_${x}`, [4], [0, 0, s.cfg.nHead, s.headDim]);
+/** [B, S, H·hd] → [B, H, S, hd] */
+function splitHeads(s: Shared, x: string, heads = s.cfg.nHead): string {
+  const shape = s.g.int64Tensor(`split_shape_${x}`, [4], [0, 0, heads, s.headDim]);
   return s.g.op('Transpose', [s.g.op('Reshape', [x, shape])], [intsAttr('perm', [0, 2, 1, 3])]);
+}
+
+/** x · W[:, :cols] + b[:cols] with W [inDim, d]: the k/v projection of nKvHead heads. */
+function linearCols(s: Shared, x: string, name: string, inDim: number, cols: number): string {
+  const W = s.w.get(`${name}.weight`)!;
+  const b = s.w.get(`${name}.bias`)!;
+  const d = W.length / inDim;
+  const Wc = new Float32Array(inDim * cols);
+  for (let r = 0; r < inDim; r++) Wc.set(W.subarray(r * d, r * d + cols), r * cols);
+  return s.g.op('Add', [s.g.op('MatMul', [x, s.g.floatTensor(`${name}.weight`, [inDim, cols], Wc)]), s.g.floatTensor(`${name}.bias`, [cols], b.slice(0, cols))]);
+}
+
+/** [B, Hkv, T, hd] → [B, Hkv·rep, T, hd], each kv head repeated for its rep query heads. */
+function repeatKv(s: Shared, x: string, i: number, kind: string): string {
+  const rep = s.cfg.nHead / s.nKvHead;
+  if (rep === 1) return x;
+  const g = s.g;
+  const x5 = g.op('Unsqueeze', [x, g.int64Tensor(`h.${i}.${kind}.rep_axis`, [1], [2])]); // [B, Hkv, 1, T, hd]
+  const shape = g.op('Shape', [x5]);
+  const target = g.op('Mul', [shape, g.int64Tensor(`h.${i}.${kind}.rep`, [5], [1, 1, rep, 1, 1])]);
+  const expanded = g.op('Expand', [x5, target]); // [B, Hkv, rep, T, hd]
+  return g.op('Reshape', [expanded, g.int64Tensor(`h.${i}.${kind}.rep_shape`, [4], [0, s.cfg.nHead, -1, s.headDim])]);
 }
 
 /** One pre-LN block; `past` = [key, value] names of the cache inputs (decoder) or undefined (encoder). */
@@ -72,12 +110,16 @@ function block(s: Shared, x: string, i: number, cache?: { pastKey: string; pastV
   const d = cfg.dModel;
   const h = layerNorm(s, x, `h.${i}.ln_1`);
   const q = splitHeads(s, linear(s, h, `h.${i}.attn.q`, d, d));
-  let k = splitHeads(s, linear(s, h, `h.${i}.attn.k`, d, d));
-  let v = splitHeads(s, linear(s, h, `h.${i}.attn.v`, d, d));
+  const kvCols = s.nKvHead * s.headDim;
+  const kvLinear = (name: string) => (kvCols === d ? linear(s, h, name, d, d) : linearCols(s, h, name, d, kvCols));
+  let k = splitHeads(s, kvLinear(`h.${i}.attn.k`), s.nKvHead);
+  let v = splitHeads(s, kvLinear(`h.${i}.attn.v`), s.nKvHead);
   if (cache) {
     k = g.op('Concat', [cache.pastKey, k], [intAttr('axis', 2)], cache.presentKey);
     v = g.op('Concat', [cache.pastValue, v], [intAttr('axis', 2)], cache.presentValue);
   }
+  k = repeatKv(s, k, i, 'k');
+  v = repeatKv(s, v, i, 'v');
   const scale = g.floatTensor(`h.${i}.attn.scale`, [], new Float32Array([1 / Math.sqrt(s.headDim)]));
   const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], [intsAttr('perm', [0, 1, 3, 2])])]), scale]);
   const attn = g.op('Softmax', [g.op('Add', [scores, s.attnBias])], [intAttr('axis', -1)]);
@@ -123,6 +165,15 @@ function attentionBias(g: GraphBuilder, inputIds: string, attentionMask: string,
   return g.op('Where', [allowed, zeroF, negF]);
 }
 
+/** position_ids [B, S] = (cumsum(attention_mask, 1) − 1)[:, T−S:], clamped at 0 (padding). */
+function positionsFromMask(g: GraphBuilder, inputIds: string, attentionMask: string): string {
+  const cum = g.op('CumSum', [attentionMask, g.int64Tensor('pos_cum_axis', [], [1])]);
+  const pos = g.op('Max', [g.op('Sub', [cum, g.int64Tensor('pos_one_i64', [], [1])]), g.int64Tensor('pos_zero_i64', [], [0])]);
+  const S = g.op('Shape', [inputIds], [intAttr('start', 1), intAttr('end', 2)]);
+  const negS = g.op('Neg', [S]);
+  return g.op('Slice', [pos, negS, g.int64Tensor('pos_end', [1], [Number.MAX_SAFE_INTEGER]), g.int64Tensor('pos_axes', [1], [1])]);
+}
+
 function embeddings(s: Shared, inputIds: string, positionIds: string): { x: string; wte: string } {
   const { g, cfg } = s;
   const wte = weight(s, 'wte', [cfg.vocab, cfg.dModel]);
@@ -138,20 +189,25 @@ function weightsFor(cfg: GptConfig, weights?: GptWeights): GptWeights {
   return weights;
 }
 
-/** The causal LM with KV cache, in the Optimum decoder layout; `weights` default to initialWeights(cfg). */
-export function buildDecoder(cfg: GptConfig, weights?: GptWeights): Uint8Array {
+/**
+ * The causal LM with KV cache, in the Optimum decoder layout; `weights` default to
+ * initialWeights(cfg); `layout` as other families export it (DecoderLayout).
+ */
+export function buildDecoder(cfg: GptConfig, weights?: GptWeights, layout: DecoderLayout = {}): Uint8Array {
   const w = weightsFor(cfg, weights);
   const g = new GraphBuilder('dlab_gpt_decoder');
   const headDim = cfg.dModel / cfg.nHead;
+  const nKvHead = layout.nKvHead ?? cfg.nHead;
+  if (!Number.isInteger(nKvHead) || nKvHead < 1 || cfg.nHead % nKvHead !== 0) throw new Error(`decoder layout: nKvHead (${nKvHead}) must divide nHead (${cfg.nHead})`);
   const inputIds = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
   const attentionMask = g.input('attention_mask', INT64, ['batch_size', 'past_sequence_length + sequence_length']);
-  const positionIds = g.input('position_ids', INT64, ['batch_size', 'sequence_length']);
-  const s: Shared = { g, cfg, w, headDim, attnBias: attentionBias(g, inputIds, attentionMask, true) };
+  const positionIds = layout.positionIds === 'from-mask' ? positionsFromMask(g, inputIds, attentionMask) : g.input('position_ids', INT64, ['batch_size', 'sequence_length']);
+  const s: Shared = { g, cfg, nKvHead, w, headDim, attnBias: attentionBias(g, inputIds, attentionMask, true) };
   const { x: x0, wte } = embeddings(s, inputIds, positionIds);
   let x = x0;
   for (let i = 0; i < cfg.nLayer; i++) {
-    const kv = ['key', 'value'].map((kind) => g.input(`past_key_values.${i}.${kind}`, FLOAT, ['batch_size', cfg.nHead, 'past_sequence_length', headDim]));
-    for (const kind of ['key', 'value']) g.output(`present.${i}.${kind}`, FLOAT, ['batch_size', cfg.nHead, 'past_sequence_length + sequence_length', headDim]);
+    const kv = ['key', 'value'].map((kind) => g.input(`past_key_values.${i}.${kind}`, FLOAT, ['batch_size', nKvHead, 'past_sequence_length', headDim]));
+    for (const kind of ['key', 'value']) g.output(`present.${i}.${kind}`, FLOAT, ['batch_size', nKvHead, 'past_sequence_length + sequence_length', headDim]);
     x = block(s, x, i, { pastKey: kv[0], pastValue: kv[1], presentKey: `present.${i}.key`, presentValue: `present.${i}.value` });
   }
   const h = layerNorm(s, x, 'ln_f');
@@ -171,7 +227,7 @@ export function buildEncoder(cfg: GptConfig, weights?: GptWeights): Uint8Array {
   const g = new GraphBuilder('dlab_gpt_encoder');
   const inputIds = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
   const attentionMask = g.input('attention_mask', INT64, ['batch_size', 'sequence_length']);
-  const s: Shared = { g, cfg, w, headDim: cfg.dModel / cfg.nHead, attnBias: attentionBias(g, inputIds, attentionMask, false) };
+  const s: Shared = { g, cfg, nKvHead: cfg.nHead, w, headDim: cfg.dModel / cfg.nHead, attnBias: attentionBias(g, inputIds, attentionMask, false) };
   const S = g.op('Shape', [inputIds], [intAttr('start', 1), intAttr('end', 2)]);
   const positions = g.op('Range', [g.int64Tensor('pos_zero', [], [0]), scalar(g, S), g.int64Tensor('pos_one', [], [1])]);
   let x = embeddings(s, inputIds, positions).x;

@@ -32,7 +32,8 @@ export interface ModelJson {
   backbone: string;
   head: string;
   tokenizer: string;
-  dims: { vocab: number; dModel: number; nLayer: number; nHead: number; headDim: number; maxPos: number | null };
+  /** nKvHead: key/value heads under grouped-query attention (absent: nHead); maxPos null: unknown */
+  dims: { vocab: number; dModel: number; nLayer: number; nHead: number; nKvHead?: number; headDim: number; maxPos: number | null };
   tied: boolean;
   hasBias: boolean;
   sha256: { backbone: string; head: string; tokenizer: string };

@@ -2,15 +2,18 @@ import { strict as assert } from 'node:assert';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { GptConfig } from '../../lib/model/gpt';
 
-/** Full forward pass of an unprepared decoder on one unpadded sequence (empty KV cache): logits [S, V]. */
-export async function decoderLogits(session: InferenceSession, cfg: GptConfig, ids: number[]): Promise<Float32Array> {
+/**
+ * Full forward pass of an unprepared decoder on one unpadded sequence (empty KV cache): logits
+ * [S, V]. position_ids are fed when the graph takes them; the cache has `cacheHeads` heads.
+ */
+export async function decoderLogits(session: InferenceSession, cfg: GptConfig, ids: number[], cacheHeads = cfg.nHead): Promise<Float32Array> {
   const S = ids.length;
   const feeds: Record<string, Tensor> = {
     input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, S]),
     attention_mask: new Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
-    position_ids: new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, S]),
   };
-  for (let i = 0; i < cfg.nLayer; i++) for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [1, cfg.nHead, 0, cfg.dModel / cfg.nHead]);
+  if (session.inputNames.includes('position_ids')) feeds.position_ids = new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, S]);
+  for (let i = 0; i < cfg.nLayer; i++) for (const k of ['key', 'value']) feeds[`past_key_values.${i}.${k}`] = new Tensor('float32', new Float32Array(0), [1, cacheHeads, 0, cfg.dModel / cfg.nHead]);
   return (await session.run(feeds)).logits.data as Float32Array;
 }
 
