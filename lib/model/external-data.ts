@@ -74,22 +74,25 @@ export function externalRef(t: Tensor, source: string): ExternalRef {
  * and to hold every byte range asked of it. Reads are positioned: nothing reads a whole file.
  */
 export class ExternalFiles {
-  private readonly open = new Map<string, { fh: fs.FileHandle; size: number }>();
+  private readonly open = new Map<string, Promise<{ fh: fs.FileHandle; size: number }>>();
   constructor(readonly dir: string, readonly source: string) {}
 
   async file(ref: ExternalRef, tensor: string): Promise<{ fh: fs.FileHandle; size: number }> {
-    let f = this.open.get(ref.location);
-    if (!f) {
+    let opening = this.open.get(ref.location);
+    if (!opening) {
       const path = join(this.dir, ref.location);
-      try {
-        const fh = await fs.open(path, 'r');
-        f = { fh, size: (await fh.stat()).size };
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new DlabInputError(`${this.source}: tensor ${tensor}: its external data file ${path} cannot be read (${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}); keep the data files next to the .onnx as exported`, path);
-      }
-      this.open.set(ref.location, f);
+      opening = (async () => {
+        try {
+          const fh = await fs.open(path, 'r');
+          return { fh, size: (await fh.stat()).size };
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new DlabInputError(`${this.source}: tensor ${tensor}: its external data file ${path} cannot be read (${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}); keep the data files next to the .onnx as exported`, path);
+        }
+      })();
+      this.open.set(ref.location, opening);
     }
+    const f = await opening;
     if (ref.offset + ref.length > f.size) {
       throw new DlabInputError(`${this.source}: tensor ${tensor}: bytes ${ref.offset}…${ref.offset + ref.length} of ${join(this.dir, ref.location)} asked for, the file has ${f.size}`, join(this.dir, ref.location));
     }
@@ -114,7 +117,7 @@ export class ExternalFiles {
   }
 
   async close(): Promise<void> {
-    for (const { fh } of this.open.values()) await fh.close().catch(() => undefined);
+    for (const opening of this.open.values()) await opening.then((f) => f.fh.close(), () => undefined).catch(() => undefined);
     this.open.clear();
   }
 }

@@ -435,7 +435,8 @@ export async function prepareDecoderFile(path: string, opts: { dtype?: string; s
     forEachTensor(graph, (t) => {
       if (isExternal(t)) refs.push(files.check(externalRef(t, path), t.name ?? ''));
     });
-    for (const r of refs) await r;
+    const checked = await Promise.allSettled(refs);
+    for (const r of checked) if (r.status === 'rejected') throw r.reason;
     const raw = (t: Init) => (isExternal(t) ? files.read(externalRef(t, path), t.name ?? '') : Promise.resolve(inlineRaw(t, path)));
     const sourceDtype = weightDtype(graph);
     const plan = findHead(graph, path);
@@ -463,7 +464,15 @@ export async function prepareDecoderFile(path: string, opts: { dtype?: string; s
       upcastTypes(graph, true);
       const tensors: Init[] = [];
       forEachTensor(graph, (t) => void tensors.push(t));
-      const toFile = tensors.filter((t) => isExternal(t) || (isHalf(t.dataType) && graph.initializer?.includes(t) && elementCount(t) * 4 >= INLINE_MAX));
+      // small external tensors (shape constants, which shape inference must read) come inline
+      const outBytes = (t: Init) => elementCount(t) * (isHalf(t.dataType) ? 4 : elemBytes(t, path));
+      for (const t of tensors) {
+        if (!isExternal(t) || outBytes(t) >= INLINE_MAX) continue;
+        t.rawData = new Uint8Array(await raw(t));
+        t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+        t.externalData = [];
+      }
+      const toFile = tensors.filter((t) => isExternal(t) || (isHalf(t.dataType) && graph.initializer?.includes(t) && outBytes(t) >= INLINE_MAX));
       if (toFile.length) {
         await fs.mkdir(opts.stage, { recursive: true });
         const data = await DataOut.create(join(opts.stage, UPCAST_DATA_FILE));
@@ -473,7 +482,7 @@ export async function prepareDecoderFile(path: string, opts: { dtype?: string; s
           for (const t of toFile) {
             const half = isHalf(t.dataType);
             const dt = t.dataType!;
-            const size = elementCount(t) * (half ? 4 : elemBytes(t, path));
+            const size = outBytes(t);
             const at = data.reserve(size);
             if (isExternal(t)) {
               const ref = externalRef(t, path);
