@@ -75,9 +75,10 @@ export function modelCommand(): Command {
     .requiredOption('--out <dir>')
     .option('--n-head <n>', 'attention heads, when the export leaves them symbolic')
     .option('--max-pos <n>', 'longest sequence the model takes')
+    .option('--dtype <type>', 'dtype of the backbone: float32 (float16/bfloat16 weights are up-cast)', 'float32')
     .option('--force', 'replace a model directory already at --out')
     .option('--json')
-    .action(async (opts: { onnx: string; tokenizer: string; out: string; nHead?: string; maxPos?: string; force?: boolean; json?: boolean }) => {
+    .action(async (opts: { onnx: string; tokenizer: string; out: string; nHead?: string; maxPos?: string; dtype: string; force?: boolean; json?: boolean }) => {
       const json = await prepareModelDir({
         onnx: opts.onnx,
         tokenizer: opts.tokenizer,
@@ -85,8 +86,11 @@ export function modelCommand(): Command {
         nHead: opts.nHead !== undefined ? intOption('--n-head', opts.nHead, 1) : undefined,
         maxPos: opts.maxPos !== undefined ? intOption('--max-pos', opts.maxPos, 1) : undefined,
         replace: opts.force,
+        dtype: opts.dtype,
       });
-      print(opts.json, json, `prepared ${opts.onnx} → ${opts.out} (head ${json.dims.vocab} × ${json.dims.dModel}${json.hasBias ? ' + bias' : ''}, ${json.tied ? 'tied' : 'untied'})`);
+      const data = json.backboneData?.length ? `, weights in ${json.backboneData.join(', ')}` : '';
+      const cast = json.source.upcast ? `, ${String(json.source.dtype)} up-cast to float32` : '';
+      print(opts.json, json, `prepared ${opts.onnx} → ${opts.out} (head ${json.dims.vocab} × ${json.dims.dModel}${json.hasBias ? ' + bias' : ''}, ${json.tied ? 'tied' : 'untied'}${cast}${data})`);
     });
 
   model
