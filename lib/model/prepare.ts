@@ -268,6 +268,41 @@ function headMatrix(raw: Uint8Array, plan: HeadPlan, source: string): Float32Arr
   return W;
 }
 
+/**
+ * The head matrix W [V, d] float32 read from external data a block of rows at a time (at most
+ * CHUNK bytes): [V, d] float32 straight into W, otherwise converted (and for [d, V] transposed)
+ * block by block, so only W and one block are in memory.
+ */
+async function externalHead(files: ExternalFiles, plan: HeadPlan, source: string): Promise<Float32Array> {
+  const t = plan.w;
+  const ref = externalRef(t, source);
+  const name = t.name ?? '';
+  const dt = t.dataType ?? 0;
+  const W = new Float32Array(plan.vocab * plan.dModel);
+  if (dt === DT.FLOAT && plan.layout === 'vd') {
+    await files.read(ref, name, 0, ref.length, Buffer.from(W.buffer));
+    return W;
+  }
+  if (dt !== DT.FLOAT && !isHalf(dt)) throw new DlabInputError(`${source}: tensor ${name}: expected float32, float16 or bfloat16, found ${DT[dt] ?? dt}`, name);
+  const [rows, cols] = plan.layout === 'vd' ? [plan.vocab, plan.dModel] : [plan.dModel, plan.vocab];
+  const rowBytes = cols * elemBytes(t, source);
+  const block = Math.max(1, Math.floor(CHUNK / rowBytes));
+  const buf = Buffer.allocUnsafeSlow(block * rowBytes);
+  const conv = new Float32Array(block * cols);
+  for (let r0 = 0; r0 < rows; r0 += block) {
+    const n = Math.min(block, rows - r0);
+    const chunk = await files.read(ref, name, r0 * rowBytes, n * rowBytes, buf);
+    if (plan.layout === 'vd') {
+      toFloat32(chunk, dt, name, source, W.subarray(r0 * cols, (r0 + n) * cols));
+      continue;
+    }
+    const f = toFloat32(chunk, dt, name, source, conv.subarray(0, n * cols));
+    const d = plan.dModel;
+    for (let r = 0; r < n; r++) for (let c = 0; c < cols; c++) W[c * d + r0 + r] = f[r * cols + c]; // [d, V] → [V, d]
+  }
+  return W;
+}
+
 /** Calls fn on every tensor of the graph: initializers, then node attribute tensors (subgraphs included). */
 function forEachTensor(graph: Graph, fn: (t: Init, where: 'initializer' | 'attribute') => void): void {
   for (const t of graph.initializer ?? []) fn(t, 'initializer');
@@ -440,7 +475,7 @@ export async function prepareDecoderFile(path: string, opts: { dtype?: string; s
     const raw = (t: Init) => (isExternal(t) ? files.read(externalRef(t, path), t.name ?? '') : Promise.resolve(inlineRaw(t, path)));
     const sourceDtype = weightDtype(graph);
     const plan = findHead(graph, path);
-    const W = headMatrix(await raw(plan.w), plan, path);
+    const W = isExternal(plan.w) ? await externalHead(files, plan, path) : headMatrix(inlineRaw(plan.w, path), plan, path);
     const b = plan.bias ? toFloat32(await raw(plan.bias), plan.bias.dataType ?? 0, plan.bias.name ?? '', path) : undefined;
     cutHead(graph, plan);
 

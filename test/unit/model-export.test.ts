@@ -85,6 +85,16 @@ describe('prepare: Optimum exports with external data and 16-bit weights', funct
       assert.deepEqual(got.logprobs, reference.logprobs);
     });
 
+    it('a tied float32 head ([V, d] embedding, external) is read straight from the data file: same results as inline', async () => {
+      const want = await run(await inlinePolicy('tied', buildDecoder(base)));
+      const out = join(dir.path, 'tied-ext-model');
+      await prepareModelDir({ onnx: writeExternal(buildDecoder(base), join(dir.path, 'tied-ext'), 'single'), tokenizer: tok, out });
+      const got = await run(await Policy.load(out));
+      assert.deepEqual(got.ids, want.ids);
+      assert.deepEqual(got.logits, want.logits);
+      assert.deepEqual(got.logprobs, want.logprobs);
+    });
+
     it('two exports with the same graph and other weights are two backbones (the data files are part of its identity)', async () => {
       const a = await Policy.load(join(dir.path, 'single-model'));
       const other = writeExternal(buildDecoder({ ...cfg, seed: 10 }), join(dir.path, 'single-other'), 'single');
