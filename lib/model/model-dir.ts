@@ -241,7 +241,6 @@ export async function prepareModelDir(opts: { onnx: string; tokenizer: string; o
   // files the up-cast writes wait here (beside the output, so they can be hard-linked in)
   const stage = join(dirname(opts.out), `.${basename(opts.out)}.stage-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await fs.mkdir(dirname(opts.out), { recursive: true });
     const p = await prepareDecoderFile(opts.onnx, { dtype, stage });
     const cache = cacheDims(p.backbone, opts.onnx);
     if (opts.nHead !== undefined && cache.nHead !== undefined && opts.nHead !== cache.nHead) {

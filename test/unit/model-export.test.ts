@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, unlinkSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
+import { Backbone } from '../../lib/model/backbone';
 import { buildDecoder, GptConfig } from '../../lib/model/gpt';
 import { prepareModelDir, readModelDir, writeModelDir, ModelJson } from '../../lib/model/model-dir';
 import { makeHead } from '../../lib/model/head';
@@ -68,6 +69,14 @@ describe('prepare: Optimum exports with external data and 16-bit weights', funct
       assert.deepEqual(got.ids, reference.ids);
       assert.deepEqual(got.logits, reference.logits);
       assert.deepEqual(got.logprobs, reference.logprobs);
+      // ONNX Runtime finds the data file relative to backbone.onnx, wherever the directory is moved
+      const moved = join(dir.path, 'moved', 'single-model');
+      mkdirSync(join(dir.path, 'moved'));
+      cpSync(out, moved, { recursive: true });
+      const b = await Backbone.load(join(moved, 'backbone.onnx'), 'moved-single', json.dims);
+      const h = await b.run(BigInt64Array.from([5n, 6n]), BigInt64Array.from([0n, 1n]), BigInt64Array.from([1n, 1n]), 1, 2, b.emptyCache(1));
+      assert.equal(h.hidden.length, 2 * 32);
+      assert.ok(h.hidden.every(Number.isFinite));
     });
 
     it('(b) one file per tensor (every tensor of ≥ 256 bytes: the head weight and bias too): the removed head weight’s file is not copied; same results', async () => {
