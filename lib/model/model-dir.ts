@@ -241,6 +241,7 @@ export async function prepareModelDir(opts: { onnx: string; tokenizer: string; o
   // files the up-cast writes wait here (beside the output, so they can be hard-linked in)
   const stage = join(dirname(opts.out), `.${basename(opts.out)}.stage-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
+    const tok: Tokenizer = await loadTokenizer(opts.tokenizer); // before the (possibly long) surgery and up-cast
     const p = await prepareDecoderFile(opts.onnx, { dtype, stage });
     const cache = cacheDims(p.backbone, opts.onnx);
     if (opts.nHead !== undefined && cache.nHead !== undefined && opts.nHead !== cache.nHead) {
@@ -249,7 +250,6 @@ export async function prepareModelDir(opts: { onnx: string; tokenizer: string; o
     const nHead = opts.nHead ?? cache.nHead;
     if (!nHead) throw new DlabInputError(`${opts.onnx}: the number of attention heads is not fixed in past_key_values.0.key; pass --n-head`, 'nHead');
     const headDim = cache.headDim ?? p.dModel / nHead;
-    const tok: Tokenizer = await loadTokenizer(opts.tokenizer);
     if (tok.vocabSize > p.vocab) throw new DlabInputError(`${opts.tokenizer}: ${tok.vocabSize} tokens, but the model's head has only ${p.vocab} rows`, opts.tokenizer);
     return await writeModelDir(opts.out, {
       backbone: p.backbone,
