@@ -12,7 +12,7 @@ import { poo } from '../lib/goracs/poo';
 import { applySwaps, refine, RefineSession, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import { labelEnhancedSelect, labelEnhancedTrace, LabelEnhancedState, labelSwapsAccepted, requireBinaryLabels } from '../lib/goracs/label-enhanced';
 import { checkedSamples, checkSampleLengths, readSamples, samplesTable, splitRows } from '../lib/goracs/samples';
-import { modelLimits, readModelDir } from '../lib/model/model-dir';
+import { backboneSha256, modelLimits, readModelDir } from '../lib/model/model-dir';
 import { loadTokenizer } from '../lib/model/tokenizers';
 import { Memo } from '../lib/memo';
 import { ArtifactRef } from '../lib/store/ref';
@@ -104,7 +104,7 @@ export function goracsActivities(deps: ActivityDeps) {
       const split = splitRows(records, input.samples.sha256);
       const all = Int32Array.from([...split.pool, ...split.validation]).sort();
       const projection = cfg.projection ? { ...cfg.projection, seed: cfg.seed } : undefined;
-      const parents = [input.samples.sha256, policy.model.sha256.backbone, policy.model.sha256.head];
+      const parents = [input.samples.sha256, backboneSha256(policy.model), policy.model.sha256.head];
       const { result } = await runResumable<EmbedState>(
         deps,
         (hooks) => embedShard(policy, { records, rows: all.subarray(input.start, input.end) }, { batchSize: cfg.batchSize, projection }, artifactIO(deps, input), parents, hooks),

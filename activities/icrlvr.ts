@@ -5,7 +5,7 @@ import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
 import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuestions, ChunkState } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
-import { modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
+import { backboneSha256, modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { checkPositions } from '../lib/icrlvr/positions';
 import { loadTokenizer } from '../lib/model/tokenizers';
 import { BuiltinTokenizer } from '../lib/model/tokenizers/builtin';
@@ -64,7 +64,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
         const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(tokenizerPath), maxPos: json.dims.maxPos, dir: modelDir });
         checkPositions(limits.prompts, limits.maxPos, task, cfg, limits.field);
         const head = await readHeadFile(headPath, json.sha256.head);
-        const parents = [json.sha256.backbone, json.sha256.head];
+        const parents = [backboneSha256(json), json.sha256.head];
         const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);
         const demos = await io.write(demosTable(task), ICRLVR_DEMOS, []);
         const checkpoint = await writeCheckpoint(io, freshCheckpoint(head), parents);

@@ -69,24 +69,33 @@ export function modelCommand(): Command {
 
   model
     .command('prepare')
-    .description('split a decoder export (Optimum layout, with KV cache) into backbone + head')
-    .requiredOption('--onnx <file>', 'decoder .onnx with input_ids, attention_mask, position_ids, past_key_values.* → logits, present.*')
-    .requiredOption('--tokenizer <file>', "tokenizer.json (Hugging Face) or the built-in tokenizer's JSON")
+    .description('split a decoder export (Optimum layout, with KV cache) into backbone + head: --from an export directory, or --onnx and --tokenizer')
+    .option('--from <dir>', 'an Optimum export directory (optimum-cli export onnx --task text-generation-with-past): model.onnx (+ its data files), tokenizer.json, tokenizer_config.json, generation_config.json, config.json')
+    .option('--onnx <file>', 'decoder .onnx with input_ids, attention_mask, [position_ids,] past_key_values.* → logits, present.*')
+    .option('--tokenizer <file>', "tokenizer.json (Hugging Face; the config files beside it are kept too) or the built-in tokenizer's JSON")
     .requiredOption('--out <dir>')
-    .option('--n-head <n>', 'attention heads, when the export leaves them symbolic')
-    .option('--max-pos <n>', 'longest sequence the model takes')
+    .option('--n-head <n>', 'attention heads, when neither the graph nor config.json fixes them')
+    .option('--max-pos <n>', 'longest sequence the model takes (default: config.json max_position_embeddings)')
+    .option('--dtype <type>', 'dtype of the backbone: float32 (float16/bfloat16 weights are up-cast)', 'float32')
     .option('--force', 'replace a model directory already at --out')
     .option('--json')
-    .action(async (opts: { onnx: string; tokenizer: string; out: string; nHead?: string; maxPos?: string; force?: boolean; json?: boolean }) => {
+    .action(async (opts: { from?: string; onnx?: string; tokenizer?: string; out: string; nHead?: string; maxPos?: string; dtype: string; force?: boolean; json?: boolean }) => {
+      if (opts.from !== undefined && (opts.onnx !== undefined || opts.tokenizer !== undefined)) throw new DlabInputError('--from takes the graph and tokenizer from the export directory: give either --from or --onnx and --tokenizer', '--from');
+      if (opts.from === undefined && (opts.onnx === undefined || opts.tokenizer === undefined)) throw new DlabInputError(`give --from EXPORT_DIR, or both --onnx and --tokenizer (missing: ${opts.onnx === undefined ? '--onnx' : '--tokenizer'})`, '--from');
+      const source = opts.from !== undefined ? { from: opts.from } : { onnx: opts.onnx!, tokenizer: opts.tokenizer! };
       const json = await prepareModelDir({
-        onnx: opts.onnx,
-        tokenizer: opts.tokenizer,
+        ...source,
         out: opts.out,
         nHead: opts.nHead !== undefined ? intOption('--n-head', opts.nHead, 1) : undefined,
         maxPos: opts.maxPos !== undefined ? intOption('--max-pos', opts.maxPos, 1) : undefined,
         replace: opts.force,
+        dtype: opts.dtype,
       });
-      print(opts.json, json, `prepared ${opts.onnx} → ${opts.out} (head ${json.dims.vocab} × ${json.dims.dModel}${json.hasBias ? ' + bias' : ''}, ${json.tied ? 'tied' : 'untied'})`);
+      const data = json.backboneData?.length ? `, weights in ${json.backboneData.join(', ')}` : '';
+      const cast = json.source.upcast ? `, ${String(json.source.dtype)} up-cast to float32` : '';
+      const heads = json.dims.nKvHead ? `${json.dims.nHead} heads (${json.dims.nKvHead} kv)` : `${json.dims.nHead} heads`;
+      const pos = json.dims.maxPos === null ? 'positions unknown (pass --max-pos)' : `${json.dims.maxPos} positions`;
+      print(opts.json, json, `prepared ${opts.from ?? opts.onnx} → ${opts.out} (head ${json.dims.vocab} × ${json.dims.dModel}${json.hasBias ? ' + bias' : ''}, ${json.tied ? 'tied' : 'untied'}, ${heads}, ${pos}${cast}${data})`);
     });
 
   model

@@ -4,7 +4,7 @@ import { Rng } from '../rng';
 import { Backbone } from './backbone';
 import { Head, headLogits } from './head';
 import { logSoftmaxAt } from './log-softmax';
-import { readHeadFile, readModelDir, ModelJson } from './model-dir';
+import { backboneSha256, readHeadFile, readModelDir, ModelJson } from './model-dir';
 import { SamplingOptions, sampleToken } from './sampling';
 import { PromptFormat, PromptOptions, promptFormat } from './prompt';
 import type { Tokenizer } from './tokenizer';
@@ -62,7 +62,7 @@ export class Policy {
 
   static async load(dir: string, opts: { threads?: number } & PromptOptions = {}): Promise<Policy> {
     const { json, backbonePath, headPath, tokenizerPath } = await readModelDir(dir);
-    const backbone = await Backbone.load(backbonePath, `backbone:${json.sha256.backbone}`, json.dims, opts.threads);
+    const backbone = await Backbone.load(backbonePath, `backbone:${backboneSha256(json)}`, json.dims, opts.threads);
     const head = await readHeadFile(headPath, json.sha256.head);
     if (head.vocab !== json.dims.vocab || head.dModel !== json.dims.dModel) {
       throw new DlabInputError(`${headPath}: head is ${head.vocab} × ${head.dModel}, model.json says ${json.dims.vocab} × ${json.dims.dModel}`, headPath);

@@ -2,6 +2,9 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { dlab } from '../helpers/cluster';
+import { buildDecoder } from '../../lib/model/gpt';
+import { BuiltinTokenizer, saveBuiltinTokenizer } from '../../lib/model/tokenizers';
+import { halfDecoder, writeExternal } from '../helpers/hf-export';
 import { tempDir } from '../helpers/tmp';
 
 /** `dlab model …`: what a user runs to check a model before a long run (no server needed). */
@@ -56,5 +59,27 @@ describe('dlab model build | inspect | generate | score', function () {
     const r = await dlab(['model', 'build', '--config', bad, '--out', join(dir.path, 'x')]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /nHead: dModel must be divisible by nHead/);
+  });
+
+  it('prepare --dtype float32 of a float16 export with external data, then inspect and generate on the directory', async () => {
+    const cfg = { vocab: 104, dModel: 32, nLayer: 2, nHead: 4, dFf: 64, maxPos: 64, seed: 2 };
+    const onnxFile = writeExternal(halfDecoder(buildDecoder(cfg), 'float16', 'float'), join(dir.path, 'export-f16'), 'single');
+    const tok = join(dir.path, 'tok.json');
+    saveBuiltinTokenizer(new BuiltinTokenizer({}), tok);
+    const out = join(dir.path, 'prepared-f16');
+    const r = await dlab(['model', 'prepare', '--onnx', onnxFile, '--tokenizer', tok, '--out', out, '--dtype', 'float32']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /float16 up-cast to float32, weights in backbone\.onnx_data/);
+    const info = JSON.parse((await dlab(['model', 'inspect', out, '--json'])).stdout);
+    assert.deepEqual(info.model.backboneData, ['backbone.onnx_data']);
+    assert.ok(info.outputs.some((o: { name: string; type: string }) => o.name === 'last_hidden_state' && o.type === 'float32'));
+    const perLayer = 4 * (32 * 32 + 32) + 4 * 32 + (32 * 64 + 64) + (64 * 32 + 32);
+    assert.equal(info.parameters, 104 * 32 + 64 * 32 + 2 * perLayer + 2 * 32);
+    const g = await dlab(['model', 'generate', '--model', out, '--prompt', '2+2=', '--max-tokens', '4', '--json']);
+    assert.equal(g.code, 0, g.stderr);
+    assert.ok(JSON.parse(g.stdout).tokens.length >= 1);
+    const bad = await dlab(['model', 'prepare', '--onnx', onnxFile, '--tokenizer', tok, '--out', join(dir.path, 'bf'), '--dtype', 'bfloat16']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--dtype "bfloat16": only float32 is supported/);
   });
 });

@@ -60,7 +60,8 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
     return dir;
   }
   const llama = { tokenizer_class: 'LlamaTokenizerFast', bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: true };
-  const config = { model_type: 'llama', max_position_embeddings: cfg.maxPos, vocab_size: V, num_attention_heads: cfg.nHead, num_key_value_heads: 2, hidden_size: cfg.dModel };
+  const config = { model_type: 'llama', max_position_embeddings: cfg.maxPos, vocab_size: V, num_attention_heads: cfg.nHead, num_key_value_heads: cfg.nHead, hidden_size: cfg.dModel };
+  const gqaConfig = { ...config, num_key_value_heads: 2 };
 
   it('GQA (2 kv heads for 4 query heads) computes what MHA with repeated k/v weights computes: full logits within 1e-5', async () => {
     const gqa = await InferenceSession.create(buildDecoder(cfg, initialWeights(cfg), { nKvHead: 2 }));
@@ -72,13 +73,13 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
 
   it('prepare --from a GQA export: nHead from config.json, nKvHead from the cache; cached generation = full recomputation, greedy ids = the MHA reference', async () => {
     const out = join(tmp.path, 'gqa-model');
-    const json = await prepareModelDir({ from: exportDir('gqa', { nKvHead: 2 }, { 'config.json': config, 'tokenizer_config.json': llama }), out });
+    const json = await prepareModelDir({ from: exportDir('gqa', { nKvHead: 2 }, { 'config.json': gqaConfig, 'tokenizer_config.json': llama }), out });
     assert.deepEqual([json.dims.nHead, json.dims.nKvHead, json.dims.headDim, json.dims.maxPos], [4, 2, 4, 24]);
     const policy = await Policy.load(out);
     const original = await InferenceSession.create(buildDecoder(cfg, initialWeights(cfg), { nKvHead: 2 }));
     const prompts = ['12+34=', '1+2', '='];
     const steps: Float32Array[] = [];
-    const gens = await policy.generate(prompts, { maxTokens: 5, temperature: 0, seed: 1, onStep: (_, l) => steps.push(l.slice()) });
+    const gens = await policy.generate(prompts, { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1, onStep: (_, l) => steps.push(l.slice()) });
     let worst = 0;
     for (let b = 0; b < prompts.length; b++) {
       const seq = [...gens[b].promptTokens];
@@ -91,8 +92,8 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
     assert.ok(worst <= 1e-4, `max |Δlogits| over the steps = ${worst}`);
     // the MHA model with repeated k/v weights samples the same greedy ids
     const refDir = join(tmp.path, 'mha-model');
-    await prepareModelDir({ from: exportDir('mha', {}, { 'config.json': { ...config, num_key_value_heads: 4 }, 'tokenizer_config.json': llama }, repeatedKvWeights(2)), out: refDir });
-    const ref = await (await Policy.load(refDir)).generate(prompts, { maxTokens: 5, temperature: 0, seed: 1 });
+    await prepareModelDir({ from: exportDir('mha', {}, { 'config.json': config, 'tokenizer_config.json': llama }, repeatedKvWeights(2)), out: refDir });
+    const ref = await (await Policy.load(refDir)).generate(prompts, { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1 });
     assert.deepEqual(gens.map((g) => g.tokens), ref.map((g) => g.tokens));
   });
 
@@ -107,7 +108,7 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
     const prompts = ['12+34=', '1', '34+12=46'];
     const la: Float32Array[] = [];
     const lb: Float32Array[] = [];
-    const opts = { maxTokens: 6, temperature: 1, seed: 5 };
+    const opts = { maxTokens: 6, temperature: 1, topK: 0, topP: 1, seed: 5 };
     const ga = await pa.generate(prompts, { ...opts, onStep: (_, l) => la.push(l.slice()) });
     const gb = await pb.generate(prompts, { ...opts, onStep: (_, l) => lb.push(l.slice()) });
     assert.deepEqual(ga.map((g) => g.tokens), gb.map((g) => g.tokens));
@@ -140,14 +141,14 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
     // an end id other than eos ends generation
     const head = { ...policy.head, b: policy.head.b.slice() };
     head.b[22] = 50;
-    const [g] = await policy.withHead(head).generate(['12+34='], { maxTokens: 5, temperature: 0, seed: 0 });
+    const [g] = await policy.withHead(head).generate(['12+34='], { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 0 });
     assert.deepEqual([g.tokens, g.finish, g.text], [[22], 'eos', '']);
   });
 
   it('positions come from config.json: prompt + maxTokens beyond max_position_embeddings is refused before running, naming the prompt', async () => {
     const policy = await Policy.load(join(tmp.path, 'llama-model'));
     assert.equal(policy.model.dims.maxPos, 24);
-    await assert.rejects(policy.generate(['12+34='], { maxTokens: 20, temperature: 0, seed: 0, names: ['question q7'] }), (e: unknown) => e instanceof DlabInputError && /question q7 \(5 tokens\) \+ maxTokens 20: 25 tokens, but the model has only 24 positions/.test((e as Error).message));
+    await assert.rejects(policy.generate(['12+34='], { maxTokens: 20, temperature: 0, topK: 0, topP: 1, seed: 0, names: ['question q7'] }), (e: unknown) => e instanceof DlabInputError && /question q7 \(5 tokens\) \+ maxTokens 20: 25 tokens, but the model has only 24 positions/.test((e as Error).message));
   });
 
   it('without config.json positions are unknown: a sequence past the position table fails once, as an input error naming backbone.onnx (never retried)', async () => {
@@ -155,7 +156,7 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
     await prepareModelDir({ from: exportDir('nolimits', {}, { 'tokenizer_config.json': llama }), out });
     const policy = await Policy.load(out);
     assert.equal(policy.model.dims.maxPos, null);
-    const err = await policy.generate(['12+34='.repeat(5) + '12'], { maxTokens: 8, temperature: 0, seed: 0 }).then(() => undefined, (e: unknown) => e);
+    const err = await policy.generate(['12+34='.repeat(5) + '12'], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 0 }).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof DlabInputError, `expected an input error, got ${String(err)}`);
     assert.match((err as Error).message, /backbone\.onnx: .*(Gather|indices|idx)/);
     assert.ok(permanentError(err), 'classified as permanent (non-retryable)');
