@@ -118,8 +118,9 @@ export function modelCommand(): Command {
     .option('--top-p <p>', '', '1')
     .option('--top-k <k>', '0 = all', '0')
     .option('--stop <text...>', 'stop strings')
+    .option('--chat-template', "render the prompt with the model's chat template (as a config's model.chatTemplate)")
     .option('--json')
-    .action(async (opts: { model: string; prompt: string; maxTokens: string; seed: string; temperature: string; topP: string; topK: string; stop?: string[]; json?: boolean }) => {
+    .action(async (opts: { model: string; prompt: string; maxTokens: string; seed: string; temperature: string; topP: string; topK: string; stop?: string[]; chatTemplate?: boolean; json?: boolean }) => {
       const sampling = {
         maxTokens: intOption('--max-tokens', opts.maxTokens, 1),
         seed: intOption('--seed', opts.seed, 0, 2 ** 32 - 1),
@@ -128,9 +129,9 @@ export function modelCommand(): Command {
         topK: intOption('--top-k', opts.topK, 0),
         stop: opts.stop,
       };
-      const policy = await Policy.load(opts.model);
+      const policy = await Policy.load(opts.model, { chatTemplate: opts.chatTemplate });
       const [g] = await policy.generate([opts.prompt], sampling);
-      print(opts.json, { text: g.text, tokens: g.tokens, logprobs: g.logprobs }, `${opts.prompt}${g.text}\n[${g.tokens.length} tokens, ${g.finish}, log-prob ${g.logprobs.reduce((a, b) => a + b, 0).toFixed(3)}]`);
+      print(opts.json, { text: g.text, tokens: g.tokens, logprobs: g.logprobs, finish: g.finish, promptTokens: g.promptTokens }, `${opts.prompt}${g.text}\n[${g.tokens.length} tokens, ${g.finish}, log-prob ${g.logprobs.reduce((a, b) => a + b, 0).toFixed(3)}]`);
     });
 
   model
@@ -138,9 +139,10 @@ export function modelCommand(): Command {
     .requiredOption('--model <dir>')
     .requiredOption('--context <text>')
     .requiredOption('--target <text>')
+    .option('--chat-template', "render the context with the model's chat template (as a config's model.chatTemplate)")
     .option('--json')
-    .action(async (opts: { model: string; context: string; target: string; json?: boolean }) => {
-      const policy = await Policy.load(opts.model);
+    .action(async (opts: { model: string; context: string; target: string; chatTemplate?: boolean; json?: boolean }) => {
+      const policy = await Policy.load(opts.model, { chatTemplate: opts.chatTemplate });
       const item = policy.encodeContinuation(opts.context, opts.target);
       const target = item.target;
       if (!target.length) throw new DlabInputError(`--target ${JSON.stringify(opts.target)}: no tokens after the context's`, '--target');

@@ -6,6 +6,8 @@ small corpus (no downloads), saved with save_pretrained, exported with Hugging F
 (`text-generation-with-past`), prepared with `dlab model prepare --from`, then compared:
 
   prompt ids   dlab's encodePrompt            vs  tokenizer(prompt).input_ids
+  chat ids     dlab's prompt with --chat-template  vs  apply_chat_template(…, add_generation_prompt=True)
+  target ids   dlab's continuation tokens     vs  the full text's ids after the context's
   greedy ids   `dlab model generate --temperature 0`  vs  model.generate(do_sample=False)
   log-probs    `dlab model score`              vs  Σ log softmax(model(context ‖ target)) over
                                                   the target's tokens of the full text
@@ -122,7 +124,12 @@ def check(family, work, fp16):
             hf = model.generate(ids, do_sample=False, max_new_tokens=12, pad_token_id=0)[0, ids.shape[1]:].tolist()
         ours = dlab("model", "generate", "--model", mdir, "--prompt", prompt, "--temperature", "0", "--max-tokens", "12", "--json")
         hf = hf[: hf.index(2) + 1] if 2 in hf else hf
+        rows.append(("prompt", prompt, ids[0].tolist() == ours["promptTokens"], f"hf {ids[0].tolist()} dlab {ours['promptTokens']}"))
         rows.append(("generate", prompt, hf == ours["tokens"], f"hf {hf} dlab {ours['tokens']}"))
+        chat = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True)
+        chat = chat["input_ids"] if isinstance(chat, dict) else list(chat)
+        ours_chat = dlab("model", "generate", "--model", mdir, "--prompt", prompt, "--chat-template", "--temperature", "0", "--max-tokens", "1", "--json")
+        rows.append(("chat", prompt, chat == ours_chat["promptTokens"], f"hf {chat} dlab {ours_chat['promptTokens']}"))
     for context, target in SCORES:
         full = tok(context + target, return_tensors="pt").input_ids
         k = len(os.path.commonprefix([tok(context).input_ids, full[0].tolist()]))
@@ -130,6 +137,7 @@ def check(family, work, fp16):
             logp = torch.log_softmax(model(full).logits[0].double(), -1)
         ref = sum(logp[t - 1, full[0, t]].item() for t in range(k, full.shape[1]))
         ours = dlab("model", "score", "--model", mdir, "--context", context, "--target", target, "--json")
+        rows.append(("target", f"{context!r} + {target!r}", full[0, k:].tolist() == ours["tokens"], f"hf {full[0, k:].tolist()} dlab {ours['tokens']}"))
         tol = 2e-2 if fp16 else 1e-4
         rows.append(("score", f"{context!r} + {target!r}", abs(ours["logprob"] - ref) <= tol, f"hf {ref:.6f} dlab {ours['logprob']:.6f} |Δ| {abs(ours['logprob'] - ref):.2e}"))
     return rows
