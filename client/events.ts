@@ -76,7 +76,7 @@ export function stateOf(desc: Pick<WorkflowExecutionDescription, 'status'>): Run
  * A local activity as its MarkerRecorded event tells it (docs/architecture.md "Local
  * activities"): Temporal records no scheduled/started events for one, only this marker, written
  * with the workflow task that saw it end. Its data: sequence number, activity id and type, the
- * last attempt, when it completed (the worker's clock); its result or failure; its summary (the
+ * last attempt; its result or failure; its summary (the
  * stage and input artifacts dlab puts there). The worker is the one that completed that
  * workflow task; the start of the attempt is known only from the attempt log of the result
  * (steps run under keepAlive carry one).
@@ -86,6 +86,11 @@ export interface LocalActivityRecord {
   activityType: string;
   activityId: string;
   attempt: number;
+  /**
+   * When the marker was recorded (server clock): the end of the workflow task that ran it, just
+   * after the step itself. Not the marker's own complete_time: that one, on this SDK, runs
+   * behind the worker's clock (200 no-op local activities a worker ran in 2.2 s span 0.2 s there).
+   */
   completedAt: string | null;
   worker: string | null;
   /** undefined for a failed one */
@@ -100,7 +105,6 @@ interface LocalActivityMarkerData {
   attempt?: number;
   activity_id?: string;
   activity_type?: string;
-  complete_time?: { seconds?: number; nanos?: number } | null;
 }
 
 /** The local activities of one run's events, in the order their markers were recorded. */
@@ -120,7 +124,7 @@ export function localActivities(events: HistoryEvent[]): LocalActivityRecord[] {
       activityType: type,
       activityId: data.activity_id ?? String(data.seq ?? '?'),
       attempt: data.attempt ?? 1,
-      completedAt: data.complete_time?.seconds !== undefined ? tsToIso(data.complete_time) : tsToIso(ev.eventTime),
+      completedAt: tsToIso(ev.eventTime),
       worker: workers.get(String(m.workflowTaskCompletedEventId)) ?? null,
       result: m.failure ? undefined : decodeFirst(m.details?.result),
       failure: m.failure ? (m.failure.message ?? 'failed') : undefined,
