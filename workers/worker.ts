@@ -45,6 +45,12 @@ export function installRuntime(): void {
   Runtime.install({ logger: new DefaultLogger(level) });
 }
 
+/**
+ * dlab's activity interceptors: the one rule for retries (inputErrorsAreFinal), for regular and
+ * local activities alike — Temporal's worker runs both through the same interceptor chain.
+ */
+export const DLAB_ACTIVITY_INTERCEPTORS: ActivityInterceptorsFactory[] = [inputErrorsAreFinal];
+
 /** A worker for every dlab workflow and activity, on one task queue. */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   installRuntime();
@@ -58,8 +64,7 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     identity,
     ...(bundleIsFresh() ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace }),
-    // one rule for retries, for regular and local activities alike (the worker runs both through it)
-    interceptors: { activity: [inputErrorsAreFinal, ...(opts.activityInterceptors ?? [])] },
+    interceptors: { activity: [...DLAB_ACTIVITY_INTERCEPTORS, ...(opts.activityInterceptors ?? [])] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
     // heartbeats reach the server at least every second: a crash loses at most ~1 s of
     // batches, and `dlab status` shows batch progress at most ~1 s old
