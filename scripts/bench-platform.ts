@@ -3,7 +3,7 @@
 //     regular (schedule → worker → complete → next workflow task → next schedule, from the
 //     server's event times; on the dev server as the Temporal CLI configures it and as dlab
 //     starts it) and local (proxyLocalActivities: start to start, as the worker sees it),
-//     times), median, p90 and the workflow's wall time per activity, side by side, with where a
+//     median, p90 and the workflow's wall time per activity, side by side, with where a
 //     regular round trip's time goes;
 //  2. write + read throughput of a 1e6 × 64 float32 embedding artifact (hash, IPC, fsync,
 //     rename; read, verify, zero-copy vectors) next to a plain copy of the same bytes.
