@@ -2,8 +2,8 @@ import type { IcrlvrEvaluation } from '../schemas/status';
 import { Context } from '@temporalio/activity';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
-import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData } from '../lib/icrlvr/data';
-import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepQuestions, ChunkState } from '../lib/icrlvr/engine';
+import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData, trainIdsFromTable } from '../lib/icrlvr/data';
+import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { backboneSha256, modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { checkPositions } from '../lib/icrlvr/positions';
@@ -90,9 +90,14 @@ export function icrlvrActivities(deps: ActivityDeps) {
       return result;
     },
 
-    /** The questions of a step's sampling round (seeded): the workflow splits them over rollout shards. */
+    /**
+     * The questions of a step's sampling round (seeded): the workflow splits them over rollout
+     * shards. Reads only the questions table (ids and splits), no model: a local activity in
+     * runs started since the 'local-bookkeeping-steps' patch (docs/architecture.md).
+     */
     async icrlvrPlan(input: IcrlvrBase & IcrlvrRefs & { step: number; round: number }): Promise<string[]> {
-      return stepQuestions(await data(input), cfgOf(input), input.step, input.round).map((q) => q.id);
+      const cfg = cfgOf(input);
+      return stepPicks(trainIdsFromTable(await artifactIO(deps, input).read(input.questions)), cfg, input.step, input.round);
     },
 
     /** One shard of a step's rollouts (questions [qOffset, qOffset + count) of the round). */
@@ -158,8 +163,10 @@ export function icrlvrActivities(deps: ActivityDeps) {
 
     /** A sweep's comparison table: one row per mode, seed and evaluation step. */
     async icrlvrCompare(input: StageContext & { runs: { mode: string; seed: number; evaluations: EvalSummary[] }[] }) {
-      const comparison = await artifactIO(deps, input).write(comparisonTable(input.runs), ICRLVR_COMPARISON, []);
-      return { outputs: { comparison } };
+      return keepAlive(deps, async () => {
+        const comparison = await artifactIO(deps, input).write(comparisonTable(input.runs), ICRLVR_COMPARISON, []);
+        return { outputs: { comparison } };
+      });
     },
   };
 }

@@ -126,7 +126,10 @@ export const inputErrorsAreFinal: ActivityInterceptorsFactory = () => ({ inbound
 /**
  * Heartbeats every second while a short, non-resumable step runs, so a dead worker is
  * noticed within the heartbeat timeout (the step then reruns from its inputs: it is a pure
- * function of them, so a rerun gives the same bytes).
+ * function of them, so a rerun gives the same bytes). In a local activity (a bookkeeping step
+ * the workflow runs with proxyLocalActivities) it does not heartbeat: local activities have no
+ * heartbeats, a dead worker is noticed by the workflow task timing out. The attempt log and the
+ * pacing of fault tests are the same either way.
  */
 export async function keepAlive<T>(deps: ActivityDeps, fn: (setProgress: (done: number, total: number) => void) => Promise<T>): Promise<T> {
   const ctx = Context.current();
@@ -134,7 +137,7 @@ export async function keepAlive<T>(deps: ActivityDeps, fn: (setProgress: (done: 
   let progress: { done: number; total: number } | undefined;
   const beat = () => {
     me.lastHeartbeatAt = new Date().toISOString();
-    ctx.heartbeat(progress ? { attempts, progress } : { attempts });
+    if (!ctx.info.isLocal) ctx.heartbeat(progress ? { attempts, progress } : { attempts });
   };
   beat();
   const timer = setInterval(beat, 1000);

@@ -2,6 +2,7 @@ import { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import type { ArtifactRef } from '../lib/store/ref';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
+import { LOCAL_ACTIVITY_MARKER, parseLocalStepSummary } from '../workflows/local-steps';
 
 export type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Payloads = temporal.api.common.v1.IPayloads | null | undefined;
@@ -71,12 +72,86 @@ export function stateOf(desc: Pick<WorkflowExecutionDescription, 'status'>): Run
   }
 }
 
-/** Every artifact a run's completed activities returned (`outputs` of their results), in order. */
+/**
+ * A local activity as its MarkerRecorded event tells it (docs/architecture.md "Local
+ * activities"): Temporal records no scheduled/started events for one, only this marker, written
+ * with the workflow task that saw it end. Its data: sequence number, activity id and type, the
+ * last attempt; its result or failure; its summary (the
+ * stage and input artifacts dlab puts there). The worker is the one that completed that
+ * workflow task; the start of the attempt is known only from the attempt log of the result
+ * (steps run under keepAlive carry one).
+ */
+export interface LocalActivityRecord {
+  eventId: string;
+  activityType: string;
+  activityId: string;
+  attempt: number;
+  /**
+   * When the marker was recorded (server clock): the end of the workflow task that ran it, just
+   * after the step itself. Not the marker's own complete_time: that one, on this SDK, runs
+   * behind the worker's clock (200 no-op local activities a worker ran in 2.2 s span 0.2 s there).
+   */
+  completedAt: string | null;
+  worker: string | null;
+  /** undefined for a failed one */
+  result: unknown;
+  failure?: string;
+  stage: string;
+  inputs: string[];
+}
+
+interface LocalActivityMarkerData {
+  seq?: number;
+  attempt?: number;
+  activity_id?: string;
+  activity_type?: string;
+}
+
+/** The local activities of one run's events, in the order their markers were recorded. */
+export function localActivities(events: HistoryEvent[]): LocalActivityRecord[] {
+  const workers = new Map<string, string | null>();
+  const out: LocalActivityRecord[] = [];
+  for (const ev of events) {
+    if (ev.workflowTaskCompletedEventAttributes) workers.set(String(ev.eventId), ev.workflowTaskCompletedEventAttributes.identity || null);
+    const m = ev.markerRecordedEventAttributes;
+    if (!m || m.markerName !== LOCAL_ACTIVITY_MARKER) continue;
+    const data = (decodeFirst(m.details?.data) ?? {}) as LocalActivityMarkerData;
+    const summary = decodeFirst(ev.userMetadata?.summary ? { payloads: [ev.userMetadata.summary] } : undefined);
+    const type = data.activity_type ?? '?';
+    const { stage, inputs } = typeof summary === 'string' ? parseLocalStepSummary(summary) : { stage: type, inputs: [] };
+    out.push({
+      eventId: String(ev.eventId),
+      activityType: type,
+      activityId: data.activity_id ?? String(data.seq ?? '?'),
+      attempt: data.attempt ?? 1,
+      completedAt: tsToIso(ev.eventTime),
+      worker: workers.get(String(m.workflowTaskCompletedEventId)) ?? null,
+      result: m.failure ? undefined : decodeFirst(m.details?.result),
+      failure: m.failure ? (m.failure.message ?? 'failed') : undefined,
+      stage,
+      inputs,
+    });
+  }
+  return out;
+}
+
+/** The results of a run's completed activities, regular and local, in history order. */
+function completedResults(events: HistoryEvent[]): unknown[] {
+  const local = new Map(localActivities(events).map((l) => [l.eventId, l]));
+  const out: unknown[] = [];
+  for (const ev of events) {
+    if (ev.activityTaskCompletedEventAttributes) out.push(decodeFirst(ev.activityTaskCompletedEventAttributes.result));
+    else if (local.has(String(ev.eventId))) out.push(local.get(String(ev.eventId))!.result);
+  }
+  return out;
+}
+
+/** Every artifact a run's completed activities (local ones too) returned (`outputs` of their results), in order. */
 export function completedOutputs(chain: { events: HistoryEvent[] }[]): { name: string; ref: ArtifactRef }[] {
   const out: { name: string; ref: ArtifactRef }[] = [];
   for (const { events } of chain) {
-    for (const ev of events) {
-      const result = decodeFirst(ev.activityTaskCompletedEventAttributes?.result) as { outputs?: Record<string, ArtifactRef> } | undefined;
+    for (const r of completedResults(events)) {
+      const result = r as { outputs?: Record<string, ArtifactRef> } | undefined;
       for (const [name, ref] of Object.entries(result?.outputs ?? {})) out.push({ name, ref });
     }
   }
@@ -87,8 +162,8 @@ export function completedOutputs(chain: { events: HistoryEvent[] }[]): { name: s
 export function modelDirsUsed(chain: { events: HistoryEvent[] }[]): string[] {
   const dirs: string[] = [];
   for (const { events } of chain) {
-    for (const ev of events) {
-      const result = decodeFirst(ev.activityTaskCompletedEventAttributes?.result) as { modelDir?: unknown } | undefined;
+    for (const r of completedResults(events)) {
+      const result = r as { modelDir?: unknown } | undefined;
       if (typeof result?.modelDir === 'string' && !dirs.includes(result.modelDir)) dirs.push(result.modelDir);
     }
   }

@@ -1,7 +1,7 @@
 import { Client } from '@temporalio/client';
 import type { AttemptRecord } from '../activities/types';
 import type { ActivityAttempt } from '../lib/report/run';
-import { childWorkflowIds, collectShas, decodeFirst, fetchRunChain, HistoryEvent, tsToIso } from './events';
+import { childWorkflowIds, collectShas, decodeFirst, fetchRunChain, HistoryEvent, localActivities, LocalActivityRecord, tsToIso } from './events';
 
 export interface RunHistory {
   id: string;
@@ -31,10 +31,14 @@ export async function runHistory(client: Client, workflowId: string): Promise<Ru
   const entries: ActivityAttempt[] = [];
   for (const { runId, events } of chain) {
     const scheduled = new Map<string, ScheduledActivity>();
+    const locals = new Map(localActivities(events).map((l) => [l.eventId, l]));
     for (const ev of events) {
       const id = String(ev.eventId);
       const time = tsToIso(ev.eventTime);
-      if (ev.activityTaskScheduledEventAttributes) {
+      const local = locals.get(id);
+      if (local) {
+        pushLocal(entries, runId, local);
+      } else if (ev.activityTaskScheduledEventAttributes) {
         const a = ev.activityTaskScheduledEventAttributes;
         const input = decodeFirst(a.input) as { stage?: string } | undefined;
         scheduled.set(id, { runId, activity: a.activityType?.name ?? '?', stage: input?.stage ?? a.activityType?.name ?? '?', inputs: collectShas(input) });
@@ -94,6 +98,32 @@ function pushAttempts(
     resumedFromBatch: log?.find((r) => r.attempt === attempt)?.resumedFromBatch,
     error,
     outputs,
+  });
+}
+
+/**
+ * The entry of a local activity (a bookkeeping step: docs/architecture.md "Local activities")
+ * from its marker: stage and inputs from its summary, worker from the workflow task that
+ * recorded it, start from the attempt log in its result (null where the step keeps none, e.g.
+ * icrlvrPlan). Attempts before the last are listed without details: a local activity retries
+ * inside the worker and only its last attempt is recorded.
+ */
+function pushLocal(entries: ActivityAttempt[], runId: string, l: LocalActivityRecord): void {
+  const base: EntryBase = { runId, stage: l.stage, activity: l.activityType, inputs: l.inputs };
+  const log = (l.result as { attempts?: AttemptRecord[] } | undefined)?.attempts;
+  const mine = Array.isArray(log) ? log.find((r) => r.attempt === l.attempt) : undefined;
+  entries.push(...earlierAttempts(base, l.attempt, undefined, undefined));
+  const startedAt = mine?.startedAt ?? null;
+  entries.push({
+    ...base,
+    attempt: l.attempt,
+    startedAt,
+    endedAt: l.completedAt,
+    durationMs: spanMs(startedAt, l.completedAt),
+    status: l.failure === undefined ? 'completed' : 'failed',
+    worker: l.worker ?? mine?.worker ?? null,
+    error: l.failure,
+    outputs: l.failure === undefined ? collectShas(l.result) : [],
   });
 }
 

@@ -5,7 +5,7 @@ import { sha256Hex, storeForHome } from '../lib/store/artifact-store';
 import { readStoredArtifact, resolveArtifactSha } from '../lib/store/catalog';
 import { buildLineageTree, collectAncestry, LineageNode, ProducingAttempt } from '../lib/store/lineage';
 import type { ModelJson } from '../lib/model/model-dir';
-import { collectShas, decodeFirst, fetchRunChain, HistoryEvent } from './events';
+import { collectShas, decodeFirst, fetchRunChain, HistoryEvent, localActivities } from './events';
 
 /** `dlab lineage --json`. */
 export interface LineageReport {
@@ -89,6 +89,13 @@ function indexAttempts(workflowId: string, chain: { runId: string; events: Histo
       if (!act || !attempt) continue;
       for (const sha of [...collectShas(result?.outputs), ...collectShas(result)]) {
         if (wanted.has(sha) && !into.has(sha)) into.set(sha, { workflowId, runId, ...act, ...attempt });
+      }
+    }
+    // bookkeeping steps run as local activities: their results are in markers (docs/architecture.md)
+    for (const l of localActivities(events)) {
+      const result = l.result as { outputs?: unknown } | undefined;
+      for (const sha of [...collectShas(result?.outputs), ...collectShas(result)]) {
+        if (wanted.has(sha) && !into.has(sha)) into.set(sha, { workflowId, runId, activityType: l.activityType, activityId: l.activityId, attempt: l.attempt, worker: l.worker });
       }
     }
   }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { connectClient } from '../client/connection';
 import { startDevServer } from '../client/dev-server';
-import { createWorker } from '../workers/worker';
+import { createWorker, WorkerOptions } from '../workers/worker';
 import { tempDir } from '../test/helpers/tmp';
 
 /**
@@ -10,11 +10,14 @@ import { tempDir } from '../test/helpers/tmp';
  * given) and a worker in this process on queue `bench`; everything is stopped and removed
  * afterwards.
  */
-export async function withBenchCluster<T>(fn: (client: Client, home: string) => Promise<T>, server_?: { dynamicConfig?: Record<string, number | boolean | string> }): Promise<T> {
+export async function withBenchCluster<T>(
+  fn: (client: Client, home: string) => Promise<T>,
+  server_?: { dynamicConfig?: Record<string, number | boolean | string>; worker?: Pick<WorkerOptions, 'activityInterceptors'> },
+): Promise<T> {
   const dir = tempDir('bench');
   const server = await startDevServer({ dbFile: join(dir.path, 'temporal.db'), headless: true, logFile: join(dir.path, 'server.log'), dynamicConfig: server_?.dynamicConfig });
   const home = join(dir.path, 'home');
-  const worker = await createWorker({ address: server.address, taskQueue: 'bench', dlabHome: home });
+  const worker = await createWorker({ address: server.address, taskQueue: 'bench', dlabHome: home, ...server_?.worker });
   const running = worker.run();
   const client = await connectClient({ address: server.address, namespace: 'default' });
   try {

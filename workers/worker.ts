@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode, ActivityInterceptorsFactory } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { ActivityDeps, inputErrorsAreFinal } from '../activities/resumable';
 import { storeForHome } from '../lib/store/artifact-store';
@@ -23,6 +23,8 @@ export interface WorkerOptions {
   apiKey?: string;
   /** awaited after each batch and short step (fault tests only: see ActivityDeps.pace) */
   pace?: ActivityDeps['pace'];
+  /** activity interceptors after dlab's own (benchmarks time activities with one; `dlab worker` sets none) */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 /** The prebuilt bundle, unless some compiled workflow file is newer than it (then bundle on start). */
@@ -43,6 +45,12 @@ export function installRuntime(): void {
   Runtime.install({ logger: new DefaultLogger(level) });
 }
 
+/**
+ * dlab's activity interceptors: the one rule for retries (inputErrorsAreFinal), for regular and
+ * local activities alike — Temporal's worker runs both through the same interceptor chain.
+ */
+export const DLAB_ACTIVITY_INTERCEPTORS: ActivityInterceptorsFactory[] = [inputErrorsAreFinal];
+
 /** A worker for every dlab workflow and activity, on one task queue. */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   installRuntime();
@@ -56,7 +64,7 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     identity,
     ...(bundleIsFresh() ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace }),
-    interceptors: { activity: [inputErrorsAreFinal] },
+    interceptors: { activity: [...DLAB_ACTIVITY_INTERCEPTORS, ...(opts.activityInterceptors ?? [])] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
     // heartbeats reach the server at least every second: a crash loses at most ~1 s of
     // batches, and `dlab status` shows batch progress at most ~1 s old

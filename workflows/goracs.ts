@@ -2,7 +2,7 @@ import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow'
 import type { GoracsEvalSummary, GoracsRefs } from '../activities/goracs';
 import type { FoundSwap, RangeVerdict, RefineTraceEntry, Swap } from '../lib/goracs/refine';
 import type { GoracsConfig } from '../schemas/config/goracs';
-import { RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
+import { localStep, localSteps, RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
 import type { GoracsMetrics } from '../schemas/status';
 import { evaluationStatus } from '../lib/goracs/summary';
 
@@ -76,13 +76,14 @@ export async function goracs(input: GoracsInput): Promise<RunStatusOf<'goracs'>>
     const results: GoracsEvalSummary[] = await Promise.all(
       jobs.map(async (j) => (await short.goracsEvaluate({ ...ctx('evaluation'), ...refs, embeddings, greedy: init.outputs.greedy, coreset: refined.outputs.coreset, ...j })).stats),
     );
-    const cmp = await short.goracsCompare({
+    const compareInput = {
       experimentId: workflowInfo().workflowId,
       stage: 'evaluation',
       configHash,
       results,
       parents: [refs.samples.sha256, init.outputs.greedy.sha256, refined.outputs.coreset.sha256],
-    });
+    };
+    const cmp = localSteps() ? await localStep('evaluation', compareInput.parents).goracsCompare(compareInput) : await short.goracsCompare(compareInput);
     run.record('evaluation', cmp.outputs.evaluation);
     const { rows, metrics: means } = evaluationStatus(cfg.evaluation.task, cfg.evaluation.methods, results);
     run.status.results = { ...run.status.results, evaluation: rows };

@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
-import { NamedArtifact, RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
+import { localStep, localSteps, NamedArtifact, RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
 import type { IcrlvrMetrics } from '../schemas/status';
 import { DLAB_KIND, SEARCH_ATTRIBUTES_PATCH, STARTED_AT_MEMO } from './search-attributes';
 
@@ -96,7 +96,8 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
     let keptGroups = 0;
     for (let round = 0; round < (cfg.dynamicSampling ? cfg.maxSamplingRounds : 1); round++) {
       await run.enter('rollout', step);
-      const questionIds = await short.icrlvrPlan({ ...ctx('rollout'), ...refs, step, round });
+      const planInput = { ...ctx('rollout'), ...refs, step, round };
+      const questionIds = localSteps() ? await localStep('rollout', [refs.questions.sha256]).icrlvrPlan(planInput) : await short.icrlvrPlan(planInput);
       const shards = Math.min(cfg.rolloutShards, questionIds.length);
       const per = Math.ceil(questionIds.length / shards);
       const results = await Promise.all(
@@ -150,7 +151,8 @@ export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<
     }),
   );
   await run.enter('compare', input.runs.length);
-  const cmp = await icrlvrCompare({ experimentId: id, stage: 'compare', configHash: input.configHash, runs: results });
+  const compareInput = { experimentId: id, stage: 'compare', configHash: input.configHash, runs: results };
+  const cmp = localSteps() ? await localStep('compare', []).icrlvrCompare(compareInput) : await icrlvrCompare(compareInput);
   run.record('comparison', cmp.outputs.comparison);
   run.status.results = { runs: results };
   return run.finish();

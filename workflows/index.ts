@@ -3,4 +3,4 @@
 export { smoke } from './smoke';
 export { icrlvr, icrlvrSweep } from './icrlvr';
 export { goracs } from './goracs';
-export { noopRoundTrips } from './bench';
+export { noopRoundTrips, noopLocalRoundTrips } from './bench';

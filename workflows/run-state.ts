@@ -6,6 +6,7 @@ import {
   defineSignal,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -14,6 +15,7 @@ import type { Activities } from '../activities';
 import type { ArtifactRef } from '../lib/store/ref';
 import type { NamedArtifact, RunStatus, RunStatusOf, StatusKind } from '../schemas/status';
 import { DLAB_HEADLINE, DLAB_PAUSED, DLAB_STEP, HEADLINE_METRIC, SEARCH_ATTRIBUTES_PATCH } from './search-attributes';
+import { localStepSummary, LOCAL_STEPS_PATCH } from './local-steps';
 
 export type { NamedArtifact, RunStatus, RunStatusOf } from '../schemas/status';
 
@@ -126,4 +128,24 @@ export function shortActivities(heartbeatTimeoutSeconds: number) {
     heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
   });
+}
+
+/**
+ * A bookkeeping step as a local activity (docs/architecture.md "Local activities"): run by the
+ * worker that runs the workflow task, its result recorded as a marker, no task-queue round trip.
+ * Only for steps that take milliseconds, read small artifacts (no model, no embeddings), never
+ * heartbeat and are pure functions of their inputs (a rerun after a lost workflow task writes the
+ * same bytes). `stage` and the artifacts it reads go into the marker's summary for the audit trail.
+ */
+export function localStep(stage: string, inputs: string[]) {
+  return proxyLocalActivities<Activities>({
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+    summary: localStepSummary(stage, inputs),
+  });
+}
+
+/** Whether this run runs its bookkeeping steps as local activities (every run started since LOCAL_STEPS_PATCH). */
+export function localSteps(): boolean {
+  return patched(LOCAL_STEPS_PATCH);
 }

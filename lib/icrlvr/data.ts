@@ -102,6 +102,13 @@ export function demosTable(data: TaskData): Table {
 }
 
 /** Task data back from its artifacts (the process scorer comes with the task type). */
+/** The ids of a questions table's training questions, in table order (what taskDataFromTables(…).train holds, ids only). */
+export function trainIdsFromTable(questions: Table): string[] {
+  const id = questions.getChild('id')!.toArray() as string[];
+  const split = questions.getChild('split')!.toArray() as string[];
+  return id.filter((_, i) => split[i] === 'train');
+}
+
 export function taskDataFromTables(questions: Table, demos: Table, taskType: IcrlvrConfig['task']['type']): TaskData {
   const col = (t: Table, name: string) => t.getChild(name)!.toArray() as string[];
   const [id, q, a, s, split] = ['id', 'question', 'answer', 'solution', 'split'].map((n) => col(questions, n));

@@ -31,9 +31,14 @@ const STOP = ['\n\n'];
 
 /** Questions of a step's sampling round: a seeded draw without replacement from the training set. */
 export function stepQuestions(data: TaskData, cfg: IcrlvrConfig, step: number, round: number): Question[] {
-  const idx = Int32Array.from({ length: data.train.length }, (_, i) => i);
+  return stepPicks(data.train, cfg, step, round);
+}
+
+/** stepQuestions over any list in training-question order (e.g. only the ids: icrlvrPlan). */
+export function stepPicks<T>(train: readonly T[], cfg: Pick<IcrlvrConfig, 'seed' | 'questionsPerStep'>, step: number, round: number): T[] {
+  const idx = Int32Array.from({ length: train.length }, (_, i) => i);
   new Rng(cfg.seed, streamOf('questions', step, round)).shuffle(idx);
-  return Array.from(idx.subarray(0, Math.min(cfg.questionsPerStep, idx.length)), (i) => data.train[i]);
+  return Array.from(idx.subarray(0, Math.min(cfg.questionsPerStep, idx.length)), (i) => train[i]);
 }
 
 /** One planned rollout: which question, which slot of its group, which demo, which RNG stream. */

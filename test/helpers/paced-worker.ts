@@ -1,8 +1,10 @@
 // A `dlab worker` for fault tests: the same worker, with stages slowed down so that a test can
 // kill it in the middle of one. DLAB_TEST_PACE is a JSON map from a workflow id or an activity
 // type ("*" for any other) to the milliseconds to wait after each batch of a resumable stage and
-// at the end of each short step. Only this test entry point reads it; the product's worker has
-// no such knob.
+// at the end of each short step run under keepAlive — the local bookkeeping steps too
+// (icrlvrCompare, goracsCompare; there the wait is inside the workflow task that runs them;
+// icrlvrPlan is never paced). Only this test entry point reads it; the product's worker has no
+// such knob.
 import { hostname } from 'node:os';
 import { createWorker } from '../../workers/worker';
 import { dlabHome, taskQueue } from '../../cli/env';

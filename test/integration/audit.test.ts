@@ -182,13 +182,26 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     assert.ok(files.some((f) => f.endsWith('backbone.onnx')), JSON.stringify(nodes.filter((n) => n.kind === 'file')));
   });
 
-  it('`history` and `verify` of a sweep cover its child run: every stage attempt, every artifact', async () => {
+  it('`history` and `verify` of a sweep cover its child run: every stage attempt (local steps too), every artifact; `lineage` of the comparison names its local step', async () => {
     const h = await dlab(['history', 'audit-sweep', '--json'], env);
     assert.equal(h.code, 0, h.stderr);
     const entries = (JSON.parse(h.stdout) as { entries: ActivityAttempt[] }).entries;
     const child = entries.filter((e) => e.workflowId === 'audit-sweep.icrlvr.s1');
     for (const a of ['icrlvrPrepare', 'icrlvrRollout', 'icrlvrScore', 'icrlvrUpdate', 'icrlvrEvaluate']) assert.ok(child.some((e) => e.activity === a && e.status === 'completed'), a);
     assert.deepEqual(entries.filter((e) => !e.workflowId).map((e) => e.activity), ['icrlvrCompare']);
+    // bookkeeping steps are local activities (docs/architecture.md): shown from their markers like any other step
+    const sweep = await cluster.waitFor('audit-sweep', (s) => s.state === 'completed');
+    const compare = entries.find((e) => e.activity === 'icrlvrCompare')!;
+    assert.deepEqual([compare.stage, compare.attempt, compare.status], ['compare', 1, 'completed']);
+    assert.ok(compare.worker && compare.startedAt && compare.endedAt, JSON.stringify(compare));
+    assert.deepEqual(compare.outputs, [sweep.artifacts.find((a) => a.name === 'comparison')!.sha256]);
+    const childRun = await cluster.waitFor('audit-sweep.icrlvr.s1', (s) => s.state === 'completed');
+    const plan = child.find((e) => e.activity === 'icrlvrPlan')!;
+    assert.deepEqual([plan?.stage, plan?.status, plan?.inputs], ['rollout', 'completed', [childRun.artifacts.find((a) => a.name === 'questions')!.sha256]], JSON.stringify(plan));
+    const lineage = await dlab(['lineage', compare.outputs[0], '--json'], env);
+    assert.equal(lineage.code, 0, lineage.stderr);
+    const node = (JSON.parse(lineage.stdout) as LineageReport).tree as ArtifactNode;
+    assert.deepEqual([node.stage, node.attempt?.activityType, node.attempt?.attempt, node.attempt?.workflowId], ['compare', 'icrlvrCompare', 1, 'audit-sweep']);
     const v = await dlab(['verify', 'audit-sweep'], env);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     const outputs = new Set(entries.flatMap((e) => e.outputs));

@@ -120,7 +120,8 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
     const histories = chain.map(({ runId, events }) => ({ workflowId: `${ID}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
     for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
     if (process.env.DLAB_RECORD_HISTORIES) {
-      histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i).padStart(2, '0')}-faults.json`), JSON.stringify(historyToObject(h.history))));
+      // icrlvr-00/01 hold runs from before the bookkeeping steps became local activities (the unpatched branch)
+      histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 2).padStart(2, '0')}-faults-local-steps.json`), JSON.stringify(historyToObject(h.history))));
     }
   });
 });

@@ -1,0 +1,34 @@
+/**
+ * Bookkeeping steps run as local activities (docs/architecture.md "Local activities"): shared by
+ * the workflows, which start them, and by the audit commands, which read them back from the
+ * MarkerRecorded events Temporal records for them. No imports: workflow and client code use it.
+ */
+
+/**
+ * The patch that turned the bookkeeping steps (icrlvrPlan, icrlvrCompare, goracsCompare) into
+ * local activities. Runs whose history predates it (no marker) keep running them as regular
+ * activities, so that their histories replay (test/histories). Can be deprecated
+ * (deprecatePatch) once no open run and no kept history predates it.
+ */
+export const LOCAL_STEPS_PATCH = 'local-bookkeeping-steps';
+
+/** The name Temporal's core SDK gives the marker of a local activity's result. */
+export const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
+
+const ARROW = ' ← ';
+
+/**
+ * The summary a local step carries (Temporal records it as the marker's user metadata, and the
+ * UI shows it): its stage and the sha256 of the artifacts it reads — what a regular activity's
+ * recorded input gives the audit trail, which a local activity's marker does not record.
+ */
+export function localStepSummary(stage: string, inputs: string[]): string {
+  return inputs.length ? `${stage}${ARROW}${inputs.join(' ')}` : stage;
+}
+
+/** localStepSummary, read back. */
+export function parseLocalStepSummary(summary: string): { stage: string; inputs: string[] } {
+  const at = summary.indexOf(ARROW);
+  if (at < 0) return { stage: summary, inputs: [] };
+  return { stage: summary.slice(0, at), inputs: summary.slice(at + ARROW.length).split(' ').filter((s) => /^[0-9a-f]{64}$/.test(s)) };
+}
