@@ -33,11 +33,11 @@ describe('dlab model build | inspect | generate | score', function () {
     assert.equal(info.parameters, 104 * 32 + 64 * 32 + 2 * perLayer + 2 * 32);
   });
 
-  it('generate --json prints {text, tokens, logprobs}; the same seed gives the same sample', async () => {
+  it('generate --json prints {text, tokens, logprobs, finish, promptTokens}; the same seed gives the same sample', async () => {
     const args = ['model', 'generate', '--model', model, '--prompt', '2+2=', '--max-tokens', '6', '--seed', '9', '--json'];
     const a = JSON.parse((await dlab(args)).stdout);
     const b = JSON.parse((await dlab(args)).stdout);
-    assert.deepEqual(Object.keys(a), ['text', 'tokens', 'logprobs']);
+    assert.deepEqual(Object.keys(a), ['text', 'tokens', 'logprobs', 'finish', 'promptTokens']);
     assert.equal(a.tokens.length, a.logprobs.length);
     assert.ok(a.tokens.length >= 1 && a.tokens.length <= 6);
     assert.deepEqual(a, b);
