@@ -74,7 +74,7 @@ program
       tls: target.tls === true ? true : undefined,
       apiKey: target.apiKey,
     });
-    process.stderr.write(`dlab worker ${worker.options.identity} on ${target.address} queue "${worker.options.taskQueue}", artifacts in ${dlabHome()}\n`);
+    process.stderr.write(`dlab worker ${worker.options.identity} on ${target.address} queue "${worker.options.taskQueue}", artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}\n`);
     await worker.run();
   });
 

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode, ActivityInterceptorsFactory } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { ActivityDeps, inputErrorsAreFinal } from '../activities/resumable';
-import { storeForHome } from '../lib/store/artifact-store';
+import { storeFromEnv } from '../lib/store/from-env';
 
 export const DEFAULT_TASK_QUEUE = 'dlab';
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -63,7 +63,7 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     identity,
     ...(bundleIsFresh() ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace }),
+    activities: createActivities({ store: storeFromEnv(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace }),
     interceptors: { activity: [...DLAB_ACTIVITY_INTERCEPTORS, ...(opts.activityInterceptors ?? [])] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
     // heartbeats reach the server at least every second: a crash loses at most ~1 s of
