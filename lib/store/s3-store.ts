@@ -40,6 +40,8 @@ export interface S3StoreOptions {
   cacheMaxBytes: number;
   /** a ready client (tests add middleware to count requests); default: from the SDK's environment */
   client?: S3Client;
+  /** how errors name the endpoint (default: {@link s3EndpointName}, from the environment the SDK reads) */
+  endpoint?: string;
   /** path-style URLs (http://host/bucket/key), as on-prem servers need; default DLAB_S3_PATH_STYLE */
   forcePathStyle?: boolean;
   /** artifacts larger than this are uploaded in parts (default 16 MiB) */
@@ -77,6 +79,9 @@ export function s3ClientFromEnv(forcePathStyle = truthy(process.env.DLAB_S3_PATH
     forcePathStyle,
     region: process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
     maxAttempts: 3,
+    // every read is checked against the full-object SHA-256 of its address (a stronger check than
+    // the SDK's, which for a multipart object covers the parts' checksums only)
+    responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: { connectionTimeout: 5000, requestTimeout: 120_000 },
   });
 }
@@ -124,7 +129,7 @@ export class S3ArtifactStore implements ArtifactStore {
     this.cacheDir = resolve(opts.cacheDir);
     this.cacheMaxBytes = opts.cacheMaxBytes;
     this.client = opts.client ?? s3ClientFromEnv(opts.forcePathStyle);
-    this.endpoint = s3EndpointName();
+    this.endpoint = opts.endpoint ?? s3EndpointName();
     this.multipartThreshold = opts.multipartThreshold ?? 16 * MiB;
     this.partSize = Math.max(opts.partSize ?? 16 * MiB, 5 * MiB);
   }
@@ -234,7 +239,13 @@ export class S3ArtifactStore implements ArtifactStore {
   /** Re-hashes the object in the bucket (not the cache). */
   async verify(ref: Pick<ArtifactRef, 'sha256'>): Promise<{ ok: boolean; file: string; actual?: string }> {
     const file = this.locate(ref.sha256);
-    const bytes = await this.fetch(ref.sha256);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await this.fetch(ref.sha256);
+    } catch (err) {
+      if (err instanceof ArtifactIntegrityError) return { ok: false, file, actual: 'unknown (checksum mismatch)' };
+      throw err;
+    }
     if (bytes === undefined) return { ok: false, file };
     const actual = sha256Hex(bytes);
     return { ok: actual === ref.sha256, file, actual };
@@ -250,6 +261,12 @@ export class S3ArtifactStore implements ArtifactStore {
       });
     } catch (err) {
       if (isStatus(err, 404) || (err as Error).name === 'NoSuchKey') return undefined;
+      // a client that validates response checksums itself (the SDK's default) fails this way on corrupted bytes
+      const cause = (err as Error).message;
+      if (/Checksum mismatch/.test(cause)) {
+        const uri = this.locate(sha256);
+        throw new ArtifactIntegrityError(`artifact ${uri} is corrupted: the bytes do not match the object's SHA-256 checksum (${cause})`, uri, sha256);
+      }
       throw err;
     }
   }
@@ -319,6 +336,7 @@ export class S3ArtifactStore implements ArtifactStore {
     const status = (err as S3ServiceException).$metadata?.httpStatusCode;
     const code = (err as NodeJS.ErrnoException).code ?? ((err as { cause?: NodeJS.ErrnoException }).cause?.code);
     const where = `S3 store ${this.endpoint} (bucket ${this.bucket})`;
+    if (/Checksum mismatch/.test(err.message)) return err; // the bytes arrived, and are not what the server stored: see fetch
     if ((status !== undefined && (status >= 500 || status === 429 || status === 408)) || TRANSIENT_NAMES.has(err.name) || (code && TRANSIENT_CODES.has(code)) || (status === undefined && !(err instanceof S3ServiceException))) {
       return new StoreUnavailableError(`${where} is unavailable: ${what}: ${err.name}${code && code !== err.name ? ` ${code}` : ''}: ${err.message || 'no message'}`, this.endpoint);
     }
