@@ -2,7 +2,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DlabInputError } from '../errors';
 import { ArtifactStore, LocalArtifactStore, storeForHome } from './artifact-store';
-import { cacheMaxBytesFromEnv, parseS3Url, S3ArtifactStore } from './s3-store';
+
+/** lib/store/s3-store, loaded on first use: the AWS SDK costs every other process ~0.2 s to load. */
+function s3(): typeof import('./s3-store') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./s3-store') as typeof import('./s3-store');
+}
 
 /**
  * The store DLAB_STORE names: unset, `<DLAB_HOME>/artifacts`; `s3://bucket/prefix`, an S3
@@ -14,6 +19,7 @@ export function storeFromEnv(dlabHome: string, env: NodeJS.ProcessEnv = process.
   const spec = env.DLAB_STORE?.trim();
   if (!spec) return storeForHome(dlabHome);
   if (spec.startsWith('s3://')) {
+    const { parseS3Url, S3ArtifactStore, cacheMaxBytesFromEnv } = s3();
     const { bucket, prefix } = parseS3Url(spec);
     return new S3ArtifactStore({ bucket, prefix, cacheDir: join(dlabHome, 'cache'), cacheMaxBytes: cacheMaxBytesFromEnv(env) });
   }
@@ -29,6 +35,7 @@ export function storeFromEnv(dlabHome: string, env: NodeJS.ProcessEnv = process.
  */
 export function storeForUri(uri: string, dlabHome: string, env: NodeJS.ProcessEnv = process.env): ArtifactStore {
   if (uri.startsWith('s3://')) {
+    const { parseS3Url, S3ArtifactStore, cacheMaxBytesFromEnv } = s3();
     const { bucket, prefix: key } = parseS3Url(uri);
     const m = /^(?:(.*)\/)?objects\/[0-9a-f]{2}\/[0-9a-f]{64}\.arrow$/.exec(key);
     if (!m) throw new DlabInputError(`${uri}: not an artifact address (s3://<bucket>/<prefix>/objects/<xx>/<sha256>.arrow)`);
