@@ -36,7 +36,7 @@ export function storeFromEnv(dlabHome: string, env: NodeJS.ProcessEnv = process.
 export function storeForUri(uri: string, dlabHome: string, env: NodeJS.ProcessEnv = process.env): ArtifactStore {
   if (uri.startsWith('s3://')) {
     const { parseS3Url, S3ArtifactStore, cacheMaxBytesFromEnv } = s3();
-    const { bucket, prefix: key } = parseS3Url(uri);
+    const { bucket, prefix: key } = parseS3Url(uri, 'artifact URI');
     const m = /^(?:(.*)\/)?objects\/[0-9a-f]{2}\/[0-9a-f]{64}\.arrow$/.exec(key);
     if (!m) throw new DlabInputError(`${uri}: not an artifact address (s3://<bucket>/<prefix>/objects/<xx>/<sha256>.arrow)`);
     return new S3ArtifactStore({ bucket, prefix: m[1] ?? '', cacheDir: join(dlabHome, 'cache'), cacheMaxBytes: cacheMaxBytesFromEnv(env) });

@@ -87,10 +87,10 @@ export function s3ClientFromEnv(forcePathStyle = truthy(process.env.DLAB_S3_PATH
 }
 
 /** `s3://bucket/prefix` → bucket and prefix (no slashes at either end). */
-export function parseS3Url(url: string): { bucket: string; prefix: string } {
+export function parseS3Url(url: string, what = 'DLAB_STORE'): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
   if (!m || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(m[1])) {
-    throw new DlabInputError(`DLAB_STORE=${url}: expected s3://<bucket>/<prefix> with a valid bucket name`, 'DLAB_STORE');
+    throw new DlabInputError(`${what === 'DLAB_STORE' ? 'DLAB_STORE=' : ''}${url}: expected s3://<bucket>/<prefix> with a valid bucket name (3-63 of a-z 0-9 . -)`, what);
   }
   return { bucket: m[1], prefix: m[2].replace(/^\/+|\/+$/g, '') };
 }

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { EMBEDDINGS } from '../../schemas/artifacts';
@@ -90,6 +91,16 @@ describe('S3ArtifactStore against a real S3 server (versitygw, POSIX backend)', 
     await assert.rejects(client.send(new PutObjectCommand({ Bucket: 'dlab', Key: 'cond/x', Body: 'two', IfNoneMatch: '*' })), (err: { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode === 412);
     const got = await client.send(new GetObjectCommand({ Bucket: 'dlab', Key: 'cond/x' }));
     assert.equal(await got.Body!.transformToString(), 'one');
+  });
+
+  it('the server checks the SHA-256 sent with the bytes and refuses them when it does not match (BadDigest)', async () => {
+    const client = server.client();
+    const wrong = createHash('sha256').update('other bytes').digest('base64');
+    await assert.rejects(
+      client.send(new PutObjectCommand({ Bucket: 'dlab', Key: 'digest/x', Body: 'some bytes', ChecksumSHA256: wrong })),
+      (err: { $metadata?: { httpStatusCode?: number }; name: string }) => err.$metadata?.httpStatusCode === 400 && /BadDigest|Checksum|Invalid/i.test(err.name),
+    );
+    assert.ok(!existsSync(join(server.dataDir, 'dlab', 'digest', 'x')), 'nothing stored');
   });
 
   it('puts the same bytes from two concurrent writers once: both get the same ref, the object is intact, a later put uploads nothing', async () => {
