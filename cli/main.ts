@@ -9,7 +9,7 @@ import { runStatus } from '../client/status';
 import { stateOf } from '../client/events';
 import { verifyRun } from '../client/verify';
 import { writeRunReport } from '../client/report';
-import { storeForHome } from '../lib/store/artifact-store';
+import { storeFromEnv } from '../lib/store/from-env';
 import { listRuns } from '../client/runs';
 import { artifactLineage } from '../client/lineage';
 import { ensureSearchAttributes } from '../client/search-attributes';
@@ -202,7 +202,7 @@ program
   .requiredOption('--out <dir>', 'directory for index.html and plots/ (Vega-Lite specs with their data, SVGs)')
   .option('--json', 'one JSON document on stdout: {html, plots: [{name, spec, svg}]}')
   .action(async (ids: string[], opts: { out: string; json?: boolean }) => {
-    const written = await writeRunReport(await connectClient(), storeForHome(dlabHome()), ids, opts.out);
+    const written = await writeRunReport(await connectClient(), storeFromEnv(dlabHome()), ids, opts.out);
     out(opts.json, written, () => written.html);
     // the report is written all the same (it shows each problem beside its artifact)
     for (const p of written.problems) process.stderr.write(`dlab: warning: ${p}\n`);

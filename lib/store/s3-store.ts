@@ -7,6 +7,7 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -234,6 +235,39 @@ export class S3ArtifactStore implements ArtifactStore {
     const table = decodeArtifact(bytes, ref.schema, uri, ref.sha256);
     await this.cacheWrite(ref.sha256, bytes);
     return table;
+  }
+
+  /**
+   * The verified bytes of an artifact (cache first, as `get`), undefined when there is no such
+   * object; an ArtifactIntegrityError when the object does not hash to its address.
+   */
+  async readBytes(sha256: string): Promise<Buffer | undefined> {
+    const cached = await this.cacheRead(sha256);
+    if (cached) return cached;
+    const bytes = await this.fetch(sha256);
+    if (bytes === undefined) return undefined;
+    const actual = sha256Hex(bytes);
+    const uri = this.locate(sha256);
+    if (actual !== sha256) throw new ArtifactIntegrityError(`artifact ${uri} is corrupted: expected sha256 ${sha256}, found ${actual}`, uri, sha256);
+    await this.cacheWrite(sha256, bytes);
+    return bytes;
+  }
+
+  /** The sha256 of every stored artifact whose hash starts with `hexPrefix` (one listing of the key prefix). */
+  async list(hexPrefix: string): Promise<string[]> {
+    const base = `${this.prefix ? this.prefix + '/' : ''}objects/`;
+    const Prefix = hexPrefix.length >= 2 ? `${base}${hexPrefix.slice(0, 2)}/${hexPrefix}` : `${base}${hexPrefix}`;
+    const out: string[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.call(`list ${Prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken })));
+      for (const o of page.Contents ?? []) {
+        const m = /\/([0-9a-f]{64})\.arrow$/.exec(o.Key ?? '');
+        if (m && m[1].startsWith(hexPrefix)) out.push(m[1]);
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return out;
   }
 
   /** Re-hashes the object in the bucket (not the cache). */

@@ -5,12 +5,15 @@ import { runHistory } from '../../client/history';
 import { startExperiment } from '../../client/start';
 import { fileOfUri, sha256Hex } from '../../lib/store/artifact-store';
 import type { NamedArtifact } from '../../workflows/run-state';
+import type { LineageReport } from '../../client/lineage';
+import type { ArtifactNode, LineageNode } from '../../lib/store/lineage';
 import { TestCluster, dlab } from '../helpers/cluster';
 import { S3TestServer } from '../helpers/s3-server';
 
 /**
  * A run whose workers keep artifacts in S3 (DLAB_STORE=s3://…, a real versitygw), against the
- * same run on the local store: the same bytes, `dlab verify` on the objects, and a store that
+ * same run on the local store: the same bytes, `dlab verify`, `lineage` and `report` on the
+ * objects, and a store that
  * is down when the run starts: the stage is retried and the run completes once it is back.
  */
 describe('a smoke run on the S3 store (real dev server, real versitygw)', function () {
@@ -22,6 +25,7 @@ describe('a smoke run on the S3 store (real dev server, real versitygw)', functi
   let s3: S3TestServer;
   let local: NamedArtifact[];
   let s3env: NodeJS.ProcessEnv;
+  let onS3: NamedArtifact[];
   /** the object of an s3:// URI as versitygw's POSIX backend keeps it */
   const objectFile = (uri: string) => join(s3.dataDir, uri.slice('s3://'.length));
 
@@ -48,6 +52,7 @@ describe('a smoke run on the S3 store (real dev server, real versitygw)', functi
     const home = cluster.home('s3');
     const w = await cluster.startWorker(home, 's3', undefined, s3env);
     const got = await runToEnd('s3');
+    onS3 = got;
     await w.stop();
     assert.deepEqual(got.map((a) => [a.name, a.sha256]), local.map((a) => [a.name, a.sha256]));
     for (let i = 0; i < got.length; i++) {
@@ -71,6 +76,27 @@ describe('a smoke run on the S3 store (real dev server, real versitygw)', functi
     bytes[100] ^= 1;
     writeFileSync(victim, bytes);
     assert.equal(sha256Hex(readFileSync(victim)), got[3].sha256);
+  });
+
+  it('`dlab lineage` (by a prefix, listed in the bucket) and `dlab report` read the objects', async () => {
+    const env = { ...cluster.env(join(cluster.root.path, 'reader'), 's3'), ...s3env };
+    const summary = onS3[3];
+    const r = await dlab(['lineage', summary.sha256.slice(0, 10), '--json'], env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as LineageReport;
+    assert.equal(report.sha256, summary.sha256);
+    assert.deepEqual(report.problems, []);
+    const chain: ArtifactNode[] = [];
+    for (let n: LineageNode | undefined = report.tree; n?.kind === 'artifact'; n = n.parents[0]) chain.push(n);
+    assert.deepEqual(chain.map((n) => n.stage), ['summarise', 'transform', 'transform', 'generate']);
+    assert.deepEqual(chain.map((n) => n.sha256), [onS3[3], onS3[2], onS3[1], onS3[0]].map((a) => a.sha256));
+    assert.ok(chain.every((n) => n.attempt?.workflowId === ID));
+
+    const out = join(cluster.root.path, 'report-s3');
+    const rep = await dlab(['report', ID, '--out', out], env);
+    assert.equal(rep.code, 0, rep.stderr);
+    assert.doesNotMatch(rep.stderr, /dlab: warning/, rep.stderr);
+    assert.ok(existsSync(join(out, 'index.html')));
   });
 
   it('a store that is down when the run starts: the first stage fails retryably naming the endpoint, and the run completes once it is back', async () => {
