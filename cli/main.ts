@@ -63,6 +63,7 @@ program
   .action(async (opts: { taskQueue?: string; maxConcurrent: string }) => {
     const maxConcurrent = intOption('--max-concurrent', opts.maxConcurrent, 1);
     writableDlabHome(); // artifacts and models go there: a home under a file fails now, not in the first activity
+    storeFromEnv(dlabHome()); // so does a DLAB_STORE (or DLAB_CACHE_MAX_GB) that names no store
     const target = targetFromEnv();
     await ensureRegistered(await connectClient(target)); // fails fast with a clear message when no server answers
     const worker = await createWorker({

@@ -123,6 +123,9 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly multipartThreshold: number;
   private readonly partSize: number;
   private evicting?: Promise<void>;
+  /** what this store believes the cache holds: its last scan plus what it wrote since (undefined before the first scan) */
+  private cacheEstimate?: number;
+  private lastScan = 0;
 
   constructor(opts: S3StoreOptions) {
     this.bucket = opts.bucket;
@@ -326,14 +329,18 @@ export class S3ArtifactStore implements ArtifactStore {
   private async cacheWrite(sha256: string, bytes: Uint8Array): Promise<void> {
     if (bytes.byteLength > this.cacheMaxBytes) return;
     await writeFileAtomic(this.cacheFile(sha256), bytes, join(this.cacheDir, 'tmp'));
+    // the directory is scanned when this store's own count passes the bound, and at least once a
+    // minute while it writes (other processes on the same cache add files it does not count)
+    if (this.cacheEstimate !== undefined) this.cacheEstimate += bytes.byteLength;
+    if (this.cacheEstimate !== undefined && this.cacheEstimate <= this.cacheMaxBytes && Date.now() - this.lastScan < 60_000) return;
     // one eviction pass at a time per store; a pass sees every file written before it listed the directory
     this.evicting = (this.evicting ?? Promise.resolve()).then(() => this.evict(sha256));
     await this.evicting;
   }
 
   /**
-   * Removes least recently used cache files (oldest mtime first) until the cache holds at most
-   * `cacheMaxBytes`; `keep` (the file just written) goes last. Workers sharing a DLAB_HOME share
+   * Lists the cache and removes least recently used files (oldest mtime first) until it holds at
+   * most `cacheMaxBytes`; `keep` (the file just written) goes last. Workers sharing a DLAB_HOME share
    * the cache: a file another one removes is simply fetched again.
    */
   async evict(keep?: string): Promise<void> {
@@ -354,6 +361,8 @@ export class S3ArtifactStore implements ArtifactStore {
       await fs.rm(f.path, { force: true });
       total -= f.size;
     }
+    this.cacheEstimate = total;
+    this.lastScan = Date.now();
   }
 
   /** Runs one S3 request; errors that mean the store is out of reach become StoreUnavailableError, access and bucket errors DlabInputError. */

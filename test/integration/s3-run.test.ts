@@ -99,6 +99,14 @@ describe('a smoke run on the S3 store (real dev server, real versitygw)', functi
     assert.ok(existsSync(join(out, 'index.html')));
   });
 
+  it('`dlab worker` with a DLAB_STORE it cannot use exits 2 naming the variable, before connecting', async () => {
+    for (const [k, v] of [['DLAB_STORE', 'gs://bucket/x'], ['DLAB_STORE', 's3://No_Such/x'], ['DLAB_CACHE_MAX_GB', 'lots']]) {
+      const r = await dlab(['worker'], { ...cluster.env(cluster.home('bad-store'), 'bad-store'), ...s3env, [k]: v, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(r.stderr.includes(k), r.stderr);
+    }
+  });
+
   it('a store that is down when the run starts: the first stage fails retryably naming the endpoint, and the run completes once it is back', async () => {
     const home = cluster.home('s3-outage');
     const env = { ...s3env, DLAB_STORE: `s3://dlab/${PREFIX}-outage` };
