@@ -9,7 +9,7 @@ import { runStatus } from '../client/status';
 import { stateOf } from '../client/events';
 import { verifyRun } from '../client/verify';
 import { writeRunReport } from '../client/report';
-import { storeForHome } from '../lib/store/artifact-store';
+import { storeFromEnv } from '../lib/store/from-env';
 import { listRuns } from '../client/runs';
 import { artifactLineage } from '../client/lineage';
 import { ensureSearchAttributes } from '../client/search-attributes';
@@ -63,6 +63,7 @@ program
   .action(async (opts: { taskQueue?: string; maxConcurrent: string }) => {
     const maxConcurrent = intOption('--max-concurrent', opts.maxConcurrent, 1);
     writableDlabHome(); // artifacts and models go there: a home under a file fails now, not in the first activity
+    storeFromEnv(dlabHome()); // so does a DLAB_STORE (or DLAB_CACHE_MAX_GB) that names no store
     const target = targetFromEnv();
     await ensureRegistered(await connectClient(target)); // fails fast with a clear message when no server answers
     const worker = await createWorker({
@@ -74,7 +75,7 @@ program
       tls: target.tls === true ? true : undefined,
       apiKey: target.apiKey,
     });
-    process.stderr.write(`dlab worker ${worker.options.identity} on ${target.address} queue "${worker.options.taskQueue}", artifacts in ${dlabHome()}\n`);
+    process.stderr.write(`dlab worker ${worker.options.identity} on ${target.address} queue "${worker.options.taskQueue}", artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}\n`);
     await worker.run();
   });
 
@@ -202,7 +203,7 @@ program
   .requiredOption('--out <dir>', 'directory for index.html and plots/ (Vega-Lite specs with their data, SVGs)')
   .option('--json', 'one JSON document on stdout: {html, plots: [{name, spec, svg}]}')
   .action(async (ids: string[], opts: { out: string; json?: boolean }) => {
-    const written = await writeRunReport(await connectClient(), storeForHome(dlabHome()), ids, opts.out);
+    const written = await writeRunReport(await connectClient(), storeFromEnv(dlabHome()), ids, opts.out);
     out(opts.json, written, () => written.html);
     // the report is written all the same (it shows each problem beside its artifact)
     for (const p of written.problems) process.stderr.write(`dlab: warning: ${p}\n`);

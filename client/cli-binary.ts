@@ -76,17 +76,61 @@ export function formatElapsed(ms: number): string {
 export async function ensureTemporalCli(out: NodeJS.WriteStream = process.stderr): Promise<string> {
   const found = findTemporalCli();
   if (found) return found;
+  return goInstall({ module: TEMPORAL_CLI_MODULE, binary: LOCAL_TEMPORAL_CLI, log: GO_BUILD_LOG, name: 'Temporal CLI', what: 'the Temporal CLI', lookedIn: '$TEMPORAL_CLI, `temporal` on PATH, .tools/bin/temporal', hint: GO_INSTALL_HINT }, out);
+}
+
+/** The S3-compatible server tests run the S3 artifact store against (POSIX backend: a plain directory). */
+export const VERSITYGW_MODULE = 'github.com/versity/versitygw/cmd/versitygw@v1.8.0';
+export const LOCAL_VERSITYGW = join(PACKAGE_ROOT, '.tools', 'bin', 'versitygw');
+export const VERSITYGW_BUILD_LOG = join(PACKAGE_ROOT, '.tools', 'go-build-versitygw.log');
+
+/** `$VERSITYGW`, else `versitygw` on PATH, else `.tools/bin/versitygw`; undefined if none exists. */
+export function findVersitygw(): string | undefined {
+  const fromEnv = process.env.VERSITYGW;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`VERSITYGW=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, 'versitygw'))) return join(dir, 'versitygw');
+  }
+  return isExecutable(LOCAL_VERSITYGW) ? LOCAL_VERSITYGW : undefined;
+}
+
+/** versitygw, found or built like {@link ensureTemporalCli} (Go's log: {@link VERSITYGW_BUILD_LOG}). */
+export async function ensureVersitygw(out: NodeJS.WriteStream = process.stderr): Promise<string> {
+  const found = findVersitygw();
+  if (found) return found;
+  const hint = GO_INSTALL_HINT.replace('TEMPORAL_CLI=/path/to/temporal at a Temporal CLI', 'VERSITYGW=/path/to/versitygw at a versitygw');
+  return goInstall({ module: VERSITYGW_MODULE, binary: LOCAL_VERSITYGW, log: VERSITYGW_BUILD_LOG, name: 'versitygw', what: 'versitygw (the S3 server of the tests)', lookedIn: '$VERSITYGW, `versitygw` on PATH, .tools/bin/versitygw', hint }, out);
+}
+
+interface GoInstall {
+  module: string;
+  /** where `go install` puts it: `.tools/bin/<name>` */
+  binary: string;
+  log: string;
+  /** as in "no <name> found" */
+  name: string;
+  /** as in "building <what> once" */
+  what: string;
+  lookedIn: string;
+  hint: string;
+}
+
+/** `go install <module>` into `.tools/bin`, with a status line on `out` and Go's output in `log`. */
+async function goInstall(g: GoInstall, out: NodeJS.WriteStream): Promise<string> {
   const go = goVersion();
   if (go === undefined) {
-    throw new Error(`no Temporal CLI found ($TEMPORAL_CLI, \`temporal\` on PATH, .tools/bin/temporal) and no Go toolchain to build one: ${GO_INSTALL_HINT}`);
+    throw new Error(`no ${g.name} found (${g.lookedIn}) and no Go toolchain to build one: ${g.hint}`);
   }
   if (versionLess(go, MIN_GO)) {
-    throw new Error(`no Temporal CLI found, and Go ${go} is too old to build one: ${GO_INSTALL_HINT}`);
+    throw new Error(`no ${g.name} found, and Go ${go} is too old to build one: ${g.hint}`);
   }
   const gobin = join(PACKAGE_ROOT, '.tools', 'bin');
   mkdirSync(gobin, { recursive: true });
-  const log = relative(process.cwd(), GO_BUILD_LOG) || GO_BUILD_LOG;
-  const what = `building the Temporal CLI once (go install ${TEMPORAL_CLI_MODULE}; Go's log: ${log})`;
+  const log = relative(process.cwd(), g.log) || g.log;
+  const what = `building ${g.what} once (go install ${g.module}; Go's log: ${log})`;
   const started = Date.now();
   const tty = out.isTTY === true;
   const status = (final?: string) => {
@@ -95,11 +139,11 @@ export async function ensureTemporalCli(out: NodeJS.WriteStream = process.stderr
   };
   status();
   const timer = setInterval(() => status(), tty ? 1000 : 60_000);
-  const fd = openSync(GO_BUILD_LOG, 'w');
+  const fd = openSync(g.log, 'w');
   let code: number | null;
   try {
     code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn('go', ['install', TEMPORAL_CLI_MODULE], { env: { ...process.env, GOBIN: gobin }, stdio: ['ignore', fd, fd] });
+      const child = spawn('go', ['install', g.module], { env: { ...process.env, GOBIN: gobin }, stdio: ['ignore', fd, fd] });
       child.once('error', reject);
       child.once('exit', (c) => resolve(c));
     });
@@ -107,11 +151,11 @@ export async function ensureTemporalCli(out: NodeJS.WriteStream = process.stderr
     clearInterval(timer);
     closeSync(fd);
   }
-  if (code !== 0 || !isExecutable(LOCAL_TEMPORAL_CLI)) {
+  if (code !== 0 || !isExecutable(g.binary)) {
     status(`failed after ${formatElapsed(Date.now() - started)}`);
-    const tail = readFileSync(GO_BUILD_LOG, 'utf8').trimEnd().split('\n').slice(-20).join('\n');
-    throw new Error(`go install ${TEMPORAL_CLI_MODULE} failed (exit ${code}); the last lines of ${log}:\n${tail}`);
+    const tail = readFileSync(g.log, 'utf8').trimEnd().split('\n').slice(-20).join('\n');
+    throw new Error(`go install ${g.module} failed (exit ${code}); the last lines of ${log}:\n${tail}`);
   }
   status(`done in ${formatElapsed(Date.now() - started)}`);
-  return LOCAL_TEMPORAL_CLI;
+  return g.binary;
 }

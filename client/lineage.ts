@@ -1,7 +1,8 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
-import { sha256Hex, storeForHome } from '../lib/store/artifact-store';
+import { sha256Hex } from '../lib/store/artifact-store';
+import { storeFromEnv } from '../lib/store/from-env';
 import { readStoredArtifact, resolveArtifactSha } from '../lib/store/catalog';
 import { buildLineageTree, collectAncestry, LineageNode, ProducingAttempt } from '../lib/store/lineage';
 import type { ModelJson } from '../lib/model/model-dir';
@@ -24,7 +25,7 @@ export interface LineageReport {
  * the attempt: they are identical across retries). `connect` is called once, lazily.
  */
 export async function artifactLineage(dlabHome: string, shaOrPrefix: string, connect: () => Promise<Client>): Promise<LineageReport> {
-  const store = storeForHome(dlabHome);
+  const store = storeFromEnv(dlabHome); // DLAB_STORE, as the workers that wrote the artifacts
   const sha256 = await resolveArtifactSha(store, shaOrPrefix);
   const artifacts = await collectAncestry(sha256, (sha) => readStoredArtifact(store, sha));
   const experiments = [...new Set([...artifacts.values()].flatMap((a) => (a?.experimentId ? [a.experimentId] : [])))];
@@ -58,7 +59,9 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
   for (const [sha, a] of artifacts) {
     const file = a?.file ?? files.get(sha);
     if (!file) continue;
-    const actual = await readFile(file).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
+    const actual = file.startsWith('s3://')
+      ? await store.verify({ sha256: sha }).then((v) => v.actual ?? 'missing', (err: Error) => `unreadable (${err.message})`)
+      : await readFile(file).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
     if (actual !== sha) problems.push(`${file}: expected sha256 ${sha}, ${actual.length === 64 ? `found ${actual}` : actual}`);
   }
   // the input files the runs started from, as they were then and as they are now

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { Table } from 'apache-arrow';
 import { Client } from '@temporalio/client';
-import { LocalArtifactStore, sha256Hex } from '../lib/store/artifact-store';
+import { ArtifactStore } from '../lib/store/artifact-store';
 import { readStoredArtifact } from '../lib/store/catalog';
 import { buildReport, writeReport } from '../lib/report';
 import { goracsEvalRows, icrlvrEvalPoint, icrlvrTrainingPoint, pooTrace, smokeSummary, sweepRows } from '../lib/report/extract';
@@ -11,7 +10,7 @@ import { runHistory } from './history';
 import { runStatus } from './status';
 
 /** `dlab report ID… --out DIR`: gathers every run, renders the page and its figures, writes them under `dir`. */
-export async function writeRunReport(client: Client, store: LocalArtifactStore, ids: string[], dir: string) {
+export async function writeRunReport(client: Client, store: ArtifactStore, ids: string[], dir: string) {
   const runs: RunDescription[] = [];
   for (const id of ids) runs.push(await describeRun(client, store, id));
   const written = await writeReport(dir, await buildReport(runs, new Date().toISOString()));
@@ -26,7 +25,7 @@ export async function writeRunReport(client: Client, store: LocalArtifactStore, 
  * returned with the lineage in each file, the numbers behind the plots read from those
  * artifacts in `store`, and the audit trail of activity attempts.
  */
-export async function describeRun(client: Client, store: LocalArtifactStore, id: string): Promise<RunDescription> {
+export async function describeRun(client: Client, store: ArtifactStore, id: string): Promise<RunDescription> {
   const status = await runStatus(client, id);
   const history = await runHistory(client, id);
   const chain = await fetchRunChain(client, id);
@@ -46,8 +45,8 @@ export async function describeRun(client: Client, store: LocalArtifactStore, id:
         continue;
       }
       a.lineage = { stage: stored.stage, producer: stored.producer, configHash: stored.configHash, codeVersion: stored.codeVersion, parents: stored.parents };
-      const actual = sha256Hex(await readFile(stored.file));
-      if (actual !== a.sha256) a.problem = `${stored.file}: sha256 is ${actual}: the file changed after it was written`;
+      const found = await store.verify(a); // the stored bytes themselves (for S3, the object, not a cache)
+      if (!found.ok) a.problem = found.actual ? `${stored.file}: sha256 is ${found.actual}: the file changed after it was written` : `missing from the store (${found.file})`;
     } catch (err) {
       a.problem = (err as Error).message;
     }

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Client } from '@temporalio/client';
 import { fileOfUri, sha256Hex } from '../lib/store/artifact-store';
 import type { ArtifactRef } from '../lib/store/ref';
+import { storeForUri } from '../lib/store/from-env';
 import { readModelDir } from '../lib/model/model-dir';
 import { childWorkflowIds, completedOutputs, fetchRunChain, modelDirsUsed } from './events';
 
@@ -35,6 +37,12 @@ export async function verifyRun(client: Client, workflowId: string): Promise<Ver
     await readModelDir(dir).catch((err: Error & { where?: string }) => badModels.push({ sha256: '', file: err.where ?? dir, problem: err.message }));
   }
   for (const ref of refs.values()) {
+    if (ref.uri.startsWith('s3://')) {
+      // the object in the bucket, not a worker's cache (endpoint and credentials from the environment)
+      const found = await storeForUri(ref.uri, resolve(process.env.DLAB_HOME || '.dlab')).verify(ref);
+      if (!found.ok) bad.push({ sha256: ref.sha256, file: found.file, problem: found.actual ? `sha256 is ${found.actual}` : 'missing (NoSuchKey)' });
+      continue;
+    }
     const file = fileOfUri(ref.uri);
     let bytes: Buffer;
     try {

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode, ActivityInterceptorsFactory } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { ActivityDeps, inputErrorsAreFinal } from '../activities/resumable';
-import { storeForHome } from '../lib/store/artifact-store';
+import { storeFromEnv } from '../lib/store/from-env';
 
 export const DEFAULT_TASK_QUEUE = 'dlab';
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -54,6 +54,7 @@ export const DLAB_ACTIVITY_INTERCEPTORS: ActivityInterceptorsFactory[] = [inputE
 /** A worker for every dlab workflow and activity, on one task queue. */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   installRuntime();
+  const store = storeFromEnv(resolve(opts.dlabHome)); // a bad DLAB_STORE is an input error before any connection
   const connection = await NativeConnection.connect({ address: opts.address, tls: opts.tls, apiKey: opts.apiKey });
   const identity = opts.identity ?? `${process.pid}@${hostname()}`;
   const dlabHome = resolve(opts.dlabHome);
@@ -63,7 +64,7 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     identity,
     ...(bundleIsFresh() ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ store: storeForHome(dlabHome), modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace }),
+    activities: createActivities({ store, modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace }),
     interceptors: { activity: [...DLAB_ACTIVITY_INTERCEPTORS, ...(opts.activityInterceptors ?? [])] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
     // heartbeats reach the server at least every second: a crash loses at most ~1 s of
