@@ -72,7 +72,9 @@ export async function waitingQueues(client: Client, desc: WorkflowExecutionDescr
     const since = Date.parse(tsToIso(wft.originalScheduledTime ?? wft.scheduledTime) ?? new Date(now).toISOString());
     add(`w:${desc.taskQueue}`, { taskQueue: desc.taskQueue, kind: 'workflow', ...other }, desc.type, undefined, since, wft.attempt ?? 1);
   }
-  const scheduled = (desc.raw.pendingActivities ?? []).filter((p) => p.state === PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED);
+  // scheduled and due: an attempt in its retry backoff (next attempt later) waits for the clock, not for a worker
+  const due = (p: { nextAttemptScheduleTime?: Parameters<typeof tsToIso>[0] }) => Date.parse(tsToIso(p.nextAttemptScheduleTime) ?? new Date(now).toISOString()) <= now;
+  const scheduled = (desc.raw.pendingActivities ?? []).filter((p) => p.state === PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED && due(p));
   if (scheduled.length) {
     const queues = await runQueues(client, desc).catch(() => undefined);
     for (const p of scheduled) {

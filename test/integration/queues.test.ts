@@ -40,6 +40,19 @@ const CONFIG = {
   continueAsNewEvery: 2,
 };
 const QUEUES = 'inference=routed-gpu,training=routed-gpu';
+const GORACS = {
+  seed: 1,
+  budget: 12,
+  maxIters: 3,
+  cutNum: 3,
+  model: { build: { vocab: 130, dModel: 32, nLayer: 1, nHead: 2, dFf: 64, maxPos: 16, seed: 2, tokenizer: { items: 30 } } },
+  data: { type: 'synthetic', items: 30, clusters: 3, poolUsers: 80, valUsers: 24, testUsers: 24, seed: 3 },
+  evaluation: { methods: ['goracs', 'random'], seeds: [0], epochs: 2, negatives: 20 },
+  embedShards: 2,
+  swapChunk: 4,
+  batchSize: 32,
+  heartbeatTimeoutSeconds: 10,
+};
 
 const scheduledQueues = (events: HistoryEvent[]) =>
   events.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [`${e.activityTaskScheduledEventAttributes.activityType?.name}@${e.activityTaskScheduledEventAttributes.taskQueue?.name}`] : []));
@@ -100,6 +113,29 @@ describe('routed task queues (two workers serving disjoint groups, real dev serv
     installRuntime();
     const histories = chain.map(({ runId, events }) => ({ workflowId: `${ID}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
     for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
+  });
+
+  it('GORACS with solver and inference routed apart: a worker polling two queues (workflows + bookkeeping, solver) and one for inference; the single-worker bytes', async () => {
+    const id = 'goracs-routed';
+    const one = cluster.home('g-one');
+    const w = await cluster.startWorker(one, 'g-one');
+    await startExperiment(await cluster.client(), { kind: 'goracs', config: GORACS, id, taskQueue: 'g-one' });
+    const ref = await cluster.waitFor(id, (s) => s.state !== 'running', 300_000);
+    assert.equal(ref.state, 'completed', JSON.stringify(ref));
+    await w.stop();
+
+    const home = cluster.home('g-two');
+    const env = { ...cluster.env(home, 'g-two'), DLAB_QUEUES: 'inference=g-gpu,training=g-gpu,solver=g-cpu' };
+    await cluster.startWorker(home, 'g-two', undefined, { args: ['--serve', 'workflows,bookkeeping,solver'], env });
+    await cluster.startWorker(home, 'g-two', undefined, { args: ['--serve', 'inference,training'], env });
+    await startExperiment(await cluster.client(), { kind: 'goracs', config: GORACS, id, taskQueue: 'g-two', queues: { inference: 'g-gpu', training: 'g-gpu', solver: 'g-cpu' }, rerun: true });
+    const final = await cluster.waitFor(id, (s) => s.state !== 'running', 300_000);
+    assert.equal(final.state, 'completed', JSON.stringify(final));
+    assert.deepEqual(final.artifacts.map((a) => `${a.name}:${a.sha256}`), ref.artifacts.map((a) => `${a.name}:${a.sha256}`));
+    assert.deepEqual({ ...final.metrics, refineMs: 0 }, { ...ref.metrics, refineMs: 0 }, 'the same metrics but the refinement time');
+    const events = (await fetchRunChain(await cluster.client(), id)).slice(-1)[0].events;
+    const scheduled = [...new Set(scheduledQueues(events))].sort();
+    assert.deepEqual(scheduled, ['goracsEmbed@g-gpu', 'goracsEvaluate@g-gpu', 'goracsInit@g-cpu', 'goracsPrepare@g-two', 'goracsRefineChunk@g-cpu', 'goracsRefineStart@g-cpu', 'goracsRefineWrite@g-cpu']);
   });
 
   it('`dlab run` puts DLAB_QUEUES into the run; `--serve` that cannot work and a bogus --ort-providers are refused at worker start', async () => {
