@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { PACKAGE_ROOT } from '../../lib/config/code-version';
 import { Worker } from '@temporalio/worker';
 import { fetchRunChain, HistoryEvent } from '../../client/events';
 import { startExperiment } from '../../client/start';
@@ -138,7 +137,7 @@ describe('routed task queues (two workers serving disjoint groups, real dev serv
     assert.deepEqual(scheduled, ['goracsEmbed@g-gpu', 'goracsEvaluate@g-gpu', 'goracsInit@g-cpu', 'goracsPrepare@g-two', 'goracsRefineChunk@g-cpu', 'goracsRefineStart@g-cpu', 'goracsRefineWrite@g-cpu']);
   });
 
-  it('`dlab run` puts DLAB_QUEUES into the run; `--serve` that cannot work and a bogus --ort-providers are refused at worker start', async () => {
+  it('`dlab run` puts DLAB_QUEUES into a sweep and its children; status names a workflow queue nobody polls; `--serve` that cannot work and a bogus --ort-providers are refused at worker start', async () => {
     const home = cluster.home('cli');
     const env = { ...cluster.env(home, 'cli'), DLAB_QUEUES: 'inference=cli-gpu' };
     // inference shares the workflow queue unless routed: serving it alone there is refused, naming the fix
@@ -158,12 +157,28 @@ describe('routed task queues (two workers serving disjoint groups, real dev serv
     assert.equal(viaEnv.code, 2);
     assert.match(viaEnv.stderr, /DLAB_ORT_PROVIDERS: unknown execution provider "bogus"/);
 
-    await cluster.startWorker(home, 'cli', undefined, { args: ['--serve', 'all', '--ort-providers', 'cpu'], env });
-    const r = await dlab(['run', 'smoke', '--config', join(PACKAGE_ROOT, 'examples', 'smoke', 'small.json'), '--id', 'smoke-routed', '--wait', '--json'], env);
+    // a sweep started before any worker: status names the workflow queue; the children inherit the queue map
+    const file = join(cluster.root.path, 'sweep.json');
+    writeFileSync(file, JSON.stringify({ ...CONFIG, warmStart: undefined, steps: 1, evalEvery: 1, sweep: { modes: ['icrlvr'], seeds: [1, 2] } }));
+    const r = await dlab(['run', 'icrlvr', '--config', file, '--id', 'sweep-routed', '--json'], env);
     assert.equal(r.code, 0, r.stderr);
-    const events = (await fetchRunChain(await cluster.client(), 'smoke-routed')).flatMap((c) => c.events);
-    const start = events[0].workflowExecutionStartedEventAttributes!;
-    assert.match(Buffer.from(start.input!.payloads![0].data!).toString(), /"queues":\{"inference":"cli-gpu"\}/);
-    assert.deepEqual([...new Set(scheduledQueues(events))].sort(), ['smokeGenerate@cli', 'smokeSummarise@cli', 'smokeTransform@cli-gpu']);
+    const idle = await cluster.waitFor('sweep-routed', (s) => (s.waiting ?? []).some((w) => w.kind === 'workflow' && w.waitingSeconds >= 1), 30_000);
+    assert.deepEqual(
+      idle.waiting!.map((w) => [w.kind, w.taskQueue, w.pollers]),
+      [['workflow', 'cli', 0]],
+    );
+    const text = await dlab(['status', 'sweep-routed'], env);
+    assert.match(text.stdout, /waiting +icrlvrSweep \(workflow task\) on task queue "cli" for \d+ s, attempt 1: no worker polls it — start one: DLAB_TASK_QUEUE=cli dlab worker --serve workflows/);
+
+    await cluster.startWorker(home, 'cli', undefined, { args: ['--serve', 'all', '--ort-providers', 'cpu'], env });
+    const done = await cluster.waitFor('sweep-routed', (s) => s.state !== 'running', 300_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    const client = await cluster.client();
+    const parent = (await fetchRunChain(client, 'sweep-routed')).flatMap((c) => c.events);
+    assert.match(Buffer.from(parent[0].workflowExecutionStartedEventAttributes!.input!.payloads![0].data!).toString(), /"queues":\{"inference":"cli-gpu"\}/);
+    for (const child of ['sweep-routed.icrlvr.s1', 'sweep-routed.icrlvr.s2']) {
+      const events = (await fetchRunChain(client, child)).flatMap((c) => c.events);
+      assert.deepEqual([...new Set(scheduledQueues(events))].sort(), ['icrlvrEvaluate@cli-gpu', 'icrlvrPrepare@cli', 'icrlvrRollout@cli-gpu', 'icrlvrScore@cli-gpu', 'icrlvrUpdate@cli'], child);
+    }
   });
 });
