@@ -52,7 +52,10 @@ export function installRuntime(): void {
  */
 export const DLAB_ACTIVITY_INTERCEPTORS: ActivityInterceptorsFactory[] = [inputErrorsAreFinal];
 
-/** A worker for every dlab workflow and activity, on one task queue. */
+/**
+ * A worker for every dlab workflow and activity, on one task queue (tests, benchmarks, the demo).
+ * It does not poll routed queues: runs started with a queue map need createWorkers.
+ */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   installRuntime();
   const connection = await NativeConnection.connect({ address: opts.address, tls: opts.tls, apiKey: opts.apiKey });
