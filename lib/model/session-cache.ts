@@ -1,4 +1,4 @@
-import { InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
+import { env, InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
 import { DlabInputError, permanentError } from '../errors';
 import { Memo } from '../memo';
 
@@ -31,6 +31,7 @@ export async function setExecutionProviders(list: readonly string[], where = '--
   const known = listSupportedBackends().map((b) => b.name);
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length) throw new DlabInputError(`${where}: unknown execution provider ${unknown.map((n) => `"${n}"`).join(', ')} (this ONNX Runtime build supports: ${known.join(', ')})`, where);
+  env.logLevel = 'fatal'; // as the sessions' own logSeverityLevel: a provider that cannot load is reported once, below
   for (const name of names) {
     const failure = await probeProvider(name);
     if (failure) throw new DlabInputError(`${where}: execution provider "${name}" is not available on this machine: ${failure}`, where);
