@@ -1,9 +1,8 @@
-import { InferenceSession } from 'onnxruntime-node';
 import { SmokeConfig } from '../schemas/config/smoke';
 import { ChunkedState, generateTable, SummaryState, summariseTable, transformTable } from '../lib/smoke/stages';
 import { buildMlp, mlpBatchModel } from '../lib/model/mlp';
 import { storeModelBytes } from '../lib/model/model-files';
-import { cpuSessionOptions, sharedSession } from '../lib/model/session-cache';
+import { createSession, sharedSession } from '../lib/model/session-cache';
 import { ArtifactRef } from '../lib/store/ref';
 import { ActivityDeps, artifactIO, runResumable, stageConfig } from './resumable';
 import { StageContext, StageResult } from './types';
@@ -27,7 +26,7 @@ export function smokeActivities(deps: ActivityDeps) {
     async smokeTransform(input: SmokeStageInput & { table: ArtifactRef }): Promise<StageResult> {
       const cfg = config(input);
       const model = await storeModelBytes(deps.modelsDir, buildMlp({ inDim: cfg.dim, hidden: cfg.hidden, outDim: cfg.dim, seed: cfg.seed }));
-      const session = await sharedSession(model.sha256, () => InferenceSession.create(model.path, cpuSessionOptions()));
+      const session = await sharedSession(model.sha256, () => createSession(model.path));
       const { result } = await runResumable<ChunkedState>(
         deps,
         (hooks) =>

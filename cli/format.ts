@@ -1,6 +1,7 @@
 import type { ActivityAttempt } from '../lib/report/run';
 import type { RunListing } from '../client/runs';
 import type { StatusReport } from '../client/status';
+import { formatWaiting } from '../client/waiting';
 
 /** Human-readable `dlab status`. */
 export function formatStatus(s: StatusReport): string {
@@ -10,6 +11,7 @@ export function formatStatus(s: StatusReport): string {
     `  stage     ${s.stage}  (step ${s.step})`,
     `  progress  step ${s.progress.done}/${s.progress.total}${s.stageProgress ? `, ${s.stage} batch ${s.stageProgress.done}/${s.stageProgress.total}` : ''}`,
   ];
+  for (const w of s.waiting ?? []) lines.push(`  waiting   ${formatWaiting(w)}`);
   if (s.metrics) {
     lines.push(`  metrics   ${Object.entries(s.metrics).map(([k, v]) => `${k}=${v === null ? '—' : Number(v).toPrecision(4)}`).join('  ')}`);
   }

@@ -6,6 +6,7 @@ import { startDevServer } from '../client/dev-server';
 import { runHistory } from '../client/history';
 import { readConfigFile, startExperiment } from '../client/start';
 import { runStatus } from '../client/status';
+import { formatWaiting, waitingQueues } from '../client/waiting';
 import { stateOf } from '../client/events';
 import { verifyRun } from '../client/verify';
 import { writeRunReport } from '../client/report';
@@ -15,11 +16,13 @@ import { artifactLineage } from '../client/lineage';
 import { ensureSearchAttributes } from '../client/search-attributes';
 import { renderLineageTree } from '../lib/store/lineage';
 import { DlabInputError } from '../lib/errors';
-import { createWorker } from '../workers/worker';
+import { createWorkers } from '../workers/worker';
+import { parseRoles, planQueues, WORKER_ROLES } from '../lib/queues';
+import { executionProviders, setExecutionProviders } from '../lib/model/session-cache';
 import { formatDoctor, runDoctor } from '../client/doctor';
 import { runDemo } from './demo';
 import { modelCommand } from './model';
-import { dlabHome, taskQueue, writableDlabHome } from './env';
+import { dlabHome, queueMap, taskQueue, writableDlabHome } from './env';
 import { intOption, portOption } from './options';
 import { formatHistory, formatRuns, formatStatus } from './format';
 
@@ -57,26 +60,37 @@ program
 
 program
   .command('worker')
-  .description('run a worker in the foreground: every dlab workflow and activity')
-  .option('--task-queue <queue>', 'task queue (default DLAB_TASK_QUEUE or "dlab")')
-  .option('--max-concurrent <n>', 'activities run at once', '2')
-  .action(async (opts: { taskQueue?: string; maxConcurrent: string }) => {
+  .description('run a worker in the foreground: every dlab workflow and activity, or the roles of --serve')
+  .option('--task-queue <queue>', 'task queue of the workflows, and of every activity group DLAB_QUEUES does not route (default DLAB_TASK_QUEUE or "dlab")')
+  .option('--serve <roles>', `what to serve, comma-separated: ${WORKER_ROLES.join(', ')} (default: all)`, 'all')
+  .option('--ort-providers <list>', 'ONNX Runtime execution providers in order of preference, e.g. cuda,cpu (default DLAB_ORT_PROVIDERS or cpu)')
+  .option('--max-concurrent <n>', 'activities run at once per task queue polled', '2')
+  .action(async (opts: { taskQueue?: string; serve: string; ortProviders?: string; maxConcurrent: string }) => {
     const maxConcurrent = intOption('--max-concurrent', opts.maxConcurrent, 1);
+    const serve = parseRoles(opts.serve);
+    const queues = queueMap();
+    const workflowQueue = opts.taskQueue ?? taskQueue();
+    planQueues(serve, queues, workflowQueue); // a --serve that cannot work is refused before any connection
+    const providers = opts.ortProviders ?? process.env.DLAB_ORT_PROVIDERS;
+    if (providers !== undefined) await setExecutionProviders(providers.split(','), opts.ortProviders !== undefined ? '--ort-providers' : 'DLAB_ORT_PROVIDERS');
     writableDlabHome(); // artifacts and models go there: a home under a file fails now, not in the first activity
     storeFromEnv(dlabHome()); // so does a DLAB_STORE (or DLAB_CACHE_MAX_GB) that names no store
     const target = targetFromEnv();
     await ensureRegistered(await connectClient(target)); // fails fast with a clear message when no server answers
-    const worker = await createWorker({
+    const workers = await createWorkers({
       address: target.address,
       namespace: target.namespace,
-      taskQueue: opts.taskQueue ?? taskQueue(),
+      taskQueue: workflowQueue,
+      serve,
+      queues,
       dlabHome: dlabHome(),
       maxConcurrentActivities: maxConcurrent,
       tls: target.tls === true ? true : undefined,
       apiKey: target.apiKey,
     });
-    process.stderr.write(`dlab worker ${worker.options.identity} on ${target.address} queue "${worker.options.taskQueue}", artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}\n`);
-    await worker.run();
+    const polled = workers.plans.map((p) => `queue "${p.queue}" (${[...(p.workflows ? ['workflows'] : []), ...p.groups].join(', ')})`).join(', ');
+    process.stderr.write(`dlab worker ${workers.identity} on ${target.address} ${polled}, ONNX Runtime on ${executionProviders().join(', ')}, artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}\n`);
+    await workers.run();
   });
 
 program
@@ -90,17 +104,18 @@ program
   .option('--json', 'one JSON document on stdout')
   .action(async (kind: string, opts: { config: string; id?: string; wait?: boolean; rerun?: boolean; json?: boolean }) => {
     const config = readConfigFile(opts.config); // bad file → error before any connection
+    const queues = queueMap();
     const client = await connectClient();
     await ensureRegistered(client);
     const queue = taskQueue();
-    const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: queue, rerun: opts.rerun });
+    const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: queue, queues, rerun: opts.rerun });
     for (const w of started.warnings) process.stderr.write(`dlab: warning: ${w}\n`);
     if (!opts.wait) {
       out(opts.json, { id: started.id, runId: started.runId }, () => `started ${kind} experiment ${started.id} (run ${started.runId})`);
       return;
     }
     if (!opts.json) process.stderr.write(`started ${started.id}; waiting…\n`);
-    const watch = warnWithoutPoller(client, queue, Date.now());
+    const watch = warnWithoutPoller(client, queue, Date.now(), started.id);
     await client.workflow.getHandle(started.id).result().catch(() => undefined);
     watch.stop();
     const status = await runStatus(client, started.id);
@@ -231,9 +246,11 @@ program
 
 /**
  * With `run --wait`: if no worker polls the run's task queue ~10 s after the start, says so on
- * stderr (once), and keeps waiting; a worker started later picks the run up.
+ * stderr (once), and keeps waiting; a worker started later picks the run up. Likewise, once per
+ * task queue, for activities waiting ≥ 10 s on a queue no worker polls (a group without a worker).
  */
-function warnWithoutPoller(client: Awaited<ReturnType<typeof connectClient>>, queue: string, since: number): { stop(): void } {
+function warnWithoutPoller(client: Awaited<ReturnType<typeof connectClient>>, queue: string, since: number, id: string): { stop(): void } {
+  const warned = new Set<string>();
   const timer = setTimeout(async () => {
     try {
       const d = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: queue }, taskQueueType: 1 });
@@ -244,8 +261,25 @@ function warnWithoutPoller(client: Awaited<ReturnType<typeof connectClient>>, qu
       /* the server is busy or restarting: no notice */
     }
   }, 10_000);
+  const activities = setInterval(async () => {
+    try {
+      for (const w of await waitingQueues(client, await client.workflow.getHandle(id).describe())) {
+        if (w.kind !== 'activity' || w.pollers !== 0 || w.waitingSeconds < 10 || warned.has(w.taskQueue)) continue;
+        warned.add(w.taskQueue);
+        process.stderr.write(`dlab: waiting: ${formatWaiting(w)}; still waiting…\n`);
+      }
+    } catch {
+      /* the server is busy or restarting: no notice */
+    }
+  }, 5_000);
   timer.unref();
-  return { stop: () => clearTimeout(timer) };
+  activities.unref();
+  return {
+    stop: () => {
+      clearTimeout(timer);
+      clearInterval(activities);
+    },
+  };
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {

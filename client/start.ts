@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { EXPERIMENT_KINDS, ExperimentKind, isExperimentKind, parseConfig, parseWith } from '../schemas/config';
 import { ICRLVR_MODES } from '../schemas/config/icrlvr';
 import { DLAB_KIND, STARTED_AT_MEMO } from '../workflows/search-attributes';
+import { QueueMap, routedQueues } from '../lib/queues';
 
 /** Reads a JSON config file, naming the file (and the position) when it cannot. */
 export function readConfigFile(file: string): unknown {
@@ -30,6 +31,11 @@ export interface StartOptions {
   configSource?: string;
   id?: string;
   taskQueue: string;
+  /**
+   * Task queue per activity group (DLAB_QUEUES): the groups routed away from `taskQueue` go
+   * into the workflow input, so the run keeps them whatever its workers' settings later.
+   */
+  queues?: QueueMap;
   /**
    * Start again under the id of an experiment that has closed (completed, failed, cancelled):
    * its earlier runs stay in the history under the same id. Without it such an id is refused.
@@ -78,6 +84,7 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
   // paths in a config file mean files beside it, wherever dlab runs
   const raw = opts.configSource ? resolveConfigPaths(opts.kind, opts.config, dirname(opts.configSource)) : opts.config;
   const { workflowType, args, hash, checked } = workflowArgs(opts.kind, raw, opts.configSource);
+  const queues = routedQueues(opts.queues ?? {}, opts.taskQueue);
   const inputFiles: Record<string, string> = {};
   const warnings: string[] = [];
   for (const c of checked) {
@@ -94,7 +101,7 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
       taskQueue: opts.taskQueue,
       workflowId: id,
       workflowIdReusePolicy: opts.rerun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
-      args: [{ ...args, ...(Object.keys(inputFiles).length ? { inputFiles } : {}) }],
+      args: [{ ...args, ...(Object.keys(queues).length ? { queues } : {}), ...(Object.keys(inputFiles).length ? { inputFiles } : {}) }],
       // what `dlab runs` lists from the visibility store; the run upserts its step and headline
       typedSearchAttributes: [{ key: DLAB_KIND, value: workflowType === 'icrlvrSweep' ? 'icrlvr-sweep' : opts.kind }],
       memo: { [STARTED_AT_MEMO]: new Date().toISOString() },

@@ -3,6 +3,7 @@ import type { GoracsEvaluationRow, RunStatus, RunStatusOf, StatusKind } from '..
 import type { StageHeartbeat } from '../activities/types';
 import { completedOutputs, decodeFirst, fetchRunChain, RunState, stateOf } from './events';
 import { runHistory } from './history';
+import { waitingQueues, WaitingQueue } from './waiting';
 
 /** `dlab status --json` of a run of kind K. */
 export type StatusReportOf<K extends StatusKind> = Omit<RunStatusOf<K>, 'state' | 'results'> & {
@@ -10,12 +11,14 @@ export type StatusReportOf<K extends StatusKind> = Omit<RunStatusOf<K>, 'state' 
   state: RunState;
   /** batches of the running stage done / planned, from its activity's last heartbeat */
   stageProgress?: { done: number; total: number };
+  /** running: work scheduled and not yet picked up, per task queue (client/waiting.ts); absent when nothing waits */
+  waiting?: WaitingQueue[];
   /** experiments that evaluate (GORACS): one entry per method and seed, as `status.results.evaluation` */
   evaluation?: K extends 'goracs' ? GoracsEvaluationRow[] : never;
   error?: string;
 };
 
-/** `dlab status --json`: {id, runId, kind, state, stage, step, progress, stageProgress?, artifacts, metrics?, evaluation?, error?}; narrows on `kind`. */
+/** `dlab status --json`: {id, runId, kind, state, stage, step, progress, stageProgress?, waiting?, artifacts, metrics?, evaluation?, error?}; narrows on `kind`. */
 export type StatusReport = { [K in StatusKind]: StatusReportOf<K> }[StatusKind];
 
 const QUERY_TIMEOUT_MS = 4000;
@@ -39,6 +42,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
   base ??= await statusFromHistory(client, desc);
   const stageProgress = heartbeatProgress(desc);
   const evaluation = base.kind === 'goracs' ? base.results?.evaluation : undefined;
+  const waiting = state === 'running' ? await waitingQueues(client, desc).catch(() => []) : [];
   return {
     id: workflowId,
     runId: desc.runId,
@@ -48,6 +52,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
     step: base.step,
     progress: base.progress,
     ...(stageProgress ? { stageProgress } : {}),
+    ...(waiting.length ? { waiting } : {}),
     artifacts: base.artifacts,
     ...(base.metrics ? { metrics: base.metrics } : {}),
     ...(Array.isArray(evaluation) ? { evaluation } : {}),

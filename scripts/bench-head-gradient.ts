@@ -17,7 +17,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { OrtHeadGradient, headGradient, perSampleGradNorms } from '../lib/model/head-gradient';
 import { FLOAT, GraphBuilder } from '../lib/model/onnx-graph';
 import { GradientProjector } from '../lib/model/projection';
-import { cpuSessionOptions } from '../lib/model/session-cache';
+import { sessionOptions } from '../lib/model/session-cache';
 import { Rng } from '../lib/rng';
 
 const MIN_SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
@@ -105,7 +105,7 @@ async function benchDw(T: number, V: number, d: number, withAccuracy: boolean) {
     const path = await OrtHeadGradient.create({ intraOpNumThreads: threads });
     ortFns[`ortThreads${threads}`] = () => path.run(g, h, T, V, d);
     results[`ort${threads}`] = await path.run(g, h, T, V, d);
-    const session = await InferenceSession.create(plainMatMulGraph(), cpuSessionOptions(threads));
+    const session = await InferenceSession.create(plainMatMulGraph(), sessionOptions(threads));
     sessions.push(session);
     const feeds = { gT: new Tensor('float32', gT, [V, T]), h: new Tensor('float32', h, [T, d]) };
     ortFns[`plainMatMulThreads${threads}`] = () => session.run(feeds);

@@ -5,6 +5,7 @@ import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode, A
 import { createActivities } from '../activities';
 import { ActivityDeps, inputErrorsAreFinal } from '../activities/resumable';
 import { storeFromEnv } from '../lib/store/from-env';
+import { ACTIVITY_GROUP, LOCAL_ACTIVITY_TYPES, planQueues, QueueMap, QueuePlan, WORKER_ROLES, WorkerRole } from '../lib/queues';
 
 export const DEFAULT_TASK_QUEUE = 'dlab';
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -51,7 +52,10 @@ export function installRuntime(): void {
  */
 export const DLAB_ACTIVITY_INTERCEPTORS: ActivityInterceptorsFactory[] = [inputErrorsAreFinal];
 
-/** A worker for every dlab workflow and activity, on one task queue. */
+/**
+ * A worker for every dlab workflow and activity, on one task queue (tests, benchmarks, the demo).
+ * It does not poll routed queues: runs started with a queue map need createWorkers.
+ */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   installRuntime();
   const store = storeFromEnv(resolve(opts.dlabHome)); // a bad DLAB_STORE is an input error before any connection
@@ -72,6 +76,76 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
   });
+}
+
+export interface ServeOptions extends WorkerOptions {
+  /** what this process serves (default: everything) */
+  serve?: readonly WorkerRole[];
+  /** task queue per activity group (DLAB_QUEUES); a group not listed is on `taskQueue` */
+  queues?: QueueMap;
+}
+
+/** The Temporal workers of one `dlab worker` process: one per task queue it polls. */
+export interface DlabWorkers {
+  identity: string;
+  plans: QueuePlan[];
+  workers: Worker[];
+  /** runs every worker until all have shut down (SIGINT/SIGTERM shut them all down) */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+/**
+ * Workers for `roles` (lib/queues.ts): one per task queue they poll. The worker on the
+ * workflow queue runs the workflows and the local activities they start, and polls that queue
+ * for activities only when it also serves a group routed there; a worker on a group's queue
+ * registers only the activities of the groups it serves there (planQueues refuses a queue
+ * shared with a group it does not serve).
+ */
+export async function createWorkers(opts: ServeOptions): Promise<DlabWorkers> {
+  installRuntime();
+  const workflowQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
+  const plans = planQueues(opts.serve ?? WORKER_ROLES, opts.queues ?? {}, workflowQueue);
+  const dlabHome = resolve(opts.dlabHome);
+  const store = storeFromEnv(dlabHome); // a bad DLAB_STORE is an input error before any connection
+  const connection = await NativeConnection.connect({ address: opts.address, tls: opts.tls, apiKey: opts.apiKey });
+  const identity = opts.identity ?? `${process.pid}@${hostname()}`;
+  const all = createActivities({ store, modelsDir: join(dlabHome, 'models'), worker: identity, pace: opts.pace });
+  const workers: Worker[] = [];
+  const shutdown = () => workers.forEach((w) => w.getState() === 'RUNNING' && w.shutdown());
+  for (const plan of plans) {
+    const types = (Object.keys(all) as (keyof typeof all)[]).filter(
+      (t) => (plan.groups as string[]).includes(ACTIVITY_GROUP[t]) || (plan.workflows && LOCAL_ACTIVITY_TYPES.includes(t)),
+    );
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: opts.namespace ?? 'default',
+        taskQueue: plan.queue,
+        identity,
+        ...(plan.workflows ? (bundleIsFresh() ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }) : {}),
+        activities: Object.fromEntries(types.map((t) => [t, all[t]])),
+        enableNonLocalActivities: plan.groups.length > 0,
+        interceptors: { activity: [...DLAB_ACTIVITY_INTERCEPTORS, ...(opts.activityInterceptors ?? [])] },
+        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 2,
+        maxHeartbeatThrottleInterval: '1 second',
+        defaultHeartbeatThrottleInterval: '1 second',
+      }),
+    );
+  }
+  return {
+    identity,
+    plans,
+    workers,
+    run: async () => {
+      // one worker failing stops the others: the process serves all its roles or none
+      const results = await Promise.allSettled(workers.map((w) => w.run().catch((err: unknown) => (shutdown(), Promise.reject(err)))));
+      await connection.close().catch(() => undefined);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    shutdown,
+  };
 }
 
 /** Bundles the workflow code once (webpack); workers then load the bundle. */

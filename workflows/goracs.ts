@@ -4,11 +4,14 @@ import type { FoundSwap, RangeVerdict, RefineTraceEntry, Swap } from '../lib/gor
 import type { GoracsConfig } from '../schemas/config/goracs';
 import { localStep, localSteps, RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
 import type { GoracsMetrics } from '../schemas/status';
+import type { QueueMap } from '../lib/queues';
 import { evaluationStatus } from '../lib/goracs/summary';
 
 export interface GoracsInput {
   config: GoracsConfig;
   configHash: string;
+  /** the run's task queue per routed activity group (lib/queues.ts), fixed at its start */
+  queues?: QueueMap;
 }
 
 /**
@@ -20,11 +23,11 @@ export interface GoracsInput {
  * [evaluation: one activity per method and seed, then the comparison table].
  */
 export async function goracs(input: GoracsInput): Promise<RunStatusOf<'goracs'>> {
-  const { config: cfg, configHash } = input;
+  const { config: cfg, configHash, queues } = input;
   const evaluate = cfg.evaluation.enabled;
   const run = new RunTracker('goracs', { totalSteps: evaluate ? 4 : 3 });
-  const long = stageActivities(cfg.heartbeatTimeoutSeconds);
-  const short = shortActivities(cfg.heartbeatTimeoutSeconds);
+  const long = stageActivities(cfg.heartbeatTimeoutSeconds, queues);
+  const short = shortActivities(cfg.heartbeatTimeoutSeconds, queues);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
   const metrics: GoracsMetrics = {};
   run.status.metrics = metrics;

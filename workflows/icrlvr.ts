@@ -1,10 +1,10 @@
-import { continueAsNew, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { continueAsNew, executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
-import { localStep, localSteps, NamedArtifact, RunStatusOf, RunTracker, shortActivities, stageActivities } from './run-state';
+import { localStep, localSteps, NamedArtifact, RunStatusOf, RunTracker, routedActivities, shortActivities, stageActivities } from './run-state';
 import type { IcrlvrMetrics } from '../schemas/status';
+import type { QueueMap } from '../lib/queues';
 import { DLAB_KIND, SEARCH_ATTRIBUTES_PATCH, STARTED_AT_MEMO } from './search-attributes';
 
 /** State handed over by continue-as-new: refs and counters only. */
@@ -21,6 +21,8 @@ interface Carry {
 export interface IcrlvrInput {
   config: IcrlvrConfig;
   configHash: string;
+  /** the run's task queue per routed activity group (lib/queues.ts), fixed at its start */
+  queues?: QueueMap;
   carry?: Carry;
 }
 
@@ -31,10 +33,10 @@ export interface IcrlvrInput {
  * dropped groups] → update → [evaluate every `evalEvery` steps].
  */
 export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>> {
-  const { config: cfg, configHash, carry } = input;
+  const { config: cfg, configHash, carry, queues } = input;
   const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
-  const long = stageActivities(cfg.heartbeatTimeoutSeconds);
-  const short = shortActivities(cfg.heartbeatTimeoutSeconds);
+  const long = stageActivities(cfg.heartbeatTimeoutSeconds, queues);
+  const short = shortActivities(cfg.heartbeatTimeoutSeconds, queues);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
   const metrics: IcrlvrMetrics = carry?.metrics ?? {};
   const evaluations: EvalSummary[] = carry?.evaluations ?? [];
@@ -90,7 +92,7 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
   const firstStep = (carry?.step ?? 0) + 1;
   for (let step = firstStep; step <= cfg.steps; step++) {
     if (step > firstStep && (step - firstStep) % cfg.continueAsNewEvery === 0) {
-      await continueAsNew<typeof icrlvr>({ config: cfg, configHash, carry: { step: step - 1, refs, checkpoint, reference, artifacts: run.status.artifacts, metrics, evaluations } });
+      await continueAsNew<typeof icrlvr>({ config: cfg, configHash, ...(queues ? { queues } : {}), carry: { step: step - 1, refs, checkpoint, reference, artifacts: run.status.artifacts, metrics, evaluations } });
     }
     const scored: ArtifactRef[] = [];
     let keptGroups = 0;
@@ -131,12 +133,14 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
 export interface IcrlvrSweepInput {
   configHash: string;
   runs: { mode: string; seed: number; config: IcrlvrConfig; configHash: string }[];
+  /** the task queue per routed activity group of the sweep and of each child run, fixed at its start */
+  queues?: QueueMap;
 }
 
 /** A sweep: each (mode, seed) is a child `icrlvr` workflow; the parent writes one comparison table. */
 export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<'icrlvr-sweep'>> {
   const run = new RunTracker('icrlvr-sweep', { totalSteps: input.runs.length });
-  const { icrlvrCompare } = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes' });
+  const { icrlvrCompare } = routedActivities(input.queues, { startToCloseTimeout: '10 minutes' });
   const id = workflowInfo().workflowId;
   await run.enter('runs', 0);
   let done = 0;
@@ -145,7 +149,7 @@ export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<
       const listed = patched(SEARCH_ATTRIBUTES_PATCH) // children are listed by `dlab runs` like any run
         ? { typedSearchAttributes: [{ key: DLAB_KIND, value: 'icrlvr' }], memo: { [STARTED_AT_MEMO]: new Date().toISOString() } }
         : {};
-      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash }], ...listed });
+      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash, ...(input.queues ? { queues: input.queues } : {}) }], ...listed });
       run.stepDone(++done);
       return { mode: r.mode, seed: r.seed, evaluations: status.results?.evaluations ?? [] };
     }),

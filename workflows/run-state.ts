@@ -11,7 +11,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/common';
 import type { Activities } from '../activities';
+import { groupOf, QueueMap } from '../lib/queues';
 import type { ArtifactRef } from '../lib/store/ref';
 import type { NamedArtifact, RunStatus, RunStatusOf, StatusKind } from '../schemas/status';
 import { DLAB_HEADLINE, DLAB_PAUSED, DLAB_STEP, HEADLINE_METRIC, SEARCH_ATTRIBUTES_PATCH } from './search-attributes';
@@ -112,8 +114,8 @@ export class RunTracker<K extends StatusKind> {
  * dead and the attempt retried (from its last heartbeat); on cancel, the run closes only
  * after the running activity has stopped: no zombie work.
  */
-export function stageActivities(heartbeatTimeoutSeconds: number) {
-  return proxyActivities<Activities>({
+export function stageActivities(heartbeatTimeoutSeconds: number, queues?: QueueMap) {
+  return routedActivities(queues, {
     startToCloseTimeout: '24 hours',
     heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
@@ -122,11 +124,31 @@ export function stageActivities(heartbeatTimeoutSeconds: number) {
 }
 
 /** Activities of a short step: no resume state, but heartbeats (keep-alive) so a dead worker is noticed. */
-export function shortActivities(heartbeatTimeoutSeconds: number) {
-  return proxyActivities<Activities>({
+export function shortActivities(heartbeatTimeoutSeconds: number, queues?: QueueMap) {
+  return routedActivities(queues, {
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+  });
+}
+
+/**
+ * Activities with `options`, each scheduled on its group's task queue in the run's queue map
+ * (lib/queues.ts); a group the map does not route runs on the workflow's own task queue, and
+ * without a map every command is what it was before routing existed.
+ */
+export function routedActivities(queues: QueueMap | undefined, options: ActivityOptions): ReturnType<typeof proxyActivities<Activities>> {
+  const own = proxyActivities<Activities>(options);
+  if (!queues || !Object.values(queues).some(Boolean)) return own;
+  const routed = new Map<string, ReturnType<typeof proxyActivities<Activities>>>();
+  return new Proxy(own, {
+    get(target, name, receiver) {
+      const group = typeof name === 'string' ? groupOf(name) : undefined;
+      const queue = group && queues[group];
+      if (!queue) return Reflect.get(target, name, receiver);
+      if (!routed.has(queue)) routed.set(queue, proxyActivities<Activities>({ ...options, taskQueue: queue }));
+      return Reflect.get(routed.get(queue)!, name);
+    },
   });
 }
 

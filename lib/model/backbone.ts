@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
-import { cpuSessionOptions, runModel, sharedSession } from './session-cache';
+import { createSession, runModel, sharedSession } from './session-cache';
 
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] };
 
@@ -60,7 +60,7 @@ export class Backbone {
     const cacheHeads = dims.nKvHead ?? dims.nHead;
     const session = await sharedSession(key, async () => {
       try {
-        return await InferenceSession.create(path, cpuSessionOptions(threads));
+        return await createSession(path, threads);
       } catch (err) {
         throw new DlabInputError(`${path}: ONNX Runtime cannot load it (${(err as Error).message})`, path);
       }

@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { FLOAT, GraphBuilder, intsAttr } from './onnx-graph';
-import { cpuSessionOptions, sharedSession } from './session-cache';
+import { createSession, sharedSession } from './session-cache';
 
 /**
  * Gradients of the output head `z_t = W h_t + b` (W [V, d], b [V]) — see
@@ -175,7 +175,7 @@ export class OrtHeadGradient {
   static async create(opts: { intraOpNumThreads?: number } = {}): Promise<OrtHeadGradient> {
     const threads = opts.intraOpNumThreads ?? 2;
     const session = await sharedSession(`dlab-head-gradient:threads=${threads}`, () =>
-      InferenceSession.create(headGradientGraph(), cpuSessionOptions(threads)),
+      createSession(headGradientGraph(), threads),
     );
     return new OrtHeadGradient(session);
   }

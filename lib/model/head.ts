@@ -1,9 +1,9 @@
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { Tensor } from 'onnxruntime-node';
 import { Table } from 'apache-arrow';
 import { DlabInputError } from '../errors';
 import { readNumbers, readVectors, tableFromColumns, vectorColumn } from '../store/columns';
 import { FLOAT, GraphBuilder, intAttr } from './onnx-graph';
-import { cpuSessionOptions, sharedSession } from './session-cache';
+import { createSession, sharedSession } from './session-cache';
 
 /** The trainable part of a policy: logits z = W h + b, W [V, d] row-major, b [V]. */
 export interface Head {
@@ -49,7 +49,7 @@ function headGraph(): Uint8Array {
 export async function headLogits(head: Head, h: Float32Array, n: number): Promise<Float32Array> {
   if (h.length !== n * head.dModel) throw new Error(`headLogits: h has ${h.length} values, expected ${n} × ${head.dModel}`);
   if (n === 0) return new Float32Array(0);
-  const session = await sharedSession('dlab-head-gemm', () => InferenceSession.create(headGraph(), cpuSessionOptions(2)));
+  const session = await sharedSession('dlab-head-gemm', () => createSession(headGraph(), 2));
   const out = await session.run({
     h: new Tensor('float32', h, [n, head.dModel]),
     W: new Tensor('float32', head.W, [head.vocab, head.dModel]),

@@ -1,4 +1,4 @@
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { env, InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
 import { DlabInputError, permanentError } from '../errors';
 import { Memo } from '../memo';
 
@@ -12,13 +12,69 @@ export function sharedSession(key: string, load: () => Promise<InferenceSession>
   return sessions.get(key, load);
 }
 
+/** The execution providers of every session this process creates (a worker sets them at start: `--ort-providers`). */
+let providers: string[] = ['cpu'];
+
+export function executionProviders(): readonly string[] {
+  return providers;
+}
+
 /**
- * Session options for deterministic CPU math: one intra-op thread order, no graph randomness.
- * ONNX Runtime logs only fatal errors itself: every other error reaches the caller as an
- * exception, with a message dlab adds context to, instead of a second copy on stderr.
+ * Sets the process's execution providers, in ONNX Runtime's order of preference, once checked:
+ * a name this ONNX Runtime build does not know is an input error listing the ones it does, and
+ * a provider it knows but cannot load here (no CUDA libraries, no GPU) is an input error naming
+ * it, found by creating a one-node session with it. Sessions created earlier keep theirs.
  */
-export function cpuSessionOptions(threads = 1): InferenceSession.SessionOptions {
-  return { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 4 };
+export async function setExecutionProviders(list: readonly string[], where = '--ort-providers'): Promise<void> {
+  const names = list.map((p) => p.trim().toLowerCase()).filter(Boolean);
+  if (!names.length) throw new DlabInputError(`${where}: expected a comma-separated list of execution providers (e.g. cuda,cpu)`, where);
+  const known = listSupportedBackends().map((b) => b.name);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) throw new DlabInputError(`${where}: unknown execution provider ${unknown.map((n) => `"${n}"`).join(', ')} (this ONNX Runtime build supports: ${known.join(', ')})`, where);
+  env.logLevel = 'fatal'; // as the sessions' own logSeverityLevel: a provider that cannot load is reported once, below
+  for (const name of names) {
+    const failure = await probeProvider(name);
+    if (failure) throw new DlabInputError(`${where}: execution provider "${name}" is not available on this machine: ${failure}`, where);
+  }
+  providers = names;
+}
+
+/** Creates (and releases) a session of one Identity node on `name` alone: undefined when it works, else ONNX Runtime's reason. */
+async function probeProvider(name: string): Promise<string | undefined> {
+  const { FLOAT, GraphBuilder } = await import('./onnx-graph');
+  const g = new GraphBuilder('provider-probe');
+  g.op('Identity', [g.input('x', FLOAT, [1])], undefined, 'y');
+  g.output('y', FLOAT, [1]);
+  try {
+    const session = await InferenceSession.create(g.toBytes(), { executionProviders: [name], logSeverityLevel: 4 });
+    await session.release();
+    return undefined;
+  } catch (err) {
+    return (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  }
+}
+
+/**
+ * Session options for deterministic math on the process's execution providers (default CPU):
+ * one intra-op thread order, no graph randomness. ONNX Runtime logs only fatal errors itself:
+ * every other error reaches the caller as an exception, with a message dlab adds context to
+ * (the providers named when the session cannot be created on them), instead of a second copy
+ * on stderr.
+ */
+export function sessionOptions(threads = 1): InferenceSession.SessionOptions {
+  return { executionProviders: [...providers], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 4 };
+}
+
+/** InferenceSession.create with sessionOptions; a failure names the execution providers it was created on. */
+export async function createSession(model: string | Uint8Array, threads = 1): Promise<InferenceSession> {
+  const options = sessionOptions(threads);
+  try {
+    return typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);
+  } catch (err) {
+    if (providers.length === 1 && providers[0] === 'cpu') throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw Object.assign(new Error(`ONNX Runtime session on execution providers ${providers.join(', ')} (--ort-providers / DLAB_ORT_PROVIDERS): ${message}`), { cause: err });
+  }
 }
 
 /**

@@ -88,12 +88,12 @@ export class TestCluster {
   /**
    * Starts `dlab worker` and resolves once it polls. With `pace` (workflow id or activity type →
    * ms, "*" for the rest), a test worker instead that waits that long after each batch and short
-   * step, so a test can kill it mid-stage (test/helpers/paced-worker.ts). `extraEnv` is added
-   * to its environment (e.g. DLAB_STORE and the S3 endpoint).
+   * step, so a test can kill it mid-stage (test/helpers/paced-worker.ts). `extra` adds
+   * `dlab worker` arguments (e.g. --serve) and environment (e.g. DLAB_QUEUES).
    */
-  async startWorker(home: string, taskQueue: string, pace?: Record<string, number>, extraEnv: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
-    const args = pace ? [PACED_WORKER] : [DLAB_BIN, 'worker'];
-    const env = { ...process.env, ...this.env(home, taskQueue), ...(pace ? { DLAB_TEST_PACE: JSON.stringify(pace) } : {}), ...extraEnv };
+  async startWorker(home: string, taskQueue: string, pace?: Record<string, number>, extra: { args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<WorkerProcess> {
+    const args = pace ? [PACED_WORKER] : [DLAB_BIN, 'worker', ...(extra.args ?? [])];
+    const env = { ...process.env, ...this.env(home, taskQueue), ...(pace ? { DLAB_TEST_PACE: JSON.stringify(pace) } : {}), ...extra.env };
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const identity = await new Promise<string>((resolve, reject) => {

@@ -50,7 +50,7 @@ describe('a smoke run on the S3 store (real dev server, real versitygw)', functi
 
   it('writes the same artifacts, byte for byte, as the local store; `dlab verify` re-hashes the objects', async () => {
     const home = cluster.home('s3');
-    const w = await cluster.startWorker(home, 's3', undefined, s3env);
+    const w = await cluster.startWorker(home, 's3', undefined, { env: s3env });
     const got = await runToEnd('s3');
     onS3 = got;
     await w.stop();
@@ -110,7 +110,7 @@ describe('a smoke run on the S3 store (real dev server, real versitygw)', functi
   it('a store that is down when the run starts: the first stage fails retryably naming the endpoint, and the run completes once it is back', async () => {
     const home = cluster.home('s3-outage');
     const env = { ...s3env, DLAB_STORE: `s3://dlab/${PREFIX}-outage` };
-    const w = await cluster.startWorker(home, 's3-outage', undefined, env);
+    const w = await cluster.startWorker(home, 's3-outage', undefined, { env });
     await s3.kill();
     await startExperiment(await cluster.client(), { kind: 'smoke', config, id: ID, taskQueue: 's3-outage', rerun: true });
     await cluster.waitFor(ID, (s) => s.state === 'running' && s.stage === 'generate');

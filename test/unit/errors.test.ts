@@ -6,7 +6,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { asFailure } from '../../activities/resumable';
 import { DlabInputError, permanentError } from '../../lib/errors';
 import { FLOAT, GraphBuilder, INT64 } from '../../lib/model/onnx-graph';
-import { cpuSessionOptions, runModel } from '../../lib/model/session-cache';
+import { sessionOptions, runModel } from '../../lib/model/session-cache';
 import { tempDir } from '../helpers/tmp';
 
 /** A 4-row embedding table: Gather(table, ids) → y [n, 2]. */
@@ -16,7 +16,7 @@ async function gatherModel(): Promise<InferenceSession> {
   const table = g.floatTensor('table', [4, 2], new Float32Array(8));
   g.op('Gather', [table, ids], undefined, 'y');
   g.output('y', FLOAT, ['n', 2]);
-  return InferenceSession.create(g.toBytes(), cpuSessionOptions());
+  return InferenceSession.create(g.toBytes(), sessionOptions());
 }
 
 /** The one rule for retries: which errors no retry can fix (failed at once) and which are transient (retried). */

@@ -1,0 +1,46 @@
+import { strict as assert } from 'node:assert';
+import { createActivities } from '../../activities';
+import { ACTIVITY_GROUP, LOCAL_ACTIVITY_TYPES, parseQueueMap, parseRoles, planQueues, queueOf, routedQueues, WORKER_ROLES } from '../../lib/queues';
+import { DlabInputError } from '../../lib/errors';
+import { executionProviders, sessionOptions, setExecutionProviders } from '../../lib/model/session-cache';
+
+describe('activity groups and task queues (lib/queues.ts)', () => {
+  it('every activity a worker registers has a group, and every grouped type is registered', () => {
+    const registered = Object.keys(createActivities({ store: undefined as never, modelsDir: '/nowhere', worker: 'w' })).sort();
+    assert.deepEqual(Object.keys(ACTIVITY_GROUP).sort(), registered);
+    for (const t of LOCAL_ACTIVITY_TYPES) assert.ok(t in ACTIVITY_GROUP);
+  });
+
+  it('DLAB_QUEUES: group=queue pairs; unknown groups, empty queues and two queues for a group are input errors', () => {
+    assert.deepEqual(parseQueueMap(undefined), {});
+    assert.deepEqual(parseQueueMap(' inference=gpu-q , training=gpu-q '), { inference: 'gpu-q', training: 'gpu-q' });
+    assert.throws(() => parseQueueMap('gpu=x'), (e: Error) => e instanceof DlabInputError && /unknown activity group "gpu"/.test(e.message));
+    assert.throws(() => parseQueueMap('inference'), /needs a task queue name/);
+    assert.throws(() => parseQueueMap('inference=a,inference=b'), /two queues/);
+    assert.deepEqual(routedQueues({ inference: 'gpu', solver: 'dlab' }, 'dlab'), { inference: 'gpu' });
+    assert.equal(queueOf(undefined, 'inference', 'dlab'), 'dlab');
+    assert.equal(queueOf({ inference: 'gpu' }, 'inference', 'dlab'), 'gpu');
+  });
+
+  it('--serve: roles or "all"; a worker polling a queue must serve every group on it', () => {
+    assert.deepEqual(parseRoles('all'), [...WORKER_ROLES]);
+    assert.deepEqual(parseRoles('training,workflows'), ['workflows', 'training']);
+    assert.throws(() => parseRoles('gpu'), /unknown role "gpu"/);
+    const map = parseQueueMap('inference=gpu,training=gpu');
+    assert.deepEqual(planQueues(['workflows', 'bookkeeping', 'solver'], map, 'dlab'), [{ queue: 'dlab', workflows: true, groups: ['solver', 'bookkeeping'] }]);
+    assert.deepEqual(planQueues(['inference', 'training'], map, 'dlab'), [{ queue: 'gpu', workflows: false, groups: ['inference', 'training'] }]);
+    assert.deepEqual(planQueues(['workflows'], {}, 'dlab'), [{ queue: 'dlab', workflows: true, groups: [] }]);
+    assert.throws(() => planQueues(['inference'], map, 'dlab'), /groups inference, training share task queue "gpu"; a worker polling it for inference would get training tasks too/);
+  });
+});
+
+describe('ONNX Runtime execution providers (lib/model/session-cache.ts)', () => {
+  it('defaults to cpu; "cpu" is accepted; an unknown name is refused listing the known ones; a list stays as given', async () => {
+    assert.deepEqual(executionProviders(), ['cpu']);
+    await setExecutionProviders(['CPU']);
+    assert.deepEqual(sessionOptions().executionProviders, ['cpu']);
+    await assert.rejects(setExecutionProviders(['bogus']), (e: Error) => e instanceof DlabInputError && /unknown execution provider "bogus" \(this ONNX Runtime build supports: cpu/.test(e.message));
+    await assert.rejects(setExecutionProviders([]), /expected a comma-separated list/);
+    assert.deepEqual(executionProviders(), ['cpu'], 'a refused list changes nothing');
+  });
+});
