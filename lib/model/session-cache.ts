@@ -25,9 +25,9 @@ export function cpuSessionOptions(threads = 1): InferenceSession.SessionOptions 
  * session.run; an error for inputs the model cannot take (an index past its positions, a wrong
  * shape or dtype) becomes an input error naming the model file and the inputs' shapes.
  */
-export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string): Promise<InferenceSession.OnnxValueMapType> {
+export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string, fetches?: Record<string, Tensor | null>): Promise<InferenceSession.OnnxValueMapType> {
   try {
-    return await session.run(feeds);
+    return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
   } catch (err) {
     const input = permanentError(err);
     if (!input) throw err;
