@@ -18,7 +18,19 @@ export function sharedSession(key: string, load: () => Promise<InferenceSession>
  * exception, with a message dlab adds context to, instead of a second copy on stderr.
  */
 export function cpuSessionOptions(threads = 1): InferenceSession.SessionOptions {
-  return { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 4 };
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 4,
+    // Idle intra-op threads sleep instead of spinning. Every session has its own pool, and a
+    // generation step alternates two (backbone, head): spinning threads of one took the cores
+    // the other's threads needed (and on a VM shared with other jobs, the jobs' cores too).
+    // Which thread computes what does not change, so results are the same bit for bit.
+    // DLAB_ORT_SPINNING=1 restores ONNX Runtime's default (benchmarks compare the two).
+    extra: { session: { intra_op: { allow_spinning: process.env.DLAB_ORT_SPINNING === '1' ? '1' : '0' } } },
+  };
 }
 
 /**
