@@ -22,9 +22,10 @@ export interface GenerateOptions extends SamplingOptions {
   /** what each prompt is, for errors (e.g. its question id and demonstration); default "prompt i" */
   names?: string[];
   /**
-   * preallocated KV-cache buffers (default true): ONNX Runtime writes each pass's cache into
-   * buffers allocated once per call (Backbone.kvWorkspace); false lets it allocate the grown
-   * cache every pass (same results, bit for bit; tests and benchmarks compare the two)
+   * preallocated KV-cache buffers (default false): ONNX Runtime writes each pass's cache into
+   * buffers allocated once per call (Backbone.kvWorkspace) instead of allocating the grown cache
+   * every pass. Same results, bit for bit; off by default because at two intra-op threads it
+   * measured no faster on the 2-core VM (docs/benchmarks.md "Generation steps")
    */
   kvWorkspace?: boolean;
 }
@@ -122,7 +123,7 @@ export class Policy {
     const L = first.L;
     const nextPos = encoded.map((e) => e.length);
     let cache: Record<string, Tensor> = this.backbone.emptyCache(B);
-    const ws = opts.kvWorkspace === false ? undefined : this.backbone.kvWorkspace(B, L + opts.maxTokens);
+    const ws = opts.kvWorkspace ? this.backbone.kvWorkspace(B, L + opts.maxTokens) : undefined;
     let seq = L;
     const out: Generation[] = encoded.map((e) => ({ tokens: [], text: '', logprobs: [], finish: 'length', promptTokens: e }));
     const done = new Array<boolean>(B).fill(false);

@@ -100,7 +100,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       assert.ok(worst <= 1e-4, `max |Δ| over all steps = ${worst}`);
     });
 
-    it('preallocated KV-cache buffers (the default) give bit-identical generations to ONNX Runtime allocating every pass, and are used', async () => {
+    it('preallocated KV-cache buffers (kvWorkspace) give bit-identical generations to ONNX Runtime allocating every pass, and are used', async () => {
       await assertWorkspaceIdentical(policy, ['12+345=', '7*8=', 'a', ''], { maxTokens: 20, temperature: 1, topK: 30, topP: 0.95, seed: 9, stop: ['\n\n'] });
       await assertWorkspaceIdentical(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
     });
