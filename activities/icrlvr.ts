@@ -17,6 +17,8 @@ import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
 import { modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
 import { StageContext, StageResult } from './types';
+import { Memo } from '../lib/memo';
+import type { Policy } from '../lib/model/policy';
 
 export interface IcrlvrBase extends StageContext {
   config: IcrlvrConfig;
@@ -33,16 +35,36 @@ export interface IcrlvrRefs {
 export type EvalSummary = IcrlvrEvaluation;
 
 
+/** Per worker process: decoded task data by content, and run-only policies by checkpoint (below). */
+const taskDatas = new Memo<TaskData>(4);
+const withHeads = new WeakMap<Policy, Memo<Policy>>();
+
 /** In-Context RLVR activities: thin adapters from Temporal to lib/icrlvr. */
 export function icrlvrActivities(deps: ActivityDeps) {
   const cfgOf = (input: IcrlvrBase) => stageConfig('icrlvr', input);
-  const data = async (input: IcrlvrBase & IcrlvrRefs): Promise<TaskData> => {
-    const io = artifactIO(deps, input);
-    return taskDataFromTables(await io.read(input.questions), await io.read(input.demos), input.config.task.type);
-  };
+  // The task's data, decoded once per worker per content (the questions and demos artifacts'
+  // sha256 and the task type): every activity of a step reads the same two artifacts.
+  const data = (input: IcrlvrBase & IcrlvrRefs): Promise<TaskData> =>
+    taskDatas.get(`${input.questions.sha256}/${input.demos.sha256}/${input.config.task.type}`, async () => {
+      const io = artifactIO(deps, input);
+      return taskDataFromTables(await io.read(input.questions), await io.read(input.demos), input.config.task.type);
+    });
+  /** The policy with a checkpoint's head and the checkpoint itself, read afresh: for the stages that change the checkpoint. */
   const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
     const ckpt = await readCheckpoint(artifactIO(deps, input), checkpoint);
     return { policy: (await policyFor(input.modelDir, promptOptionsOf(input.config.model))).withHead(ckpt.head), ckpt };
+  };
+  /**
+   * The policy with a checkpoint's head, for the stages that only run it (rollout, scoring,
+   * evaluation): the head is read and verified once per worker per checkpoint sha256, not once
+   * per activity. The model directory is still checked on each call (policyFor): a changed
+   * directory is another Policy, with heads of its own.
+   */
+  const runPolicyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
+    const base = await policyFor(input.modelDir, promptOptionsOf(input.config.model));
+    let heads = withHeads.get(base);
+    if (!heads) withHeads.set(base, (heads = new Memo<Policy>(2)));
+    return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readCheckpoint(artifactIO(deps, input), checkpoint)).head)) };
   };
 
   return {
@@ -103,7 +125,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
     /** One shard of a step's rollouts (questions [qOffset, qOffset + count) of the round). */
     async icrlvrRollout(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; qOffset: number; questionIds: string[] }): Promise<StageResult & { tokens: number }> {
       const cfg = cfgOf(input);
-      const { policy } = await policyAt(input, input.checkpoint);
+      const { policy } = await runPolicyAt(input, input.checkpoint);
       const task = await data(input);
       const byId = new Map(task.train.map((q) => [q.id, q]));
       const { result, outcome } = await runResumable<ChunkState, Awaited<ReturnType<typeof rolloutShard>>>(
@@ -128,7 +150,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
       return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
         const io = artifactIO(deps, input);
-        const { policy } = await policyAt(input, input.checkpoint);
+        const { policy } = await runPolicyAt(input, input.checkpoint);
         const tables = [];
         for (const r of input.rollouts) tables.push(await io.read(r));
         const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
@@ -155,7 +177,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
     async icrlvrEvaluate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number }) {
       return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
-        const { policy } = await policyAt(input, input.checkpoint);
+        const { policy } = await runPolicyAt(input, input.checkpoint);
         const { output, stats } = await evaluateHeldOut(policy, await data(input), cfg, input.step, artifactIO(deps, input), [input.checkpoint.sha256, input.questions.sha256]);
         return { outputs: { eval: output }, stats };
       });

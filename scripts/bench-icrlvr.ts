@@ -19,6 +19,7 @@ import { ArtifactRef } from '../lib/store/ref';
 import { checkpointFromTable } from '../lib/train/checkpoint';
 import { parseConfig } from '../schemas/config';
 import type { RunStatus } from '../workflows/run-state';
+import { Context } from '@temporalio/activity';
 import { withBenchCluster } from './bench-cluster';
 
 type Interval = [number, number];
@@ -41,6 +42,34 @@ function covered(intervals: Interval[]): number {
 async function main() {
   const raw = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'examples', 'icrlvr', 'small.json'), 'utf8'));
   const cfg = parseConfig('icrlvr', { ...raw, steps: 6, evalEvery: 100, rolloutShards: 1, pretrain: { ...raw.pretrain, steps: 50 } });
+  // where a rollout activity's time goes, seen from inside this (in-process) worker: the whole
+  // activity (interceptor) and the policy.generate calls in it
+  const inside = new Map<string, number[]>();
+  let generateMs = 0;
+  const generate = Policy.prototype.generate;
+  Policy.prototype.generate = async function (this: Policy, ...args: Parameters<typeof generate>) {
+    const t = performance.now();
+    try {
+      return await generate.apply(this, args);
+    } finally {
+      generateMs += performance.now() - t;
+    }
+  };
+  const interceptor = () => ({
+    inbound: {
+      async execute(input: unknown, next: (input: unknown) => Promise<unknown>) {
+        const t = performance.now();
+        const g = generateMs;
+        try {
+          return await next(input);
+        } finally {
+          const type = Context.current().info.activityType;
+          inside.set(type, [...(inside.get(type) ?? []), performance.now() - t]);
+          if (type === 'icrlvrRollout') inside.set('generateInRollout', [...(inside.get('generateInRollout') ?? []), generateMs - g]);
+        }
+      },
+    },
+  });
   const figures = await withBenchCluster(async (client, home) => {
     const handle = await client.workflow.start('icrlvr', { taskQueue: 'bench', workflowId: 'bench-icrlvr', args: [{ config: cfg, configHash: configHash(cfg) }] });
     await handle.result();
@@ -51,7 +80,28 @@ async function main() {
     let rolloutMs = 0;
     let loopStart = Infinity;
     let loopEnd = -Infinity;
+    const toStart: number[] = [];
+    const toNext: number[] = [];
+    const toWft: number[] = [];
+    const wft: number[] = [];
     for (const { events } of await fetchRunChain(client, 'bench-icrlvr')) {
+      let lastDone: number | undefined;
+      let wftStarted: number | undefined;
+      for (const e of events) {
+        const t = Date.parse(tsToIso(e.eventTime)!);
+        if (e.activityTaskScheduledEventAttributes && lastDone !== undefined) toNext.push(t - lastDone);
+        if (e.activityTaskCompletedEventAttributes) lastDone = t;
+        // the workflow task after an activity's completion: waiting for the worker, then the task itself
+        if (e.workflowTaskStartedEventAttributes && lastDone !== undefined) {
+          toWft.push(t - lastDone);
+          wftStarted = t;
+        }
+        if (e.workflowTaskCompletedEventAttributes && wftStarted !== undefined) {
+          wft.push(t - wftStarted);
+          wftStarted = undefined;
+        }
+        if (e.activityTaskStartedEventAttributes) toStart.push(t - Date.parse(tsToIso(events.find((x) => String(x.eventId) === String(e.activityTaskStartedEventAttributes!.scheduledEventId))!.eventTime)!));
+      }
       const scheduled = new Map<string, { type: string; stage: string }>();
       const started = new Map<string, number>();
       for (const e of events) {
@@ -94,7 +144,18 @@ async function main() {
     const b0 = Date.now();
     for (let i = 0; i < last.length; i += cfg.batchSize) for (const g of await gen(last.slice(i, i + cfg.batchSize))) bareTokens += g.tokens.length;
     const bareMs = Date.now() - b0;
+    const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : 0);
+    const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
+    const insideMedians = Object.fromEntries([...inside].map(([k, v]) => [k, +median(v).toFixed(1)]));
     return {
+      scheduleToStartMedianMs: median(toStart),
+      completeToNextScheduleMedianMs: median(toNext),
+      completeToWorkflowTaskStartMedianMs: median(toWft),
+      workflowTaskMedianMs: median(wft),
+      insideMedianMs: insideMedians,
+      generateShareOfRolloutInside: sum(inside.get('generateInRollout')) / sum(inside.get('icrlvrRollout')),
+      rolloutInsideMs: sum(inside.get('icrlvrRollout')),
+      rolloutServerMs: rolloutMs,
       steps: cfg.steps,
       loopWallMs: wall,
       rolloutShare: share('rollout'),
@@ -105,12 +166,18 @@ async function main() {
       rolloutTokensPerSec: rolloutTokens / (rolloutMs / 1000),
       bareGenerateTokensPerSec: bareTokens / (bareMs / 1000),
     };
-  });
+  }, { worker: { activityInterceptors: [interceptor as never] } });
   const overhead = figures.bareGenerateTokensPerSec / figures.rolloutTokensPerSec;
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
   console.log(`${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step: rollout ${pct(figures.rolloutShare)}, scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}, orchestration ${pct(figures.orchestrationShare)}`);
   console.log(`rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate (overhead ×${overhead.toFixed(2)})`);
-  console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, +v.toFixed(4)])), rolloutOverhead: +overhead.toFixed(3) }));
+  console.log(
+    `gaps (server events, medians): scheduled → started ${figures.scheduleToStartMedianMs} ms, completed → next scheduled ${figures.completeToNextScheduleMedianMs} ms ` +
+      `(completed → workflow task started ${figures.completeToWorkflowTaskStartMedianMs} ms, the workflow task ${figures.workflowTaskMedianMs} ms); ` +
+      `inside the worker (medians, ms): ${JSON.stringify(figures.insideMedianMs)}; generate is ${pct(figures.generateShareOfRolloutInside)} of the rollout activities' own time ` +
+      `(${figures.rolloutInsideMs.toFixed(0)} ms inside vs ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
+  );
+  console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverhead: +overhead.toFixed(3) }));
 }
 
 main().catch((err) => {

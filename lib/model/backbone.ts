@@ -95,19 +95,107 @@ export class Backbone {
   /**
    * One pass. ids, positions [B, S]; mask [B, T] with T = past + S; cache from the previous
    * pass's `present` (or `emptyCache`). Returns h [B, S, d] and the new cache as `past` feeds.
+   * With a workspace (`kvWorkspace`), ONNX Runtime writes `present` and the hidden state into
+   * buffers allocated once per generation instead of allocating the grown cache every pass.
    */
-  async run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number, cache: Record<string, Tensor>) {
+  async run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number, cache: Record<string, Tensor>, ws?: KvWorkspace) {
     const feeds: Record<string, Tensor> = {
       ...cache,
       input_ids: new Tensor('int64', ids, [batch, seq]),
       attention_mask: new Tensor('int64', mask, [batch, mask.length / batch]),
     };
     if (this.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [batch, seq]);
+    if (ws?.usable) {
+      const T = mask.length / batch;
+      const fetches = ws.fetches(T, seq);
+      if (fetches) {
+        try {
+          await runModel(this.session, feeds, this.path, fetches);
+          return { hidden: ws.hidden(seq), cache: ws.advance(T) };
+        } catch {
+          // an export whose outputs do not take preallocated buffers: allocate as before (the
+          // pass is rerun; a real input error comes back from the rerun just the same)
+          ws.usable = false;
+        }
+      }
+    }
     const out = await runModel(this.session, feeds, this.path);
     const next: Record<string, Tensor> = {};
     for (let i = 0; i < this.nLayer; i++) {
       for (const k of ['key', 'value']) next[`past_key_values.${i}.${k}`] = out[`present.${i}.${k}`];
     }
     return { hidden: out.last_hidden_state.data as Float32Array, cache: next };
+  }
+
+  /** Buffers for a generation of `batch` sequences up to `capacity` cache positions (see KvWorkspace). */
+  kvWorkspace(batch: number, capacity: number): KvWorkspace {
+    return new KvWorkspace(this.session.outputNames, this.nLayer, batch, this.cacheHeads, this.headDim, this.dModel, capacity);
+  }
+}
+
+/**
+ * Preallocated outputs for the passes of one generation. `present` = Concat(past, new) grows by
+ * one position a pass and its layout [B, heads, T, headDim] moves every row, so it cannot grow
+ * in place: two buffers per cache tensor, each of the final size, take turns — a pass reads its
+ * past from one and ONNX Runtime writes the present into the other (`session.run(feeds,
+ * fetches)` with Tensor values writes into them instead of allocating). The math is unchanged,
+ * so outputs are bit-identical to allocating runs. One workspace per generation (passes of two
+ * generations interleaved on one workspace would overwrite each other's cache).
+ */
+export class KvWorkspace {
+  usable = true;
+  private readonly bufs: [Float32Array, Float32Array][] = [];
+  private turn = 0;
+  private readonly stepHidden: Float32Array;
+  private lastHidden: Float32Array | undefined;
+  private readonly cacheNames: [string, string][] = [];
+
+  constructor(
+    private readonly outputNames: readonly string[],
+    nLayer: number,
+    private readonly batch: number,
+    private readonly heads: number,
+    private readonly headDim: number,
+    private readonly dModel: number,
+    private readonly capacity: number,
+  ) {
+    const size = batch * heads * capacity * headDim;
+    for (let i = 0; i < nLayer; i++) {
+      for (const k of ['key', 'value']) {
+        this.cacheNames.push([`past_key_values.${i}.${k}`, `present.${i}.${k}`]);
+        this.bufs.push([new Float32Array(size), new Float32Array(size)]);
+      }
+    }
+    this.stepHidden = new Float32Array(batch * dModel);
+  }
+
+  /** Output tensors for a pass to T cache positions of S new tokens; undefined past capacity. */
+  fetches(T: number, S: number): Record<string, Tensor | null> | undefined {
+    if (T > this.capacity) return undefined;
+    const { batch, heads, headDim } = this;
+    const fetches: Record<string, Tensor | null> = {};
+    // every output named, in the session's order (outputs not preallocated are null)
+    for (const name of this.outputNames) fetches[name] = null;
+    this.lastHidden = S === 1 ? this.stepHidden : new Float32Array(batch * S * this.dModel);
+    fetches.last_hidden_state = new Tensor('float32', this.lastHidden, [batch, S, this.dModel]);
+    this.cacheNames.forEach(([, present], j) => {
+      fetches[present] = new Tensor('float32', this.bufs[j][this.turn].subarray(0, batch * heads * T * headDim), [batch, heads, T, headDim]);
+    });
+    return fetches;
+  }
+
+  hidden(S: number): Float32Array {
+    return this.lastHidden!.subarray(0, this.batch * S * this.dModel);
+  }
+
+  /** The present just written, as the next pass's past feeds; the other buffer is written next. */
+  advance(T: number): Record<string, Tensor> {
+    const { batch, heads, headDim } = this;
+    const next: Record<string, Tensor> = {};
+    this.cacheNames.forEach(([past], j) => {
+      next[past] = new Tensor('float32', this.bufs[j][this.turn].subarray(0, batch * heads * T * headDim), [batch, heads, T, headDim]);
+    });
+    this.turn ^= 1;
+    return next;
   }
 }

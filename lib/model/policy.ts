@@ -21,6 +21,13 @@ export interface GenerateOptions extends SamplingOptions {
   onStep?: (step: number, logits: Float32Array) => void;
   /** what each prompt is, for errors (e.g. its question id and demonstration); default "prompt i" */
   names?: string[];
+  /**
+   * preallocated KV-cache buffers (default false): ONNX Runtime writes each pass's cache into
+   * buffers allocated once per call (Backbone.kvWorkspace) instead of allocating the grown cache
+   * every pass. Same results, bit for bit; off by default because at two intra-op threads it
+   * measured no faster on the 2-core VM (docs/benchmarks.md "Generation steps")
+   */
+  kvWorkspace?: boolean;
 }
 
 export interface Generation {
@@ -116,13 +123,14 @@ export class Policy {
     const L = first.L;
     const nextPos = encoded.map((e) => e.length);
     let cache: Record<string, Tensor> = this.backbone.emptyCache(B);
+    const ws = opts.kvWorkspace ? this.backbone.kvWorkspace(B, L + opts.maxTokens) : undefined;
     let seq = L;
     const out: Generation[] = encoded.map((e) => ({ tokens: [], text: '', logprobs: [], finish: 'length', promptTokens: e }));
     const done = new Array<boolean>(B).fill(false);
     const last = new Float32Array(B * d);
     const scratch = { order: new Int32Array(V), p: new Float64Array(V) };
     for (let step = 0; step < opts.maxTokens && done.includes(false); step++) {
-      const r = await this.backbone.run(ids, positions, mask, B, seq, cache);
+      const r = await this.backbone.run(ids, positions, mask, B, seq, cache, ws);
       cache = r.cache;
       for (let b = 0; b < B; b++) last.set(r.hidden.subarray((b * seq + seq - 1) * d, (b * seq + seq) * d), b * d);
       const logits = await headLogits(this.head, last, B);
@@ -147,9 +155,10 @@ export class Policy {
         if (stopIds.has(token)) {
           done[b] = true;
           g.finish = 'eos';
-          g.text = this.tokenizer.decode(g.tokens);
           continue;
         }
+        // the text so far is needed only to look for stop strings; otherwise decoded once at the end
+        if (!stop.length) continue;
         g.text = this.tokenizer.decode(g.tokens);
         const at = firstStop(g.text, stop);
         if (at >= 0) {
@@ -163,6 +172,7 @@ export class Policy {
       mask = nextMask;
       seq = 1;
     }
+    for (const g of out) if (g.finish !== 'stop') g.text = this.tokenizer.decode(g.tokens);
     return out;
   }
 

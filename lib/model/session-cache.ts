@@ -56,13 +56,25 @@ async function probeProvider(name: string): Promise<string | undefined> {
 
 /**
  * Session options for deterministic math on the process's execution providers (default CPU):
- * one intra-op thread order, no graph randomness. ONNX Runtime logs only fatal errors itself:
+ * one intra-op thread order, no graph randomness. Idle intra-op threads sleep instead of
+ * spinning: every session has its own pool, and a generation step alternates two (backbone,
+ * head), so spinning threads of one took the cores the other's threads needed (and on a VM
+ * shared with other jobs, the jobs' cores too). Which thread computes what does not change, so
+ * results are the same bit for bit; DLAB_ORT_SPINNING=1 restores ONNX Runtime's default
+ * (benchmarks compare the two). ONNX Runtime logs only fatal errors itself:
  * every other error reaches the caller as an exception, with a message dlab adds context to
  * (the providers named when the session cannot be created on them), instead of a second copy
  * on stderr.
  */
 export function sessionOptions(threads = 1): InferenceSession.SessionOptions {
-  return { executionProviders: [...providers], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 4 };
+  return {
+    executionProviders: [...providers],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 4,
+    extra: { session: { intra_op: { allow_spinning: process.env.DLAB_ORT_SPINNING === '1' ? '1' : '0' } } },
+  };
 }
 
 /** InferenceSession.create with sessionOptions; a failure names the execution providers it was created on. */
@@ -81,9 +93,9 @@ export async function createSession(model: string | Uint8Array, threads = 1): Pr
  * session.run; an error for inputs the model cannot take (an index past its positions, a wrong
  * shape or dtype) becomes an input error naming the model file and the inputs' shapes.
  */
-export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string): Promise<InferenceSession.OnnxValueMapType> {
+export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string, fetches?: Record<string, Tensor | null>): Promise<InferenceSession.OnnxValueMapType> {
   try {
-    return await session.run(feeds);
+    return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
   } catch (err) {
     const input = permanentError(err);
     if (!input) throw err;

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import type { Policy } from '../../lib/model/policy';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { GptConfig } from '../../lib/model/gpt';
 
@@ -23,4 +24,28 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/** generate with and without the KV workspace: same logits (bytes), tokens, log-probs, texts, finishes; the workspace's preallocated fetches were run. */
+export async function assertWorkspaceIdentical(policy: Policy, prompts: string[], opts: Parameters<Policy['generate']>[1]): Promise<void> {
+  const session = policy.backbone.session;
+  const run = session.run.bind(session);
+  let preallocated = 0;
+  (session as { run: unknown }).run = (feeds: never, fetches?: Record<string, unknown>) => {
+    if (fetches && Object.values(fetches).some((v) => v !== null)) preallocated++;
+    return fetches ? run(feeds, fetches as never) : run(feeds);
+  };
+  try {
+    const la: Float32Array[] = [];
+    const lb: Float32Array[] = [];
+    const a = await policy.generate(prompts, { ...opts, kvWorkspace: false, onStep: (_, l) => la.push(l.slice()) });
+    assert.equal(preallocated, 0);
+    const b = await policy.generate(prompts, { ...opts, kvWorkspace: true, onStep: (_, l) => lb.push(l.slice()) });
+    assert.equal(preallocated, lb.length, 'every pass ran on the workspace');
+    assert.deepEqual(b, a);
+    assert.equal(lb.length, la.length);
+    for (let i = 0; i < la.length; i++) assert.ok(Buffer.from(la[i].buffer).equals(Buffer.from(lb[i].buffer)), `step ${i}: logits differ`);
+  } finally {
+    (session as { run: unknown }).run = run;
+  }
 }

@@ -12,7 +12,7 @@ import { Policy } from '../../lib/model/policy';
 import { prepareDecoder } from '../../lib/model/prepare';
 import { BuiltinTokenizer, saveBuiltinTokenizer } from '../../lib/model/tokenizers';
 import { DlabInputError } from '../../lib/errors';
-import { decoderLogits, maxAbsDiff } from '../helpers/decoder';
+import { decoderLogits, maxAbsDiff, assertWorkspaceIdentical } from '../helpers/decoder';
 import { tempDir } from '../helpers/tmp';
 
 const base: GptConfig = { vocab: 100, dModel: 32, nLayer: 2, nHead: 4, dFf: 64, maxPos: 96, seed: 5 };
@@ -100,6 +100,11 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       assert.ok(worst <= 1e-4, `max |Δ| over all steps = ${worst}`);
     });
 
+    it('preallocated KV-cache buffers (kvWorkspace) give bit-identical generations to ONNX Runtime allocating every pass, and are used', async () => {
+      await assertWorkspaceIdentical(policy, ['12+345=', '7*8=', 'a', ''], { maxTokens: 20, temperature: 1, topK: 30, topP: 0.95, seed: 9, stop: ['\n\n'] });
+      await assertWorkspaceIdentical(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
+    });
+
     it('scoring the sampled tokens gives the generation-time log-probs (temperature 1, no truncation)', async () => {
       const gens = await policy.generate(['3+4=', 'hello world'], { maxTokens: 12, temperature: 1, topK: 0, topP: 1, seed: 11 });
       const { scored } = await policy.score(gens.map((g) => ({ context: g.promptTokens, target: g.tokens })));
@@ -184,3 +189,4 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
     }
   });
 });
+
