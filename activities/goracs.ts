@@ -2,11 +2,10 @@ import { Context } from '@temporalio/activity';
 import { GORACS_CORESET, GORACS_COST, GORACS_EVAL, GORACS_POO_TRACE, GORACS_SAMPLES } from '../schemas/artifacts';
 import type { GoracsConfig, GoracsMethod } from '../schemas/config/goracs';
 import { BatchState, StageOutcome } from '../lib/batches';
-import { renderItem } from '../lib/data/rec-prompt';
 import type { RecRecord } from '../lib/data/rec-records';
 import { coresetTable, costSummaryTable, goracsProblem, GoracsProblem, readCoresetRows, refinementTables } from '../lib/goracs/coreset';
 import { concatEmbeddings, embedShard, EmbedState } from '../lib/goracs/embedding';
-import { evalData, EvalData, EvalSummary, EvalTask, evaluationTable, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
+import { evalData, EvalData, evaluationItems, EvalSummary, EvalTask, evaluationTable, fineTuneAndRank, selectSubset } from '../lib/goracs/evaluate';
 import { greedyStart } from '../lib/goracs/greedy';
 import { poo } from '../lib/goracs/poo';
 import { applySwaps, refine, RefineSession, RefineState, RefineTraceEntry, Swap } from '../lib/goracs/refine';
@@ -90,7 +89,8 @@ export function goracsActivities(deps: ActivityDeps) {
         // the data checked against the config and the model now, not after hours of embedding and refinement
         const { records, split, source } = checkedSamples(cfg);
         const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: modelDir });
-        checkSampleLengths(records, limits.prompts, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
+        const nextItem = cfg.evaluation.enabled && cfg.evaluation.task !== 'binary';
+        checkSampleLengths(records, limits.prompts, limits.maxPos, limits.field, source, cfg.evaluation.enabled, nextItem ? evaluationItems(cfg.data, records) : undefined);
         const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
         return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
       });
@@ -268,7 +268,7 @@ export function goracsActivities(deps: ActivityDeps) {
         const policy = await policyFor(input.modelDir, promptOptionsOf(cfg.model));
         const records = await recordsOf(input);
         const split = splitRows(records, input.samples.sha256);
-        const items = cfg.data.type === 'synthetic' ? Array.from({ length: cfg.data.items }, (_, i) => renderItem(i)) : [...new Set(records.map((r) => r.target))].sort();
+        const items = evaluationItems(cfg.data, records);
         const task: EvalTask = ev.task === 'binary' ? { kind: 'binary', yes: ev.binaryTargets[0], no: ev.binaryTargets[1] } : { kind: 'next-item' };
         const data = await evalDatas.get([input.modelDir, policy.model.sha256.head, policy.prompts.chat ? 'chat' : 'plain', input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
           evalData(policy, records, split, items, ev.negatives, cfg.seed, cfg.batchSize, task),

@@ -1,5 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { DlabInputError } from '../lib/errors';
+import { evaluationItems } from '../lib/goracs/evaluate';
 import { checkedSamples, checkSampleLengths } from '../lib/goracs/samples';
 import { checkTaskFits, makeTaskData } from '../lib/icrlvr/data';
 import { checkPositions } from '../lib/icrlvr/positions';
@@ -43,7 +44,8 @@ export async function precheckExperiment(kind: ExperimentKind, config: unknown):
     const cfg = config as GoracsConfig;
     const { records, source } = checkedSamples(cfg);
     const limits = modelLimits(cfg.model, loaded);
-    checkSampleLengths(records, limits.prompts, limits.maxPos, limits.field, source, cfg.evaluation.enabled);
+    const nextItem = cfg.evaluation.enabled && cfg.evaluation.task !== 'binary';
+    checkSampleLengths(records, limits.prompts, limits.maxPos, limits.field, source, cfg.evaluation.enabled, nextItem ? evaluationItems(cfg.data, records) : undefined);
     warnings.push(...lostInTokenization(limits.tokenizer, records.map((r) => [`sample ${r.id}`, `${r.prompt}${r.target}`] as [string, string])));
     if (cfg.data.type !== 'synthetic') files[cfg.data.path] = await inputSha256(cfg.data.path);
   }

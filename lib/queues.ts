@@ -26,9 +26,10 @@ export type WorkerRole = (typeof WORKER_ROLES)[number];
  * - bookkeeping: milliseconds of CPU on small artifacts — plans, comparison tables, GORACS's
  *   prepare (builds the model directory, checks and writes the samples), the smoke run's
  *   generate and summarise, the benchmark's no-op.
- * icrlvrPlan, icrlvrCompare and goracsCompare are local activities in runs started since the
- * 'local-bookkeeping-steps' patch: those run on the worker that runs the workflow task (the
- * `workflows` role), whatever the bookkeeping queue; only older runs schedule them on it.
+ * icrlvrPlan, icrlvrCompare and goracsCompare are local activities wherever the patched code
+ * executes them ('local-bookkeeping-steps'): those run on the worker that runs the workflow task
+ * (the `workflows` role), whatever the bookkeeping queue; only steps replayed from older
+ * histories were scheduled on it.
  */
 export const ACTIVITY_GROUP = {
   smokeGenerate: 'bookkeeping',

@@ -6,8 +6,9 @@
 
 /**
  * The patch that turned the bookkeeping steps (icrlvrPlan, icrlvrCompare, goracsCompare) into
- * local activities. Runs whose history predates it (no marker) keep running them as regular
- * activities, so that their histories replay (test/histories). Can be deprecated
+ * local activities. A step a history already holds as a regular activity replays as one
+ * (test/histories); every step the patched code executes afterwards, in a run started before the
+ * patch too, is a local activity (patched() is true past the replayed history). Can be deprecated
  * (deprecatePatch) once no open run and no kept history predates it.
  */
 export const LOCAL_STEPS_PATCH = 'local-bookkeeping-steps';

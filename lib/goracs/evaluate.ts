@@ -2,6 +2,7 @@ import type { Table } from 'apache-arrow';
 import type { RecRecord } from '../data/rec-records';
 import { tableFromColumns } from '../store/columns';
 import { auc, rankMetrics, sampleNegatives } from '../data/rec-metrics';
+import { renderItem } from '../data/rec-prompt';
 import { DlabInputError } from '../errors';
 import { Head, headLogits } from '../model/head';
 import type { Policy } from '../model/policy';
@@ -54,6 +55,14 @@ export interface EvalData {
   negatives: number;
   /** binary task: the test rows teacher-forced on the yes and on the no text, and their labels (then testHidden and candidates are empty) */
   binary?: { yes: SplitTokens; no: SplitTokens; labels: Uint8Array };
+}
+
+/**
+ * The candidates next-item evaluation ranks: the synthetic data's items `<item_i>` in order, else
+ * every distinct target of the data, sorted.
+ */
+export function evaluationItems(data: { type: string; items?: number }, records: RecRecord[]): string[] {
+  return data.type === 'synthetic' ? Array.from({ length: data.items ?? 0 }, (_, i) => renderItem(i)) : [...new Set(records.map((r) => r.target))].sort();
 }
 
 /** What the test split is scored by: ranking of the next item, or AUC of yes-vs-no. */

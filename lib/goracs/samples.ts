@@ -82,12 +82,15 @@ export function checkedSamples(cfg: GoracsConfig): { records: RecRecord[]; split
 }
 
 /**
- * Every sample fits the model: its prompt and target encoded together (PromptFormat.continuation) ≤ maxPos (maxPos null: unknown,
- * nothing checked), and a non-empty prompt. Test samples only `withTest` (they are fed to the
- * model by the evaluation alone). Throws DlabInputError naming the sample, the data
- * source and where the positions come from (`field`).
+ * Every sample fits the model: its prompt and target encoded together (PromptFormat.continuation)
+ * ≤ maxPos (maxPos null: unknown, nothing checked), with a non-empty prompt and target. Test
+ * samples only `withTest` (they are fed to the model by the evaluation alone). With `items` (the
+ * candidates next-item evaluation ranks after every test prompt), also each test prompt with the
+ * longest item, and the longest test prompt with every item: O(T + I) encodings. Throws
+ * DlabInputError naming the sample (and item), the data source and where the positions come
+ * from (`field`).
  */
-export function checkSampleLengths(records: RecRecord[], prompts: PromptFormat, maxPos: number | null, field: string, source: string, withTest = true): void {
+export function checkSampleLengths(records: RecRecord[], prompts: PromptFormat, maxPos: number | null, field: string, source: string, withTest = true, items?: string[]): void {
   for (const r of records) {
     if (!withTest && r.split === 'test') continue;
     const { context, target } = prompts.continuation(r.prompt, r.target);
@@ -96,4 +99,17 @@ export function checkSampleLengths(records: RecRecord[], prompts: PromptFormat, 
     const n = context.length + target.length;
     if (maxPos !== null && n > maxPos) throw new DlabInputError(`sample ${r.id} of ${source}: ${n} tokens (prompt + target), but the model has ${maxPos} positions (${field})`, r.id);
   }
+  if (!items || maxPos === null || !withTest) return;
+  const tests = records.filter((r) => r.split === 'test');
+  if (!tests.length || !items.length) return;
+  const pair = (r: RecRecord, item: string) => {
+    const c = prompts.continuation(r.prompt, item);
+    const n = c.context.length + c.target.length;
+    if (n > maxPos) throw new DlabInputError(`test sample ${r.id} of ${source} with candidate item ${JSON.stringify(item)}: ${n} tokens (prompt + item), but the model has ${maxPos} positions (${field})`, r.id);
+  };
+  const longest = <T>(xs: T[], size: (x: T) => number) => xs.reduce((m, x) => (size(x) > size(m) ? x : m), xs[0]);
+  const longItem = longest(items, (s) => prompts.tokenizer.encode(s).length);
+  const longTest = longest(tests, (r) => prompts.encode(r.prompt).length);
+  for (const r of tests) pair(r, longItem);
+  for (const item of items) pair(longTest, item);
 }

@@ -101,7 +101,6 @@ export function demosTable(data: TaskData): Table {
   return tableFromColumns({ id: data.demos.map((d) => d.id), question: data.demos.map((d) => d.question), solution: data.demos.map((d) => d.solution) });
 }
 
-/** Task data back from its artifacts (the process scorer comes with the task type). */
 /** The ids of a questions table's training questions, in table order (what taskDataFromTables(…).train holds, ids only). */
 export function trainIdsFromTable(questions: Table): string[] {
   const id = questions.getChild('id')!.toArray() as string[];
@@ -109,6 +108,7 @@ export function trainIdsFromTable(questions: Table): string[] {
   return id.filter((_, i) => split[i] === 'train');
 }
 
+/** Task data back from its artifacts (the process scorer comes with the task type). */
 export function taskDataFromTables(questions: Table, demos: Table, taskType: IcrlvrConfig['task']['type']): TaskData {
   const col = (t: Table, name: string) => t.getChild(name)!.toArray() as string[];
   const [id, q, a, s, split] = ['id', 'question', 'answer', 'solution', 'split'].map((n) => col(questions, n));

@@ -29,12 +29,10 @@ import { streamOf } from './streams';
 export const template = (cfg: Pick<IcrlvrConfig, 'template'>) => PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact'];
 const STOP = ['\n\n'];
 
-/** Questions of a step's sampling round: a seeded draw without replacement from the training set. */
-export function stepQuestions(data: TaskData, cfg: IcrlvrConfig, step: number, round: number): Question[] {
-  return stepPicks(data.train, cfg, step, round);
-}
-
-/** stepQuestions over any list in training-question order (e.g. only the ids: icrlvrPlan). */
+/**
+ * Questions of a step's sampling round: a seeded draw without replacement from the training
+ * questions, given as any list in training-question order (e.g. only the ids: icrlvrPlan).
+ */
 export function stepPicks<T>(train: readonly T[], cfg: Pick<IcrlvrConfig, 'seed' | 'questionsPerStep'>, step: number, round: number): T[] {
   const idx = Int32Array.from({ length: train.length }, (_, i) => i);
   new Rng(cfg.seed, streamOf('questions', step, round)).shuffle(idx);

@@ -281,6 +281,10 @@ export async function prepareModelDir(opts: PrepareOptions): Promise<ModelJson> 
     if (cache.nHead !== undefined && config.nKvHead !== undefined && cache.nHead !== config.nKvHead) {
       throw new DlabInputError(`${onnxPath}: past_key_values.0.key has ${cache.nHead} heads, but ${cfgAt('num_key_value_heads')} is ${config.nKvHead}`, 'past_key_values.0.key');
     }
+    if (opts.nHead !== undefined && cache.nHead !== undefined && config.nHead === undefined && config.nKvHead === undefined && opts.nHead !== cache.nHead) {
+      // without config.json's heads, grouped-query attention cannot be told from a mistake
+      throw new DlabInputError(`--n-head ${opts.nHead}: ${onnxPath} fixes ${cache.nHead} heads in past_key_values.0.key (and no config.json says the model has grouped-query attention)`, 'nHead');
+    }
     const cacheHeads = cache.nHead ?? config.nKvHead ?? config.nHead ?? opts.nHead;
     const nHead = opts.nHead ?? config.nHead ?? cacheHeads;
     if (!nHead || !cacheHeads) throw new DlabInputError(`${onnxPath}: the number of attention heads is not fixed in past_key_values.0.key${config.path ? ` nor in ${config.path}` : ''}; pass --n-head`, 'nHead');

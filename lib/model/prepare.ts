@@ -47,7 +47,8 @@ export const PREPARE_DTYPES = ['float32'] as const;
 export type PrepareDtype = (typeof PREPARE_DTYPES)[number];
 
 export function checkPrepareDtype(dtype: string | undefined, field = 'dtype'): PrepareDtype {
-  if (dtype === undefined || dtype === 'float32') return 'float32';
+  if (dtype === undefined) return 'float32';
+  if ((PREPARE_DTYPES as readonly string[]).includes(dtype)) return dtype as PrepareDtype;
   throw new DlabInputError(
     `${field} "${dtype}": only float32 is supported (float16 and bfloat16 weights are up-cast to float32: ONNX Runtime's CPU provider has no bfloat16 kernels, and the backbone's cache and hidden states are float32)`,
     field,

@@ -24,8 +24,8 @@ export interface ChatTemplate {
  * harnesses do, so that a tokenizer that merges across the boundary (SentencePiece writes the
  * target "46" after "= " as "▁46") scores exactly the tokens of the full text:
  *
- *   body(x)  = encode(x)           (plain)   | encode(render(x)) (chat)
- *   whole    = body(p ‖ t),  k = longest common prefix of body(p) and whole
+ *   text(p)  = p                   (plain)   | render(p) (chat: the target follows the rendered prompt)
+ *   whole    = encode(text(p) ‖ t),  k = longest common prefix of encode(text(p)) and whole
  *   context  = prefix ‖ whole[0, k),  target = whole[k, |whole|)
  *
  * Σ log π(target | context) is then log π(full text) − log π(its first k tokens): what

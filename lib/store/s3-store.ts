@@ -167,8 +167,9 @@ export class S3ArtifactStore implements ArtifactStore {
     const multipart = bytes.byteLength > this.multipartThreshold;
     const expected = multipart ? this.compositeChecksum(bytes) : Buffer.from(sha256, 'hex').toString('base64');
     const head = await this.head(key);
-    if (head && head.size === bytes.byteLength && (head.checksum === undefined || head.checksum === expected)) return;
-    // an object under this key with other bytes was corrupted after it was written: replace it
+    if (head && head.size === bytes.byteLength && head.checksum === expected) return;
+    // an object under this key with other bytes was corrupted after it was written (or a server
+    // that keeps no checksum cannot show it is the same): write it again
     const ifNoneMatch = head ? undefined : '*';
     try {
       if (multipart) await this.putMultipart(key, bytes, ifNoneMatch);
@@ -219,11 +220,14 @@ export class S3ArtifactStore implements ArtifactStore {
   /** Size and SHA-256 checksum (base64, "-<parts>" for a multipart object) of an object; undefined if there is none. */
   private async head(key: string): Promise<{ size: number; checksum?: string } | undefined> {
     try {
-      const out = await this.call(`head ${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' })));
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }));
       return { size: out.ContentLength ?? -1, checksum: out.ChecksumSHA256 };
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
-      throw err;
+      // without s3:ListBucket, S3 answers 403 for a key that does not exist: treat it as absent and
+      // let the conditional put decide (a real denial fails there, naming the credentials)
+      if (isStatus(err, 403)) return undefined;
+      throw this.classify(err, `head ${key}`);
     }
   }
 
@@ -334,7 +338,8 @@ export class S3ArtifactStore implements ArtifactStore {
     if (this.cacheEstimate !== undefined) this.cacheEstimate += bytes.byteLength;
     if (this.cacheEstimate !== undefined && this.cacheEstimate <= this.cacheMaxBytes && Date.now() - this.lastScan < 60_000) return;
     // one eviction pass at a time per store; a pass sees every file written before it listed the directory
-    this.evicting = (this.evicting ?? Promise.resolve()).then(() => this.evict(sha256));
+    // a failed pass (a file another process holds) only leaves the cache larger until the next one
+    this.evicting = (this.evicting ?? Promise.resolve()).then(() => this.evict(sha256)).catch(() => undefined);
     await this.evicting;
   }
 
@@ -380,6 +385,10 @@ export class S3ArtifactStore implements ArtifactStore {
     const code = (err as NodeJS.ErrnoException).code ?? ((err as { cause?: NodeJS.ErrnoException }).cause?.code);
     const where = `S3 store ${this.endpoint} (bucket ${this.bucket})`;
     if (/Checksum mismatch/.test(err.message)) return err; // the bytes arrived, and are not what the server stored: see fetch
+    if (err.name === 'CredentialsProviderError' || err.name === 'ProviderError') {
+      return new DlabInputError(`${where}: ${what}: no AWS credentials (${err.message}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile`, 'AWS_ACCESS_KEY_ID');
+    }
+    if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return err;
     if ((status !== undefined && (status >= 500 || status === 429 || status === 408)) || TRANSIENT_NAMES.has(err.name) || (code && TRANSIENT_CODES.has(code)) || (status === undefined && !(err instanceof S3ServiceException))) {
       return new StoreUnavailableError(`${where} is unavailable: ${what}: ${err.name}${code && code !== err.name ? ` ${code}` : ''}: ${err.message || 'no message'}`, this.endpoint);
     }

@@ -25,6 +25,8 @@ export interface TokenizerConfigFile {
  */
 export interface TokenizerFiles {
   tokenizerConfig?: TokenizerConfigFile;
+  /** special_tokens_map.json: its token fields override tokenizer_config.json's, as in transformers */
+  specialTokensMap?: { path: string; config: Record<string, unknown> };
   generationConfig?: { path: string; config: Record<string, unknown> };
   modelConfig?: { path: string; config: Record<string, unknown> };
   chatTemplate?: { path: string; text: string };
@@ -40,7 +42,8 @@ const BOS_FLAG_CLASSES = /^(Llama|CodeLlama|Gemma)Tokenizer(Fast)?$/;
  * A Hugging Face `tokenizer.json` through @huggingface/tokenizers (pure JS, no native code), used
  * the way transformers uses it.
  *
- * Special tokens, from the files beside tokenizer.json (TokenizerFiles):
+ * Special tokens, from the files beside tokenizer.json (TokenizerFiles; special_tokens_map.json's
+ * token fields override tokenizer_config.json's):
  *   eos = tokenizer_config `eos_token`; else the first `eos_token_id` of generation_config.json,
  *         then config.json; else the first of CONVENTIONAL_EOS_TOKENS that is a special added token;
  *   stop ids = eos ∪ generation_config `eos_token_id` (an id or a list; config.json's when there is
@@ -92,7 +95,9 @@ export class HuggingFaceTokenizer implements Tokenizer {
     if (typeof model !== 'object' || model === null || typeof model.vocab !== 'object' || model.vocab === null) {
       throw new DlabInputError(`${source}: expected ${EXPECTED_TOKENIZER_JSON}, found ${tj.type === 'dlab-builtin' ? 'a dlab-builtin tokenizer (load it with loadTokenizer)' : 'no "model.vocab"'}`, source);
     }
-    const config = side.tokenizerConfig?.config ?? {};
+    const SPECIAL_FIELDS = ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'additional_special_tokens'];
+    const mapped = Object.fromEntries(Object.entries(side.specialTokensMap?.config ?? {}).filter(([k, v]) => SPECIAL_FIELDS.includes(k) && v !== null && v !== undefined));
+    const config = { ...(side.tokenizerConfig?.config ?? {}), ...mapped };
     const configPath = side.tokenizerConfig?.path ?? join(dirname(source), 'tokenizer_config.json');
     const name = (field: string): string | undefined => tokenName(config[field], field, configPath);
 
@@ -231,6 +236,7 @@ export function readTokenizerFilesBeside(tokenizerPath: string): TokenizerFiles 
   const templatePath = join(dir, 'chat_template.jinja');
   return {
     tokenizerConfig: readTokenizerConfigBeside(tokenizerPath),
+    specialTokensMap: obj('special_tokens_map.json', 'a Hugging Face special_tokens_map.json (a JSON object)'),
     generationConfig: obj('generation_config.json', 'a Hugging Face generation_config.json (a JSON object)'),
     modelConfig: obj('config.json', 'a Hugging Face config.json (a JSON object)'),
     chatTemplate: existsSync(templatePath) ? { path: templatePath, text: readFileSync(templatePath, 'utf8') } : undefined,

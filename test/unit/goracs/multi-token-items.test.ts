@@ -77,3 +77,24 @@ describe('GORACS evaluation: items of several tokens ranked by their summed log-
     for (const k of ['hr5', 'hr10', 'ndcg5', 'ndcg10'] as const) assert.ok(Math.abs(got[k] - want[k]) <= 1e-12, `${k}: ${got[k]} vs ${want[k]}`);
   });
 });
+
+describe('GORACS data check: every candidate item after every test prompt fits the positions', () => {
+  it('a long item after the longest test prompt is refused when the data is prepared, naming the sample and the item', async () => {
+    const { checkSampleLengths } = await import('../../../lib/goracs/samples');
+    const { promptFormat } = await import('../../../lib/model/prompt');
+    const { BuiltinTokenizer } = await import('../../../lib/model/tokenizers/builtin');
+    const prompts = promptFormat(new BuiltinTokenizer());
+    const records: RecRecord[] = [
+      { id: 'p0', prompt: 'ab=', target: 'x', split: 'pool' },
+      { id: 't0', prompt: 'abcdef=', target: 'y', split: 'test' },
+      { id: 't1', prompt: 'a=', target: 'x', split: 'test' },
+    ];
+    // <bos> + 7 + 1 = 9 tokens with its own target; with the 6-character item: 14
+    checkSampleLengths(records, prompts, 9, 'model.build.maxPos', 'data.jsonl', true);
+    assert.throws(
+      () => checkSampleLengths(records, prompts, 9, 'model.build.maxPos', 'data.jsonl', true, ['x', 'y', 'zzzzzz']),
+      /test sample t0 of data\.jsonl with candidate item "zzzzzz": 14 tokens \(prompt \+ item\), but the model has 9 positions \(model\.build\.maxPos\)/,
+    );
+    checkSampleLengths(records, prompts, 14, 'model.build.maxPos', 'data.jsonl', true, ['x', 'y', 'zzzzzz']);
+  });
+});

@@ -73,6 +73,12 @@ describe('Hugging Face prompts as transformers encodes them (special tokens, end
     assert.deepEqual([cfgOnly.eosId, [...cfgOnly.stopIds]], [2, [2, 22]]);
   });
 
+  it('special_tokens_map.json’s token fields override tokenizer_config.json’s, as in transformers', () => {
+    const tok = HuggingFaceTokenizer.fromFile(export_('sp-map', { 'tokenizer_config.json': { ...llamaConfig, eos_token: '<unk>' }, 'special_tokens_map.json': { eos_token: { content: '<|end|>' }, bos_token: '<s>' } }));
+    assert.equal(tok.eosId, 22);
+    assert.deepEqual(new PromptFormat(tok).encode('12'), [1, 17]);
+  });
+
   it('a bad id in generation_config.json is refused naming the file and field', () => {
     assert.throws(() => HuggingFaceTokenizer.fromFile(export_('sp-bad-gen', { 'generation_config.json': { eos_token_id: [2, 999] } })), /generation_config\.json: field "eos_token_id": expected a token id in \[0, 23\)/);
   });
