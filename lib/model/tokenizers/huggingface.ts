@@ -280,8 +280,10 @@ function templateSpecials(hf: HfTokenizer, source: string): [number[], number[]]
   return [[], []];
 }
 
-/** tokenizer_config `chat_template` (a string, or a list of {name, template}: "default" or the first), else chat_template.jinja. */
+/** chat_template.jinja beside the tokenizer, else tokenizer_config `chat_template` (a string, or a list of {name, template}: "default" or the first). */
 function chatTemplateOf(config: Record<string, unknown>, configPath: string, file: { path: string; text: string } | undefined): { text: string; source: string } | undefined {
+  // as transformers loads it: a chat_template.jinja file takes priority over the config's entry
+  if (file) return { text: file.text, source: file.path };
   const t = config.chat_template;
   if (typeof t === 'string') return { text: t, source: configPath };
   if (Array.isArray(t)) {
@@ -291,7 +293,7 @@ function chatTemplateOf(config: Record<string, unknown>, configPath: string, fil
     return { text: pick.template, source: `${configPath} (chat_template "${String(pick.name ?? 0)}")` };
   }
   if (t !== undefined && t !== null) throw new DlabInputError(`${configPath}: field "chat_template": expected a template string or a list of {name, template}, found ${typeof t}`, configPath);
-  return file ? { text: file.text, source: file.path } : undefined;
+  return undefined;
 }
 
 /** A token field of tokenizer_config.json: a string, an AddedToken object `{ content }`, or null/absent. */
