@@ -27,17 +27,22 @@ function isExecutable(path: string): boolean {
   }
 }
 
-/** `$TEMPORAL_CLI`, else `temporal` on PATH, else `.tools/bin/temporal`; undefined if none exists. */
-export function findTemporalCli(): string | undefined {
-  const fromEnv = process.env.TEMPORAL_CLI;
+/** `$<envVar>`, else `<name>` on PATH, else `local`; undefined if none exists. */
+function findBinary(envVar: string, name: string, local: string): string | undefined {
+  const fromEnv = process.env[envVar];
   if (fromEnv) {
-    if (!isExecutable(fromEnv)) throw new Error(`TEMPORAL_CLI=${fromEnv} is not an executable file`);
+    if (!isExecutable(fromEnv)) throw new Error(`${envVar}=${fromEnv} is not an executable file`);
     return fromEnv;
   }
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && isExecutable(join(dir, 'temporal'))) return join(dir, 'temporal');
+    if (dir && isExecutable(join(dir, name))) return join(dir, name);
   }
-  return isExecutable(LOCAL_TEMPORAL_CLI) ? LOCAL_TEMPORAL_CLI : undefined;
+  return isExecutable(local) ? local : undefined;
+}
+
+/** `$TEMPORAL_CLI`, else `temporal` on PATH, else `.tools/bin/temporal`; undefined if none exists. */
+export function findTemporalCli(): string | undefined {
+  return findBinary('TEMPORAL_CLI', 'temporal', LOCAL_TEMPORAL_CLI);
 }
 
 /** The Go toolchain's version ("1.26.8"), or undefined when `go` is not on PATH. */
@@ -86,15 +91,7 @@ export const VERSITYGW_BUILD_LOG = join(PACKAGE_ROOT, '.tools', 'go-build-versit
 
 /** `$VERSITYGW`, else `versitygw` on PATH, else `.tools/bin/versitygw`; undefined if none exists. */
 export function findVersitygw(): string | undefined {
-  const fromEnv = process.env.VERSITYGW;
-  if (fromEnv) {
-    if (!isExecutable(fromEnv)) throw new Error(`VERSITYGW=${fromEnv} is not an executable file`);
-    return fromEnv;
-  }
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && isExecutable(join(dir, 'versitygw'))) return join(dir, 'versitygw');
-  }
-  return isExecutable(LOCAL_VERSITYGW) ? LOCAL_VERSITYGW : undefined;
+  return findBinary('VERSITYGW', 'versitygw', LOCAL_VERSITYGW);
 }
 
 /** versitygw, found or built like {@link ensureTemporalCli} (Go's log: {@link VERSITYGW_BUILD_LOG}). */
