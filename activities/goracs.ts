@@ -16,16 +16,19 @@ import { loadTokenizer } from '../lib/model/tokenizers';
 import { Memo } from '../lib/memo';
 import { ArtifactRef } from '../lib/store/ref';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
-import { modelDirFor, policyFor, promptOptionsOf } from './policies';
+import { localModelDir, modelDirFor, policyFor, promptOptionsOf } from './policies';
+import { localInputs } from './inputs';
+import { pushModel } from '../lib/model/model-store';
 import { StageContext, StageResult } from './types';
 
 export interface GoracsBase extends StageContext {
   config: GoracsConfig;
 }
 
-/** Where the run's model lives and its samples. */
+/** Where the run's model lives (its directory on the prepare step's worker, its address in the store) and its samples. */
 export interface GoracsRefs {
   modelDir: string;
+  modelSha256?: string;
   samples: ArtifactRef;
 }
 
@@ -81,10 +84,13 @@ export function goracsActivities(deps: ActivityDeps) {
 
   return {
     /** The model (built or the user's) and the samples artifact. */
-    async goracsPrepare(input: GoracsBase): Promise<{ outputs: { samples: ArtifactRef }; modelDir: string; counts: { pool: number; validation: number; test: number } }> {
+    async goracsPrepare(
+      input: GoracsBase & { inputFiles?: Record<string, string> },
+    ): Promise<{ outputs: { samples: ArtifactRef }; modelDir: string; modelSha256: string; counts: { pool: number; validation: number; test: number } }> {
       return keepAlive(deps, async () => {
-        const cfg = cfgOf(input);
-        const modelDir = await modelDirFor(deps.modelsDir, cfg.model);
+        const cfg = await localInputs(deps, cfgOf(input), input.inputFiles);
+        const modelDir = await modelDirFor(deps, cfg.model, input.inputFiles);
+        const { sha256: modelSha256 } = await pushModel(deps.store, modelDir); // for the workers of the later stages, wherever they are
         const dir = await readModelDir(modelDir);
         // the data checked against the config and the model now, not after hours of embedding and refinement
         const { records, split, source } = checkedSamples(cfg);
@@ -92,14 +98,14 @@ export function goracsActivities(deps: ActivityDeps) {
         const nextItem = cfg.evaluation.enabled && cfg.evaluation.task !== 'binary';
         checkSampleLengths(records, limits.prompts, limits.maxPos, limits.field, source, cfg.evaluation.enabled, nextItem ? evaluationItems(cfg.data, records) : undefined);
         const samples = await artifactIO(deps, input).write(samplesTable(records), GORACS_SAMPLES, []);
-        return { outputs: { samples }, modelDir, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
+        return { outputs: { samples }, modelDir, modelSha256, counts: { pool: split.pool.length, validation: split.validation.length, test: split.test.length } };
       });
     },
 
     /** Gradient embedding of pool + validation samples [start, end) (in sample order), batch by batch, resumable. */
     async goracsEmbed(input: GoracsBase & GoracsRefs & { start: number; end: number }): Promise<StageResult> {
       const cfg = cfgOf(input);
-      const policy = await policyFor(input.modelDir, promptOptionsOf(cfg.model));
+      const policy = await policyFor(await localModelDir(deps, input), promptOptionsOf(cfg.model));
       const records = await recordsOf(input);
       const split = splitRows(records, input.samples.sha256);
       const all = Int32Array.from([...split.pool, ...split.validation]).sort();
@@ -265,12 +271,13 @@ export function goracsActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const ev = cfg.evaluation;
         const io = artifactIO(deps, input);
-        const policy = await policyFor(input.modelDir, promptOptionsOf(cfg.model));
+        const modelDir = await localModelDir(deps, input);
+        const policy = await policyFor(modelDir, promptOptionsOf(cfg.model));
         const records = await recordsOf(input);
         const split = splitRows(records, input.samples.sha256);
         const items = evaluationItems(cfg.data, records);
         const task: EvalTask = ev.task === 'binary' ? { kind: 'binary', yes: ev.binaryTargets[0], no: ev.binaryTargets[1] } : { kind: 'next-item' };
-        const data = await evalDatas.get([input.modelDir, policy.model.sha256.head, policy.prompts.chat ? 'chat' : 'plain', input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
+        const data = await evalDatas.get([modelDir, policy.model.sha256.head, policy.prompts.chat ? 'chat' : 'plain', input.samples.sha256, ev.negatives, cfg.seed, JSON.stringify(task)].join('|'), () =>
           evalData(policy, records, split, items, ev.negatives, cfg.seed, cfg.batchSize, task),
         );
         const p = await problemOf(input, cfg);

@@ -15,7 +15,9 @@ import { comparisonTable } from '../lib/icrlvr/records';
 import { ArtifactRef } from '../lib/store/ref';
 import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
-import { modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
+import { localModelDir, modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
+import { localInputs } from './inputs';
+import { pushModel } from '../lib/model/model-store';
 import { StageContext, StageResult } from './types';
 import { Memo } from '../lib/memo';
 import type { Policy } from '../lib/model/policy';
@@ -24,9 +26,10 @@ export interface IcrlvrBase extends StageContext {
   config: IcrlvrConfig;
 }
 
-/** Where the run's model lives and the data it trains on. */
+/** Where the run's model lives (its directory on the prepare step's worker, its address in the store) and the data it trains on. */
 export interface IcrlvrRefs {
   modelDir: string;
+  modelSha256?: string;
   questions: ArtifactRef;
   demos: ArtifactRef;
 }
@@ -52,7 +55,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
   /** The policy with a checkpoint's head and the checkpoint itself, read afresh: for the stages that change the checkpoint. */
   const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
     const ckpt = await readCheckpoint(artifactIO(deps, input), checkpoint);
-    return { policy: (await policyFor(input.modelDir, promptOptionsOf(input.config.model))).withHead(ckpt.head), ckpt };
+    return { policy: (await policyFor(await localModelDir(deps, input), promptOptionsOf(input.config.model))).withHead(ckpt.head), ckpt };
   };
   /**
    * The policy with a checkpoint's head, for the stages that only run it (rollout, scoring,
@@ -61,27 +64,32 @@ export function icrlvrActivities(deps: ActivityDeps) {
    * directory is another Policy, with heads of its own.
    */
   const runPolicyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
-    const base = await policyFor(input.modelDir, promptOptionsOf(input.config.model));
+    const base = await policyFor(await localModelDir(deps, input), promptOptionsOf(input.config.model));
     let heads = withHeads.get(base);
     if (!heads) withHeads.set(base, (heads = new Memo<Policy>(2)));
     return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readCheckpoint(artifactIO(deps, input), checkpoint)).head)) };
   };
 
   return {
-    /** Model (built or the user's), questions, demo pool, and the initial checkpoint. */
-    async icrlvrPrepare(input: IcrlvrBase): Promise<StageResult & { modelDir: string }> {
+    /**
+     * Model (built, pretrained, the user's, or stored), questions, demo pool, and the initial
+     * checkpoint. The model goes into the artifact store (by the hash of its model.json), so a
+     * worker anywhere can run the later stages.
+     */
+    async icrlvrPrepare(input: IcrlvrBase & { inputFiles?: Record<string, string> }): Promise<StageResult & { modelDir: string; modelSha256: string }> {
       return keepAlive(deps, async (setProgress) => {
-        const cfg = cfgOf(input);
+        const cfg = await localInputs(deps, cfgOf(input), input.inputFiles);
         const io = artifactIO(deps, input);
         const task = makeTaskData(cfg.task);
         checkTaskFits(task, cfg);
         const modelDir =
           cfg.pretrain && 'build' in cfg.model
-            ? await pretrainedModelDirFor(deps.modelsDir, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact']), {
+            ? await pretrainedModelDirFor(deps, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact']), {
                 signal: Context.current().cancellationSignal,
                 onStep: (step) => setProgress(step + 1, cfg.pretrain!.steps),
               })
-            : await modelDirFor(deps.modelsDir, cfg.model);
+            : await modelDirFor(deps, cfg.model, input.inputFiles);
+        const { sha256: modelSha256 } = await pushModel(deps.store, modelDir);
         const { json, headPath, tokenizerPath } = await readModelDir(modelDir);
         const limits = modelLimits(cfg.model, { tokenizer: loadTokenizer(tokenizerPath), maxPos: json.dims.maxPos, dir: modelDir });
         checkPositions(limits.prompts, limits.maxPos, task, cfg, limits.field);
@@ -90,7 +98,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
         const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);
         const demos = await io.write(demosTable(task), ICRLVR_DEMOS, []);
         const checkpoint = await writeCheckpoint(io, freshCheckpoint(head), parents);
-        return { outputs: { questions, demos, checkpoint }, modelDir, resumedFromBatch: 0, batchesRun: 1, batches: 1, attempts: [] };
+        return { outputs: { questions, demos, checkpoint }, modelDir, modelSha256, resumedFromBatch: 0, batchesRun: 1, batches: 1, attempts: [] };
       });
     },
 

@@ -2,7 +2,10 @@ import { join, resolve } from 'node:path';
 import { configHash } from '../lib/config/canonical';
 import { LmSequence, trainGptAsync } from '../lib/model/gpt-train';
 import { initialWeights } from '../lib/model/gpt-weights';
+import { DlabInputError } from '../lib/errors';
 import { buildModelDir, BuildConfig, readModelDir } from '../lib/model/model-dir';
+import { pullModel, pushModel } from '../lib/model/model-store';
+import type { FileStore } from '../lib/store/files';
 import { Policy } from '../lib/model/policy';
 import type { PromptOptions } from '../lib/model/prompt';
 import { Memo } from '../lib/memo';
@@ -21,22 +24,58 @@ export async function policyFor(dir: string, prompts: PromptOptions = {}): Promi
   return policies.get(`${dir}@${sha256}${prompts.chatTemplate ? '@chat' : ''}`, () => Policy.load(dir, prompts));
 }
 
-/** The prompt options of a run's model config (chatTemplate for a model directory). */
+/** The prompt options of a run's model config (chatTemplate for a model directory or stored model). */
 export function promptOptionsOf(model: ModelSource): PromptOptions {
-  return 'dir' in model && model.chatTemplate ? { chatTemplate: true } : {};
+  return !('build' in model) && model.chatTemplate ? { chatTemplate: true } : {};
+}
+
+/** Where a worker keeps models (`<DLAB_HOME>/models`) and the store it shares them through. */
+export interface ModelPlaces {
+  modelsDir: string;
+  store: FileStore;
 }
 
 /**
- * The model directory of an experiment: the user's (`{dir}`), or the project's own built
- * once per build config under the worker's models folder (`{build}`; rebuilding writes the
- * same bytes, atomically).
+ * The model directory of an experiment on this worker:
+ * - `{build}`: the project's own, built once per build config under the worker's models folder
+ *   (rebuilding writes the same bytes, atomically);
+ * - `{sha256}`: the stored model of that address, fetched into the models folder once;
+ * - `{dir}`: the user's directory, when this worker sees it as `dlab run` checked it
+ *   (`inputFiles` holds the sha256 of its model.json then); otherwise — another machine, or the
+ *   directory changed since — the version `dlab run` checked, from the store (`dlab run` pushes it
+ *   there when DLAB_STORE is set).
  */
-export async function modelDirFor(modelsDir: string, model: ModelSource): Promise<string> {
-  if ('dir' in model) return resolve(model.dir);
-  const dir = join(modelsDir, `built-${configHash(model.build).slice(0, 16)}`);
+export async function modelDirFor(places: ModelPlaces, model: ModelSource, inputFiles: Record<string, string> = {}): Promise<string> {
+  if ('sha256' in model) return pullModel(places.store, model.sha256, places.modelsDir);
+  if ('dir' in model) {
+    const dir = resolve(model.dir);
+    const expected = inputFiles[join(dir, 'model.json')];
+    const here = await readModelDir(dir).then((m) => m.sha256, (err: Error) => err);
+    if (typeof here === 'string' && (expected === undefined || here === expected)) return dir;
+    if (expected === undefined) throw here;
+    try {
+      return await pullModel(places.store, expected, places.modelsDir);
+    } catch (err) {
+      if (!(err instanceof DlabInputError) || err.where !== 'model.sha256') throw err;
+      if (typeof here !== 'string') throw here;
+      throw new DlabInputError(`${dir}: the model changed since \`dlab run\` checked it (model.json sha256 ${expected} then, ${here} now), and the artifact store has no copy of the version it checked`, join(dir, 'model.json'));
+    }
+  }
+  const dir = join(places.modelsDir, `built-${configHash(model.build).slice(0, 16)}`);
   // built before (by this worker or another): checked, not rebuilt; missing or changed: rebuilt in place
   if (!(await readModelDir(dir).then(() => true, () => false))) await buildModelDir(model.build, dir, undefined, { replace: true });
   return dir;
+}
+
+/**
+ * The local directory of the model a run's prepare step chose (`modelDir` on its worker,
+ * `modelSha256` its address, absent in runs recorded before models were stored): that path when
+ * it holds exactly that model here, else the stored model, fetched once into the models folder.
+ */
+export async function localModelDir(places: ModelPlaces, ref: { modelDir: string; modelSha256?: string }): Promise<string> {
+  if (!ref.modelSha256) return ref.modelDir;
+  const here = await readModelDir(ref.modelDir).then((m) => m.sha256, () => undefined);
+  return here === ref.modelSha256 ? ref.modelDir : pullModel(places.store, ref.modelSha256, places.modelsDir);
 }
 
 const pretraining = new Memo<string>();
@@ -48,19 +87,33 @@ const pretraining = new Memo<string>();
  * it. Deterministic, so workers that race write the same bytes. `onStep` sees each step's loss.
  */
 export async function pretrainedModelDirFor(
-  modelsDir: string,
+  places: ModelPlaces,
   build: BuildConfig,
   pretrain: { steps: number; batchSize: number; lr: number; weightDecay: number; seed: number },
   corpus: LmSequence[],
   hooks: { onStep?: (step: number, loss: number) => void; signal?: AbortSignal } = {},
 ): Promise<string> {
   const corpusSha256 = configHash(corpus);
-  const dir = join(modelsDir, `pretrained-${configHash({ build, pretrain, corpusSha256 }).slice(0, 16)}`);
+  const key = configHash({ build, pretrain, corpusSha256 });
+  const dir = join(places.modelsDir, `pretrained-${key.slice(0, 16)}`);
+  // in the store, the model is found by what determines it: `names/pretrained-<key>` → its address
+  const name = `pretrained-${key}`;
   return pretraining.get(dir, async () => {
     const ok = await readModelDir(dir).then(() => true, () => false);
     if (ok) return dir;
+    const stored = await places.store.getName(name);
+    if (stored) {
+      // a model gone from the store (or damaged there) is trained again; a store out of reach is retried
+      const pulled = await pullModel(places.store, stored, places.modelsDir).catch((err: unknown) => {
+        if (err instanceof DlabInputError) return undefined;
+        throw err;
+      });
+      if (pulled) return pulled;
+    }
     const { weights, losses } = await trainGptAsync(build, initialWeights(build), corpus, { ...pretrain, ...hooks });
     await buildModelDir(build, dir, { weights, how: { ...pretrain, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } }, { replace: true });
+    const { sha256 } = await pushModel(places.store, dir);
+    await places.store.putName(name, sha256);
     return dir;
   });
 }

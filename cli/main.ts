@@ -108,8 +108,15 @@ program
     const client = await connectClient();
     await ensureRegistered(client);
     const queue = taskQueue();
-    const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: queue, queues, rerun: opts.rerun });
+    // with DLAB_STORE set (workers elsewhere), the model directory and input files go into the store
+    const store = storeFromEnv(dlabHome());
+    const publish = !!process.env.DLAB_STORE?.trim();
+    const started = await startExperiment(client, { kind, config, configSource: opts.config, id: opts.id, taskQueue: queue, queues, rerun: opts.rerun, store, publish });
     for (const w of started.warnings) process.stderr.write(`dlab: warning: ${w}\n`);
+    if (started.published && !opts.json) {
+      const p = started.published;
+      process.stderr.write(`stored the run's inputs in DLAB_STORE=${process.env.DLAB_STORE?.trim()}: ${p.files} files, ${(p.bytes / 1e6).toFixed(1)} MB (${(p.sent / 1e6).toFixed(1)} MB sent)\n`);
+    }
     if (!opts.wait) {
       out(opts.json, { id: started.id, runId: started.runId }, () => `started ${kind} experiment ${started.id} (run ${started.runId})`);
       return;
@@ -182,7 +189,11 @@ program
     for (const b of result.bad) process.stdout.write(b.sha256 ? `BAD ${b.file}: expected sha256 ${b.sha256}, ${b.problem}\n` : `BAD ${b.problem}\n`);
     const badArtifacts = result.bad.filter((b) => b.sha256).length;
     process.stdout.write(`${result.checked - badArtifacts}/${result.checked} artifacts of ${id} verified\n`);
-    for (const dir of result.models) if (!result.bad.some((b) => !b.sha256 && b.file.startsWith(dir))) process.stdout.write(`model directory ${dir}: every file matches its model.json\n`);
+    for (const m of result.models) {
+      if (m.sha256 && !result.bad.some((b) => !b.sha256 && b.problem.includes(m.sha256!))) process.stdout.write(`model ${m.sha256}: ${m.files} files in the artifact store verified\n`);
+      if (m.local && !result.bad.some((b) => !b.sha256 && b.file.startsWith(m.dir))) process.stdout.write(`model directory ${m.dir}: every file matches its model.json\n`);
+      else if (!m.local) process.stdout.write(`model directory ${m.dir}: not on this machine${m.sha256 ? '' : ' (BAD: the run stored no copy)'}\n`);
+    }
     process.exitCode = result.bad.length ? 1 : 0;
   });
 

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { Command } from 'commander';
 import { InferenceSession } from 'onnxruntime-node';
@@ -7,6 +8,10 @@ import { onnx } from 'onnx-proto';
 import { readConfigFile } from '../client/start';
 import { buildModelDir, prepareModelDir, readModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
+import { pullModel, pushModel } from '../lib/model/model-store';
+import { storeFromEnv } from '../lib/store/from-env';
+import { checkSha256 } from '../lib/store/files';
+import { dlabHome, writableDlabHome } from './env';
 import { parseWith } from '../schemas/config';
 import { ModelBuildConfig } from '../schemas/config/model';
 import { DlabInputError } from '../lib/errors';
@@ -96,6 +101,28 @@ export function modelCommand(): Command {
       const heads = json.dims.nKvHead ? `${json.dims.nHead} heads (${json.dims.nKvHead} kv)` : `${json.dims.nHead} heads`;
       const pos = json.dims.maxPos === null ? 'positions unknown (pass --max-pos)' : `${json.dims.maxPos} positions`;
       print(opts.json, json, `prepared ${opts.from ?? opts.onnx} → ${opts.out} (head ${json.dims.vocab} × ${json.dims.dModel}${json.hasBias ? ' + bias' : ''}, ${json.tied ? 'tied' : 'untied'}, ${heads}, ${pos}${cast}${data})`);
+    });
+
+  model
+    .command('push')
+    .description('store a model DIR in the artifact store (DLAB_STORE; unset: DLAB_HOME/artifacts) by the sha256 of its model.json, and print that address: a config may then name the model as {"sha256": …}')
+    .argument('<dir>', 'model DIR')
+    .option('--json')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const store = storeFromEnv(dlabHome());
+      const r = await pushModel(store, dir);
+      print(opts.json, { ...r, store: store.locateFile(r.sha256) }, `${r.sha256}\n  ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB (${(r.sent / 1e6).toFixed(1)} MB sent) → ${store.locateFile(r.sha256)}`);
+    });
+
+  model
+    .command('pull')
+    .description("fetch a stored model by its address into this machine's DLAB_HOME/models (every file checked) and print its directory")
+    .argument('<sha256>', 'the address `dlab model push` printed')
+    .option('--json')
+    .action(async (sha256: string, opts: { json?: boolean }) => {
+      checkSha256(sha256, 'sha256');
+      const dir = await pullModel(storeFromEnv(dlabHome()), sha256, join(writableDlabHome(), 'models'));
+      print(opts.json, { sha256, dir }, dir);
     });
 
   model

@@ -158,16 +158,21 @@ export function completedOutputs(chain: { events: HistoryEvent[] }[]): { name: s
   return out;
 }
 
-/** The model directories a run's activities reported using (`modelDir` in their results), in order. */
-export function modelDirsUsed(chain: { events: HistoryEvent[] }[]): string[] {
-  const dirs: string[] = [];
+/**
+ * The models a run's activities reported using (`modelDir` in their results: the directory on
+ * that worker, with `modelSha256` its address in the artifact store when the run stored it), in order.
+ */
+export function modelsUsed(chain: { events: HistoryEvent[] }[]): { dir: string; sha256?: string }[] {
+  const out: { dir: string; sha256?: string }[] = [];
   for (const { events } of chain) {
     for (const r of completedResults(events)) {
-      const result = r as { modelDir?: unknown } | undefined;
-      if (typeof result?.modelDir === 'string' && !dirs.includes(result.modelDir)) dirs.push(result.modelDir);
+      const result = r as { modelDir?: unknown; modelSha256?: unknown } | undefined;
+      if (typeof result?.modelDir !== 'string') continue;
+      const sha256 = typeof result.modelSha256 === 'string' ? result.modelSha256 : undefined;
+      if (!out.some((m) => m.dir === result.modelDir && m.sha256 === sha256)) out.push({ dir: result.modelDir, ...(sha256 ? { sha256 } : {}) });
     }
   }
-  return dirs;
+  return out;
 }
 
 /** Workflow ids of the child workflows a run started (a sweep's runs), in the order they started. */

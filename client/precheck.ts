@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { pullModelTokenizer } from '../lib/model/model-store';
+import type { Tokenizer } from '../lib/model/tokenizer';
+import type { FileStore } from '../lib/store/files';
 import { DlabInputError } from '../lib/errors';
 import { evaluationItems } from '../lib/goracs/evaluate';
 import { checkedSamples, checkSampleLengths } from '../lib/goracs/samples';
@@ -20,14 +25,28 @@ import type { IcrlvrConfig } from '../schemas/config/icrlvr';
  * and warnings for what the tokenizer would silently lose (unknown characters, item tokens it
  * does not have).
  */
-export async function precheckExperiment(kind: ExperimentKind, config: unknown): Promise<{ inputFiles: Record<string, string>; warnings: string[] }> {
+export async function precheckExperiment(kind: ExperimentKind, config: unknown, store?: FileStore): Promise<{ inputFiles: Record<string, string>; warnings: string[] }> {
+  const model = (config as { model?: { dir?: string; sha256?: string } }).model;
+  if (!model?.sha256) return precheckWith(kind, config);
+  // a stored model: its model.json and tokenizer files (not its weights) into a scratch directory
+  if (!store) throw new Error('precheckExperiment: a config naming a model by its sha256 needs the artifact store');
+  const scratch = await mkdtemp(join(tmpdir(), 'dlab-precheck-'));
+  try {
+    const { json, tokenizerPath } = await pullModelTokenizer(store, model.sha256, scratch);
+    return await precheckWith(kind, config, { tokenizer: loadTokenizer(tokenizerPath), maxPos: json.dims.maxPos, dir: `model ${model.sha256}` });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function precheckWith(kind: ExperimentKind, config: unknown, stored?: { tokenizer: Tokenizer; maxPos: number | null; dir: string }): Promise<{ inputFiles: Record<string, string>; warnings: string[] }> {
   const files: Record<string, string> = {};
   const warnings: string[] = [];
   const model = (config as { model?: { dir?: string } }).model;
   const dir = model?.dir ? await readModelDir(model.dir) : undefined;
   if (model?.dir && dir) files[join(model.dir, 'model.json')] = dir.sha256;
   // a directory's tokenizer and positions (a built model's come from its build config)
-  const loaded = dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : undefined;
+  const loaded = dir && model?.dir ? { tokenizer: loadTokenizer(dir.tokenizerPath), maxPos: dir.json.dims.maxPos, dir: model.dir } : stored;
   if (kind === 'icrlvr') {
     const cfg = config as IcrlvrConfig;
     const data = makeTaskData(cfg.task);

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
+import { pushModel } from '../lib/model/model-store';
+import type { ArtifactStore } from '../lib/store/artifact-store';
 import { precheckExperiment, resolveConfigPaths } from './precheck';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { configHash } from '../lib/config/canonical';
@@ -41,6 +43,14 @@ export interface StartOptions {
    * its earlier runs stay in the history under the same id. Without it such an id is refused.
    */
   rerun?: boolean;
+  /** the workers' artifact store: where a config's model by sha256 is looked up */
+  store?: ArtifactStore;
+  /**
+   * Store the model directory and input files there too (by their sha256, already there: not
+   * sent again), so that workers on other machines can read them: `dlab run` does when
+   * DLAB_STORE is set.
+   */
+  publish?: boolean;
 }
 
 /**
@@ -71,13 +81,39 @@ function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { wo
   return { workflowType: kind, args: { config, configHash: hash }, hash, checked: [config] };
 }
 
+/**
+ * The input files `dlab run` checked, into the store by their sha256: a model directory (its
+ * model.json listed in `inputFiles`) as a stored model, data files as stored files.
+ */
+async function publishInputs(store: ArtifactStore, inputFiles: Record<string, string>): Promise<{ files: number; bytes: number; sent: number }> {
+  const total = { files: 0, bytes: 0, sent: 0 };
+  for (const [path, sha256] of Object.entries(inputFiles)) {
+    if (basename(path) === 'model.json') {
+      const m = await pushModel(store, dirname(path));
+      if (m.sha256 !== sha256) throw new DlabInputError(`${path}: the model changed while \`dlab run\` was checking it (sha256 ${sha256}, then ${m.sha256}); run it again`, path);
+      total.files += m.files;
+      total.bytes += m.bytes;
+      total.sent += m.sent;
+    } else {
+      const r = await store.putFile(path, sha256);
+      total.files += 1;
+      total.bytes += r.bytes;
+      if (r.stored) total.sent += r.bytes;
+    }
+  }
+  return total;
+}
+
 const SweepSpec = z.object({ modes: z.array(z.enum(ICRLVR_MODES)).min(1), seeds: z.array(z.number().int().min(0)).min(1) }).strict();
 
 /**
  * Validates the config for `kind` and starts the experiment's workflow. Nothing is started
  * when the kind or the config is wrong.
  */
-export async function startExperiment(client: Client, opts: StartOptions): Promise<{ id: string; runId: string; configHash: string; warnings: string[] }> {
+export async function startExperiment(
+  client: Client,
+  opts: StartOptions,
+): Promise<{ id: string; runId: string; configHash: string; warnings: string[]; published?: { files: number; bytes: number; sent: number } }> {
   if (!isExperimentKind(opts.kind)) {
     throw new DlabInputError(`unknown experiment kind "${opts.kind}" (expected one of: ${EXPERIMENT_KINDS.join(', ')})`, 'kind');
   }
@@ -88,7 +124,7 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
   const inputFiles: Record<string, string> = {};
   const warnings: string[] = [];
   for (const c of checked) {
-    const r = await precheckExperiment(opts.kind, c);
+    const r = await precheckExperiment(opts.kind, c, opts.store);
     Object.assign(inputFiles, r.inputFiles);
     for (const w of r.warnings) if (!warnings.includes(w)) warnings.push(w);
   }
@@ -96,6 +132,7 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
     throw new DlabInputError(`--id: expected 1 to 200 characters without spaces, not starting with "/", found ${JSON.stringify(opts.id)}`, 'id');
   }
   const id = opts.id ?? `${opts.kind}-${hash.slice(0, 8)}-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
+  const published = opts.publish && opts.store ? await publishInputs(opts.store, inputFiles) : undefined;
   try {
     const handle = await client.workflow.start(workflowType, {
       taskQueue: opts.taskQueue,
@@ -106,7 +143,7 @@ export async function startExperiment(client: Client, opts: StartOptions): Promi
       typedSearchAttributes: [{ key: DLAB_KIND, value: workflowType === 'icrlvrSweep' ? 'icrlvr-sweep' : opts.kind }],
       memo: { [STARTED_AT_MEMO]: new Date().toISOString() },
     });
-    return { id, runId: handle.firstExecutionRunId, configHash: hash, warnings };
+    return { id, runId: handle.firstExecutionRunId, configHash: hash, warnings, ...(published ? { published } : {}) };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       const open = await client.workflow

@@ -12,6 +12,8 @@ export interface GoracsInput {
   configHash: string;
   /** the run's task queue per routed activity group (lib/queues.ts), fixed at its start */
   queues?: QueueMap;
+  /** the input files `dlab run` checked, path → sha256 (the model directory's model.json, the data file) */
+  inputFiles?: Record<string, string>;
 }
 
 /**
@@ -23,7 +25,7 @@ export interface GoracsInput {
  * [evaluation: one activity per method and seed, then the comparison table].
  */
 export async function goracs(input: GoracsInput): Promise<RunStatusOf<'goracs'>> {
-  const { config: cfg, configHash, queues } = input;
+  const { config: cfg, configHash, queues, inputFiles } = input;
   const evaluate = cfg.evaluation.enabled;
   const run = new RunTracker('goracs', { totalSteps: evaluate ? 4 : 3 });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds, queues);
@@ -33,8 +35,9 @@ export async function goracs(input: GoracsInput): Promise<RunStatusOf<'goracs'>>
   run.status.metrics = metrics;
 
   await run.enter('prepare', 0);
-  const prep = await short.goracsPrepare(ctx('prepare'));
-  const refs: GoracsRefs = { modelDir: prep.modelDir, samples: prep.outputs.samples };
+  const prep = await short.goracsPrepare({ ...ctx('prepare'), ...(inputFiles ? { inputFiles } : {}) });
+  // the model by its place on the prepare step's worker and by its address in the store (older runs: the place only)
+  const refs: GoracsRefs = { modelDir: prep.modelDir, ...(prep.modelSha256 ? { modelSha256: prep.modelSha256 } : {}), samples: prep.outputs.samples };
   run.record('samples', refs.samples);
   Object.assign(metrics, { pool: prep.counts.pool, validation: prep.counts.validation, test: prep.counts.test, budget: cfg.budget });
 

@@ -23,6 +23,8 @@ export interface IcrlvrInput {
   configHash: string;
   /** the run's task queue per routed activity group (lib/queues.ts), fixed at its start */
   queues?: QueueMap;
+  /** the input files `dlab run` checked, path → sha256 (the model directory's model.json, the task files) */
+  inputFiles?: Record<string, string>;
   carry?: Carry;
 }
 
@@ -33,7 +35,7 @@ export interface IcrlvrInput {
  * dropped groups] → update → [evaluate every `evalEvery` steps].
  */
 export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>> {
-  const { config: cfg, configHash, carry, queues } = input;
+  const { config: cfg, configHash, carry, queues, inputFiles } = input;
   const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds, queues);
   const short = shortActivities(cfg.heartbeatTimeoutSeconds, queues);
@@ -75,8 +77,9 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
     ({ refs, checkpoint, reference } = carry);
   } else {
     await run.enter('prepare', 0);
-    const prep = await short.icrlvrPrepare(ctx('prepare'));
-    refs = { modelDir: prep.modelDir, questions: prep.outputs.questions, demos: prep.outputs.demos };
+    const prep = await short.icrlvrPrepare({ ...ctx('prepare'), ...(inputFiles ? { inputFiles } : {}) });
+    // the model by its place on the prepare step's worker and by its address in the store (older runs: the place only)
+    refs = { modelDir: prep.modelDir, ...(prep.modelSha256 ? { modelSha256: prep.modelSha256 } : {}), questions: prep.outputs.questions, demos: prep.outputs.demos };
     checkpoint = prep.outputs.checkpoint;
     for (const name of ['questions', 'demos'] as const) run.record(name, refs[name]);
     run.record('checkpoint', checkpoint);
@@ -135,6 +138,8 @@ export interface IcrlvrSweepInput {
   runs: { mode: string; seed: number; config: IcrlvrConfig; configHash: string }[];
   /** the task queue per routed activity group of the sweep and of each child run, fixed at its start */
   queues?: QueueMap;
+  /** the input files `dlab run` checked (for every child run), path → sha256 */
+  inputFiles?: Record<string, string>;
 }
 
 /** A sweep: each (mode, seed) is a child `icrlvr` workflow; the parent writes one comparison table. */
@@ -149,7 +154,7 @@ export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<
       const listed = patched(SEARCH_ATTRIBUTES_PATCH) // children are listed by `dlab runs` like any run
         ? { typedSearchAttributes: [{ key: DLAB_KIND, value: 'icrlvr' }], memo: { [STARTED_AT_MEMO]: new Date().toISOString() } }
         : {};
-      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash, ...(input.queues ? { queues: input.queues } : {}) }], ...listed });
+      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash, ...(input.queues ? { queues: input.queues } : {}), ...(input.inputFiles ? { inputFiles: input.inputFiles } : {}) }], ...listed });
       run.stepDone(++done);
       return { mode: r.mode, seed: r.seed, evaluations: status.results?.evaluations ?? [] };
     }),

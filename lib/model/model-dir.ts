@@ -409,7 +409,7 @@ export async function readHeadFile(path: string, expectedSha256?: string): Promi
  * unknown) and the config's `chatTemplate`. `field` says where the positions come from, for errors.
  */
 export function modelLimits(
-  model: { build: BuildConfig } | { dir: string; chatTemplate?: boolean },
+  model: { build: BuildConfig } | { dir: string; chatTemplate?: boolean } | { sha256: string; chatTemplate?: boolean },
   loaded?: { tokenizer: Tokenizer; maxPos: number | null; dir: string },
 ): { tokenizer: Tokenizer; prompts: PromptFormat; maxPos: number | null; field: string } {
   if ('build' in model) {

@@ -8,12 +8,14 @@ import { isFloat32Vector } from './columns';
 import { ArtifactSchema, ColumnKind, lookupSchema, schemaId } from '../../schemas/artifacts';
 import { ArtifactIntegrityError, DlabInputError } from '../errors';
 import { ArtifactRef, Lineage, META } from './ref';
+import { FileStore, LocalFileStore } from './files';
 
 /**
  * Where artifacts live. Workflows only ever see `ArtifactRef`s, so a shared or object
- * store can replace the local one without touching them.
+ * store can replace the local one without touching them. The same store keeps whole files by
+ * content (FileStore: model directories, input files), so a worker needs no shared filesystem.
  */
-export interface ArtifactStore {
+export interface ArtifactStore extends FileStore {
   /** Writes `table` as kind `schema` with `lineage` in its metadata; same bytes ⇒ same ref, written once. */
   put(table: Table, schema: ArtifactSchema, lineage: Lineage): Promise<ArtifactRef>;
   /** Reads and verifies an artifact (hash of the bytes must equal `ref.sha256`). */
@@ -27,9 +29,30 @@ export interface ArtifactStore {
 /** Content-addressed files under `<root>/objects/<first two hex>/<sha256>.arrow`. */
 export class LocalArtifactStore implements ArtifactStore {
   readonly root: string;
+  private readonly files: LocalFileStore;
 
   constructor(root: string) {
     this.root = resolve(root);
+    this.files = new LocalFileStore(this.root);
+  }
+
+  locateFile(sha256: string): string {
+    return this.files.locateFile(sha256);
+  }
+  putFile(path: string, sha256: string): Promise<{ stored: boolean; bytes: number }> {
+    return this.files.putFile(path, sha256);
+  }
+  fetchFile(sha256: string, dest: string): Promise<boolean> {
+    return this.files.fetchFile(sha256, dest);
+  }
+  verifyFile(sha256: string): Promise<{ ok: boolean; file: string; actual?: string }> {
+    return this.files.verifyFile(sha256);
+  }
+  putName(name: string, sha256: string): Promise<void> {
+    return this.files.putName(name, sha256);
+  }
+  getName(name: string): Promise<string | undefined> {
+    return this.files.getName(name);
   }
 
   locate(sha256: string): string {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -18,6 +19,7 @@ import { ArtifactSchema, schemaId } from '../../schemas/artifacts';
 import { ArtifactIntegrityError, DlabInputError } from '../errors';
 import { ArtifactStore, decodeArtifact, encodeArtifact, sha256Hex } from './artifact-store';
 import { writeFileAtomic } from './atomic';
+import { checkName, checkSha256, fileKey, tmpPathFor } from './files';
 import { ArtifactRef, Lineage } from './ref';
 
 /**
@@ -140,7 +142,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   key(sha256: string): string {
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw new DlabInputError(`not a sha256 hex digest: "${sha256}"`);
-    return `${this.prefix ? this.prefix + '/' : ''}objects/${sha256.slice(0, 2)}/${sha256}.arrow`;
+    return this.root(`objects/${sha256.slice(0, 2)}/${sha256}.arrow`);
   }
 
   locate(sha256: string): string {
@@ -163,26 +165,36 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /** Stores `bytes` (whose sha256 is `sha256`) unless an object with that checksum is already there. */
   async putBytes(sha256: string, bytes: Uint8Array): Promise<void> {
-    const key = this.key(sha256);
     const multipart = bytes.byteLength > this.multipartThreshold;
     const expected = multipart ? this.compositeChecksum(bytes) : Buffer.from(sha256, 'hex').toString('base64');
+    await this.upload(this.key(sha256), bytes.byteLength, expected, async (off, len) => bytes.subarray(off, off + len));
+  }
+
+  /**
+   * Uploads `size` bytes (read by `read(offset, length)`) to `key` unless an object with the
+   * same size and SHA-256 checksum `expected` is there: in one conditional PUT up to the
+   * multipart threshold, else in parts. Returns whether bytes were sent.
+   */
+  private async upload(key: string, size: number, expected: string, read: (off: number, len: number) => Promise<Uint8Array>): Promise<boolean> {
     const head = await this.head(key);
-    if (head && head.size === bytes.byteLength && head.checksum === expected) return;
+    if (head && head.size === size && head.checksum === expected) return false;
     // an object under this key with other bytes was corrupted after it was written (or a server
     // that keeps no checksum cannot show it is the same): write it again
     const ifNoneMatch = head ? undefined : '*';
     try {
-      if (multipart) await this.putMultipart(key, bytes, ifNoneMatch);
+      if (size > this.multipartThreshold) await this.putMultipart(key, size, read, ifNoneMatch);
       else {
+        const body = await read(0, size);
         await this.call(`put ${key}`, () =>
-          this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength, ChecksumSHA256: expected, IfNoneMatch: ifNoneMatch })),
+          this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ChecksumSHA256: expected, IfNoneMatch: ifNoneMatch })),
         );
       }
     } catch (err) {
-      if (isStatus(err, 412)) return; // another writer stored the same key first: the same bytes
-      if (isStatus(err, 409) && (await this.head(key))?.size === bytes.byteLength) return; // a concurrent conditional write won
+      if (isStatus(err, 412)) return false; // another writer stored the same key first: the same bytes
+      if (isStatus(err, 409) && (await this.head(key))?.size === size) return false; // a concurrent conditional write won
       throw err;
     }
+    return true;
   }
 
   /** S3's checksum of a multipart upload: SHA-256 of the parts' SHA-256 digests, "-<parts>". */
@@ -193,15 +205,15 @@ export class S3ArtifactStore implements ArtifactStore {
     return `${h.digest('base64')}-${n}`;
   }
 
-  private async putMultipart(key: string, bytes: Uint8Array, ifNoneMatch: string | undefined): Promise<void> {
+  private async putMultipart(key: string, size: number, read: (off: number, len: number) => Promise<Uint8Array>, ifNoneMatch: string | undefined): Promise<void> {
     const created = await this.call(`start multipart upload of ${key}`, () =>
       this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ChecksumAlgorithm: 'SHA256' })),
     );
     const uploadId = created.UploadId!;
     try {
       const parts: { PartNumber: number; ETag?: string; ChecksumSHA256: string }[] = [];
-      for (let off = 0, n = 1; off < bytes.byteLength; off += this.partSize, n++) {
-        const body = bytes.subarray(off, off + this.partSize);
+      for (let off = 0, n = 1; off < size; off += this.partSize, n++) {
+        const body = await read(off, Math.min(this.partSize, size - off));
         const checksum = createHash('sha256').update(body).digest('base64');
         const out = await this.call(`upload part ${n} of ${key}`, () =>
           this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.byteLength, ChecksumSHA256: checksum })),
@@ -213,6 +225,123 @@ export class S3ArtifactStore implements ArtifactStore {
       );
     } catch (err) {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private root(rel: string): string {
+    return `${this.prefix ? this.prefix + '/' : ''}${rel}`;
+  }
+
+  locateFile(sha256: string): string {
+    return `s3://${this.bucket}/${this.root(fileKey(sha256))}`;
+  }
+
+  async putFile(path: string, sha256: string): Promise<{ stored: boolean; bytes: number }> {
+    checkSha256(sha256);
+    const key = this.root(fileKey(sha256));
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(path, 'r');
+    } catch (err) {
+      throw new DlabInputError(`${path}: cannot read it to store it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
+    }
+    try {
+      const size = (await handle.stat()).size;
+      const read = async (off: number, len: number) => {
+        const buf = Buffer.allocUnsafe(len);
+        let got = 0;
+        while (got < len) {
+          const { bytesRead } = await handle.read(buf, got, len - got, off + got);
+          if (bytesRead === 0) throw new DlabInputError(`${path}: the file shrank while it was being stored`, path);
+          got += bytesRead;
+        }
+        return buf;
+      };
+      // one pass for the whole file's sha256 (the caller's claim, checked) and S3's checksum of it
+      const whole = createHash('sha256');
+      const parts = createHash('sha256');
+      let n = 0;
+      for (let off = 0; off < size; off += this.partSize, n++) {
+        const chunk = await read(off, Math.min(this.partSize, size - off));
+        whole.update(chunk);
+        parts.update(createHash('sha256').update(chunk).digest());
+      }
+      const actual = whole.digest('hex');
+      if (actual !== sha256) throw new DlabInputError(`${path}: sha256 is ${actual}, expected ${sha256}: the file changed`, path);
+      const expected = size > this.multipartThreshold ? `${parts.digest('base64')}-${n}` : Buffer.from(sha256, 'hex').toString('base64');
+      return { stored: await this.upload(key, size, expected, read), bytes: size };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async fetchFile(sha256: string, dest: string): Promise<boolean> {
+    checkSha256(sha256);
+    await fs.mkdir(dirname(dest), { recursive: true });
+    const tmp = tmpPathFor(dest);
+    try {
+      const actual = await this.download(this.root(fileKey(sha256)), tmp);
+      if (actual === undefined) return false;
+      if (actual !== sha256) {
+        const uri = this.locateFile(sha256);
+        throw new ArtifactIntegrityError(`stored file ${uri} is corrupted: expected sha256 ${sha256}, found ${actual}`, uri, sha256);
+      }
+      await fs.rename(tmp, dest);
+      return true;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  async verifyFile(sha256: string): Promise<{ ok: boolean; file: string; actual?: string }> {
+    const file = this.locateFile(sha256);
+    const actual = await this.download(this.root(fileKey(sha256)));
+    return actual === undefined ? { ok: false, file } : { ok: actual === sha256, file, actual };
+  }
+
+  /** Streams the object to `to` (fsync'd; or nowhere), returning its sha256; undefined when there is no such object. */
+  private async download(key: string, to?: string): Promise<string | undefined> {
+    try {
+      return await this.call(`get ${key}`, async () => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        const h = createHash('sha256');
+        const handle = to ? await fs.open(to, 'w') : undefined;
+        try {
+          for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+            h.update(chunk);
+            if (handle) await handle.write(chunk);
+          }
+          if (handle) await handle.sync();
+        } finally {
+          await handle?.close();
+        }
+        return h.digest('hex');
+      });
+    } catch (err) {
+      if (isStatus(err, 404) || (err as Error).name === 'NoSuchKey') return undefined;
+      throw err;
+    }
+  }
+
+  async putName(name: string, sha256: string): Promise<void> {
+    checkName(name);
+    checkSha256(sha256);
+    const key = this.root(`names/${name}`);
+    const body = Buffer.from(`${sha256}\n`);
+    await this.call(`put ${key}`, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength, ChecksumSHA256: createHash('sha256').update(body).digest('base64') })),
+    );
+  }
+
+  async getName(name: string): Promise<string | undefined> {
+    checkName(name);
+    const key = this.root(`names/${name}`);
+    try {
+      const v = await this.call(`get ${key}`, async () => (await (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body!.transformToString()).trim());
+      return /^[0-9a-f]{64}$/.test(v) ? v : undefined;
+    } catch (err) {
+      if (isStatus(err, 404) || (err as Error).name === 'NoSuchKey') return undefined;
       throw err;
     }
   }

@@ -38,13 +38,26 @@ export const ModelBuildConfig = z
 
 export type ModelBuildConfig = z.infer<typeof ModelBuildConfig>;
 
-/** Where an experiment's model comes from: built from a config, or a model DIR. */
+/**
+ * Where an experiment's model comes from: built from a config, a model DIR, or a model in the
+ * artifact store by its address (the sha256 of its model.json: `dlab model push DIR` prints it).
+ */
 export const ModelSource = z.union([
   z.object({ build: ModelBuildConfig }).strict(),
   z
     .object({
       dir: z.string().min(1).describe('a model DIR (dlab model build | prepare)'),
       /** render every prompt with the model's own chat template (tokenizer_config.json chat_template), for instruct models */
+      chatTemplate: z.boolean().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, 'a model address: the 64 hex digits `dlab model push DIR` prints')
+        .describe('a model in the artifact store (DLAB_STORE), by the sha256 of its model.json'),
+      /** as for a directory: render prompts with the model's chat template */
       chatTemplate: z.boolean().optional(),
     })
     .strict(),
