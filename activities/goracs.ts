@@ -105,7 +105,7 @@ export function goracsActivities(deps: ActivityDeps) {
     /** Gradient embedding of pool + validation samples [start, end) (in sample order), batch by batch, resumable. */
     async goracsEmbed(input: GoracsBase & GoracsRefs & { start: number; end: number }): Promise<StageResult> {
       const cfg = cfgOf(input);
-      const policy = await policyFor(await localModelDir(deps, input), promptOptionsOf(cfg.model));
+      const policy = await policyFor(await localModelDir(deps, input, input.config.model), promptOptionsOf(cfg.model));
       const records = await recordsOf(input);
       const split = splitRows(records, input.samples.sha256);
       const all = Int32Array.from([...split.pool, ...split.validation]).sort();
@@ -271,7 +271,7 @@ export function goracsActivities(deps: ActivityDeps) {
         const cfg = cfgOf(input);
         const ev = cfg.evaluation;
         const io = artifactIO(deps, input);
-        const modelDir = await localModelDir(deps, input);
+        const modelDir = await localModelDir(deps, input, input.config.model);
         const policy = await policyFor(modelDir, promptOptionsOf(cfg.model));
         const records = await recordsOf(input);
         const split = splitRows(records, input.samples.sha256);

@@ -55,7 +55,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
   /** The policy with a checkpoint's head and the checkpoint itself, read afresh: for the stages that change the checkpoint. */
   const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
     const ckpt = await readCheckpoint(artifactIO(deps, input), checkpoint);
-    return { policy: (await policyFor(await localModelDir(deps, input), promptOptionsOf(input.config.model))).withHead(ckpt.head), ckpt };
+    return { policy: (await policyFor(await localModelDir(deps, input, input.config.model), promptOptionsOf(input.config.model))).withHead(ckpt.head), ckpt };
   };
   /**
    * The policy with a checkpoint's head, for the stages that only run it (rollout, scoring,
@@ -64,7 +64,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
    * directory is another Policy, with heads of its own.
    */
   const runPolicyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
-    const base = await policyFor(await localModelDir(deps, input), promptOptionsOf(input.config.model));
+    const base = await policyFor(await localModelDir(deps, input, input.config.model), promptOptionsOf(input.config.model));
     let heads = withHeads.get(base);
     if (!heads) withHeads.set(base, (heads = new Memo<Policy>(2)));
     return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readCheckpoint(artifactIO(deps, input), checkpoint)).head)) };

@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { configHash } from '../lib/config/canonical';
 import { LmSequence, trainGptAsync } from '../lib/model/gpt-train';
 import { initialWeights } from '../lib/model/gpt-weights';
@@ -69,12 +69,16 @@ export async function modelDirFor(places: ModelPlaces, model: ModelSource, input
 
 /**
  * The local directory of the model a run's prepare step chose (`modelDir` on its worker,
- * `modelSha256` its address, absent in runs recorded before models were stored): that path when
- * it holds exactly that model here, else the stored model, fetched once into the models folder.
+ * `modelSha256` its address, absent in runs recorded before models were stored). That path is
+ * used in place when it is this worker's own — under its models folder (one DLAB_HOME) or the
+ * config's `{dir}` — and holds exactly that model; another worker's models folder is never read
+ * (each DLAB_HOME is private to its machine): the stored model is fetched once into this one's.
  */
-export async function localModelDir(places: ModelPlaces, ref: { modelDir: string; modelSha256?: string }): Promise<string> {
+export async function localModelDir(places: ModelPlaces, ref: { modelDir: string; modelSha256?: string }, model: ModelSource): Promise<string> {
   if (!ref.modelSha256) return ref.modelDir;
-  const here = await readModelDir(ref.modelDir).then((m) => m.sha256, () => undefined);
+  const rel = relative(resolve(places.modelsDir), resolve(ref.modelDir));
+  const mine = (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) || ('dir' in model && resolve(model.dir) === resolve(ref.modelDir));
+  const here = mine ? await readModelDir(ref.modelDir).then((m) => m.sha256, () => undefined) : undefined;
   return here === ref.modelSha256 ? ref.modelDir : pullModel(places.store, ref.modelSha256, places.modelsDir);
 }
 

@@ -4,7 +4,7 @@
 // at the end of each short step run under keepAlive — the local bookkeeping steps too
 // (icrlvrCompare, goracsCompare; there the wait is inside the workflow task that runs them;
 // icrlvrPlan is never paced). Only this test entry point reads it; the product's worker has no
-// such knob.
+// such knob (nor DLAB_TEST_MAX_CONCURRENT: `dlab worker --max-concurrent` is its option).
 import { hostname } from 'node:os';
 import { createWorker } from '../../workers/worker';
 import { dlabHome, taskQueue } from '../../cli/env';
@@ -33,6 +33,8 @@ async function main() {
     taskQueue: taskQueue(),
     dlabHome: dlabHome(),
     identity: `${process.pid}@${hostname()}`,
+    // DLAB_TEST_MAX_CONCURRENT: fewer slots, so that several test workers share a stage's activities
+    ...(process.env.DLAB_TEST_MAX_CONCURRENT ? { maxConcurrentActivities: Number(process.env.DLAB_TEST_MAX_CONCURRENT) } : {}),
     pace: async (activity, signal) => {
       const ms = pace[activity.workflowId] ?? pace[activity.type] ?? pace['*'] ?? 0;
       if (ms > 0) await sleep(ms, signal);
