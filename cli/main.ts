@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { connectClient, targetFromEnv } from '../client/connection';
+import { connectClient, targetFromEnv, tlsOptions } from '../client/connection';
 import { startDevServer } from '../client/dev-server';
 import { runHistory } from '../client/history';
 import { readConfigFile, startExperiment } from '../client/start';
@@ -44,13 +44,14 @@ program
   .description('run the Temporal dev server in the foreground (SQLite under DLAB_HOME, web UI on)')
   .option('--db <path>', 'SQLite database file (default: $DLAB_HOME/temporal.db)')
   .option('--port <port>', 'frontend gRPC port', '7233')
+  .option('--ip <address>', 'address to listen on: 0.0.0.0 for workers on other machines (default 127.0.0.1: this machine only)', '127.0.0.1')
   .option('--ui-port <port>', 'web UI port (default: port + 1000)')
   .option('--headless', 'no web UI')
-  .action(async (opts: { db?: string; port: string; uiPort?: string; headless?: boolean }) => {
+  .action(async (opts: { db?: string; port: string; ip: string; uiPort?: string; headless?: boolean }) => {
     const port = portOption('--port', opts.port);
     const uiPort = opts.uiPort !== undefined ? portOption('--ui-port', opts.uiPort) : undefined;
     const db = resolve(opts.db ?? join(writableDlabHome(), 'temporal.db'));
-    const server = await startDevServer({ dbFile: db, port, uiPort, headless: opts.headless });
+    const server = await startDevServer({ dbFile: db, port, ip: opts.ip, uiPort, headless: opts.headless });
     process.stderr.write(`Temporal dev server at ${server.address}${server.uiUrl ? `, web UI ${server.uiUrl}` : ''}, database ${db}\n`);
     const stop = () => void server.stop().then(() => process.exit(0));
     process.on('SIGINT', stop);
@@ -85,7 +86,7 @@ program
       queues,
       dlabHome: dlabHome(),
       maxConcurrentActivities: maxConcurrent,
-      tls: target.tls === true ? true : undefined,
+      tls: await tlsOptions(target), // system roots, or TEMPORAL_TLS_CERT/KEY's client pair
       apiKey: target.apiKey,
     });
     const polled = workers.plans.map((p) => `queue "${p.queue}" (${[...(p.workflows ? ['workflows'] : []), ...p.groups].join(', ')})`).join(', ');

@@ -31,7 +31,8 @@ export class ServerUnreachableError extends Error {
   }
 }
 
-async function tlsOptions(target: TemporalTarget) {
+/** The connection's TLS options for a target (client and worker connections alike): system roots, or an mTLS client pair. */
+export async function tlsOptions(target: TemporalTarget) {
   if (!target.tls) return undefined;
   if (target.tls === true) return true;
   const { readFile } = await import('node:fs/promises');

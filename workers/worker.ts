@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode, ActivityInterceptorsFactory } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, DefaultLogger, bundleWorkflowCode, ActivityInterceptorsFactory, TLSConfig } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { ActivityDeps, inputErrorsAreFinal } from '../activities/resumable';
 import { storeFromEnv } from '../lib/store/from-env';
@@ -20,7 +20,8 @@ export interface WorkerOptions {
   /** activities this worker runs at once (default 2: one per core here) */
   maxConcurrentActivities?: number;
   identity?: string;
-  tls?: boolean;
+  /** TLS: true for system roots, or the options client/connection.ts tlsOptions builds (mTLS client pair) */
+  tls?: boolean | TLSConfig;
   apiKey?: string;
   /** awaited after each batch and short step (fault tests only: see ActivityDeps.pace) */
   pace?: ActivityDeps['pace'];

@@ -127,6 +127,14 @@ describe('bad input: a clear error, early, once, and nothing half-written', func
       says: /held-out prompt of question long-1 \+ maxTokens 8: \d+ tokens, but the model has 40 positions/,
       notStarted: 'bi-25',
     },
+    {
+      name: 'a model named by a sha256 the store does not have',
+      run: () => run('icrlvr', { ...ICRLVR, model: { sha256: 'ab'.repeat(32) } }, 'bi-40'),
+      code: 2,
+      says: /model abab\S+ is not in the artifact store \(\S+\/files\/ab\/abab\S+\); store it with `dlab model push DIR`/,
+      notStarted: 'bi-40',
+    },
+    { name: 'model pull of something that is not an address', run: () => dlab(['model', 'pull', 'abc'], env), code: 2, says: /sha256: not a sha256 hex digest: "abc"/ },
     { name: 'questionsPerStep above the training questions', run: () => run('icrlvr', { ...ICRLVR, questionsPerStep: 12 }, 'bi-11'), code: 2, says: /questionsPerStep 12 exceeds the 8 training questions of task\.trainQuestions/, notStarted: 'bi-11' },
     { name: 'demosPerGroup above the demonstration pool', run: () => run('icrlvr', { ...ICRLVR, task: { ...ICRLVR.task, demoPool: 1 }, groupSize: 4, demosPerGroup: 3 }, 'bi-12'), code: 2, says: /demosPerGroup 3 exceeds the 1 demonstrations of task\.demoPool/, notStarted: 'bi-12' },
     {
