@@ -1,0 +1,190 @@
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fetchRunChain, HistoryEvent } from '../../client/events';
+import { freePort } from '../../client/dev-server';
+import { startExperiment } from '../../client/start';
+import { DLAB_BIN, dlab, TestCluster } from '../helpers/cluster';
+
+/**
+ * `dlab worker --metrics-port` and the dev server's metrics port, end to end: a tiny In-Context
+ * RLVR run on a worker with an exporter, both /metrics endpoints scraped before and after, and
+ * dlab's series checked against what the run's history and artifact store say: one activity
+ * duration sample per activity completed, the rollout tokens the rollouts returned, the bytes of
+ * the artifact files written.
+ */
+const ID = 'icrlvr-metrics';
+const CONFIG = {
+  mode: 'icrlvr',
+  seed: 4,
+  model: { build: { vocab: 104, dModel: 32, nLayer: 1, nHead: 2, dFf: 64, maxPos: 128, seed: 2 } },
+  task: { type: 'arithmetic', digits: 1, trainQuestions: 20, heldOutQuestions: 6, demoPool: 8 },
+  steps: 2,
+  questionsPerStep: 3,
+  groupSize: 3,
+  demosPerGroup: 2,
+  egDemos: 1,
+  maxTokens: 12,
+  dynamicSampling: false,
+  epochs: 1,
+  evalEvery: 2,
+  evalSamples: 2,
+  rolloutShards: 2,
+  batchSize: 4,
+  heartbeatTimeoutSeconds: 10,
+};
+
+/** One scrape in the Prometheus text format: `name{labels}` → value. */
+type Scrape = Map<string, { name: string; labels: Record<string, string>; value: number }>;
+
+async function scrape(url: string): Promise<Scrape> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, url);
+  const out: Scrape = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([^ ]+)/.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+    out.set(`${m[1]}{${m[2] ?? ''}}`, { name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/** Sum of the series named `name` whose labels include `labels`. */
+function total(s: Scrape, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const x of s.values()) if (x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)) sum += x.value;
+  return sum;
+}
+
+const names = (s: Scrape) => new Set([...s.values()].map((x) => x.name));
+
+function filesBytes(dir: string): number {
+  let sum = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) sum += e.isDirectory() ? filesBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
+  return sum;
+}
+
+const payloadJson = (p: { data?: Uint8Array | null } | undefined) => JSON.parse(Buffer.from(p!.data!).toString()) as Record<string, unknown>;
+
+describe('metrics: dlab worker --metrics-port and the dev server (real dev server)', function () {
+  this.timeout(600_000);
+  let cluster: TestCluster;
+  let serverMetrics: string;
+  let workerMetrics: string;
+  let workerPort: number;
+  const home = () => cluster.home('metrics');
+
+  before(async () => {
+    const metricsPort = await freePort();
+    cluster = await TestCluster.start({ metricsPort });
+    serverMetrics = cluster.server.metricsUrl!;
+    assert.equal(serverMetrics, `http://127.0.0.1:${metricsPort}/metrics`);
+    workerPort = await freePort();
+    workerMetrics = `http://127.0.0.1:${workerPort}/metrics`;
+    await cluster.startWorker(home(), 'metrics', undefined, { args: ['--metrics-port', `127.0.0.1:${workerPort}`] });
+  });
+  after(async () => cluster?.stop());
+
+  it("a run moves dlab's series by what its history and store say, and the SDK's and the server's series", async () => {
+    const workerBefore = await scrape(workerMetrics);
+    const serverBefore = await scrape(serverMetrics);
+    assert.equal(total(workerBefore, 'dlab_activity_duration_seconds_count'), 0, 'no activity before the run');
+
+    await startExperiment(await cluster.client(), { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'metrics' });
+    const final = await cluster.waitFor(ID, (s) => s.state !== 'running', 300_000);
+    assert.equal(final.state, 'completed', JSON.stringify(final));
+    const worker = await scrape(workerMetrics);
+    const server = await scrape(serverMetrics);
+
+    // the history: regular activities scheduled (none failed or timed out), rollout results, local activities (markers)
+    const events: HistoryEvent[] = (await fetchRunChain(await cluster.client(), ID)).flatMap((r) => r.events);
+    const scheduled = new Map<string, number>();
+    const typeOf = new Map<string, string>();
+    for (const e of events) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (!a) continue;
+      const type = a.activityType!.name!;
+      scheduled.set(type, (scheduled.get(type) ?? 0) + 1);
+      typeOf.set(String(e.eventId), type);
+    }
+    assert.equal(events.filter((e) => e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes).length, 0, 'no retried attempt');
+    let tokens = 0;
+    for (const e of events) {
+      const c = e.activityTaskCompletedEventAttributes;
+      if (c && typeOf.get(String(c.scheduledEventId)) === 'icrlvrRollout') tokens += payloadJson(c.result!.payloads![0]).tokens as number;
+    }
+    const localSteps = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
+    console.log(`      activities scheduled ${JSON.stringify(Object.fromEntries(scheduled))}, local activities ${localSteps}, rollout tokens ${tokens}`);
+
+    // one duration sample per attempt, by activity type: the history's count of each
+    assert.deepEqual(scheduled.get('icrlvrRollout'), CONFIG.steps * CONFIG.rolloutShards);
+    for (const [type, n] of scheduled) assert.equal(total(worker, 'dlab_activity_duration_seconds_count', { activity_type: type, outcome: 'completed' }), n, type);
+    assert.equal(total(worker, 'dlab_activity_duration_seconds_count', { outcome: 'failed' }), 0);
+    // the local activities (bookkeeping steps) go through the same interceptor
+    const regular = [...scheduled.values()].reduce((a, b) => a + b, 0);
+    assert.equal(total(worker, 'dlab_activity_duration_seconds_count'), regular + localSteps);
+    assert.ok(localSteps > 0, 'the run has local activities');
+    // the buckets suit seconds to hours: the last finite bound is 8 h; every sample is in +Inf
+    const rolloutBuckets = [...worker.values()].filter((x) => x.name === 'dlab_activity_duration_seconds_bucket' && x.labels.activity_type === 'icrlvrRollout');
+    assert.ok(rolloutBuckets.some((x) => x.labels.le === '28800'));
+    assert.equal(rolloutBuckets.find((x) => x.labels.le === '+Inf')!.value, CONFIG.steps * CONFIG.rolloutShards);
+    assert.ok(total(worker, 'dlab_activity_duration_seconds_sum', { activity_type: 'icrlvrRollout' }) > 0);
+
+    // rollout tokens: the sum of the rollouts' results; the last batch's rate is a positive gauge
+    assert.ok(tokens > 0);
+    assert.equal(total(worker, 'dlab_rollout_tokens_total'), tokens);
+    assert.ok(total(worker, 'dlab_rollout_tokens_per_second') > 0);
+
+    // artifact bytes written: the size of every file in this worker's store (a fresh one, each written once)
+    const stored = filesBytes(join(home(), 'artifacts', 'objects'));
+    assert.equal(total(worker, 'dlab_artifact_written_bytes_total', { store: 'local' }), stored);
+    assert.ok(total(worker, 'dlab_artifact_read_bytes_total', { store: 'local' }) > 0);
+    // no S3 store, no cache lookups
+    assert.equal(total(worker, 'dlab_s3_cache_lookups_total'), 0);
+
+    // the SDK's own series, on the same exporter: activity executions and workflow completions of this queue
+    assert.equal(total(worker, 'temporal_activity_execution_latency_count', { activity_type: 'icrlvrRollout', task_queue: 'metrics' }), CONFIG.steps * CONFIG.rolloutShards);
+    assert.ok(total(worker, 'temporal_workflow_completed', { task_queue: 'metrics' }) >= 1);
+    assert.ok(total(worker, 'temporal_activity_poll_no_task') >= 0 && names(worker).has('temporal_num_pollers'));
+
+    // the dev server's: its frontend answered each activity completion (and more since the first scrape)
+    const completions = (s: typeof server) => total(s, 'service_requests', { operation: 'RespondActivityTaskCompleted' });
+    assert.ok(completions(server) - completions(serverBefore) >= regular, `RespondActivityTaskCompleted ${completions(serverBefore)} → ${completions(server)}`);
+    assert.ok(total(server, 'service_requests', { operation: 'StartWorkflowExecution' }) > total(serverBefore, 'service_requests', { operation: 'StartWorkflowExecution' }));
+  });
+
+  it('a --metrics-port that is taken or malformed is refused at start (exit 2, naming the flag); `dlab server --metrics-port` serves the server\'s metrics', async () => {
+    const env = cluster.env(home(), 'metrics');
+    const taken = await dlab(['worker', '--metrics-port', `127.0.0.1:${workerPort}`], env);
+    assert.equal(taken.code, 2, taken.stderr);
+    assert.match(taken.stderr, new RegExp(`--metrics-port: cannot serve metrics on 127\\.0\\.0\\.1:${workerPort} \\(.*Address already in use.*\\); choose another port`));
+    const bad = await dlab(['worker', '--metrics-port', 'localhost:x'], env);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--metrics-port: expected a port \(1-65535\) or IP:PORT such as 127\.0\.0\.1:9464, found "localhost:x"/);
+
+    const port = await freePort();
+    const serverTaken = await dlab(['server', '--port', String(port), '--headless', '--db', join(cluster.root.path, 'other.db'), '--metrics-port', String(workerPort)], env);
+    assert.equal(serverTaken.code, 2, serverTaken.stderr);
+    assert.match(serverTaken.stderr, new RegExp(`metrics port ${workerPort} on 127\\.0\\.0\\.1 is taken; .* --metrics-port`));
+
+    // the CLI's server: its banner names the endpoint, which serves the server's series
+    const metricsPort = await freePort();
+    const child = spawn(process.execPath, [DLAB_BIN, 'server', '--port', String(port), '--headless', '--db', join(cluster.root.path, 'cli.db'), '--metrics-port', String(metricsPort)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      let log = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stderr!.on('data', (d) => ((log += d), /Temporal dev server at/.test(log) && resolve()));
+        child.once('exit', (code) => reject(new Error(`dlab server exited with ${code}:\n${log}`)));
+      });
+      assert.match(log, new RegExp(`metrics http://127\\.0\\.0\\.1:${metricsPort}/metrics`));
+      const s = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+      assert.ok(total(s, 'service_requests') > 0, 'the frontend counts its requests');
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
