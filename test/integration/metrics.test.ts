@@ -1,11 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fetchRunChain, HistoryEvent } from '../../client/events';
 import { freePort } from '../../client/dev-server';
 import { startExperiment } from '../../client/start';
-import { DLAB_BIN, dlab, TestCluster } from '../helpers/cluster';
+import { fileOfUri } from '../../lib/store/artifact-store';
+import { DLAB_BIN, dlab, TestCluster, TestStatus } from '../helpers/cluster';
 
 /**
  * `dlab worker --metrics-port` and the dev server's metrics port, end to end: a tiny In-Context
@@ -74,6 +75,7 @@ describe('metrics: dlab worker --metrics-port and the dev server (real dev serve
   let serverMetrics: string;
   let workerMetrics: string;
   let workerPort: number;
+  let withMetrics: TestStatus;
   const home = () => cluster.home('metrics');
 
   before(async () => {
@@ -95,6 +97,7 @@ describe('metrics: dlab worker --metrics-port and the dev server (real dev serve
     await startExperiment(await cluster.client(), { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'metrics' });
     const final = await cluster.waitFor(ID, (s) => s.state !== 'running', 300_000);
     assert.equal(final.state, 'completed', JSON.stringify(final));
+    withMetrics = final;
     const worker = await scrape(workerMetrics);
     const server = await scrape(serverMetrics);
 
@@ -151,8 +154,27 @@ describe('metrics: dlab worker --metrics-port and the dev server (real dev serve
 
     // the dev server's: its frontend answered each activity completion (and more since the first scrape)
     const completions = (s: typeof server) => total(s, 'service_requests', { operation: 'RespondActivityTaskCompleted' });
+    console.log(
+      `      worker: ${total(worker, 'dlab_activity_duration_seconds_count')} activity samples, ${total(worker, 'dlab_rollout_tokens_total')} rollout tokens, ` +
+        `${total(worker, 'dlab_artifact_written_bytes_total')} bytes written (store files ${stored}), ${total(worker, 'dlab_artifact_read_bytes_total')} read; ` +
+        `server: RespondActivityTaskCompleted ${completions(serverBefore)} → ${completions(server)}`,
+    );
     assert.ok(completions(server) - completions(serverBefore) >= regular, `RespondActivityTaskCompleted ${completions(serverBefore)} → ${completions(server)}`);
     assert.ok(total(server, 'service_requests', { operation: 'StartWorkflowExecution' }) > total(serverBefore, 'service_requests', { operation: 'StartWorkflowExecution' }));
+  });
+
+  it('the same run on a worker without metrics writes the same artifacts, byte for byte', async () => {
+    assert.ok(withMetrics, 'the first test ran');
+    await cluster.startWorker(cluster.home('off'), 'off');
+    // the same id (lineage stamps it in every artifact), a store of its own
+    await startExperiment(await cluster.client(), { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'off', rerun: true });
+    const final = await cluster.waitFor(ID, (s) => s.state !== 'running' && s.artifacts.every((a) => a.uri.includes('/homes/off/')), 300_000);
+    assert.equal(final.state, 'completed', JSON.stringify(final));
+    assert.deepEqual(final.artifacts.map((a) => `${a.name}@${a.step}:${a.sha256}`), withMetrics.artifacts.map((a) => `${a.name}@${a.step}:${a.sha256}`));
+    for (const a of final.artifacts) {
+      const ref = withMetrics.artifacts.find((r) => r.name === a.name && r.step === a.step)!;
+      assert.ok(readFileSync(fileOfUri(a.uri)).equals(readFileSync(fileOfUri(ref.uri))), `${a.name}: same bytes`);
+    }
   });
 
   it('a --metrics-port that is taken or malformed is refused at start (exit 2, naming the flag); `dlab server --metrics-port` serves the server\'s metrics', async () => {
