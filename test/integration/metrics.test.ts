@@ -7,6 +7,7 @@ import { freePort } from '../../client/dev-server';
 import { startExperiment } from '../../client/start';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { DLAB_BIN, dlab, TestCluster, TestStatus } from '../helpers/cluster';
+import { S3TestServer } from '../helpers/s3-server';
 
 /**
  * `dlab worker --metrics-port` and the dev server's metrics port, end to end: a tiny In-Context
@@ -174,6 +175,40 @@ describe('metrics: dlab worker --metrics-port and the dev server (real dev serve
     for (const a of final.artifacts) {
       const ref = withMetrics.artifacts.find((r) => r.name === a.name && r.step === a.step)!;
       assert.ok(readFileSync(fileOfUri(a.uri)).equals(readFileSync(fileOfUri(ref.uri))), `${a.name}: same bytes`);
+    }
+  });
+
+  it('on the S3 store: the bytes uploaded (the objects in the bucket), cache hits for what the worker wrote; a rerun uploads nothing', async () => {
+    const s3 = await S3TestServer.start(['dlab']);
+    try {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/metrics`;
+      const env = { ...s3.env(), DLAB_STORE: 's3://dlab/metrics' };
+      await cluster.startWorker(cluster.home('s3'), 's3', undefined, { args: ['--metrics-port', `127.0.0.1:${port}`], env });
+      const smoke = async () => {
+        await startExperiment(await cluster.client(), { kind: 'smoke', config: { seed: 9, rows: 600, dim: 8, hidden: 16, batchSize: 100, rounds: 2 }, id: 'smoke-metrics', taskQueue: 's3', rerun: true });
+        const s = await cluster.waitFor('smoke-metrics', (st) => st.state !== 'running', 180_000);
+        assert.equal(s.state, 'completed', JSON.stringify(s));
+        return scrape(url);
+      };
+      const first = await smoke();
+      const uploaded = filesBytes(join(s3.dataDir, 'dlab', 'metrics', 'objects'));
+      const hits = (x: Scrape) => total(x, 'dlab_s3_cache_lookups_total', { result: 'hit' });
+      console.log(`      S3: ${total(first, 'dlab_artifact_written_bytes_total', { store: 's3' })} bytes written (bucket ${uploaded}), ${total(first, 'dlab_artifact_read_bytes_total', { store: 's3' })} read, cache hits ${hits(first)}, misses ${total(first, 'dlab_s3_cache_lookups_total', { result: 'miss' })}`);
+      assert.ok(uploaded > 0);
+      assert.equal(total(first, 'dlab_artifact_written_bytes_total', { store: 's3' }), uploaded);
+      assert.equal(total(first, 'dlab_artifact_written_bytes_total', { store: 'local' }), 0);
+      assert.ok(total(first, 'dlab_artifact_read_bytes_total', { store: 's3' }) > 0);
+      // each stage reads what the previous one wrote, and the writer caches what it puts: every lookup hits
+      assert.ok(hits(first) > 0);
+      assert.equal(total(first, 'dlab_s3_cache_lookups_total', { result: 'miss' }), 0);
+
+      // the same run again: the objects are there (HEAD), nothing is uploaded; the reads hit again
+      const second = await smoke();
+      assert.equal(total(second, 'dlab_artifact_written_bytes_total', { store: 's3' }), uploaded);
+      assert.equal(hits(second), 2 * hits(first));
+    } finally {
+      await s3.stop();
     }
   });
 
