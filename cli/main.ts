@@ -16,7 +16,8 @@ import { artifactLineage } from '../client/lineage';
 import { ensureSearchAttributes } from '../client/search-attributes';
 import { renderLineageTree } from '../lib/store/lineage';
 import { DlabInputError } from '../lib/errors';
-import { createWorkers } from '../workers/worker';
+import { createWorkers, installRuntime } from '../workers/worker';
+import { metricsBindAddress } from '../workers/metrics';
 import { parseRoles, planQueues, WORKER_ROLES } from '../lib/queues';
 import { executionProviders, setExecutionProviders } from '../lib/model/session-cache';
 import { formatDoctor, runDoctor } from '../client/doctor';
@@ -47,12 +48,14 @@ program
   .option('--ip <address>', 'address to listen on: 0.0.0.0 for workers on other machines (default 127.0.0.1: this machine only)', '127.0.0.1')
   .option('--ui-port <port>', 'web UI port (default: port + 1000)')
   .option('--headless', 'no web UI')
-  .action(async (opts: { db?: string; port: string; ip: string; uiPort?: string; headless?: boolean }) => {
+  .option('--metrics-port <port>', "the server's Prometheus metrics at http://127.0.0.1:PORT/metrics")
+  .action(async (opts: { db?: string; port: string; ip: string; uiPort?: string; headless?: boolean; metricsPort?: string }) => {
     const port = portOption('--port', opts.port);
     const uiPort = opts.uiPort !== undefined ? portOption('--ui-port', opts.uiPort) : undefined;
+    const metricsPort = opts.metricsPort !== undefined ? portOption('--metrics-port', opts.metricsPort) : undefined;
     const db = resolve(opts.db ?? join(writableDlabHome(), 'temporal.db'));
-    const server = await startDevServer({ dbFile: db, port, ip: opts.ip, uiPort, headless: opts.headless });
-    process.stderr.write(`Temporal dev server at ${server.address}${server.uiUrl ? `, web UI ${server.uiUrl}` : ''}, database ${db}\n`);
+    const server = await startDevServer({ dbFile: db, port, ip: opts.ip, uiPort, headless: opts.headless, metricsPort });
+    process.stderr.write(`Temporal dev server at ${server.address}${server.uiUrl ? `, web UI ${server.uiUrl}` : ''}${server.metricsUrl ? `, metrics ${server.metricsUrl}` : ''}, database ${db}\n`);
     const stop = () => void server.stop().then(() => process.exit(0));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
@@ -66,8 +69,10 @@ program
   .option('--serve <roles>', `what to serve, comma-separated: ${WORKER_ROLES.join(', ')} (default: all)`, 'all')
   .option('--ort-providers <list>', 'ONNX Runtime execution providers in order of preference, e.g. cuda,cpu (default DLAB_ORT_PROVIDERS or cpu)')
   .option('--max-concurrent <n>', 'activities run at once per task queue polled', '2')
-  .action(async (opts: { taskQueue?: string; serve: string; ortProviders?: string; maxConcurrent: string }) => {
+  .option('--metrics-port <[ip:]port>', 'serve Prometheus metrics (Temporal SDK and dlab series) at http://IP:PORT/metrics; IP default 0.0.0.0 (default: no metrics)')
+  .action(async (opts: { taskQueue?: string; serve: string; ortProviders?: string; maxConcurrent: string; metricsPort?: string }) => {
     const maxConcurrent = intOption('--max-concurrent', opts.maxConcurrent, 1);
+    const metrics = opts.metricsPort !== undefined ? metricsBindAddress(opts.metricsPort) : undefined;
     const serve = parseRoles(opts.serve);
     const queues = queueMap();
     const workflowQueue = opts.taskQueue ?? taskQueue();
@@ -76,6 +81,7 @@ program
     if (providers !== undefined) await setExecutionProviders(providers.split(','), opts.ortProviders !== undefined ? '--ort-providers' : 'DLAB_ORT_PROVIDERS');
     writableDlabHome(); // artifacts and models go there: a home under a file fails now, not in the first activity
     storeFromEnv(dlabHome()); // so does a DLAB_STORE (or DLAB_CACHE_MAX_GB) that names no store
+    installRuntime({ metrics }); // a metrics port that is taken fails now, before any connection
     const target = targetFromEnv();
     await ensureRegistered(await connectClient(target)); // fails fast with a clear message when no server answers
     const workers = await createWorkers({
@@ -90,7 +96,7 @@ program
       apiKey: target.apiKey,
     });
     const polled = workers.plans.map((p) => `queue "${p.queue}" (${[...(p.workflows ? ['workflows'] : []), ...p.groups].join(', ')})`).join(', ');
-    process.stderr.write(`dlab worker ${workers.identity} on ${target.address} ${polled}, ONNX Runtime on ${executionProviders().join(', ')}, artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}\n`);
+    process.stderr.write(`dlab worker ${workers.identity} on ${target.address} ${polled}, ONNX Runtime on ${executionProviders().join(', ')}, artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}${metrics ? `, metrics on http://${metrics}/metrics` : ''}\n`);
     await workers.run();
   });
 

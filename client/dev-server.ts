@@ -35,6 +35,8 @@ export interface DevServerOptions {
   uiPort?: number;
   /** No web UI (tests). */
   headless?: boolean;
+  /** Port of the server's Prometheus endpoint (http://ip:metricsPort/metrics); default: a free port the CLI picks. */
+  metricsPort?: number;
   ip?: string;
   /** Server stdout/stderr go here (appended); default: inherited. */
   logFile?: string;
@@ -47,6 +49,8 @@ export interface DevServerOptions {
 export interface DevServer {
   readonly address: string;
   readonly uiUrl?: string;
+  /** the Prometheus endpoint, when a metrics port was asked for */
+  readonly metricsUrl?: string;
   readonly process: ChildProcess;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
@@ -107,10 +111,14 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
       if (p !== undefined && !(await portIsFree(p, ip))) throw new DlabInputError(`${what} ${p} on ${ip} is taken (another Temporal server?); stop it, or choose another with --${what === 'port' ? 'port' : 'ui-port'}`, what);
     }
   }
+  if (opts.metricsPort !== undefined && !(await portIsFree(opts.metricsPort, ip))) {
+    throw new DlabInputError(`metrics port ${opts.metricsPort} on ${ip} is taken; stop what holds it, or choose another with --metrics-port`, '--metrics-port');
+  }
   mkdirSync(dirname(opts.dbFile), { recursive: true });
   const args = ['server', 'start-dev', '--db-filename', opts.dbFile, '--ip', ip, '--port', String(port), '--log-level', 'warn'];
   if (opts.headless) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort ?? port + 1000));
+  if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   for (const [key, value] of Object.entries(opts.dynamicConfig ?? DEV_SERVER_DYNAMIC_CONFIG)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
@@ -154,6 +162,7 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   return {
     address,
     uiUrl: opts.headless ? undefined : `http://${ip}:${opts.uiPort ?? port + 1000}`,
+    metricsUrl: opts.metricsPort !== undefined ? `http://${ip}:${opts.metricsPort}/metrics` : undefined,
     process: child,
     async stop(graceMs = 10_000) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

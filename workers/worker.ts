@@ -6,6 +6,8 @@ import { createActivities } from '../activities';
 import { ActivityDeps, inputErrorsAreFinal } from '../activities/resumable';
 import { storeFromEnv } from '../lib/store/from-env';
 import { ACTIVITY_GROUP, LOCAL_ACTIVITY_TYPES, planQueues, QueueMap, QueuePlan, WORKER_ROLES, WorkerRole } from '../lib/queues';
+import { bindMetrics } from '../lib/metrics';
+import { exporterError, prometheusTelemetry, timeActivities } from './metrics';
 
 export const DEFAULT_TASK_QUEUE = 'dlab';
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -37,21 +39,34 @@ function bundleIsFresh(): boolean {
   return readdirSync(dir).every((f) => !f.endsWith('.js') || statSync(join(dir, f)).mtimeMs <= built);
 }
 
-let runtimeInstalled = false;
+let runtimeInstalled: { metrics?: string } | undefined;
 
-/** Quiet logs unless DLAB_LOG_LEVEL says otherwise (installed once per process). */
-export function installRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
+/**
+ * Quiet logs unless DLAB_LOG_LEVEL says otherwise; with `metrics` (an IP:PORT), a Prometheus
+ * exporter there serving Temporal's series and dlab's (lib/metrics.ts). Installed once per
+ * process: a second call is a no-op, unless it asks for an exporter the first did not set up.
+ */
+export function installRuntime(opts: { metrics?: string } = {}): void {
+  if (runtimeInstalled) {
+    if (opts.metrics !== undefined && opts.metrics !== runtimeInstalled.metrics) throw new Error(`the Temporal runtime is already installed ${runtimeInstalled.metrics ? `with metrics on ${runtimeInstalled.metrics}` : 'without metrics'}`);
+    return;
+  }
   const level = (process.env.DLAB_LOG_LEVEL ?? 'WARN').toUpperCase() as 'WARN';
-  Runtime.install({ logger: new DefaultLogger(level) });
+  try {
+    Runtime.install({ logger: new DefaultLogger(level), ...(opts.metrics ? { telemetryOptions: prometheusTelemetry(opts.metrics) } : {}) });
+  } catch (err) {
+    throw opts.metrics ? exporterError(err, opts.metrics) : err;
+  }
+  runtimeInstalled = { metrics: opts.metrics };
+  if (opts.metrics) bindMetrics(Runtime.instance().metricMeter);
 }
 
 /**
- * dlab's activity interceptors: the one rule for retries (inputErrorsAreFinal), for regular and
- * local activities alike — Temporal's worker runs both through the same interceptor chain.
+ * dlab's activity interceptors: the duration of each attempt (timeActivities, a no-op without a
+ * metrics exporter) and the one rule for retries (inputErrorsAreFinal), for regular and local
+ * activities alike — Temporal's worker runs both through the same interceptor chain.
  */
-export const DLAB_ACTIVITY_INTERCEPTORS: ActivityInterceptorsFactory[] = [inputErrorsAreFinal];
+export const DLAB_ACTIVITY_INTERCEPTORS: ActivityInterceptorsFactory[] = [timeActivities, inputErrorsAreFinal];
 
 /**
  * A worker for every dlab workflow and activity, on one task queue (tests, benchmarks, the demo).

@@ -13,6 +13,7 @@ import { verifyAnswer } from '../tasks/verifier';
 import { Question, TaskData } from './data';
 import { RolloutRow, ScoredRow, promptHash, readRollouts, readScored, rolloutsTable, scoredTable } from './records';
 import { streamOf } from './streams';
+import { metrics } from '../metrics';
 
 /**
  * The In-Context RLVR step as engines over a policy (lib/, no Temporal):
@@ -82,6 +83,7 @@ export async function rolloutShard(
   let tokens = 0;
   const batchesRun = await runBatches({ state, onProgress: hooks.onProgress, signal: hooks.signal }, async (b) => {
     const part = plan.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
+    const t0 = performance.now();
     const gens = await policy.generate(
       part.map((p) => p.prompt),
       {
@@ -108,7 +110,9 @@ export async function rolloutShard(
       logprobs: gens[i].logprobs,
       stream: p.stream,
     }));
-    for (const g of gens) tokens += g.tokens.length;
+    const batchTokens = gens.reduce((n, g) => n + g.tokens.length, 0);
+    metrics.rolloutBatch(batchTokens, (performance.now() - t0) / 1000);
+    tokens += batchTokens;
     state.chunks.push(chunkRef(await io.write(rolloutsTable(rows), ICRLVR_ROLLOUTS, parents)));
   });
   const rows: RolloutRow[] = [];

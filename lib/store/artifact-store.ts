@@ -7,6 +7,7 @@ import { DataType, Precision, RecordBatch, Schema, Table, tableFromIPC, tableToI
 import { isFloat32Vector } from './columns';
 import { ArtifactSchema, ColumnKind, lookupSchema, schemaId } from '../../schemas/artifacts';
 import { ArtifactIntegrityError, DlabInputError } from '../errors';
+import { metrics } from '../metrics';
 import { ArtifactRef, Lineage, META } from './ref';
 import { FileStore, LocalFileStore } from './files';
 
@@ -67,6 +68,7 @@ export class LocalArtifactStore implements ArtifactStore {
     const ref: ArtifactRef = { uri: pathToFileURL(file).href, sha256, schema: schemaId(schema), rows: table.numRows, bytes: bytes.byteLength };
     if ((await this.verify(ref)).ok) return ref; // already stored: writing the same content twice is a no-op
     await writeFileAtomic(file, bytes, join(this.root, 'tmp'));
+    metrics.artifactWritten('local', bytes.byteLength);
     return ref;
   }
 
@@ -86,6 +88,7 @@ export class LocalArtifactStore implements ArtifactStore {
     if (actual !== ref.sha256) {
       throw new ArtifactIntegrityError(`artifact ${file} is corrupted: expected sha256 ${ref.sha256}, found ${actual}`, file, ref.sha256);
     }
+    metrics.artifactRead('local', bytes.byteLength);
     return decodeArtifact(bytes, ref.schema, file, ref.sha256);
   }
 

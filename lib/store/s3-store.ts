@@ -20,6 +20,7 @@ import { ArtifactIntegrityError, DlabInputError } from '../errors';
 import { ArtifactStore, decodeArtifact, encodeArtifact, sha256Hex } from './artifact-store';
 import { writeFileAtomic } from './atomic';
 import { checkName, checkSha256, fileKey, tmpPathFor } from './files';
+import { metrics } from '../metrics';
 import { ArtifactRef, Lineage } from './ref';
 
 /**
@@ -158,16 +159,16 @@ export class S3ArtifactStore implements ArtifactStore {
     const bytes = encodeArtifact(table, schema, lineage);
     const sha256 = sha256Hex(bytes);
     const ref: ArtifactRef = { uri: this.locate(sha256), sha256, schema: schemaId(schema), rows: table.numRows, bytes: bytes.byteLength };
-    await this.putBytes(sha256, bytes);
+    if (await this.putBytes(sha256, bytes)) metrics.artifactWritten('s3', bytes.byteLength);
     await this.cacheWrite(sha256, bytes); // the writer's next stage usually reads what it wrote
     return ref;
   }
 
-  /** Stores `bytes` (whose sha256 is `sha256`) unless an object with that checksum is already there. */
-  async putBytes(sha256: string, bytes: Uint8Array): Promise<void> {
+  /** Stores `bytes` (whose sha256 is `sha256`) unless an object with that checksum is already there; true when this call uploaded them. */
+  async putBytes(sha256: string, bytes: Uint8Array): Promise<boolean> {
     const multipart = bytes.byteLength > this.multipartThreshold;
     const expected = multipart ? this.compositeChecksum(bytes) : Buffer.from(sha256, 'hex').toString('base64');
-    await this.upload(this.key(sha256), bytes.byteLength, expected, async (off, len) => bytes.subarray(off, off + len));
+    return this.upload(this.key(sha256), bytes.byteLength, expected, async (off, len) => bytes.subarray(off, off + len));
   }
 
   /**
@@ -363,11 +364,15 @@ export class S3ArtifactStore implements ArtifactStore {
   async get(ref: Pick<ArtifactRef, 'sha256' | 'schema'> & { uri?: string }): Promise<Table> {
     const uri = this.locate(ref.sha256);
     const cached = await this.cacheRead(ref.sha256);
-    if (cached) return decodeArtifact(cached, ref.schema, uri, ref.sha256);
+    if (cached) {
+      metrics.artifactRead('s3', cached.byteLength);
+      return decodeArtifact(cached, ref.schema, uri, ref.sha256);
+    }
     const bytes = await this.fetch(ref.sha256);
     if (bytes === undefined) throw new ArtifactIntegrityError(`artifact ${ref.sha256} (${ref.schema}) is missing: ${uri} (NoSuchKey at ${this.endpoint})`, uri, ref.sha256);
     const actual = sha256Hex(bytes);
     if (actual !== ref.sha256) throw new ArtifactIntegrityError(`artifact ${uri} is corrupted: expected sha256 ${ref.sha256}, found ${actual}`, uri, ref.sha256);
+    metrics.artifactRead('s3', bytes.byteLength);
     const table = decodeArtifact(bytes, ref.schema, uri, ref.sha256);
     await this.cacheWrite(ref.sha256, bytes);
     return table;
@@ -379,12 +384,16 @@ export class S3ArtifactStore implements ArtifactStore {
    */
   async readBytes(sha256: string): Promise<Buffer | undefined> {
     const cached = await this.cacheRead(sha256);
-    if (cached) return cached;
+    if (cached) {
+      metrics.artifactRead('s3', cached.byteLength);
+      return cached;
+    }
     const bytes = await this.fetch(sha256);
     if (bytes === undefined) return undefined;
     const actual = sha256Hex(bytes);
     const uri = this.locate(sha256);
     if (actual !== sha256) throw new ArtifactIntegrityError(`artifact ${uri} is corrupted: expected sha256 ${sha256}, found ${actual}`, uri, sha256);
+    metrics.artifactRead('s3', bytes.byteLength);
     await this.cacheWrite(sha256, bytes);
     return bytes;
   }
@@ -441,8 +450,14 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  /** A verified cache hit (its mtime set to now: the LRU order), or undefined; a corrupted cache file is removed. */
+  /** A verified cache hit (its mtime set to now: the LRU order), or undefined; a corrupted cache file is removed. Counted as a hit or a miss. */
   private async cacheRead(sha256: string): Promise<Buffer | undefined> {
+    const bytes = await this.cacheLookup(sha256);
+    metrics.cacheLookup(bytes ? 'hit' : 'miss');
+    return bytes;
+  }
+
+  private async cacheLookup(sha256: string): Promise<Buffer | undefined> {
     const file = this.cacheFile(sha256);
     let bytes: Buffer;
     try {

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { connectClient } from '../../client/connection';
-import { DevServer, freePort, startDevServer } from '../../client/dev-server';
+import { DevServer, DevServerOptions, freePort, startDevServer } from '../../client/dev-server';
 import { runStatus, StatusReport } from '../../client/status';
 import type { GoracsMetrics, IcrlvrMetrics } from '../../schemas/status';
 import { PACKAGE_ROOT } from '../../lib/config/code-version';
@@ -54,10 +54,13 @@ export class TestCluster {
   port!: number;
   private clientPromise?: Promise<Client>;
   private readonly workers: WorkerProcess[] = [];
+  /** further dev server options (e.g. a metrics port), kept across restarts */
+  private serverOptions: Partial<DevServerOptions> = {};
 
-  static async start(): Promise<TestCluster> {
+  static async start(serverOptions: Partial<DevServerOptions> = {}): Promise<TestCluster> {
     const c = new TestCluster();
     c.port = await freePort();
+    c.serverOptions = serverOptions;
     await c.startServer();
     return c;
   }
@@ -67,7 +70,7 @@ export class TestCluster {
   }
 
   async startServer(): Promise<void> {
-    this.server = await startDevServer({ dbFile: this.dbFile, port: this.port, headless: true, logFile: join(this.root.path, 'server.log') });
+    this.server = await startDevServer({ ...this.serverOptions, dbFile: this.dbFile, port: this.port, headless: true, logFile: join(this.root.path, 'server.log') });
     this.clientPromise = undefined;
   }
 
