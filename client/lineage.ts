@@ -1,7 +1,9 @@
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { modelFiles as storedModelFiles } from '../lib/model/model-store';
 import { Client } from '@temporalio/client';
-import { sha256Hex } from '../lib/store/artifact-store';
+import { ArtifactStore, sha256Hex } from '../lib/store/artifact-store';
 import { storeFromEnv } from '../lib/store/from-env';
 import { readStoredArtifact, resolveArtifactSha } from '../lib/store/catalog';
 import { buildLineageTree, collectAncestry, LineageNode, ProducingAttempt } from '../lib/store/lineage';
@@ -31,6 +33,7 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
   const experiments = [...new Set([...artifacts.values()].flatMap((a) => (a?.experimentId ? [a.experimentId] : [])))];
   const attempts = new Map<string, ProducingAttempt>();
   const modelDirs = new Set<string>();
+  const modelShas = new Set<string>(); // stored models (their addresses in the prepare steps' results)
   const notes: string[] = [];
 
   let client: Client | undefined;
@@ -43,7 +46,7 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
   for (const id of client ? experiments : []) {
     try {
       const chain = await fetchRunChain(client!, id);
-      indexAttempts(id, chain, new Set(artifacts.keys()), attempts, modelDirs);
+      indexAttempts(id, chain, new Set(artifacts.keys()), attempts, modelDirs, modelShas);
       const start = decodeFirst(chain[0]?.events[0]?.workflowExecutionStartedEventAttributes?.input) as { inputFiles?: Record<string, string> } | undefined;
       for (const [f, sha] of Object.entries(start?.inputFiles ?? {})) inputs.set(f, sha);
     } catch (err) {
@@ -53,15 +56,17 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
   const missing = [...artifacts.entries()].filter(([sha, a]) => a && !attempts.has(sha)).length;
   if (client && missing) notes.push(`${missing} artifact(s) appear in no completed activity's result (written mid-stage, e.g. a heartbeat chunk): attempt unknown`);
   const outside = [...artifacts.entries()].filter(([, a]) => !a).map(([sha]) => sha);
-  const files = await modelFiles(dlabHome, modelDirs, outside);
+  const { files, stored, names } = await modelFiles(dlabHome, modelDirs, outside, store, modelShas);
   // every file of the tree as it is now: an artifact or model file whose bytes changed is named
   const problems: string[] = [];
   for (const [sha, a] of artifacts) {
     const file = a?.file ?? files.get(sha);
     if (!file) continue;
-    const actual = file.startsWith('s3://')
-      ? await store.verify({ sha256: sha }).then((v) => v.actual ?? 'missing', (err: Error) => `unreadable (${err.message})`)
-      : await readFile(file).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
+    const actual = stored.has(sha)
+      ? await store.verifyFile(sha).then((v) => v.actual ?? 'missing', (err: Error) => `unreadable (${err.message})`)
+      : file.startsWith('s3://')
+        ? await store.verify({ sha256: sha }).then((v) => v.actual ?? 'missing', (err: Error) => `unreadable (${err.message})`)
+        : await readFile(file).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
     if (actual !== sha) problems.push(`${file}: expected sha256 ${sha}, ${actual.length === 64 ? `found ${actual}` : actual}`);
   }
   // the input files the runs started from, as they were then and as they are now
@@ -69,11 +74,18 @@ export async function artifactLineage(dlabHome: string, shaOrPrefix: string, con
     const now = await readFile(f).then(sha256Hex, (err: NodeJS.ErrnoException) => `unreadable (${err.code ?? err.message})`);
     notes.push(`input ${f}: sha256 ${sha} when the run started${now === sha ? ', unchanged' : `; now ${now.length === 64 ? `sha256 ${now}: changed since` : now}`}`);
   }
-  return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, files), notes, problems };
+  return { sha256, tree: buildLineageTree(sha256, artifacts, attempts, files, names), notes, problems };
 }
 
 /** For each wanted sha256 in a completed activity's result: the attempt that returned it (its `outputs` first). */
-function indexAttempts(workflowId: string, chain: { runId: string; events: HistoryEvent[] }[], wanted: Set<string>, into: Map<string, ProducingAttempt>, modelDirs: Set<string>): void {
+function indexAttempts(
+  workflowId: string,
+  chain: { runId: string; events: HistoryEvent[] }[],
+  wanted: Set<string>,
+  into: Map<string, ProducingAttempt>,
+  modelDirs: Set<string>,
+  modelShas: Set<string>,
+): void {
   for (const { runId, events } of chain) {
     const scheduled = new Map<string, { activityType: string; activityId: string }>();
     const started = new Map<string, { attempt: number; worker: string | null }>();
@@ -85,8 +97,9 @@ function indexAttempts(workflowId: string, chain: { runId: string; events: Histo
       if (st) started.set(id, { attempt: st.attempt ?? 1, worker: st.identity || null });
       const done = ev.activityTaskCompletedEventAttributes;
       if (!done) continue;
-      const result = decodeFirst(done.result) as { outputs?: unknown; modelDir?: unknown } | undefined;
+      const result = decodeFirst(done.result) as { outputs?: unknown; modelDir?: unknown; modelSha256?: unknown } | undefined;
       if (typeof result?.modelDir === 'string') modelDirs.add(result.modelDir);
+      if (typeof result?.modelSha256 === 'string') modelShas.add(result.modelSha256);
       const act = scheduled.get(String(done.scheduledEventId));
       const attempt = started.get(String(done.startedEventId));
       if (!act || !attempt) continue;
@@ -105,22 +118,50 @@ function indexAttempts(workflowId: string, chain: { runId: string; events: Histo
 }
 
 /**
- * sha256 → path of the model files among `shas`: the files of the model directories the runs
- * used (their model.json lists them) and content-addressed models under DLAB_HOME/models.
+ * sha256 → path of the model files: the store's copies of the stored models' files (`stored`:
+ * verified through the store), then the files of the model directories the runs used (their
+ * model.json lists them) where this machine has them, and content-addressed models under
+ * DLAB_HOME/models among `shas`.
  */
-async function modelFiles(dlabHome: string, dirs: Set<string>, shas: string[]): Promise<Map<string, string>> {
+async function modelFiles(
+  dlabHome: string,
+  dirs: Set<string>,
+  shas: string[],
+  store: ArtifactStore,
+  models: Set<string>,
+): Promise<{ files: Map<string, string>; stored: Set<string>; names: Map<string, string> }> {
   const files = new Map<string, string>();
+  const stored = new Set<string>();
+  const names = new Map<string, string>();
+  // a stored model's files: the store's copies, the record every machine reads alike
+  for (const model of models) {
+    const scratch = await mkdtemp(join(tmpdir(), 'dlab-lineage-'));
+    try {
+      if (!(await store.fetchFile(model, join(scratch, 'model.json')))) continue;
+      const json = JSON.parse(await readFile(join(scratch, 'model.json'), 'utf8')) as ModelJson;
+      for (const [name, sha] of storedModelFiles(json)) {
+        files.set(sha, store.locateFile(sha));
+        names.set(sha, name);
+        stored.add(sha);
+      }
+    } catch {
+      /* a stored model.json that is damaged: `dlab verify` names it */
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+  // runs recorded before models were stored: the directories, where this machine has them
   for (const dir of dirs) {
     try {
       const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
-      for (const part of ['backbone', 'head', 'tokenizer'] as const) files.set(json.sha256[part], join(dir, json[part]));
+      for (const part of ['backbone', 'head', 'tokenizer'] as const) if (!files.has(json.sha256[part])) files.set(json.sha256[part], join(dir, json[part]));
     } catch {
-      /* a model directory that is gone: its files stay anonymous leaves */
+      /* a model directory that is not on this machine: its files stay anonymous leaves */
     }
   }
   for (const sha of shas) {
     const file = join(dlabHome, 'models', `${sha}.onnx`); // lib/model/model-files.ts: models by content
     if (!files.has(sha) && (await access(file).then(() => true, () => false))) files.set(sha, file);
   }
-  return files;
+  return { files, stored, names };
 }

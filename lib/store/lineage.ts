@@ -18,12 +18,14 @@ export interface ArtifactNode extends Omit<StoredArtifact, 'file' | 'parents'> {
   parents: LineageNode[];
 }
 
-/** A parent that is not in the artifact store: a model file or another outside input (a leaf). */
+/** A parent that is not an artifact: a model file or another outside input (a leaf); `path` where it is, a stored copy (`…/files/…`) or a local file. */
 export interface FileNode {
   kind: 'file';
   sha256: string;
-  /** where it is, when a model directory of the run lists it */
+  /** where it is, when a model of the run lists it: the store's copy, or a model directory's file */
   path?: string;
+  /** its name in the model directory that lists it (e.g. backbone.onnx), when `path` does not say */
+  name?: string;
 }
 
 /** An artifact already expanded earlier in the tree (lineage is a DAG; each node is expanded once). */
@@ -60,11 +62,12 @@ export function buildLineageTree(
   artifacts: ReadonlyMap<string, StoredArtifact | undefined>,
   attempts: ReadonlyMap<string, ProducingAttempt> = new Map(),
   files: ReadonlyMap<string, string> = new Map(),
+  names: ReadonlyMap<string, string> = new Map(),
 ): LineageNode {
   const expanded = new Set<string>();
   const node = (sha256: string): LineageNode => {
     const a = artifacts.get(sha256);
-    if (!a) return files.has(sha256) ? { kind: 'file', sha256, path: files.get(sha256) } : { kind: 'file', sha256 };
+    if (!a) return { kind: 'file', sha256, ...(files.has(sha256) ? { path: files.get(sha256) } : {}), ...(names.has(sha256) ? { name: names.get(sha256) } : {}) };
     if (expanded.has(sha256)) return { kind: 'seen', sha256 };
     expanded.add(sha256);
     return {
@@ -101,7 +104,7 @@ export function renderLineageTree(tree: LineageNode): string[] {
 function describe(n: LineageNode): string {
   const short = n.sha256.slice(0, 12);
   if (n.kind === 'seen') return `${short}  (shown above)`;
-  if (n.kind === 'file') return `${short}  file, not in the artifact store${n.path ? `: ${n.path}` : ' (a model file or outside input)'}`;
+  if (n.kind === 'file') return `${short}  file${n.name ? ` ${n.name}` : ''}, not an artifact${n.path ? `: ${n.path}` : ' (a model file or outside input)'}`;
   const a = n.attempt;
   const by = a ? `${a.activityType} attempt ${a.attempt} (activity ${a.activityId}, run ${a.runId.slice(0, 8)}, worker ${a.worker ?? '?'})` : `${n.producer}, attempt unknown`;
   return `${short}  ${n.schema}  ${n.experimentId} / ${n.stage}  by ${by}  config ${n.configHash.slice(0, 12)}  code ${n.codeVersion}`;

@@ -178,8 +178,9 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     const stages = new Set(nodes.flatMap((n) => (n.kind === 'artifact' ? [n.stage] : [])));
     for (const st of ['update', 'scoring', 'rollout', 'prepare']) assert.ok(stages.has(st), `stage ${st} in ${[...stages]}`);
     assert.ok(nodes.every((n) => n.kind !== 'artifact' || (n.experimentId === 'audit-sweep.icrlvr.s1' && n.attempt?.workflowId === 'audit-sweep.icrlvr.s1')));
-    const files = nodes.flatMap((n) => (n.kind === 'file' && n.path ? [n.path] : []));
-    assert.ok(files.some((f) => f.endsWith('backbone.onnx')), JSON.stringify(nodes.filter((n) => n.kind === 'file')));
+    // the model's files, as the store keeps them (by hash) and named as in the model directory
+    const files = nodes.flatMap((n) => (n.kind === 'file' && n.path ? [n] : []));
+    assert.ok(files.some((f) => f.name === 'backbone.onnx' && f.path!.endsWith(`/artifacts/files/${f.sha256.slice(0, 2)}/${f.sha256}`)), JSON.stringify(files));
   });
 
   it('`history` and `verify` of a sweep cover its child run: every stage attempt (local steps too), every artifact; `lineage` of the comparison names its local step', async () => {

@@ -42,13 +42,14 @@ const CONFIG = {
   continueAsNewEvery: 2,
 };
 
-/** Waits until an activity of `type` is running for the current run (polled from the server). */
+/** Waits until an activity of `type` is running for the current run and has heartbeaten (polled from the server). */
 async function waitForRunning(client: Client, id: string, type: string, step: number, cluster: TestCluster): Promise<void> {
   await cluster.waitFor(id, (s: TestStatus) => s.step >= step, 120_000);
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const desc = await client.workflow.getHandle(id).describe();
-    if ((desc.raw.pendingActivities ?? []).some((p) => p.activityType?.name === type && Number(p.state) === 2 /* STARTED */)) return;
+    // started, and its first heartbeat (the attempt's record: which worker) is on the server
+    if ((desc.raw.pendingActivities ?? []).some((p) => p.activityType?.name === type && Number(p.state) === 2 /* STARTED */ && p.heartbeatDetails)) return;
     await new Promise((r) => setTimeout(r, 40));
   }
   throw new Error(`no ${type} started`);

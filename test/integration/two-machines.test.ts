@@ -5,6 +5,7 @@ import { Client } from '@temporalio/client';
 import { runHistory } from '../../client/history';
 import { startExperiment } from '../../client/start';
 import type { LineageReport } from '../../client/lineage';
+import type { LineageNode } from '../../lib/store/lineage';
 import { buildModelDir, readModelDir } from '../../lib/model/model-dir';
 import { loadSamples } from '../../lib/goracs/samples';
 import { DEFAULT_REC_SYNTH } from '../../lib/data/rec-synth';
@@ -113,6 +114,14 @@ describe('two workers sharing nothing but the Temporal and S3 servers', function
     assert.equal(report.sha256, leaf.sha256);
     assert.deepEqual(report.problems, []);
     assert.equal(report.tree.kind, 'artifact');
+    // the model files at the root of the tree: the store's copies (this home has no model directory)
+    const leaves: string[] = [];
+    const walk = (n: LineageNode): void => {
+      if (n.kind === 'artifact') n.parents.forEach(walk);
+      else if (n.kind === 'file' && n.path) leaves.push(n.path);
+    };
+    walk(report.tree);
+    assert.ok(leaves.some((p) => p.startsWith(`${env.DLAB_STORE}/files/`)), `model files traced to the store: ${JSON.stringify(leaves)}`);
     const out = join(cluster.root.path, `${id}-report`);
     const r = await dlab(['report', id, '--out', out], auditEnv);
     assert.equal(r.code, 0, r.stderr);

@@ -61,9 +61,9 @@ describe('lineage tree (lib/store/lineage.ts)', () => {
     assert.equal(lines.length, 4);
     assert.match(lines[0], /^222222222222  smoke\.transform@1  exp-1 \/ transform  by smokeTransform attempt 2 \(activity 7, run r1, worker w@host\)/);
     assert.match(lines[1], /^├─ 111111111111 .* by smokegenerate, attempt unknown/);
-    assert.match(renderLineageTree(buildLineageTree(TABLE, found))[1], /^└─ eeeeeeeeeeee  file, not in the artifact store \(a model file or outside input\)$/);
-    assert.match(lines[2], /^│  └─ eeeeeeeeeeee  file, not in the artifact store: \/models\/tiny\/backbone\.onnx/);
-    assert.match(lines[3], /^└─ eeeeeeeeeeee  file, not in the artifact store: \/models\/tiny\/backbone\.onnx/);
+    assert.match(renderLineageTree(buildLineageTree(TABLE, found))[1], /^└─ eeeeeeeeeeee  file, not an artifact \(a model file or outside input\)$/);
+    assert.match(lines[2], /^│  └─ eeeeeeeeeeee  file, not an artifact: \/models\/tiny\/backbone\.onnx/);
+    assert.match(lines[3], /^└─ eeeeeeeeeeee  file, not an artifact: \/models\/tiny\/backbone\.onnx/);
   });
 });
 
