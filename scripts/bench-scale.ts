@@ -194,6 +194,8 @@ function stageFigures(acts: Activity[], perWave: boolean) {
   for (const a of acts) waves.set(a.wave, [...(waves.get(a.wave) ?? []), a]);
   const workers = new Map<string, number>();
   for (const a of acts) workers.set(a.worker, (workers.get(a.worker) ?? 0) + 1);
+  // a worker's first activity of the stage loads what it has not loaded yet (model, problem, session)
+  const firsts = [...workers.keys()].map((w) => acts.filter((a) => a.worker === w).reduce((x, y) => (y.started < x.started ? y : x)));
   const busy = acts.reduce((s, a) => s + (a.completed - a.started), 0);
   const wallMs = perWave ? [...waves.values()].reduce((s, w) => s + span(w), 0) : span(acts);
   return {
@@ -204,6 +206,7 @@ function stageFigures(acts: Activity[], perWave: boolean) {
     busyMs: +busy.toFixed(1),
     scheduleToStartMedianMs: +median(acts.map((a) => a.started - a.scheduled)).toFixed(1),
     activitiesPerWorker: [...workers.values()].sort((a, b) => b - a),
+    firstActivityPerWorkerMs: firsts.map((a) => +(a.completed - a.started).toFixed(1)).sort((a, b) => b - a),
   };
 }
 
@@ -306,7 +309,8 @@ async function main() {
       const f = scale[n][k];
       console.log(
         `  ${what}, N=${n}: ${(f.wallMs / 1000).toFixed(2)} s  (${f.activities} activities in ${f.waves} waves, busy ${(f.busyMs / 1000).toFixed(2)} s, ` +
-          `scheduled → started median ${f.scheduleToStartMedianMs} ms, activities per worker ${f.activitiesPerWorker.join('/')}; whole run ${(f.runMs / 1000).toFixed(1)} s)`,
+          `scheduled → started median ${f.scheduleToStartMedianMs} ms, activities per worker ${f.activitiesPerWorker.join('/')}, ` +
+          `the first on each worker ${f.firstActivityPerWorkerMs.map((x) => (x / 1000).toFixed(2)).join('/')} s; whole run ${(f.runMs / 1000).toFixed(1)} s)`,
       );
     }
     const differ = differing(k);
