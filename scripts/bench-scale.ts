@@ -11,8 +11,9 @@
 //     parallelism, one per core here), the same GORACS run (refinement fanned out over
 //     goracsRefineChunk activities, 2 in flight) and the same icrlvr run (2 rollout shards a
 //     step), each with its own DLAB_HOME per N. The refinement stage's wall time is its first
-//     refinement activity scheduled → its last completed; the rollout stage's is, per step, the
-//     shards scheduled → the last one completed, summed over the steps (server event times).
+//     refinement activity scheduled → its last completed; the rollout stage's is, per sampling
+//     round, the shards scheduled → the last one completed, summed over the rounds (server event
+//     times).
 //     Speedup T1/T2. The runs' artifacts must hold the same data across N (their sha256s differ:
 //     the experiment id is in each artifact's metadata). Before each N and after the last, two
 //     busy-loop processes next to one show how many cores the machine had free.
