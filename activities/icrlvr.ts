@@ -84,7 +84,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
         checkTaskFits(task, cfg);
         const modelDir =
           cfg.pretrain && 'build' in cfg.model
-            ? await pretrainedModelDirFor(deps, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact']), {
+            ? await pretrainedModelDirFor(deps, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact'], cfg.pretrain), {
                 signal: Context.current().cancellationSignal,
                 onStep: (step) => setProgress(step + 1, cfg.pretrain!.steps),
               })

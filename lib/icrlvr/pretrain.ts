@@ -10,10 +10,14 @@ import type { TaskData } from './data';
  *            a, b (the "+1" a carry), in plain form, loss on "s" + eos;
  *   traces — the demonstration pool's expert solutions after their question, alone
  *            ("q_D\n" → y_D + eos) and after another demonstration in the rollout template
- *            (so demo-prefixed prompts are familiar), loss on the solution + eos.
+ *            (so demo-prefixed prompts are familiar), loss on the solution + eos;
+ *   memorised — with `memorised` f > 0, the sums of the first ⌈f · |train|⌉ training questions
+ *            as plain facts ("27+45=" → "72" + eos), no steps: answers a pretrained LM may know
+ *            by heart while its written procedure is shaky, so that some rollouts reach the
+ *            right answer through a wrong or missing step (correct-by-luck, docs/icrlvr.md).
  * Every sequence starts with bos. Deterministic: fixed orders, no RNG.
  */
-export function pretrainCorpus(data: TaskData, tokenizer: Tokenizer, template: string): LmSequence[] {
+export function pretrainCorpus(data: TaskData, tokenizer: Tokenizer, template: string, opts: { memorised?: number } = {}): LmSequence[] {
   if (tokenizer.bosId === undefined) throw new RangeError('pretrainCorpus: the tokenizer has no bos token');
   const bos = tokenizer.bosId;
   const eos = tokenizer.eosId;
@@ -30,6 +34,8 @@ export function pretrainCorpus(data: TaskData, tokenizer: Tokenizer, template: s
     out.push(seq(renderPrompt(D.question, null, template), D.solution));
     if (data.demos.length > 1) out.push(seq(renderPrompt(D.question, data.demos[(i + 1) % data.demos.length], template), D.solution));
   });
+  const m = Math.ceil((opts.memorised ?? 0) * data.train.length);
+  for (const q of data.train.slice(0, m)) out.push(seq(q.question, q.answer));
   return out;
 }
 

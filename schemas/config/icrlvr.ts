@@ -69,6 +69,8 @@ export const IcrlvrConfig = z
         lr: z.number().positive().default(3e-3),
         weightDecay: z.number().min(0).default(0.01),
         seed: z.number().int().min(0).default(1),
+        /** fraction of the training questions whose sums the corpus holds as plain facts (lib/icrlvr/pretrain.ts) */
+        memorised: z.number().min(0).max(1).optional(),
       })
       .strict()
       .optional()
