@@ -8,7 +8,8 @@
 //   compare.json, data.seed d, evaluation.seeds S                       (dualScore absent: rth-largest)
 //   the same with dualScore "rth-smallest", methods goracs and greedy   (greedy: must match the first run)
 // Environment: GORACS_DATA_SEEDS (default 1,…,10), GORACS_FT_SEEDS (default 0,1,2,3,4),
-// GORACS_CONFIG (default examples/goracs/compare.json), GORACS_RESAMPLES (default 10000).
+// GORACS_CONFIG (default examples/goracs/compare.json), GORACS_MAX_ITERS (default: the config's),
+// GORACS_RESAMPLES (default 10000).
 // Prints markdown tables, then one line: a JSON object of the figures.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ const DATA_SEEDS = list(process.env.GORACS_DATA_SEEDS, [1, 2, 3, 4, 5, 6, 7, 8, 
 const FT_SEEDS = list(process.env.GORACS_FT_SEEDS, [0, 1, 2, 3, 4]);
 const CONFIG = process.env.GORACS_CONFIG ?? join(__dirname, '../../examples/goracs/compare.json');
 const RESAMPLES = Number(process.env.GORACS_RESAMPLES ?? 10_000);
+const MAX_ITERS = process.env.GORACS_MAX_ITERS ? Number(process.env.GORACS_MAX_ITERS) : undefined;
 const METRICS = ['hr10', 'ndcg10'];
 
 interface RunRecord {
@@ -67,7 +69,7 @@ async function runOne(client: Client, base: Record<string, unknown>, dataSeed: n
 const f3 = (x: number) => (x >= 0 ? ' ' : '') + x.toFixed(3);
 
 async function main() {
-  const base = JSON.parse(readFileSync(CONFIG, 'utf8')) as Record<string, unknown>;
+  const base = { ...(JSON.parse(readFileSync(CONFIG, 'utf8')) as Record<string, unknown>), ...(MAX_ITERS !== undefined ? { maxIters: MAX_ITERS } : {}) };
   const methods = (base as { evaluation: { methods: string[] } }).evaluation.methods;
   const t0 = Date.now();
   const { runs, scores } = await withBenchCluster(async (client) => {
@@ -103,7 +105,7 @@ async function main() {
 
   const units = DATA_SEEDS.length * FT_SEEDS.length;
   const out: string[] = [];
-  out.push(`GORACS comparison: ${CONFIG}, data seeds ${DATA_SEEDS.join(', ')} × fine-tuning seeds ${FT_SEEDS.join(', ')} = ${units} units; bootstrap 95 % intervals (${RESAMPLES} resamples, percentile)`);
+  out.push(`GORACS comparison: ${CONFIG}${MAX_ITERS !== undefined ? ` with maxIters ${MAX_ITERS}` : ''}, data seeds ${DATA_SEEDS.join(', ')} × fine-tuning seeds ${FT_SEEDS.join(', ')} = ${units} units; bootstrap 95 % intervals (${RESAMPLES} resamples, percentile)`);
   out.push('', '| data seed | dual score | POO greedy → refined | swaps | stop | run s |', '|---|---|---|---|---|---|');
   for (const r of runs) out.push(`| ${r.dataSeed} | ${r.dualScore} | ${r.pooInitial.toFixed(5)} → ${r.poo.toFixed(5)} | ${r.swapsAccepted} | ${r.reason} | ${r.seconds.toFixed(0)} |`);
   out.push('', '| arm | HR@10 mean [95 % CI] | NDCG@10 mean [95 % CI] |', '|---|---|---|');
@@ -132,7 +134,7 @@ async function main() {
   }
   out.push('', `greedy evaluations repeated by the rth-smallest runs: ${mismatches === 0 ? 'identical' : `${mismatches} differ`}; wall time ${wallSeconds.toFixed(0)} s`);
   console.log(out.join('\n'));
-  console.log(JSON.stringify({ config: CONFIG, dataSeeds: DATA_SEEDS, fineTuneSeeds: FT_SEEDS, resamples: RESAMPLES, runs, ...summary, scores, greedyCheckMismatches: mismatches, wallSeconds }));
+  console.log(JSON.stringify({ config: CONFIG, maxIters: base.maxIters, dataSeeds: DATA_SEEDS, fineTuneSeeds: FT_SEEDS, resamples: RESAMPLES, runs, ...summary, scores, greedyCheckMismatches: mismatches, wallSeconds }));
 }
 
 main().catch((err) => {

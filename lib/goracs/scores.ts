@@ -41,8 +41,8 @@ export type DualScoreRank = (typeof DUAL_SCORE_RANKS)[number];
  *   that second-minimum branch: the spec's formula has none, and leaving it out gives the
  *   numbers the reference actually computes. This is our one deviation from the reference
  *   source (dead code omitted), not from its results.
- * - ŷ. We keep the R-th *largest*, as the spec and the reference (`topk(largest=True)[-1]`)
- *   have it, by default, although it looks wrong: F_i is, up to a constant, the dual objective of the
+ * - ŷ. By default the R-th *largest*, as the spec and the reference (`topk(largest=True)[-1]`)
+ *   have it, although it looks wrong: F_i is, up to a constant, the dual objective of the
  *   problem with row i added at dual value y, D_i(y) = y/|S| + (1/|V|) Σ_j min(f_j, C_ij − y),
  *   a concave function of y whose maximiser has |{j : C_ij − f_j < y}| ≈ |V|/|S| = R, i.e.
  *   y near the R-th *smallest* (C_ij − f_j) — row i taking its R cheapest columns. At the
