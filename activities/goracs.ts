@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { GORACS_CORESET, GORACS_COST, GORACS_EVAL, GORACS_POO_TRACE, GORACS_SAMPLES } from '../schemas/artifacts';
-import type { GoracsConfig, GoracsMethod } from '../schemas/config/goracs';
+import { dualScoreOf, type GoracsConfig, type GoracsMethod } from '../schemas/config/goracs';
 import { BatchState, StageOutcome } from '../lib/batches';
 import type { RecRecord } from '../lib/data/rec-records';
 import { coresetTable, costSummaryTable, goracsProblem, GoracsProblem, readCoresetRows, refinementTables } from '../lib/goracs/coreset';
@@ -68,7 +68,7 @@ export function goracsActivities(deps: ActivityDeps) {
   const embedParents = (input: GoracsRefs & { embeddings: ArtifactRef[] }) => [input.samples.sha256, ...input.embeddings.map((e) => e.sha256)];
   /** This worker's refinement session for the run's problem and greedy start, one that `accepted` extends (else a new one). */
   const sessionOf = async (input: GoracsBase & { embeddings: ArtifactRef[]; greedy: ArtifactRef }, cfg: GoracsConfig, accepted: Swap[]): Promise<RefineSession> => {
-    const key = [...input.embeddings.map((e) => e.sha256), cfg.cost, cfg.lambda, input.greedy.sha256, cfg.cutNum].join('|');
+    const key = [...input.embeddings.map((e) => e.sha256), cfg.cost, cfg.lambda, input.greedy.sha256, cfg.cutNum, dualScoreOf(cfg)].join('|');
     const have = sessions.peek(key);
     if (have) {
       const s = await have.catch(() => undefined);
@@ -78,7 +78,7 @@ export function goracsActivities(deps: ActivityDeps) {
     return sessions.get(key, async () => {
       const p = await problemOf(input, cfg);
       const initial = readCoresetRows(await artifactIO(deps, input).read(input.greedy));
-      return new RefineSession(p.cm.cost, p.nT, p.nV, initial, cfg.cutNum);
+      return new RefineSession(p.cm.cost, p.nT, p.nV, initial, cfg.cutNum, dualScoreOf(cfg));
     });
   };
 
@@ -128,7 +128,7 @@ export function goracsActivities(deps: ActivityDeps) {
         const parents = embedParents(input);
         const cost = await io.write(costSummaryTable(p, cfg.cost, cfg.lambda), GORACS_COST, parents);
         const g = greedyStart(p.cm.cost, p.nT, p.nV, cfg.budget);
-        const { table, poo } = coresetTable(p, g.rows, new Int32Array(g.rows.length));
+        const { table, poo } = coresetTable(p, g.rows, new Int32Array(g.rows.length), dualScoreOf(cfg));
         const greedy = await io.write(table, GORACS_CORESET, parents, { stalled: g.stalled, added: g.added });
         return { outputs: { cost, greedy }, stats: { pooInitial: poo, selected: g.rows.length, stalled: g.stalled, added: g.added, nPool: p.nT, nVal: p.nV } };
       });
@@ -150,12 +150,12 @@ export function goracsActivities(deps: ActivityDeps) {
         deps,
         async (hooks) => {
           const resumedFrom = hooks.resume?.refine.iter ?? 0;
-          const state = await refine(p.cm.cost, p.nT, p.nV, initial, { maxIters: cfg.maxIters, cutNum: cfg.cutNum }, {
+          const state = await refine(p.cm.cost, p.nT, p.nV, initial, { maxIters: cfg.maxIters, cutNum: cfg.cutNum, dualScore: dualScoreOf(cfg) }, {
             resume: hooks.resume?.refine,
             signal: hooks.signal,
             onProgress: (s) => hooks.onProgress?.({ nextBatch: s.iter, batches: cfg.maxIters, refine: s }),
           });
-          const tables = refinementTables(p, state.selected, state.trace);
+          const tables = refinementTables(p, state.selected, state.trace, undefined, dualScoreOf(cfg));
           const trace = await io.write(tables.trace, GORACS_POO_TRACE, parents);
           const output = await io.write(tables.coreset, GORACS_CORESET, [...parents, trace.sha256], { reason: state.reason ?? null });
           return { output, trace, state, resumedFromBatch: resumedFrom, batchesRun: state.iter - resumedFrom, batches: cfg.maxIters };
@@ -191,13 +191,13 @@ export function goracsActivities(deps: ActivityDeps) {
         deps,
         async (hooks) => {
           const resumedFrom = hooks.resume ? labelSwapsAccepted(hooks.resume.label) : 0;
-          const out = await labelEnhancedSelect(p.cm.cost, p.nT, p.nV, poolLabels, valLabels, cfg.budget, { maxIters: cfg.maxIters, cutNum: cfg.cutNum }, {
+          const out = await labelEnhancedSelect(p.cm.cost, p.nT, p.nV, poolLabels, valLabels, cfg.budget, { maxIters: cfg.maxIters, cutNum: cfg.cutNum, dualScore: dualScoreOf(cfg) }, {
             resume: hooks.resume?.label,
             signal: hooks.signal,
             onProgress: (s) => hooks.onProgress?.({ nextBatch: labelSwapsAccepted(s), batches: 2 * cfg.maxIters, label: s }),
           });
           const { trace: entries, enteredAt } = labelEnhancedTrace(poolLabels, valLabels, cfg.budget, out.state);
-          const tables = refinementTables(p, out.selected, entries, enteredAt);
+          const tables = refinementTables(p, out.selected, entries, enteredAt, dualScoreOf(cfg));
           const trace = await io.write(tables.trace, GORACS_POO_TRACE, parents);
           const output = await io.write(tables.coreset, GORACS_CORESET, [...parents, trace.sha256], { variant: 'label-enhanced' });
           const done = labelSwapsAccepted(out.state);
@@ -258,7 +258,7 @@ export function goracsActivities(deps: ActivityDeps) {
         const p = await problemOf(input, cfg);
         const selected = applySwaps(readCoresetRows(await io.read(input.greedy)), input.accepted);
         const parents = [...embedParents(input), input.greedy.sha256];
-        const tables = refinementTables(p, selected, input.trace);
+        const tables = refinementTables(p, selected, input.trace, undefined, dualScoreOf(cfg));
         const trace = await io.write(tables.trace, GORACS_POO_TRACE, parents);
         const coreset = await io.write(tables.coreset, GORACS_CORESET, [...parents, trace.sha256], { reason: input.reason });
         return { outputs: { coreset, trace } };

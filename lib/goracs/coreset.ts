@@ -5,7 +5,7 @@ import { CostMatrix, costMatrix, gradientCost } from './cost';
 import type { Embeddings } from './embedding';
 import { poo } from './poo';
 import type { RefineTraceEntry } from './refine';
-import { dualScores } from './scores';
+import { DualScoreRank, dualScores } from './scores';
 
 /**
  * From the embeddings artifact to the GORACS problem and back to artifacts: the pool ×
@@ -58,14 +58,14 @@ export function goracsProblem(emb: Embeddings, kind: 'reference' | 'gradient', l
 /**
  * The coreset artifact's columns for a selection S (pool rows, in order):
  *   w_k = |{j : k = first argmin_{k' ∈ S} C_k'j}| / |V|   (ties → earlier in S)
- *   F_k = dualScores(C, S, u)_k with u the row duals of POO(S)
+ *   F_k = dualScores(C, S, u, dualScore)_k with u the row duals of POO(S)
  * Also returns POO(S).
  */
-export function coresetTable(p: GoracsProblem, S: Int32Array, enteredAt: Int32Array): { table: Table; poo: number } {
+export function coresetTable(p: GoracsProblem, S: Int32Array, enteredAt: Int32Array, dualScore: DualScoreRank = 'rth-largest'): { table: Table; poo: number } {
   const { cm, nT, nV } = p;
   const C = cm.cost;
   const solved = poo(C, nT, nV, S);
-  const F = dualScores(C, nT, nV, S, solved.u);
+  const F = dualScores(C, nT, nV, S, solved.u, dualScore);
   const count = new Float64Array(S.length);
   for (let j = 0; j < nV; j++) {
     let best = 0;
@@ -98,9 +98,15 @@ export function enteredAtIter(finalS: number[], trace: RefineTraceEntry[]): Int3
  * The refinement's two artifacts: the POO trace and the coreset of the final selection, each
  * row with the iteration it entered (by default read off the trace).
  */
-export function refinementTables(p: GoracsProblem, selected: ArrayLike<number>, trace: RefineTraceEntry[], enteredAt?: Int32Array): { trace: Table; coreset: Table; poo: number } {
+export function refinementTables(
+  p: GoracsProblem,
+  selected: ArrayLike<number>,
+  trace: RefineTraceEntry[],
+  enteredAt?: Int32Array,
+  dualScore: DualScoreRank = 'rth-largest',
+): { trace: Table; coreset: Table; poo: number } {
   const S = Int32Array.from(selected);
-  const { table, poo } = coresetTable(p, S, enteredAt ?? enteredAtIter(Array.from(S), trace));
+  const { table, poo } = coresetTable(p, S, enteredAt ?? enteredAtIter(Array.from(S), trace), dualScore);
   return { trace: traceTable(trace), coreset: table, poo };
 }
 

@@ -1,7 +1,7 @@
 import { DlabInputError } from '../errors';
 import { checkCost } from './cost';
 import { checkRows } from './poo';
-import { dualScoresKernel } from './scores';
+import { DUAL_SCORE_RANKS, DualScoreRank, dualScoresKernel } from './scores';
 import { PooChain } from './swap-chain';
 
 /**
@@ -17,6 +17,8 @@ import { PooChain } from './swap-chain';
 export interface RefineConfig {
   maxIters: number;
   cutNum: number;
+  /** the dual value of the scores F (scores.ts); absent: 'rth-largest', the reference's */
+  dualScore?: DualScoreRank;
 }
 
 export interface RefineTraceEntry {
@@ -89,7 +91,8 @@ export function isImprovement(newPoo: number, currentPoo: number): boolean {
  *   initial  Int32Array, distinct pool rows (e.g. greedyStart().rows); also on resume: the
  *            accepted swaps of resume.trace are replayed from it (one warm solve each), so
  *            the resumed solves, duals and choices are bit-identical to an uninterrupted run
- *   cfg      maxIters ≥ 0 accepted swaps, cutNum ≥ 1 candidates per side
+ *   cfg      maxIters ≥ 0 accepted swaps, cutNum ≥ 1 candidates per side, dualScore the
+ *            order statistic of F's dual value (default 'rth-largest')
  *   hooks.resume      the last state reported by a previous attempt (JSON round trip is fine)
  *   hooks.onProgress  called with a copy of the state after every accepted swap and once
  *                     when the loop finishes (done = true)
@@ -119,7 +122,7 @@ export async function refine(
   checkRows('refine', 'initial', initial, nT);
   const { signal } = hooks;
   const stats = hooks.stats ?? { solves: 0, pruned: 0, pivots: 0 };
-  const session = new RefineSession(cost, nT, nV, initial, cfg.cutNum);
+  const session = new RefineSession(cost, nT, nV, initial, cfg.cutNum, cfg.dualScore);
   stats.solves++;
   stats.pivots += session.solverIterations;
 
@@ -221,7 +224,7 @@ type TrySwapResult = ReturnType<PooChain['trySwap']>;
  * S = initial + the accepted swaps so far: F from the duals of the warm-started chain,
  * candidates in out-major order, the first improving swap in that order.
  *
- * A worker holds one session per (problem, initial, cutNum) and moves it forward with the
+ * A worker holds one session per (problem, initial, cutNum, dualScore) and moves it forward with the
  * accepted swaps the caller sends; any worker that replays the same swaps holds the same
  * chain bit for bit (PooChain), so a range's verdict — the smallest improving index in it,
  * or none — is the same on every worker, and the smallest over the ranges is the swap the
@@ -232,6 +235,7 @@ export class RefineSession {
   private readonly nT: number;
   private readonly nV: number;
   private readonly cutNum: number;
+  private readonly dualScore: DualScoreRank;
   private readonly chain: PooChain;
   private readonly applied: Swap[] = [];
   private round?: { swaps: Swap[]; position: Int32Array };
@@ -239,11 +243,13 @@ export class RefineSession {
   private tried?: { iter: number; swap: Swap; result: TrySwapResult };
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** Solves POO(initial) from scratch. cost Float64Array(nT·nV); initial distinct pool rows; cutNum ≥ 1. */
-  constructor(cost: Float64Array, nT: number, nV: number, initial: Int32Array, cutNum: number) {
+  /** Solves POO(initial) from scratch. cost Float64Array(nT·nV); initial distinct pool rows; cutNum ≥ 1; dualScore as RefineConfig's. */
+  constructor(cost: Float64Array, nT: number, nV: number, initial: Int32Array, cutNum: number, dualScore: DualScoreRank = 'rth-largest') {
     checkCost('RefineSession', cost, nT, nV);
     checkRows('RefineSession', 'initial', initial, nT);
     if (!Number.isInteger(cutNum) || cutNum < 1) throw new DlabInputError(`RefineSession: cutNum must be an integer >= 1, found ${cutNum}`);
+    if (!DUAL_SCORE_RANKS.includes(dualScore)) throw new DlabInputError(`RefineSession: dualScore ${JSON.stringify(dualScore)}, expected one of ${DUAL_SCORE_RANKS.join(', ')}`);
+    this.dualScore = dualScore;
     this.cost = cost;
     this.nT = nT;
     this.nV = nV;
@@ -327,7 +333,7 @@ export class RefineSession {
     }
     if (!this.round) {
       const S = this.chain.selected.slice();
-      const F = dualScoresKernel(this.cost, this.nT, this.nV, S, this.chain.result().u);
+      const F = dualScoresKernel(this.cost, this.nT, this.nV, S, this.chain.result().u, this.dualScore);
       const swaps = candidateSwaps(F, S, this.nT, this.cutNum);
       this.round = { swaps, position: checkSwaps(swaps, S, this.nT) };
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_REC_SYNTH, MAX_HISTORY } from '../../lib/data/rec-synth';
+import { DUAL_SCORE_RANKS, type DualScoreRank } from '../../lib/goracs/scores';
 import { ModelSource } from './model';
 
 /**
@@ -72,6 +73,15 @@ export const GoracsConfig = z
       .enum(['itra', 'label-enhanced'])
       .default('itra')
       .describe('itra: one selection against all of V; label-enhanced [LabelEnhancedITRA]: binary labels, positives and negatives selected separately, budget split by the validation positive rate'),
+    dualScore: z
+      .enum(DUAL_SCORE_RANKS)
+      .optional()
+      // the default is dropped, so that a config without the field, or with the default, hashes
+      // as configs did before the field existed
+      .transform((v) => (v === 'rth-largest' ? undefined : v))
+      .describe(
+        'the dual value ŷ_i of the refinement scores F (docs/goracs.md, stage 3): "rth-largest" (default, the reference code\'s topk(largest=True)) or "rth-smallest" (the maximiser of the row-added dual objective)',
+      ),
     cost: z.enum(['reference', 'gradient']).default('reference').describe('distances between representations e (reference) or projected gradients'),
     projection: z
       .object({ kA: z.number().int().positive(), kH: z.number().int().positive() })
@@ -149,3 +159,8 @@ export const GoracsConfig = z
   });
 
 export type GoracsConfig = z.infer<typeof GoracsConfig>;
+
+/** The config's dual-score rank: absent means the reference's, "rth-largest". */
+export function dualScoreOf(cfg: Pick<GoracsConfig, 'dualScore'>): DualScoreRank {
+  return cfg.dualScore ?? 'rth-largest';
+}

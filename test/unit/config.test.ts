@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import { canonicalJson, configHash } from '../../lib/config/canonical';
 import { DlabInputError } from '../../lib/errors';
 import { parseConfig } from '../../schemas/config';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const good = { seed: 1, rows: 10, batchSize: 5 };
 
@@ -42,6 +44,19 @@ describe('experiment configs', () => {
       (err: Error) => err instanceof DlabInputError && /swapChunk: maxIters · ⌈cutNum²\/swapChunk⌉ = 15000 refinement activities/.test(err.message),
     );
     assert.equal(parseConfig('goracs', { ...goracs, maxIters: 1000, swapChunk: 900 }).maxIters, 1000);
+  });
+
+  it('goracs: dualScore "rth-smallest" is kept; absent or the default "rth-largest" parses to no field, so such configs hash as before the option existed', () => {
+    const compare = JSON.parse(readFileSync(join(__dirname, '../../../examples/goracs/compare.json'), 'utf8'));
+    // the hash of examples/goracs/compare.json's parsed config before dualScore existed
+    const before = '6ab4a3bfdc86b798119f06bf8f6f95b47d13db9f7e85874311d73292db7fe9bb';
+    assert.equal(configHash(parseConfig('goracs', compare)), before);
+    assert.equal(configHash(parseConfig('goracs', { ...compare, dualScore: 'rth-largest' })), before);
+    assert.equal(parseConfig('goracs', { ...compare, dualScore: 'rth-largest' }).dualScore, undefined);
+    const smallest = parseConfig('goracs', { ...compare, dualScore: 'rth-smallest' });
+    assert.equal(smallest.dualScore, 'rth-smallest');
+    assert.notEqual(configHash(smallest), before);
+    assert.throws(() => parseConfig('goracs', { ...compare, dualScore: 'median' }), (err: Error) => err instanceof DlabInputError && /dualScore/.test(err.message));
   });
 
   it('a missing field and an ill-typed field are both named', () => {

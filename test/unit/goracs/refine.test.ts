@@ -154,6 +154,19 @@ describe('goracs refine: first-improvement swaps guided by dual scores', () => {
     assert.ok(exhaustive.poo < greedyPoo / 5);
   });
 
+  it('planted instance, dualScore option: with cutNum 4 the R-th smallest swaps the central row for the missing centre in one swap; the R-th largest (default) finds no improving swap', async () => {
+    const p = plantedInstance(80, 40, 5, 3);
+    const g = greedyStart(p.cost, p.nT, p.nV, 5);
+    const largest = await refine(p.cost, p.nT, p.nV, g.rows, { maxIters: 20, cutNum: 4 });
+    assert.deepEqual(await refine(p.cost, p.nT, p.nV, g.rows, { maxIters: 20, cutNum: 4, dualScore: 'rth-largest' }), largest);
+    assert.equal(largest.iter, 0);
+    assert.equal(largest.reason, 'no_improving_swap');
+    const smallest = await refine(p.cost, p.nT, p.nV, g.rows, { maxIters: 20, cutNum: 4, dualScore: 'rth-smallest' });
+    assert.equal(smallest.iter, 1);
+    assert.deepEqual([...smallest.selected].sort((a, b) => a - b), [0, 1, 2, 3, 4]);
+    assert.ok(smallest.poo < largest.poo / 5);
+  });
+
   describe('bad input', () => {
     const cases: [string, () => Promise<unknown>, RegExp][] = [
       ['cutNum 0', () => run({}, start, { maxIters: 1, cutNum: 0 }), /cfg.cutNum must be an integer >= 1, found 0/],

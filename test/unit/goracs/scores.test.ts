@@ -1,16 +1,18 @@
 import { strict as assert } from 'node:assert';
-import { dualScores, rthLargestSelect, rthLargestSmall } from '../../../lib/goracs/scores';
+import { DualScoreRank, dualScores, rthLargestSelect, rthLargestSmall } from '../../../lib/goracs/scores';
+import { greedyStart } from '../../../lib/goracs/greedy';
+import { candidateSwaps } from '../../../lib/goracs/refine';
 import { poo } from '../../../lib/goracs/poo';
 import { DlabInputError } from '../../../lib/errors';
 import { Rng } from '../../../lib/rng';
-import { levelInstance, randomInstance, randomRows } from './fixtures';
+import { levelInstance, plantedInstance, randomInstance, randomRows } from './fixtures';
 
 /** F by the spec's formula with a full sort per row — the reference for the kernel. */
-function scoresBySorting(cost: Float64Array, nT: number, nV: number, S: Int32Array, u: Float64Array): number[] {
+function scoresBySorting(cost: Float64Array, nT: number, nV: number, S: Int32Array, u: Float64Array, rank: DualScoreRank = 'rth-largest'): number[] {
   const f = Array.from({ length: nV }, (_, j) => Math.min(...Array.from(S, (s, k) => cost[s * nV + j] - u[k])));
   const R = Math.ceil(nV / S.length);
   return Array.from({ length: nT }, (_, i) => {
-    const x = f.map((fj, j) => cost[i * nV + j] - fj).sort((a, b) => b - a);
+    const x = f.map((fj, j) => cost[i * nV + j] - fj).sort((a, b) => (rank === 'rth-largest' ? b - a : a - b));
     const y = x[R - 1];
     let s = 0;
     for (let j = 0; j < nV; j++) s += Math.min(cost[i * nV + j] - y - f[j], 0);
@@ -52,10 +54,38 @@ describe('goracs dualScores: F_i = mean_j min(C_ij − ŷ_i − f_j, 0) + ŷ_i/|
       const { cost, nT, nV } = levelInstance(25, 80, seed);
       const S = randomRows(nT, nS, seed);
       const u = poo(cost, nT, nV, S).u;
-      const F = dualScores(cost, nT, nV, S, u);
-      const ref = scoresBySorting(cost, nT, nV, S, u);
-      for (let i = 0; i < nT; i++) assert.ok(Math.abs(F[i] - ref[i]) < 1e-12, `|S| ${nS} row ${i}`);
+      for (const rank of ['rth-largest', 'rth-smallest'] as const) {
+        const F = dualScores(cost, nT, nV, S, u, rank);
+        const ref = scoresBySorting(cost, nT, nV, S, u, rank);
+        for (let i = 0; i < nT; i++) assert.ok(Math.abs(F[i] - ref[i]) < 1e-12, `${rank} |S| ${nS} row ${i}`);
+      }
     }
+  });
+
+  it('rank "rth-smallest" by hand: row 3 of the first case takes ŷ = .25 (2nd smallest) and F = +1/24', () => {
+    const cost = new Float64Array([0, 0, 1, 1, 1, 1, 1, 1, 0.1, 0.1, 1, 1, 1, 1, 1, 1, 0, 0, 0.5, 0.25, 0.5, 1, 0.75, 0]);
+    const F = dualScores(cost, 4, 6, new Int32Array([0, 1, 2]), new Float64Array([0, 0.1, 0]), 'rth-smallest');
+    // row 3: min(C − .25, 0) = [0 0 0 0 0 −.25] → −.25/6 + .25/3 = 1/24
+    assert.ok(Math.abs(F[3] - 1 / 24) < 1e-15, `F[3] = ${F[3]}`);
+    // the default is the R-th largest: the same numbers as without the argument
+    assert.deepEqual(dualScores(cost, 4, 6, new Int32Array([0, 1, 2]), new Float64Array([0, 0.1, 0]), 'rth-largest'), dualScores(cost, 4, 6, new Int32Array([0, 1, 2]), new Float64Array([0, 0.1, 0])));
+  });
+
+  it('planted instance (80 × 40, 5 centres): the centre the greedy start misses is the 33rd of 75 add-candidates with the R-th largest, 2nd with the R-th smallest', () => {
+    const p = plantedInstance(80, 40, 5, 3);
+    const S = greedyStart(p.cost, p.nT, p.nV, 5).rows;
+    const missing = [0, 1, 2, 3, 4].filter((c) => !S.includes(c));
+    assert.equal(missing.length, 1, 'the greedy start holds 4 of the 5 centres');
+    const u = poo(p.cost, p.nT, p.nV, S).u;
+    const rankOf = (rank: DualScoreRank) => {
+      const F = dualScores(p.cost, p.nT, p.nV, S, u, rank);
+      // add-candidates in the refinement's order: ascending F, ties → lower row (candidateSwaps, cutNum = all)
+      const ins = [...new Set(candidateSwaps(F, S, p.nT, p.nT).map((s) => s.in))];
+      assert.equal(ins.length, 75);
+      return ins.indexOf(missing[0]) + 1;
+    };
+    assert.equal(rankOf('rth-largest'), 33);
+    assert.equal(rankOf('rth-smallest'), 2);
   });
 
   it('R-th largest: buffer and quickselect agree with sorting, ties counted', () => {
