@@ -13,6 +13,7 @@ import { pretrainCorpus } from '../lib/icrlvr/pretrain';
 import { PROMPT_TEMPLATES } from '../lib/tasks/demos';
 import { comparisonTable } from '../lib/icrlvr/records';
 import { ArtifactRef } from '../lib/store/ref';
+import { DlabInputError } from '../lib/errors';
 import { chunkRef, ChunkRef } from '../lib/store/io';
 import type { BatchState } from '../lib/batches';
 import type { BuildConfig } from '../lib/model/model-dir';
@@ -38,6 +39,11 @@ export interface IcrlvrRefs {
   questions: ArtifactRef;
   demos: ArtifactRef;
 }
+
+const startOver = (err: unknown): undefined => {
+  if (err instanceof DlabInputError) return undefined; // ArtifactIntegrityError included
+  throw err;
+};
 
 /** Prepare's heartbeat state while it pretrains: the last checkpoint (after `nextBatch` of `batches` steps). */
 interface PretrainResume extends BatchState {
@@ -99,8 +105,10 @@ export function icrlvrActivities(deps: ActivityDeps) {
           onStep: (step: number) => setProgress(step + 1, pretrain.steps),
           checkpointEvery: pretrain.checkpointEvery ?? PRETRAIN_CHECKPOINT_EVERY,
           resume: async () => {
-            trained = { from: saved.resume?.nextBatch ?? 0, steps: pretrain.steps };
-            return saved.resume ? readPretrainCheckpoint(io, build, saved.resume.checkpoint) : undefined;
+            // a checkpoint gone from the store or damaged there: pretrain from step 0 (same bytes, later); a store out of reach is retried
+            const state = saved.resume ? await readPretrainCheckpoint(io, build, saved.resume.checkpoint).catch(startOver) : undefined;
+            trained = { from: state?.step ?? 0, steps: pretrain.steps };
+            return state;
           },
           onCheckpoint: async (state: PretrainState) => {
             const ref = await writePretrainCheckpoint(io, build, state);
