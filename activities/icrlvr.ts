@@ -1,7 +1,7 @@
 import type { IcrlvrEvaluation } from '../schemas/status';
 import { Context } from '@temporalio/activity';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
-import type { IcrlvrConfig } from '../schemas/config/icrlvr';
+import { IcrlvrConfig, PRETRAIN_CHECKPOINT_EVERY } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData, trainIdsFromTable } from '../lib/icrlvr/data';
 import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
@@ -13,6 +13,12 @@ import { pretrainCorpus } from '../lib/icrlvr/pretrain';
 import { PROMPT_TEMPLATES } from '../lib/tasks/demos';
 import { comparisonTable } from '../lib/icrlvr/records';
 import { ArtifactRef } from '../lib/store/ref';
+import { DlabInputError } from '../lib/errors';
+import { chunkRef, ChunkRef } from '../lib/store/io';
+import type { BatchState } from '../lib/batches';
+import type { BuildConfig } from '../lib/model/model-dir';
+import type { PretrainState } from '../lib/model/gpt-train';
+import { readPretrainCheckpoint, writePretrainCheckpoint } from '../lib/model/pretrain-checkpoint';
 import { freshCheckpoint } from '../lib/train/checkpoint';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
 import { localModelDir, modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
@@ -32,6 +38,16 @@ export interface IcrlvrRefs {
   modelSha256?: string;
   questions: ArtifactRef;
   demos: ArtifactRef;
+}
+
+const startOver = (err: unknown): undefined => {
+  if (err instanceof DlabInputError) return undefined; // ArtifactIntegrityError included
+  throw err;
+};
+
+/** Prepare's heartbeat state while it pretrains: the last checkpoint (after `nextBatch` of `batches` steps). */
+interface PretrainResume extends BatchState {
+  checkpoint: ChunkRef;
 }
 
 /** One held-out evaluation with its step's training figures (the status shape, schemas/status.ts). */
@@ -77,17 +93,31 @@ export function icrlvrActivities(deps: ActivityDeps) {
      * worker anywhere can run the later stages.
      */
     async icrlvrPrepare(input: IcrlvrBase & { inputFiles?: Record<string, string> }): Promise<StageResult & { modelDir: string; modelSha256: string }> {
-      return keepAlive(deps, async (setProgress) => {
+      return keepAlive<StageResult & { modelDir: string; modelSha256: string }, PretrainResume>(deps, async (setProgress, saved) => {
         const cfg = await localInputs(deps, cfgOf(input), input.inputFiles);
         const io = artifactIO(deps, input);
         const task = makeTaskData(cfg.task);
         checkTaskFits(task, cfg);
+        // pretraining, when it runs here, continues from the checkpoint the last attempt heartbeated
+        let trained: { from: number; steps: number } | undefined;
+        const pretrainHooks = (build: BuildConfig, pretrain: NonNullable<IcrlvrConfig['pretrain']>) => ({
+          signal: Context.current().cancellationSignal,
+          onStep: (step: number) => setProgress(step + 1, pretrain.steps),
+          checkpointEvery: pretrain.checkpointEvery ?? PRETRAIN_CHECKPOINT_EVERY,
+          resume: async () => {
+            // a checkpoint gone from the store or damaged there: pretrain from step 0 (same bytes, later); a store out of reach is retried
+            const state = saved.resume ? await readPretrainCheckpoint(io, build, saved.resume.checkpoint).catch(startOver) : undefined;
+            trained = { from: state?.step ?? 0, steps: pretrain.steps };
+            return state;
+          },
+          onCheckpoint: async (state: PretrainState) => {
+            const ref = await writePretrainCheckpoint(io, build, state);
+            await saved.save({ nextBatch: state.step, batches: pretrain.steps, checkpoint: chunkRef(ref) });
+          },
+        });
         const modelDir =
           cfg.pretrain && 'build' in cfg.model
-            ? await pretrainedModelDirFor(deps, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact'], cfg.pretrain), {
-                signal: Context.current().cancellationSignal,
-                onStep: (step) => setProgress(step + 1, cfg.pretrain!.steps),
-              })
+            ? await pretrainedModelDirFor(deps, cfg.model.build, cfg.pretrain, pretrainCorpus(task, new BuiltinTokenizer(cfg.model.build.tokenizer), PROMPT_TEMPLATES[cfg.template === 'spec' ? 'default' : 'compact'], cfg.pretrain), pretrainHooks(cfg.model.build, cfg.pretrain))
             : await modelDirFor(deps, cfg.model, input.inputFiles);
         const { sha256: modelSha256 } = await pushModel(deps.store, modelDir);
         const { json, headPath, tokenizerPath } = await readModelDir(modelDir);
@@ -98,7 +128,9 @@ export function icrlvrActivities(deps: ActivityDeps) {
         const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);
         const demos = await io.write(demosTable(task), ICRLVR_DEMOS, []);
         const checkpoint = await writeCheckpoint(io, freshCheckpoint(head), parents);
-        return { outputs: { questions, demos, checkpoint }, modelDir, modelSha256, resumedFromBatch: 0, batchesRun: 1, batches: 1, attempts: [] };
+        // batches = pretraining steps when this attempt pretrained (resumedFromBatch: the step it continued from), else 1
+        const run = trained ? { resumedFromBatch: trained.from, batchesRun: trained.steps - trained.from, batches: trained.steps } : { resumedFromBatch: 0, batchesRun: 1, batches: 1 };
+        return { outputs: { questions, demos, checkpoint }, modelDir, modelSha256, ...run, attempts: [] };
       });
     },
 

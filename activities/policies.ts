@@ -1,6 +1,6 @@
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { configHash } from '../lib/config/canonical';
-import { LmSequence, trainGptAsync } from '../lib/model/gpt-train';
+import { LmSequence, PretrainState, trainGptAsync, TrainGptHooks } from '../lib/model/gpt-train';
 import { initialWeights } from '../lib/model/gpt-weights';
 import { DlabInputError } from '../lib/errors';
 import { buildModelDir, BuildConfig, readModelDir } from '../lib/model/model-dir';
@@ -88,17 +88,21 @@ const pretraining = new Memo<string>();
  * A built model pretrained on `corpus` (every weight, AdamW; lib/model/gpt-train.ts), once per
  * (build config, pretraining options, corpus) under the worker's models folder: a later run —
  * another seed or mode of a sweep, a retried attempt after the directory was written — reuses
- * it. Deterministic, so workers that race write the same bytes. `onStep` sees each step's loss.
+ * it. Deterministic, so workers that race write the same bytes. `onStep` sees each step's loss;
+ * `onCheckpoint` gets the state every `checkpointEvery` steps, and `resume` (asked only when
+ * the model must be trained) hands back the last one, from which training continues with the
+ * same bytes as never stopping. `checkpointEvery` changes no weight, so it is not in the key.
  */
 export async function pretrainedModelDirFor(
   places: ModelPlaces,
   build: BuildConfig,
-  pretrain: { steps: number; batchSize: number; lr: number; weightDecay: number; seed: number },
+  pretrain: { steps: number; batchSize: number; lr: number; weightDecay: number; seed: number; checkpointEvery?: number },
   corpus: LmSequence[],
-  hooks: { onStep?: (step: number, loss: number) => void; signal?: AbortSignal } = {},
+  hooks: TrainGptHooks & { resume?: () => Promise<PretrainState | undefined> } = {},
 ): Promise<string> {
+  const { checkpointEvery: _every, ...options } = pretrain;
   const corpusSha256 = configHash(corpus);
-  const key = configHash({ build, pretrain, corpusSha256 });
+  const key = configHash({ build, pretrain: options, corpusSha256 });
   const dir = join(places.modelsDir, `pretrained-${key.slice(0, 16)}`);
   // in the store, the model is found by what determines it: `names/pretrained-<key>` → its address
   const name = `pretrained-${key}`;
@@ -114,8 +118,9 @@ export async function pretrainedModelDirFor(
       });
       if (pulled) return pulled;
     }
-    const { weights, losses } = await trainGptAsync(build, initialWeights(build), corpus, { ...pretrain, ...hooks });
-    await buildModelDir(build, dir, { weights, how: { ...pretrain, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } }, { replace: true });
+    const { resume, ...trainHooks } = hooks;
+    const { weights, losses } = await trainGptAsync(build, initialWeights(build), corpus, { ...options, ...trainHooks, resume: await resume?.() });
+    await buildModelDir(build, dir, { weights, how: { ...options, corpusSequences: corpus.length, corpusSha256, lossFirst: losses[0], lossLast: losses[losses.length - 1] } }, { replace: true });
     const { sha256 } = await pushModel(places.store, dir);
     await places.store.putName(name, sha256);
     return dir;

@@ -123,27 +123,50 @@ class InputErrorsAreFinal implements ActivityInboundCallsInterceptor {
  */
 export const inputErrorsAreFinal: ActivityInterceptorsFactory = () => ({ inbound: new InputErrorsAreFinal() });
 
+/** What keepAlive hands a step that keeps resume state of its own (prepare's pretraining checkpoints). */
+export interface SavedState<S extends BatchState> {
+  /** the state the previous attempt last heartbeated, if any */
+  resume?: S;
+  /** heartbeats `state` now and with every later beat; then waits as fault tests pace a batch */
+  save(state: S): Promise<void>;
+}
+
 /**
- * Heartbeats every second while a short, non-resumable step runs, so a dead worker is
- * noticed within the heartbeat timeout (the step then reruns from its inputs: it is a pure
- * function of them, so a rerun gives the same bytes). In a local activity (a bookkeeping step
- * the workflow runs with proxyLocalActivities) it does not heartbeat: local activities have no
- * heartbeats, a dead worker is noticed by the workflow task timing out. The attempt log and the
- * pacing of fault tests are the same either way.
+ * Heartbeats every second while a short step runs, so a dead worker is noticed within the
+ * heartbeat timeout. The step reruns from its inputs on the next attempt (it is a pure function
+ * of them, so a rerun gives the same bytes) — from the last state it `save`d, when it keeps one
+ * (a small JSON state with artifact refs, as runResumable's). In a local activity (a bookkeeping
+ * step the workflow runs with proxyLocalActivities) it does not heartbeat: local activities have
+ * no heartbeats, a dead worker is noticed by the workflow task timing out. The attempt log and
+ * the pacing of fault tests are the same either way.
  */
-export async function keepAlive<T>(deps: ActivityDeps, fn: (setProgress: (done: number, total: number) => void) => Promise<T>): Promise<T> {
+export async function keepAlive<T, S extends BatchState = BatchState>(
+  deps: ActivityDeps,
+  fn: (setProgress: (done: number, total: number) => void, saved: SavedState<S>) => Promise<T>,
+): Promise<T> {
   const ctx = Context.current();
-  const { me, attempts } = startAttempt(deps, 0);
+  const previous = ctx.info.isLocal ? undefined : (ctx.info.heartbeatDetails as { state?: S } | undefined)?.state ?? undefined;
+  const { me, attempts } = startAttempt(deps, previous?.nextBatch ?? 0);
   let progress: { done: number; total: number } | undefined;
+  let state = previous;
   const beat = () => {
     me.lastHeartbeatAt = new Date().toISOString();
-    if (!ctx.info.isLocal) ctx.heartbeat(progress ? { attempts, progress } : { attempts });
+    if (!ctx.info.isLocal) ctx.heartbeat({ attempts, ...(progress ? { progress } : {}), ...(state ? { state } : {}) });
   };
   beat();
   const timer = setInterval(beat, 1000);
+  const saved: SavedState<S> = {
+    resume: previous,
+    save: async (s) => {
+      state = s;
+      me.batchesDone = s.nextBatch;
+      beat();
+      await deps.pace?.(paceKey(ctx), ctx.cancellationSignal);
+    },
+  };
   try {
     // progress (e.g. pretraining steps) rides on the next keep-alive beat: `dlab status` shows it
-    const out = await fn((done, total) => void (progress = { done, total }));
+    const out = await fn((done, total) => void (progress = { done, total }), saved);
     await deps.pace?.(paceKey(ctx), ctx.cancellationSignal);
     // the attempt log goes into the result, which Temporal's history keeps
     return out && typeof out === 'object' ? { ...out, attempts } : out;

@@ -1,3 +1,10 @@
+/** A saved generator: its stream and the 64-bit LCG state as uint32 halves. */
+export interface RngState {
+  stream: number;
+  hi: number;
+  lo: number;
+}
+
 /**
  * The project's one seeded random number generator.
  *
@@ -8,6 +15,7 @@
 export class Rng {
   private hi = 0;
   private lo = 0;
+  private readonly stream: number;
   private readonly incHi: number;
   private readonly incLo: number;
 
@@ -15,12 +23,28 @@ export class Rng {
     if (!Number.isInteger(seed) || !Number.isInteger(stream)) {
       throw new Error(`Rng: seed and stream must be integers, got seed=${seed} stream=${stream}`);
     }
+    this.stream = stream;
     // increment must be odd: (stream << 1) | 1, spread over 64 bits
     this.incHi = (stream >>> 0) >>> 31;
     this.incLo = (((stream >>> 0) << 1) | 1) >>> 0;
     this.step();
     this.add(Math.floor(seed / 2 ** 32) >>> 0, seed >>> 0);
     this.step();
+  }
+
+  /** The generator's whole state (JSON-serialisable): `Rng.restore` continues the same sequence. */
+  save(): RngState {
+    return { stream: this.stream, hi: this.hi, lo: this.lo };
+  }
+
+  /** A generator that draws exactly what the saved one would have drawn next. */
+  static restore(s: RngState): Rng {
+    const ok = (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff;
+    if (!s || !Number.isInteger(s.stream) || !ok(s.hi) || !ok(s.lo)) throw new RangeError(`Rng.restore: not a saved state: ${JSON.stringify(s)}`);
+    const r = new Rng(0, s.stream);
+    r.hi = s.hi;
+    r.lo = s.lo;
+    return r;
   }
 
   /** Uniform uint32. */

@@ -68,6 +68,13 @@ const HEAD_COLUMNS: Record<string, ColumnKind> = { token: 'int32', w: 'vector<fl
 
 export const MODEL_HEAD = define('model.head', 1, 'output head of a policy: logits z = W h + b; row v of W is token v (bias 0 when the model has none)', HEAD_COLUMNS);
 
+export const MODEL_PRETRAIN_CHECKPOINT = define('model.pretrain-checkpoint', 1, 'a pretraining checkpoint of the whole GPT: one row per weight array (lib/model/gpt-weights.ts order) with its AdamW moments; step, batch sampler state and losses so far in the lineage extra', {
+  name: 'utf8',
+  w: 'list<float32>',
+  m: 'list<float32>',
+  v: 'list<float32>',
+});
+
 // ---- In-Context RLVR ----------------------------------------------------------------------
 
 export const ICRLVR_QUESTIONS = define('icrlvr.questions', 1, 'questions with reference answers (and expert solutions where known); split: train | heldout', {

@@ -1,5 +1,5 @@
-import { Rng } from '../rng';
-import { adamwStep, DEFAULT_ADAMW, initAdamW } from '../rl/adamw';
+import { Rng, RngState } from '../rng';
+import { AdamWState, adamwStep, DEFAULT_ADAMW, initAdamW } from '../rl/adamw';
 import { checkGptConfig, GptConfig } from './gpt';
 import { checkGptWeights, cloneWeights, gptWeightSpecs, GptWeights } from './gpt-weights';
 import { logSumExp, softmaxRow } from './log-softmax';
@@ -386,6 +386,71 @@ export interface TrainGptOptions {
   gradClip?: number;
   /** linear lr warm-up steps (default 0) */
   warmupSteps?: number;
+  /** continue from a saved state of the same run (same options, corpus and initial weights) instead of step 0 */
+  resume?: PretrainState;
+}
+
+/** Saved batch sampler: its RNG, the current epoch's order of sequence indices, and the next position in it. */
+export interface SamplerState {
+  rng: RngState;
+  order: number[];
+  cursor: number;
+}
+
+/**
+ * The pretraining batch sampler: each step takes the next min(batchSize, n) indices of `order`;
+ * at the end of `order` it is shuffled again in place (Fisher–Yates from the previous epoch's
+ * order, not from 0…n−1), so the draw depends on the order as well as the RNG: both are saved.
+ */
+export class BatchSampler {
+  private constructor(
+    private readonly rng: Rng,
+    private readonly order: Int32Array,
+    private cursor: number,
+  ) {}
+
+  /** A fresh sampler over n sequences: identity order, cursor at its end (the first draw shuffles). */
+  static fresh(n: number, seed: number): BatchSampler {
+    return new BatchSampler(new Rng(seed, 0x707472), Int32Array.from({ length: n }, (_, i) => i), n); // 'ptr'
+  }
+
+  static restore(n: number, s: SamplerState): BatchSampler {
+    const seen = new Uint8Array(n);
+    const perm = Array.isArray(s?.order) && s.order.length === n && s.order.every((i) => Number.isInteger(i) && i >= 0 && i < n && !seen[i] && (seen[i] = 1));
+    if (!perm) throw new RangeError(`BatchSampler.restore: order must be a permutation of 0…${n - 1}`);
+    if (!Number.isInteger(s.cursor) || s.cursor < 0 || s.cursor > n) throw new RangeError(`BatchSampler.restore: cursor must be an integer in 0…${n}, found ${s.cursor}`);
+    return new BatchSampler(Rng.restore(s.rng), Int32Array.from(s.order), s.cursor);
+  }
+
+  next(batchSize: number): number[] {
+    const batch: number[] = [];
+    while (batch.length < Math.min(batchSize, this.order.length)) {
+      if (this.cursor === this.order.length) {
+        this.rng.shuffle(this.order);
+        this.cursor = 0;
+      }
+      batch.push(this.order[this.cursor++]);
+    }
+    return batch;
+  }
+
+  save(): SamplerState {
+    return { rng: this.rng.save(), order: Array.from(this.order), cursor: this.cursor };
+  }
+}
+
+/**
+ * Everything step `step` of pretraining continues from: the weights after `step` optimizer
+ * steps, their AdamW moments (one m and v per weight array, gptWeightSpecs order; opt.step =
+ * step), the sampler and the losses of steps 0…step−1. Resuming from it gives the same bytes as
+ * never stopping: the step is a function of exactly these (all float32 or exact integers).
+ */
+export interface PretrainState {
+  step: number;
+  weights: GptWeights;
+  opt: AdamWState;
+  sampler: SamplerState;
+  losses: number[];
 }
 
 /**
@@ -398,57 +463,82 @@ export function trainGpt(cfg: GptConfig, weights: GptWeights, sequences: LmSeque
   for (let r = run.next(); ; r = run.next()) if (r.done) return r.value;
 }
 
+export interface TrainGptHooks {
+  onStep?: (step: number, loss: number) => void;
+  signal?: AbortSignal;
+  /** called with the state after every `checkpointEvery` steps (not after the last), awaited before the next step */
+  onCheckpoint?: (state: PretrainState) => Promise<void>;
+  checkpointEvery?: number;
+}
+
 /**
  * `trainGpt` as an async loop that yields to the event loop after every step (so a worker's
- * heartbeats go out) and reports each step's loss; stops with the signal's reason when aborted.
+ * heartbeats go out), reports each step's loss and saves checkpoints; stops with the signal's
+ * reason when aborted.
  */
-export async function trainGptAsync(
-  cfg: GptConfig,
-  weights: GptWeights,
-  sequences: LmSequence[],
-  opts: TrainGptOptions & { onStep?: (step: number, loss: number) => void; signal?: AbortSignal },
-): Promise<{ weights: GptWeights; losses: number[] }> {
+export async function trainGptAsync(cfg: GptConfig, weights: GptWeights, sequences: LmSequence[], opts: TrainGptOptions & TrainGptHooks): Promise<{ weights: GptWeights; losses: number[] }> {
+  const every = opts.checkpointEvery ?? 0;
+  if (opts.onCheckpoint && (!Number.isInteger(every) || every < 1)) throw new RangeError(`trainGptAsync: checkpointEvery must be a positive integer, found ${opts.checkpointEvery}`);
   const run = trainGptSteps(cfg, weights, sequences, opts);
   for (let r = run.next(); ; r = run.next()) {
     if (r.done) return r.value;
-    opts.onStep?.(r.value.step, r.value.loss);
+    const { step, loss, save } = r.value;
+    opts.onStep?.(step, loss);
+    if (opts.onCheckpoint && (step + 1) % every === 0 && step + 1 < opts.steps) await opts.onCheckpoint(save());
     await new Promise((resolve) => setImmediate(resolve));
     opts.signal?.throwIfAborted();
   }
 }
 
-/** The training loop of trainGpt, one yield per optimizer step. */
-function* trainGptSteps(cfg: GptConfig, weights: GptWeights, sequences: LmSequence[], opts: TrainGptOptions): Generator<{ step: number; loss: number }, { weights: GptWeights; losses: number[] }> {
+/** The training loop of trainGpt, one yield per optimizer step; `save()` copies the state after that step. */
+function* trainGptSteps(
+  cfg: GptConfig,
+  weights: GptWeights,
+  sequences: LmSequence[],
+  opts: TrainGptOptions,
+): Generator<{ step: number; loss: number; save: () => PretrainState }, { weights: GptWeights; losses: number[] }> {
   checkGptConfig(cfg);
   checkGptWeights(cfg, weights);
   if (sequences.length === 0) throw new RangeError('trainGpt: no training sequences');
   if (!Number.isInteger(opts.steps) || opts.steps < 0) throw new RangeError(`trainGpt: steps must be a non-negative integer, found ${opts.steps}`);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`trainGpt: batchSize must be a positive integer, found ${opts.batchSize}`);
   const specs = gptWeightSpecs(cfg);
-  const w = cloneWeights(weights);
+  const from = opts.resume;
+  if (from) checkResume(cfg, from, opts.steps);
+  const w = cloneWeights(from ? from.weights : weights);
   const params = specs.map((s) => w.get(s.name)!);
   const noDecay = specs.map((s) => s.shape.length === 1);
-  const state = initAdamW(params);
+  const state: AdamWState = from ? { step: from.opt.step, m: from.opt.m.map((a) => a.slice()), v: from.opt.v.map((a) => a.slice()) } : initAdamW(params);
   const adam = { ...DEFAULT_ADAMW, lr: opts.lr, weightDecay: opts.weightDecay, gradClip: opts.gradClip ?? 1.0, warmupSteps: opts.warmupSteps ?? 0 };
-  const rng = new Rng(opts.seed, 0x707472); // 'ptr'
-  const order = Int32Array.from(sequences, (_, i) => i);
-  let cursor = order.length;
-  const losses: number[] = [];
+  const sampler = from ? BatchSampler.restore(sequences.length, from.sampler) : BatchSampler.fresh(sequences.length, opts.seed);
+  const losses: number[] = from ? from.losses.slice() : [];
   const grads32 = params.map((p) => new Float32Array(p.length));
-  for (let step = 0; step < opts.steps; step++) {
-    const batch: LmSequence[] = [];
-    while (batch.length < Math.min(opts.batchSize, sequences.length)) {
-      if (cursor === order.length) {
-        rng.shuffle(order);
-        cursor = 0;
-      }
-      batch.push(sequences[order[cursor++]]);
-    }
+  for (let step = from ? from.step : 0; step < opts.steps; step++) {
+    const batch = sampler.next(opts.batchSize).map((i) => sequences[i]);
     const { loss, grads } = gptLossAndGrads(cfg, w, batch);
     losses.push(loss);
     specs.forEach((s, k) => grads32[k].set(grads.get(s.name)!));
     adamwStep(params, grads32, state, adam, { noDecay });
-    yield { step, loss };
+    const save = (): PretrainState => ({
+      step: step + 1,
+      weights: cloneWeights(w),
+      opt: { step: state.step, m: state.m.map((a) => a.slice()), v: state.v.map((a) => a.slice()) },
+      sampler: sampler.save(),
+      losses: losses.slice(),
+    });
+    yield { step, loss, save };
   }
   return { weights: w, losses };
+}
+
+function checkResume(cfg: GptConfig, s: PretrainState, steps: number): void {
+  const specs = gptWeightSpecs(cfg);
+  if (!Number.isInteger(s.step) || s.step < 0 || s.step > steps) throw new RangeError(`trainGpt: resume.step must be an integer in 0…${steps}, found ${s.step}`);
+  if (s.opt.step !== s.step || s.losses.length !== s.step) throw new RangeError(`trainGpt: resume state of step ${s.step} has optimizer step ${s.opt.step} and ${s.losses.length} losses`);
+  checkGptWeights(cfg, s.weights);
+  if (s.opt.m.length !== specs.length || s.opt.v.length !== specs.length) throw new RangeError(`trainGpt: resume.opt must hold ${specs.length} moment arrays`);
+  specs.forEach((spec, k) => {
+    const n = s.weights.get(spec.name)!.length;
+    if (s.opt.m[k].length !== n || s.opt.v[k].length !== n) throw new RangeError(`trainGpt: resume.opt moments of ${spec.name} must have ${n} values`);
+  });
 }

@@ -30,6 +30,15 @@ const Task = z.discriminatedUnion('type', [
 
 export const ICRLVR_MODES = ['rlvr', 'icrlvr', 'eg-weighted'] as const;
 
+/**
+ * Default `pretrain.checkpointEvery`. On the example model (examples/icrlvr/small.json, 116k
+ * parameters) a step takes 0.2–0.5 s on a 2-core VM and a checkpoint (1.4 MB) ~0.1 s: every 50
+ * steps costs < 1 % of pretraining, a killed worker loses at most ~10–25 s, and 600 steps leave
+ * 11 checkpoints (~15 MB) in the store. By steps, not time, so the checkpoints are the same
+ * artifacts on every run.
+ */
+export const PRETRAIN_CHECKPOINT_EVERY = 50;
+
 export const IcrlvrConfig = z
   .object({
     kind: z.literal('icrlvr').optional(),
@@ -71,6 +80,12 @@ export const IcrlvrConfig = z
         seed: z.number().int().min(0).default(1),
         /** fraction of the training questions whose sums the corpus holds as plain facts (lib/icrlvr/pretrain.ts) */
         memorised: z.number().min(0).max(1).optional(),
+        checkpointEvery: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe(`steps between pretraining checkpoints (weights + AdamW moments + sampler), from which a retried prepare resumes; default ${PRETRAIN_CHECKPOINT_EVERY}; changes no weight`),
       })
       .strict()
       .optional()

@@ -3,7 +3,11 @@ import { InferenceSession } from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { buildDecoder, GptConfig } from '../../lib/model/gpt';
 import { gptWeightSpecs, GptWeights, initialWeights } from '../../lib/model/gpt-weights';
-import { erf, gptLogits, gptLossAndGrads, LmSequence, trainGpt } from '../../lib/model/gpt-train';
+import { erf, gptLogits, gptLossAndGrads, LmSequence, PretrainState, trainGpt, trainGptAsync } from '../../lib/model/gpt-train';
+import { readPretrainCheckpoint, writePretrainCheckpoint } from '../../lib/model/pretrain-checkpoint';
+import { LocalArtifactStore } from '../../lib/store/artifact-store';
+import type { ArtifactIO } from '../../lib/store/io';
+import { tempDir } from '../helpers/tmp';
 import { BuiltinTokenizer } from '../../lib/model/tokenizers';
 import { Rng } from '../../lib/rng';
 import { decoderLogits, maxAbsDiff } from '../helpers/decoder';
@@ -163,6 +167,48 @@ describe('GPT pretraining in TypeScript (lib/model/gpt-train, gpt-weights)', fun
       const c = trainGpt(cfg, initialWeights(cfg), sequences, { ...short, seed: 3 }).weights;
       for (const [name, x] of a) assert.deepEqual(Buffer.from(x.buffer), Buffer.from(b.get(name)!.buffer), name);
       assert.notDeepEqual(Buffer.from(a.get('h.0.attn.q.weight')!.buffer), Buffer.from(c.get('h.0.attn.q.weight')!.buffer));
+    });
+
+    it('resumes from a checkpoint artifact with the same weight bytes and losses as an uninterrupted run (killed at step 17, resumed at 14)', async () => {
+      // 12 sequences, batches of 5: epochs end inside batches, so the sampler state is mid-epoch at every checkpoint
+      const short = { ...opts, steps: 23, batchSize: 5 };
+      const dir = tempDir('pretrain-ckpt');
+      const store = new LocalArtifactStore(dir.path);
+      const lineage = { experimentId: 'e', stage: 'prepare', producer: 'test', configHash: 'c', codeVersion: 'v', parents: [] };
+      const io: ArtifactIO = { write: (t, schema, parents, extra) => store.put(t, schema, { ...lineage, parents, extra }), read: (ref) => store.get(ref) };
+      try {
+        const saved: string[] = [];
+        const onCheckpoint = async (s: PretrainState) => void saved.push((await writePretrainCheckpoint(io, cfg, s)).sha256);
+        const full = await trainGptAsync(cfg, initialWeights(cfg), sequences, { ...short, checkpointEvery: 7, onCheckpoint });
+        assert.equal(saved.length, 3, 'checkpoints after steps 7, 14 and 21, none after the last');
+        for (const [name, x] of trainGpt(cfg, initialWeights(cfg), sequences, short).weights) assert.deepEqual(Buffer.from(x.buffer), Buffer.from(full.weights.get(name)!.buffer), `${name}: checkpoints change nothing`);
+
+        const ac = new AbortController();
+        const last: string[] = [];
+        const killed = trainGptAsync(cfg, initialWeights(cfg), sequences, {
+          ...short,
+          checkpointEvery: 7,
+          signal: ac.signal,
+          onStep: (step) => step === 16 && ac.abort(new Error('killed')),
+          onCheckpoint: async (s) => void last.push((await writePretrainCheckpoint(io, cfg, s)).sha256),
+        });
+        await assert.rejects(killed, /killed/);
+        assert.deepEqual(last, saved.slice(0, 2), 'the killed run wrote the same checkpoint bytes');
+        const resume = await readPretrainCheckpoint(io, cfg, { sha256: last[1], schema: 'model.pretrain-checkpoint@1' });
+        assert.equal(resume.step, 14);
+        const again: string[] = [];
+        const resumed = await trainGptAsync(cfg, initialWeights(cfg), sequences, { ...short, resume, checkpointEvery: 7, onCheckpoint: async (s) => void again.push((await writePretrainCheckpoint(io, cfg, s)).sha256) });
+        assert.deepEqual(again, saved.slice(2), 'the resumed run wrote the uninterrupted run\'s later checkpoint');
+        assert.deepEqual(resumed.losses, full.losses);
+        for (const [name, x] of full.weights) assert.deepEqual(Buffer.from(resumed.weights.get(name)!.buffer), Buffer.from(x.buffer), name);
+        // resuming from the last step returns its weights at once
+        const done = trainGpt(cfg, initialWeights(cfg), sequences, { ...short, steps: 14, resume });
+        assert.deepEqual(done.losses, full.losses.slice(0, 14));
+        assert.throws(() => trainGpt(cfg, initialWeights(cfg), sequences, { ...short, steps: 10, resume }), /resume\.step must be an integer in 0…10/);
+        assert.throws(() => trainGpt(cfg, initialWeights(cfg), sequences.slice(1), { ...short, resume }), /order must be a permutation of 0…10/);
+      } finally {
+        dir.cleanup();
+      }
     });
   });
 });

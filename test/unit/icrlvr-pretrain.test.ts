@@ -45,4 +45,11 @@ describe('In-Context RLVR pretraining corpus', () => {
     assert.equal(parseConfig('icrlvr', { ...base, model: { build: { vocab: 104, dModel: 8, nLayer: 1, nHead: 2, dFf: 16, maxPos: 64, seed: 1 } } }).pretrain!.lr, 0.003);
     assert.throws(() => parseConfig('icrlvr', { ...base, model: { dir: '/m' } }), (e: Error) => e instanceof DlabInputError && /pretrain/.test(e.message));
   });
+
+  it('pretrain.checkpointEvery: absent unless given (config hashes of earlier runs unchanged); 0 is refused naming the field', () => {
+    const base = { mode: 'rlvr', seed: 1, steps: 1, questionsPerStep: 1, model: { build: { vocab: 104, dModel: 8, nLayer: 1, nHead: 2, dFf: 16, maxPos: 64, seed: 1 } }, task: { type: 'arithmetic', digits: 1, trainQuestions: 2, heldOutQuestions: 1, demoPool: 1 } };
+    assert.ok(!('checkpointEvery' in parseConfig('icrlvr', { ...base, pretrain: { steps: 1 } }).pretrain!));
+    assert.equal(parseConfig('icrlvr', { ...base, pretrain: { steps: 1, checkpointEvery: 7 } }).pretrain!.checkpointEvery, 7);
+    assert.throws(() => parseConfig('icrlvr', { ...base, pretrain: { steps: 1, checkpointEvery: 0 } }), (e: Error) => e instanceof DlabInputError && /pretrain\.checkpointEvery/.test(e.message));
+  });
 });
