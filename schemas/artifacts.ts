@@ -118,7 +118,7 @@ export const ICRLVR_ROLLOUTS = define('icrlvr.rollouts', 1, 'sampled completions
   stream: 'int32',
 });
 
-export const ICRLVR_SCORED = define('icrlvr.scored', 1, 'the audit record of each rollout: reward, process score, Evidence Gain per demo and mean, advantage, kept/dropped', {
+const SCORED_COLUMNS = {
   ...ROLLOUT_COLUMNS,
   logprob_sum: 'float64',
   logprob_mean: 'float64',
@@ -130,17 +130,33 @@ export const ICRLVR_SCORED = define('icrlvr.scored', 1, 'the audit record of eac
   eg_token_mean: 'float64',
   advantage: 'float64',
   kept: 'uint8',
+} as const;
+
+/** Version 1, still read (its rows' outcome is derived from reward and process score). */
+export const ICRLVR_SCORED_V1 = define('icrlvr.scored', 1, 'the audit record of each rollout: reward, process score, Evidence Gain per demo and mean, advantage, kept/dropped', SCORED_COLUMNS);
+
+export const ICRLVR_SCORED = define('icrlvr.scored', 2, 'the audit record of each rollout: reward, process score, Evidence Gain per demo and mean, advantage, kept/dropped, outcome (sound | lucky | incorrect | unchecked: lib/icrlvr/outcome.ts)', {
+  ...SCORED_COLUMNS,
+  outcome: 'utf8',
 });
 
-export const ICRLVR_EVAL = define('icrlvr.eval', 1, 'held-out evaluation: per question, k samples at the eval temperature', {
+const EVAL_COLUMNS = {
   step: 'int32',
   question_id: 'utf8',
   samples: 'int32',
   correct: 'int32',
   process_score_correct: 'float64',
+} as const;
+
+/** Version 1, still read (no lucky column). */
+export const ICRLVR_EVAL_V1 = define('icrlvr.eval', 1, 'held-out evaluation: per question, k samples at the eval temperature', EVAL_COLUMNS);
+
+export const ICRLVR_EVAL = define('icrlvr.eval', 2, 'held-out evaluation: per question, k samples at the eval temperature; lucky = right answers with a wrong or missing step', {
+  ...EVAL_COLUMNS,
+  lucky: 'int32',
 });
 
-export const ICRLVR_COMPARISON = define('icrlvr.comparison', 1, 'a sweep: one row per mode, seed and evaluation step', {
+const COMPARISON_COLUMNS = {
   mode: 'utf8',
   seed: 'int32',
   step: 'int32',
@@ -150,6 +166,18 @@ export const ICRLVR_COMPARISON = define('icrlvr.comparison', 1, 'a sweep: one ro
   eg_correct: 'float64',
   eg_incorrect: 'float64',
   reward_mean: 'float64',
+} as const;
+
+/** Version 1, still read. */
+export const ICRLVR_COMPARISON_V1 = define('icrlvr.comparison', 1, 'a sweep: one row per mode, seed and evaluation step', COMPARISON_COLUMNS);
+
+export const ICRLVR_COMPARISON = define('icrlvr.comparison', 2, 'a sweep: one row per mode, seed and evaluation step; with the shares of right answers reached by luck (training, held-out) and Evidence Gain of sound vs lucky correct rollouts', {
+  ...COMPARISON_COLUMNS,
+  lucky_share_correct: 'float64',
+  held_out_lucky_share_correct: 'float64',
+  eg_sound: 'float64',
+  eg_lucky: 'float64',
+  eg_luck_auc: 'float64',
 });
 
 // ---- GORACS coreset selection -------------------------------------------------------------

@@ -28,6 +28,11 @@ export type IcrlvrMetrics = {
   rewardMean?: number;
   egCorrectMean?: number | null;
   egIncorrectMean?: number | null;
+  /** of the last step's right training answers, the share reached by luck (a wrong or missing step); of the last evaluation's right held-out answers */
+  luckyShareCorrect?: number | null;
+  heldOutLuckyShareCorrect?: number | null;
+  /** the last step's Evidence Gain as a classifier of sound vs lucky correct rollouts (AUC; null: a class absent) */
+  egLuckAuc?: number | null;
 };
 
 /** One held-out evaluation of an In-Context RLVR run, with the training figures of its step. */
@@ -39,6 +44,16 @@ export interface IcrlvrEvaluation {
   rewardMean: number | null;
   egCorrectMean: number | null;
   egIncorrectMean: number | null;
+  /** held-out: of the right answers, the share with a wrong or missing step (absent in runs recorded before it was measured) */
+  heldOutLuckyShareCorrect?: number | null;
+  /** the step's training rollouts (sampling round 0): outcome shares and EG of sound vs lucky correct ones (lib/icrlvr/outcome.ts) */
+  soundShare?: number | null;
+  luckyShare?: number | null;
+  luckyShareCorrect?: number | null;
+  egSoundMean?: number | null;
+  egLuckyMean?: number | null;
+  egLuckAuc?: number | null;
+  egLuckPairs?: number | null;
 }
 
 /** The selection methods GORACS is compared with. */

@@ -2,6 +2,7 @@ import { continueAsNew, executeChild, patched, workflowInfo } from '@temporalio/
 import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
+import type { ScoringStats } from '../lib/icrlvr/engine';
 import { localStep, localSteps, NamedArtifact, RunStatusOf, RunTracker, routedActivities, shortActivities, stageActivities } from './run-state';
 import type { IcrlvrMetrics } from '../schemas/status';
 import type { QueueMap } from '../lib/queues';
@@ -48,7 +49,7 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
   let refs: IcrlvrRefs;
   let checkpoint: ArtifactRef;
   let reference: ArtifactRef;
-  let latest: { rewardMean: number; egCorrectMean: number | null; egIncorrectMean: number | null } | undefined;
+  let latest: Pick<ScoringStats, 'rewardMean' | 'egCorrectMean' | 'egIncorrectMean'> & Partial<ScoringStats> | undefined;
 
   const evaluate = async (step: number) => {
     await run.enter('evaluate', step);
@@ -62,6 +63,15 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
       rewardMean: latest?.rewardMean ?? null,
       egCorrectMean: latest?.egCorrectMean ?? null,
       egIncorrectMean: latest?.egIncorrectMean ?? null,
+      // measured since outcomes are recorded (older activity results lack them: null)
+      heldOutLuckyShareCorrect: e.stats.luckyShareCorrect ?? null,
+      soundShare: latest?.soundShare ?? null,
+      luckyShare: latest?.luckyShare ?? null,
+      luckyShareCorrect: latest?.luckyShareCorrect ?? null,
+      egSoundMean: latest?.egSoundMean ?? null,
+      egLuckyMean: latest?.egLuckyMean ?? null,
+      egLuckAuc: latest?.egLuckAuc ?? null,
+      egLuckPairs: latest?.egLuckPairs ?? null,
     };
     evaluations.push(summary);
     Object.assign(metrics, {
@@ -69,6 +79,7 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
       heldOutAccuracy: summary.avgAtK,
       passAtK: summary.passAtK,
       processScoreCorrect: summary.processScoreCorrect,
+      heldOutLuckyShareCorrect: summary.heldOutLuckyShareCorrect,
     });
     if (step === 0) metrics.initialHeldOutAccuracy = summary.avgAtK;
   };
@@ -118,8 +129,13 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
       run.record('scored', s.outputs.scored, true);
       keptGroups += s.stats.keptGroups;
       if (round === 0) {
-        latest = { rewardMean: s.stats.rewardMean, egCorrectMean: s.stats.egCorrectMean, egIncorrectMean: s.stats.egIncorrectMean };
-        Object.assign(metrics, { rewardMean: latest.rewardMean, egCorrectMean: latest.egCorrectMean, egIncorrectMean: latest.egIncorrectMean });
+        latest = s.stats;
+        Object.assign(metrics, {
+          rewardMean: latest.rewardMean,
+          egCorrectMean: latest.egCorrectMean,
+          egIncorrectMean: latest.egIncorrectMean,
+          ...(latest.luckyShareCorrect !== undefined ? { luckyShareCorrect: latest.luckyShareCorrect, egLuckAuc: latest.egLuckAuc ?? null } : {}),
+        });
       }
       if (keptGroups >= cfg.questionsPerStep) break;
     }

@@ -12,6 +12,7 @@ import { PROMPT_TEMPLATES, pickDemos, renderBaselinePrompt, renderEvidencePrompt
 import { verifyAnswer } from '../tasks/verifier';
 import { Question, TaskData } from './data';
 import { RolloutRow, ScoredRow, promptHash, readRollouts, readScored, rolloutsTable, scoredTable } from './records';
+import { egVsLuck, outcomeShares, rolloutOutcome } from './outcome';
 import { streamOf } from './streams';
 import { metrics } from '../metrics';
 
@@ -129,6 +130,15 @@ export interface ScoringStats {
   egCorrectMean: number | null;
   egIncorrectMean: number | null;
   processScoreCorrect: number | null;
+  /** shares of the round's rollouts by outcome (lib/icrlvr/outcome.ts), and of its right answers reached by luck */
+  soundShare: number;
+  luckyShare: number;
+  luckyShareCorrect: number | null;
+  /** Evidence Gain of the sound vs the lucky correct rollouts: means, AUC, and nSound · nLucky (to pool AUCs over steps) */
+  egSoundMean: number | null;
+  egLuckyMean: number | null;
+  egLuckAuc: number | null;
+  egLuckPairs: number;
 }
 
 /**
@@ -182,18 +192,20 @@ export async function scoreRollouts(
     const egTok = egDemos.reduce((s, _, d) => s + eg[d] / Math.max(1, evidence[i * K + d].target.length), 0) / Math.max(1, K);
     egMean[i] = eg.reduce((a, b) => a + b, 0) / Math.max(1, K);
     const lpSum = r.logprobs.reduce((a, b) => a + b, 0);
+    const ps = data.processScore ? data.processScore(q, r.completion) : NaN;
     return {
       ...r,
       logprobSum: lpSum,
       logprobMean: r.logprobs.length ? lpSum / r.logprobs.length : 0,
       reward,
-      processScore: data.processScore ? data.processScore(q, r.completion) : NaN,
+      processScore: ps,
       egDemoIds: egDemos.map((D) => D.id).join(','),
       eg,
       egMean: egMean[i],
       egTokenMean: egTok,
       advantage: 0,
       kept: 1,
+      outcome: rolloutOutcome(reward, ps),
     };
   });
   const shaped = cfg.mode === 'eg-weighted' ? egWeightedRewards(rewards, egMean, G, cfg.egClip) : rewards;
@@ -214,6 +226,8 @@ function meanOf(xs: number[]): number | null {
 export function scoringStats(rows: ScoredRow[], G: number): ScoringStats {
   const correct = rows.filter((r) => r.reward === 1);
   const incorrect = rows.filter((r) => r.reward !== 1);
+  const shares = outcomeShares(rows.map((r) => r.outcome));
+  const luck = egVsLuck(rows);
   return {
     rollouts: rows.length,
     groups: rows.length / G,
@@ -222,6 +236,13 @@ export function scoringStats(rows: ScoredRow[], G: number): ScoringStats {
     egCorrectMean: meanOf(correct.map((r) => r.egMean)),
     egIncorrectMean: meanOf(incorrect.map((r) => r.egMean)),
     processScoreCorrect: meanOf(correct.map((r) => r.processScore).filter((x) => !Number.isNaN(x))),
+    soundShare: shares.sound,
+    luckyShare: shares.lucky,
+    luckyShareCorrect: shares.luckyOfCorrect,
+    egSoundMean: luck.egSoundMean,
+    egLuckyMean: luck.egLuckyMean,
+    egLuckAuc: luck.auc,
+    egLuckPairs: luck.pairs,
   };
 }
 
@@ -235,6 +256,8 @@ export interface EvalStats {
   avgAtK: number;
   passAtK: number;
   processScoreCorrect: number | null;
+  /** of the right held-out answers, the share with a wrong or missing step (null: none right, or no checkable steps) */
+  luckyShareCorrect: number | null;
 }
 
 /** k samples per held-out question (no demonstrations) at the eval temperature / top-p. */
@@ -249,6 +272,7 @@ export async function evaluateHeldOut(
   const k = cfg.evalSamples;
   const jobs = data.heldOut.flatMap((q, qi) => Array.from({ length: k }, (_, j) => ({ q, stream: streamOf('eval', qi, j) })));
   const correct = new Int32Array(data.heldOut.length);
+  const lucky = new Int32Array(data.heldOut.length);
   const psSum = new Float64Array(data.heldOut.length);
   for (let s = 0; s < jobs.length; s += cfg.batchSize) {
     const part = jobs.slice(s, s + cfg.batchSize);
@@ -259,8 +283,10 @@ export async function evaluateHeldOut(
     part.forEach((j, i) => {
       const qi = Math.floor((s + i) / k);
       if (verifyAnswer(gens[i].text, j.q.answer)) {
+        const ps = data.processScore ? data.processScore(j.q, gens[i].text) : NaN;
         correct[qi] += 1;
-        psSum[qi] += data.processScore ? data.processScore(j.q, gens[i].text) : 0;
+        psSum[qi] += Number.isNaN(ps) ? 0 : ps;
+        if (rolloutOutcome(1, ps) === 'lucky') lucky[qi] += 1;
       }
     });
   }
@@ -272,6 +298,7 @@ export async function evaluateHeldOut(
     samples: new Int32Array(data.heldOut.length).fill(k),
     correct,
     process_score_correct: psCorrect,
+    lucky,
   });
   const output = await io.write(table, ICRLVR_EVAL, parents);
   return {
@@ -280,6 +307,7 @@ export async function evaluateHeldOut(
       avgAtK: totalCorrect / (k * data.heldOut.length),
       passAtK: meanPassAtK(correct, k, k),
       processScoreCorrect: data.processScore && totalCorrect ? psSum.reduce((a, b) => a + b, 0) / totalCorrect : null,
+      luckyShareCorrect: data.processScore && totalCorrect ? lucky.reduce((a, b) => a + b, 0) / totalCorrect : null,
     },
   };
 }

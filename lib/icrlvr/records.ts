@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Table } from 'apache-arrow';
 import type { IcrlvrEvaluation } from '../../schemas/status';
 import { listColumn, readLists, readNumbers, tableFromColumns } from '../store/columns';
+import { Outcome, rolloutOutcome } from './outcome';
 
 /** One sampled completion (a row of icrlvr.rollouts@1). */
 export interface RolloutRow {
@@ -19,7 +20,7 @@ export interface RolloutRow {
   stream: number;
 }
 
-/** A scored rollout: the audit record of icrlvr.scored@1. */
+/** A scored rollout: the audit record of icrlvr.scored@2 (@1 rows read with their outcome derived). */
 export interface ScoredRow extends RolloutRow {
   logprobSum: number;
   logprobMean: number;
@@ -31,6 +32,8 @@ export interface ScoredRow extends RolloutRow {
   egTokenMean: number;
   advantage: number;
   kept: number;
+  /** sound | lucky | incorrect | unchecked (lib/icrlvr/outcome.ts) */
+  outcome: Outcome;
 }
 
 export const promptHash = (prompt: string) => createHash('sha256').update(prompt).digest('hex').slice(0, 16);
@@ -97,6 +100,7 @@ export function scoredTable(rows: ScoredRow[]): Table {
     eg_token_mean: f64((r) => r.egTokenMean),
     advantage: f64((r) => r.advantage),
     kept: Uint8Array.from(rows, (r) => r.kept),
+    outcome: rows.map((r) => r.outcome),
   });
 }
 
@@ -107,6 +111,8 @@ export function readScored(t: Table): ScoredRow[] {
   );
   const egIds = strings(t, 'eg_demo_ids');
   const eg = lists(t, 'eg');
+  // icrlvr.scored@1 has no outcome column: the same rule on its reward and process score
+  const outcome = t.getChild('outcome') ? (strings(t, 'outcome') as Outcome[]) : reward.map((x, i) => rolloutOutcome(x, ps[i]));
   return base.map((r, i) => ({
     ...r,
     logprobSum: sum[i],
@@ -119,13 +125,16 @@ export function readScored(t: Table): ScoredRow[] {
     egTokenMean: egTok[i],
     advantage: adv[i],
     kept: kept[i],
+    outcome: outcome[i],
   }));
 }
 
 /**
- * A sweep's comparison (icrlvr.comparison@1): one row per run (mode, seed) and evaluation step
- * with the held-out avg@k, pass@k, process score of correct answers, and the step's mean
- * Evidence Gain of correct / incorrect rollouts and mean reward (NaN where not measured).
+ * A sweep's comparison (icrlvr.comparison@2): one row per run (mode, seed) and evaluation step
+ * with the held-out avg@k, pass@k, process score of correct answers and share of them reached
+ * by luck, and the step's training figures: mean reward, mean Evidence Gain of correct /
+ * incorrect rollouts, share of right answers reached by luck, EG of sound / lucky correct
+ * rollouts and its AUC (NaN where not measured).
  */
 export function comparisonTable(runs: { mode: string; seed: number; evaluations: IcrlvrEvaluation[] }[]): Table {
   const rows = runs.flatMap((r) => r.evaluations.map((e) => ({ ...e, mode: r.mode, seed: r.seed })));
@@ -140,5 +149,10 @@ export function comparisonTable(runs: { mode: string; seed: number; evaluations:
     eg_correct: num((e) => e.egCorrectMean),
     eg_incorrect: num((e) => e.egIncorrectMean),
     reward_mean: num((e) => e.rewardMean),
+    lucky_share_correct: num((e) => e.luckyShareCorrect ?? null),
+    held_out_lucky_share_correct: num((e) => e.heldOutLuckyShareCorrect ?? null),
+    eg_sound: num((e) => e.egSoundMean ?? null),
+    eg_lucky: num((e) => e.egLuckyMean ?? null),
+    eg_luck_auc: num((e) => e.egLuckAuc ?? null),
   });
 }

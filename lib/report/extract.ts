@@ -23,19 +23,27 @@ export function icrlvrEvalPoint(t: Table): IcrlvrEvalPoint {
   const samples = readNumbers(t, 'samples');
   const correct = readNumbers(t, 'correct');
   const ps = readNumbers(t, 'process_score_correct');
+  const lucky = t.getChild('lucky') ? readNumbers(t, 'lucky') : undefined; // icrlvr.eval@2
   let k = 0;
   let c = 0;
   let psSum = 0;
+  let l = 0;
+  let checked = false;
   for (let i = 0; i < t.numRows; i++) {
     k += samples[i];
     c += correct[i];
-    if (correct[i] > 0 && Number.isFinite(ps[i])) psSum += ps[i] * correct[i];
+    if (correct[i] > 0 && Number.isFinite(ps[i])) {
+      psSum += ps[i] * correct[i];
+      checked = true;
+    }
+    if (lucky) l += lucky[i];
   }
   return {
     step: t.numRows ? step[0] : 0,
     avgAtK: k ? c / k : NaN,
     passAtK: t.numRows ? meanPassAtK(correct, samples[0], samples[0]) : NaN,
     processScoreCorrect: c ? psSum / c : null,
+    luckyShareCorrect: lucky && c && checked ? l / c : null,
   };
 }
 
@@ -47,12 +55,28 @@ export function icrlvrEvalPoint(t: Table): IcrlvrEvalPoint {
 export function icrlvrTrainingPoint(t: Table, groupSize: number): IcrlvrTrainingPoint & { round: number } {
   const rows = readScored(t);
   const s = scoringStats(rows, groupSize);
-  return { step: rows[0]?.step ?? 0, round: rows[0]?.round ?? 0, rewardMean: s.rewardMean, egCorrectMean: s.egCorrectMean, egIncorrectMean: s.egIncorrectMean };
+  return {
+    step: rows[0]?.step ?? 0,
+    round: rows[0]?.round ?? 0,
+    rewardMean: s.rewardMean,
+    egCorrectMean: s.egCorrectMean,
+    egIncorrectMean: s.egIncorrectMean,
+    soundShare: s.soundShare,
+    luckyShare: s.luckyShare,
+    egSoundMean: s.egSoundMean,
+    egLuckyMean: s.egLuckyMean,
+    egLuckAuc: s.egLuckAuc,
+  };
 }
 
 /** `icrlvr.comparison@1` → rows (NaN → null). */
 export function sweepRows(t: Table): SweepRow[] {
   const mode = strings(t, 'mode');
+  // icrlvr.comparison@2's luck columns (absent in @1: null)
+  const col = (c: string) => (t.getChild(c) ? readNumbers(t, c) : undefined);
+  const [lsc, hlsc, egS, egL, auc] = ['lucky_share_correct', 'held_out_lucky_share_correct', 'eg_sound', 'eg_lucky', 'eg_luck_auc'].map(col);
+  const at = (v: ArrayLike<number> | undefined, i: number) => (v ? finite(v[i]) : null);
+  const luck = (i: number) => ({ luckyShareCorrect: at(lsc, i), heldOutLuckyShareCorrect: at(hlsc, i), egSound: at(egS, i), egLucky: at(egL, i), egLuckAuc: at(auc, i) });
   const [seed, step, avg, pass, ps, egC, egI, reward] = ['seed', 'step', 'avg_at_k', 'pass_at_k', 'process_score_correct', 'eg_correct', 'eg_incorrect', 'reward_mean'].map((c) => readNumbers(t, c));
   return mode.map((m, i) => ({
     mode: m,
@@ -64,6 +88,7 @@ export function sweepRows(t: Table): SweepRow[] {
     egCorrect: finite(egC[i]),
     egIncorrect: finite(egI[i]),
     rewardMean: finite(reward[i]),
+    ...luck(i),
   }));
 }
 

@@ -62,6 +62,20 @@ export function icrlvrFigures(runs: RunDescription[]): Figure[] {
       { run: r.id, step: t.step, rollouts: 'incorrect', eg: t.egIncorrectMean },
     ]).filter((p) => p.eg !== null && Number.isFinite(p.eg)),
   );
+  // correct-by-luck: the round's rollouts by outcome (training) and the held-out right answers
+  const luck: Row[] = withData.flatMap((r) => [
+    ...r.icrlvr!.training.flatMap((t) => [
+      { run: r.id, step: t.step, share: 'train: sound', value: t.soundShare },
+      { run: r.id, step: t.step, share: 'train: lucky', value: t.luckyShare },
+    ]),
+    ...r.icrlvr!.evaluations.map((e) => ({ run: r.id, step: e.step, share: 'held-out: lucky of correct', value: e.luckyShareCorrect })),
+  ]).filter((p) => p.value !== null && p.value !== undefined && Number.isFinite(p.value));
+  const egLuck: Row[] = withData.flatMap((r) =>
+    r.icrlvr!.training.flatMap((t) => [
+      { run: r.id, step: t.step, rollouts: 'sound', eg: t.egSoundMean },
+      { run: r.id, step: t.step, rollouts: 'lucky', eg: t.egLuckyMean },
+    ]).filter((p) => p.eg !== null && p.eg !== undefined && Number.isFinite(p.eg)),
+  );
   const runSeries = { series: 'run', seriesTitle: 'run' };
   const k = withData.map((r) => (r.config as { evalSamples?: number } | null)?.evalSamples).find((x) => x !== undefined) ?? 'k';
   return [
@@ -91,6 +105,30 @@ export function icrlvrFigures(runs: RunDescription[]): Figure[] {
         ? lines('Evidence Gain: correct vs incorrect', eg, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', ...runSeries, dash: 'rollouts' })
         : lines('Evidence Gain: correct vs incorrect', eg, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', series: 'rollouts', seriesTitle: 'rollouts' }),
     },
+    ...(luck.length
+      ? [
+          {
+            name: 'icrlvr-correct-by-luck',
+            title: 'Correct by luck',
+            caption: 'training rollouts (first sampling round) that are right with every step right (sound) or right with a wrong or missing step (lucky), as shares of all rollouts; and the share of right held-out answers that are lucky',
+            spec: many
+              ? lines('Correct by luck', luck, { x: 'step', xTitle: 'step', y: 'value', yTitle: 'share', ...runSeries, dash: 'share', unit: true })
+              : lines('Correct by luck', luck, { x: 'step', xTitle: 'step', y: 'value', yTitle: 'share', series: 'share', seriesTitle: 'share', unit: true }),
+          },
+        ]
+      : []),
+    ...(egLuck.length
+      ? [
+          {
+            name: 'icrlvr-evidence-gain-luck',
+            title: 'Evidence Gain of sound vs lucky correct rollouts',
+            caption: 'mean EG per step of the right training rollouts with every step right (sound) and with a wrong or missing step (lucky): the paper’s mechanism is a gap between the two',
+            spec: many
+              ? lines('Evidence Gain: sound vs lucky', egLuck, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', ...runSeries, dash: 'rollouts' })
+              : lines('Evidence Gain: sound vs lucky', egLuck, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', series: 'rollouts', seriesTitle: 'rollouts' }),
+          },
+        ]
+      : []),
   ];
 }
 
@@ -100,6 +138,8 @@ const SWEEP_METRICS: [keyof NonNullable<RunDescription['sweep']>['rows'][number]
   ['rewardMean', 'train reward'],
   ['egCorrect', 'EG correct'],
   ['egIncorrect', 'EG incorrect'],
+  ['luckyShareCorrect', 'train: lucky of correct'],
+  ['egLuckAuc', 'EG-vs-luck AUC'],
 ];
 
 /** A sweep's comparison per mode: mean over seeds (line) and each seed (points), one panel per metric. */

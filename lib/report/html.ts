@@ -146,6 +146,11 @@ function sweepTable(rows: SweepRow[]): string {
     ['rewardMean', 'train reward'],
     ['egCorrect', 'EG correct'],
     ['egIncorrect', 'EG incorrect'],
+    ['luckyShareCorrect', 'train: lucky of correct'],
+    ['heldOutLuckyShareCorrect', 'held-out: lucky of correct'],
+    ['egSound', 'EG sound'],
+    ['egLucky', 'EG lucky'],
+    ['egLuckAuc', 'EG-vs-luck AUC'],
   ];
   const body = keys
     .map((k) => k.split('\u0000'))

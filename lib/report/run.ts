@@ -52,23 +52,31 @@ export interface ActivityAttempt {
 /** The fields of an attempt a report renders. */
 export type ReportAttempt = Omit<ActivityAttempt, 'runId' | 'inputs' | 'outputs'>;
 
-/** A held-out evaluation of an icrlvr run (from its `icrlvr.eval@1` artifact). */
+/** A held-out evaluation of an icrlvr run (from its `icrlvr.eval` artifact). */
 export interface IcrlvrEvalPoint {
   step: number;
   avgAtK: number;
   passAtK: number;
   processScoreCorrect: number | null;
+  /** of the right answers, the share with a wrong or missing step (null: none right, or eval@1) */
+  luckyShareCorrect: number | null;
 }
 
-/** The first sampling round of an icrlvr training step (from its `icrlvr.scored@1` artifact). */
+/** The first sampling round of an icrlvr training step (from its `icrlvr.scored` artifact). */
 export interface IcrlvrTrainingPoint {
   step: number;
   rewardMean: number;
   egCorrectMean: number | null;
   egIncorrectMean: number | null;
+  /** outcome shares of the round's rollouts (lib/icrlvr/outcome.ts) */
+  soundShare: number;
+  luckyShare: number;
+  egSoundMean: number | null;
+  egLuckyMean: number | null;
+  egLuckAuc: number | null;
 }
 
-/** A row of an `icrlvr.comparison@1` table. */
+/** A row of an `icrlvr.comparison` table (@1 rows have no luck columns: null). */
 export interface SweepRow {
   mode: string;
   seed: number;
@@ -79,6 +87,11 @@ export interface SweepRow {
   egCorrect: number | null;
   egIncorrect: number | null;
   rewardMean: number | null;
+  luckyShareCorrect: number | null;
+  heldOutLuckyShareCorrect: number | null;
+  egSound: number | null;
+  egLucky: number | null;
+  egLuckAuc: number | null;
 }
 
 /** A row of a `goracs.eval@1` table. */

@@ -31,8 +31,8 @@ function icrlvrRun(id: string, lr: number, acc: number[]): RunDescription {
     ],
     attempts: attempts('2026-01-01T00:00:00.000Z'),
     icrlvr: {
-      evaluations: acc.map((a, i) => ({ step: 2 * i, avgAtK: a, passAtK: Math.min(1, 2 * a), processScoreCorrect: null })),
-      training: [1, 2, 3, 4].map((step) => ({ step, rewardMean: 0.1 * step, egCorrectMean: -20 + step, egIncorrectMean: step === 2 ? null : -25 })),
+      evaluations: acc.map((a, i) => ({ step: 2 * i, avgAtK: a, passAtK: Math.min(1, 2 * a), processScoreCorrect: null, luckyShareCorrect: null })),
+      training: [1, 2, 3, 4].map((step) => ({ step, rewardMean: 0.1 * step, egCorrectMean: -20 + step, egIncorrectMean: step === 2 ? null : -25, soundShare: 0.05 * step, luckyShare: 0.1, egSoundMean: -2, egLuckyMean: -6, egLuckAuc: 0.7 })),
     },
   };
 }
@@ -82,7 +82,7 @@ const sweepRun: RunDescription = {
   attempts: [],
   sweep: {
     rows: ['rlvr', 'icrlvr'].flatMap((mode) =>
-      [1, 2].flatMap((seed) => [0, 2].map((step) => ({ mode, seed, step, avgAtK: 0.1 * seed, passAtK: 0.2, processScoreCorrect: null, egCorrect: -3, egIncorrect: -4, rewardMean: step ? 0.2 : null }))),
+      [1, 2].flatMap((seed) => [0, 2].map((step) => ({ mode, seed, step, avgAtK: 0.1 * seed, passAtK: 0.2, processScoreCorrect: null, egCorrect: -3, egIncorrect: -4, rewardMean: step ? 0.2 : null, luckyShareCorrect: 0.3, heldOutLuckyShareCorrect: 0.25, egSound: -2, egLucky: -5, egLuckAuc: 0.6 }))),
     ),
   },
 };
@@ -118,8 +118,8 @@ describe('dlab report: rendering (lib/report)', function () {
   });
   after(() => dir.cleanup());
 
-  it('one icrlvr run: learning curves (avg@k, pass@k, reward, EG correct vs incorrect) and its timeline', () => {
-    assert.deepEqual(single.figures.map((f) => f.name), ['icrlvr-heldout-accuracy', 'icrlvr-pass-at-k', 'icrlvr-reward-mean', 'icrlvr-evidence-gain', 'icr-a-timeline']);
+  it('one icrlvr run: learning curves (avg@k, pass@k, reward, EG correct vs incorrect, correct-by-luck shares, EG sound vs lucky) and its timeline', () => {
+    assert.deepEqual(single.figures.map((f) => f.name), ['icrlvr-heldout-accuracy', 'icrlvr-pass-at-k', 'icrlvr-reward-mean', 'icrlvr-evidence-gain', 'icrlvr-correct-by-luck', 'icrlvr-evidence-gain-luck', 'icr-a-timeline']);
     const acc = single.figures[0].spec as { data: { values: { step: number; avgAtK: number }[] } };
     assert.deepEqual(acc.data.values.map((v) => [v.step, v.avgAtK]), [[0, 0.1], [2, 0.2], [4, 0.15]]);
     const eg = single.figures[3].spec as { data: { values: { rollouts: string }[] } };
