@@ -16,13 +16,13 @@ import { verifyAnswer } from '../lib/tasks/verifier';
 import { parseConfig } from '../schemas/config';
 
 async function main() {
-  const variant = JSON.parse(process.argv[2] ?? '{}') as { digits?: number; minDigits?: number; steps?: number; memorised?: number; dModel?: number; nLayer?: number };
+  const variant = JSON.parse(process.argv[2] ?? '{}') as { digits?: number; minDigits?: number; steps?: number; memorised?: number; dModel?: number; nLayer?: number; demoPool?: number; lr?: number; temperature?: number };
   const cfg = parseConfig('icrlvr', {
     mode: 'rlvr',
     seed: 1,
     model: { build: { vocab: 104, dModel: variant.dModel ?? 64, nLayer: variant.nLayer ?? 2, nHead: 4, dFf: 256, maxPos: 160, seed: 1 } },
-    pretrain: { steps: variant.steps ?? 600, batchSize: 32, lr: 0.003, ...(variant.memorised !== undefined ? { memorised: variant.memorised } : {}) },
-    task: { type: 'arithmetic', digits: variant.digits ?? 2, minDigits: variant.minDigits ?? 2, trainQuestions: 60, heldOutQuestions: 20, demoPool: 20 },
+    pretrain: { steps: variant.steps ?? 600, batchSize: 32, lr: variant.lr ?? 0.003, ...(variant.memorised !== undefined ? { memorised: variant.memorised } : {}) },
+    task: { type: 'arithmetic', digits: variant.digits ?? 2, minDigits: variant.minDigits ?? 2, trainQuestions: 60, heldOutQuestions: 20, demoPool: variant.demoPool ?? 20 },
     steps: 1,
     questionsPerStep: 8,
     maxTokens: 40,
@@ -42,7 +42,7 @@ async function main() {
   for (let i = 0; i < data.train.length; i += 4) {
     const qs = data.train.slice(i, i + 4);
     const prompts = qs.flatMap((q) => Array.from({ length: k }, () => renderPrompt(q.question, null, PROMPT_TEMPLATES.compact)));
-    const gens = await policy.generate(prompts, { maxTokens: cfg.maxTokens, temperature: 1, topP: 1, topK: 0, stop: ['\n\n'], seed: 7, streams: prompts.map((_, j) => i * k + j) });
+    const gens = await policy.generate(prompts, { maxTokens: cfg.maxTokens, temperature: variant.temperature ?? 1, topP: 1, topK: 0, stop: ['\n\n'], seed: 7, streams: prompts.map((_, j) => i * k + j) });
     gens.forEach((g, j) => rows.push({ q: qs[Math.floor(j / k)], text: g.text }));
   }
   let correct = 0;

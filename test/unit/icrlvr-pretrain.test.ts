@@ -34,6 +34,17 @@ describe('In-Context RLVR pretraining corpus', () => {
     assert.ok(corpus.some((s) => text(s) === '7+8+1=16'));
   });
 
+  it('memorised 0.25: the sums of the first 15 of 60 training questions join as plain facts (no steps), nothing of the held-out questions', () => {
+    const withFacts = pretrainCorpus(data, tok, COMPACT_TEMPLATE, { memorised: 0.25 });
+    assert.equal(withFacts.length, corpus.length + 15);
+    const added = withFacts.slice(corpus.length);
+    assert.deepEqual(added.map(text), data.train.slice(0, 15).map((q) => `${q.question}${q.answer}`));
+    assert.deepEqual(added.map(target), data.train.slice(0, 15).map((q) => q.answer));
+    const heldOut = new Set(data.heldOut.map((q) => q.question));
+    for (const s of added) assert.ok(!heldOut.has(text(s).replace(/\d+$/, '')), text(s));
+    assert.deepEqual(pretrainCorpus(data, tok, COMPACT_TEMPLATE, { memorised: 0 }), corpus);
+  });
+
   it('traces are the demonstrations’ solutions only: no training or held-out question appears as a solved question', () => {
     const solved = new Set(corpus.slice(200).map((s) => text(s).split('\n\n').pop()!.split('\n')[0]));
     for (const q of [...data.train, ...data.heldOut]) assert.ok(!solved.has(q.question), q.question);
