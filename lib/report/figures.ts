@@ -49,6 +49,14 @@ function lines(title: string, values: Row[], o: { x: string; xTitle: string; y: 
   };
 }
 
+/**
+ * Lines split by the field `by` (e.g. correct vs incorrect rollouts): coloured by it for one run;
+ * for several runs coloured by run, `by` drawn as the dash.
+ */
+function split(many: boolean, title: string, values: Row[], o: { x: string; xTitle: string; y: string; yTitle: string; unit?: boolean }, by: string): VegaLiteSpec {
+  return many ? lines(title, values, { ...o, series: 'run', seriesTitle: 'run', dash: by }) : lines(title, values, { ...o, series: by, seriesTitle: by });
+}
+
 /** Learning curves of icrlvr runs, overlaid and coloured by run id when there are several. */
 export function icrlvrFigures(runs: RunDescription[]): Figure[] {
   const withData = runs.filter((r) => r.icrlvr);
@@ -101,9 +109,7 @@ export function icrlvrFigures(runs: RunDescription[]): Figure[] {
       name: 'icrlvr-evidence-gain',
       title: 'Evidence Gain of correct vs incorrect rollouts',
       caption: 'mean EG per step (first sampling round); only the gap between the two lines carries information',
-      spec: many
-        ? lines('Evidence Gain: correct vs incorrect', eg, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', ...runSeries, dash: 'rollouts' })
-        : lines('Evidence Gain: correct vs incorrect', eg, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', series: 'rollouts', seriesTitle: 'rollouts' }),
+      spec: split(many, 'Evidence Gain: correct vs incorrect', eg, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG' }, 'rollouts'),
     },
     ...(luck.length
       ? [
@@ -111,9 +117,7 @@ export function icrlvrFigures(runs: RunDescription[]): Figure[] {
             name: 'icrlvr-correct-by-luck',
             title: 'Correct by luck',
             caption: 'training rollouts (first sampling round) that are right with every step right (sound) or right with a wrong or missing step (lucky), as shares of all rollouts; and the share of right held-out answers that are lucky',
-            spec: many
-              ? lines('Correct by luck', luck, { x: 'step', xTitle: 'step', y: 'value', yTitle: 'share', ...runSeries, dash: 'share', unit: true })
-              : lines('Correct by luck', luck, { x: 'step', xTitle: 'step', y: 'value', yTitle: 'share', series: 'share', seriesTitle: 'share', unit: true }),
+            spec: split(many, 'Correct by luck', luck, { x: 'step', xTitle: 'step', y: 'value', yTitle: 'share', unit: true }, 'share'),
           },
         ]
       : []),
@@ -123,9 +127,7 @@ export function icrlvrFigures(runs: RunDescription[]): Figure[] {
             name: 'icrlvr-evidence-gain-luck',
             title: 'Evidence Gain of sound vs lucky correct rollouts',
             caption: 'mean EG per step of the right training rollouts with every step right (sound) and with a wrong or missing step (lucky): the paper’s mechanism is a gap between the two',
-            spec: many
-              ? lines('Evidence Gain: sound vs lucky', egLuck, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', ...runSeries, dash: 'rollouts' })
-              : lines('Evidence Gain: sound vs lucky', egLuck, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG', series: 'rollouts', seriesTitle: 'rollouts' }),
+            spec: split(many, 'Evidence Gain: sound vs lucky', egLuck, { x: 'step', xTitle: 'step', y: 'eg', yTitle: 'mean EG' }, 'rollouts'),
           },
         ]
       : []),
