@@ -12,6 +12,7 @@ import { BuiltinTokenizer } from '../lib/model/tokenizers/builtin';
 import { pretrainCorpus } from '../lib/icrlvr/pretrain';
 import { PROMPT_TEMPLATES } from '../lib/tasks/demos';
 import { comparisonTable } from '../lib/icrlvr/records';
+import { sweepSummary, SweepRunResult } from '../lib/icrlvr/summary';
 import { ArtifactRef } from '../lib/store/ref';
 import { DlabInputError } from '../lib/errors';
 import { chunkRef, ChunkRef } from '../lib/store/io';
@@ -223,11 +224,14 @@ export function icrlvrActivities(deps: ActivityDeps) {
       });
     },
 
-    /** A sweep's comparison table: one row per mode, seed and evaluation step. */
-    async icrlvrCompare(input: StageContext & { runs: { mode: string; seed: number; evaluations: EvalSummary[] }[] }) {
+    /**
+     * A sweep's comparison table (one row per mode, seed and evaluation step) and its summary:
+     * per mode, means over seeds with bootstrap intervals and paired differences to rlvr.
+     */
+    async icrlvrCompare(input: StageContext & { runs: SweepRunResult[] }) {
       return keepAlive(deps, async () => {
         const comparison = await artifactIO(deps, input).write(comparisonTable(input.runs), ICRLVR_COMPARISON, []);
-        return { outputs: { comparison } };
+        return { outputs: { comparison }, stats: { summary: sweepSummary(input.runs) } };
       });
     },
   };

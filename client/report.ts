@@ -3,6 +3,7 @@ import { Client } from '@temporalio/client';
 import { ArtifactStore } from '../lib/store/artifact-store';
 import { readStoredArtifact } from '../lib/store/catalog';
 import { buildReport, writeReport } from '../lib/report';
+import type { ModeSummary } from '../lib/icrlvr/summary';
 import { goracsEvalRows, icrlvrEvalPoint, icrlvrTrainingPoint, pooTrace, smokeSummary, sweepRows } from '../lib/report/extract';
 import type { IcrlvrTrainingPoint, ReportArtifact, RunDescription } from '../lib/report/run';
 import { completedOutputs, decodeFirst, fetchRunChain } from './events';
@@ -52,10 +53,11 @@ export async function describeRun(client: Client, store: ArtifactStore, id: stri
     }
   }
 
-  const tables = async (schema: string) => {
+  // the artifacts of one kind, every version (the extractors read each version's columns)
+  const tables = async (kind: string) => {
     const out: Table[] = [];
     for (const a of artifacts) {
-      if (a.schema !== schema || !a.lineage) continue;
+      if (!a.schema.startsWith(`${kind}@`) || !a.lineage) continue;
       try {
         out.push(await store.get(a));
       } catch (err) {
@@ -81,19 +83,22 @@ export async function describeRun(client: Client, store: ArtifactStore, id: stri
 
   if (kind === 'icrlvr') {
     const groupSize = (input?.config as { groupSize?: number } | undefined)?.groupSize ?? 1;
-    const evaluations = (await tables('icrlvr.eval@1')).map(icrlvrEvalPoint).sort((a, b) => a.step - b.step);
-    const training: IcrlvrTrainingPoint[] = (await tables('icrlvr.scored@1'))
+    const evaluations = (await tables('icrlvr.eval')).map(icrlvrEvalPoint).sort((a, b) => a.step - b.step);
+    const training: IcrlvrTrainingPoint[] = (await tables('icrlvr.scored'))
       .map((t) => icrlvrTrainingPoint(t, groupSize))
       .filter((p) => p.round === 0) // the workflow's metrics, too, come from a step's first sampling round
       .map(({ round: _round, ...p }) => p)
       .sort((a, b) => a.step - b.step);
     description.icrlvr = { evaluations, training };
   } else if (kind === 'icrlvr-sweep') {
-    description.sweep = { rows: (await tables('icrlvr.comparison@1')).flatMap(sweepRows) };
+    // the summary over seeds is in the sweep's result (its status query answers without it)
+    const result = status.state === 'completed' ? ((await client.workflow.getHandle(id).result().catch(() => undefined)) as { results?: { summary?: ModeSummary[] } } | undefined) : undefined;
+    const summary = result?.results?.summary;
+    description.sweep = { rows: (await tables('icrlvr.comparison')).flatMap(sweepRows), ...(summary ? { summary } : {}) };
   } else if (kind === 'goracs') {
-    description.goracs = { trace: (await tables('goracs.poo-trace@1')).flatMap(pooTrace), evaluation: (await tables('goracs.eval@1')).flatMap(goracsEvalRows) };
+    description.goracs = { trace: (await tables('goracs.poo-trace')).flatMap(pooTrace), evaluation: (await tables('goracs.eval')).flatMap(goracsEvalRows) };
   } else if (kind === 'smoke') {
-    description.smoke = { summary: (await tables('smoke.summary@1')).flatMap(smokeSummary) };
+    description.smoke = { summary: (await tables('smoke.summary')).flatMap(smokeSummary) };
   }
   return description;
 }

@@ -1,3 +1,4 @@
+import type { ModeSummary, SweepRunResult } from '../lib/icrlvr/summary';
 import type { EvalSummary } from '../lib/goracs/evaluate';
 import type { ArtifactRef } from '../lib/store/ref';
 
@@ -33,6 +34,11 @@ export type IcrlvrMetrics = {
   heldOutLuckyShareCorrect?: number | null;
   /** the last step's Evidence Gain as a classifier of sound vs lucky correct rollouts (AUC; null: a class absent) */
   egLuckAuc?: number | null;
+  /** the same pooled over the run's steps (lib/icrlvr/pool-luck.ts), with the right answers and sound × lucky pairs they are over */
+  luckyShareCorrectPooled?: number | null;
+  correctPooled?: number;
+  egLuckAucPooled?: number | null;
+  egLuckPairsPooled?: number;
 };
 
 /** One held-out evaluation of an In-Context RLVR run, with the training figures of its step. */
@@ -85,7 +91,11 @@ export interface GoracsResults {
 export interface StatusShapes {
   smoke: { metrics: Record<string, never>; results: Record<string, never> };
   icrlvr: { metrics: IcrlvrMetrics; results: { evaluations: IcrlvrEvaluation[] } };
-  'icrlvr-sweep': { metrics: Record<string, never>; results: { runs: { mode: string; seed: number; evaluations: IcrlvrEvaluation[] }[] } };
+  'icrlvr-sweep': {
+    metrics: Record<string, never>;
+    /** summary: per mode, means over seeds with intervals and paired differences to rlvr (lib/icrlvr/summary.ts; absent in sweeps recorded before it) */
+    results: { runs: SweepRunResult[]; summary?: ModeSummary[] };
+  };
   goracs: { metrics: GoracsMetrics; results: GoracsResults };
 }
 export type StatusKind = keyof StatusShapes;

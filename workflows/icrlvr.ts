@@ -3,6 +3,7 @@ import type { EvalSummary, IcrlvrRefs } from '../activities/icrlvr';
 import type { IcrlvrConfig } from '../schemas/config/icrlvr';
 import type { ArtifactRef } from '../lib/store/ref';
 import type { ScoringStats } from '../lib/icrlvr/engine';
+import { poolLuck } from '../lib/icrlvr/pool-luck';
 import { localStep, localSteps, NamedArtifact, RunStatusOf, RunTracker, routedActivities, shortActivities, stageActivities } from './run-state';
 import type { IcrlvrMetrics } from '../schemas/status';
 import type { QueueMap } from '../lib/queues';
@@ -136,6 +137,7 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
           egIncorrectMean: latest.egIncorrectMean,
           ...(latest.luckyShareCorrect !== undefined ? { luckyShareCorrect: latest.luckyShareCorrect, egLuckAuc: latest.egLuckAuc ?? null } : {}),
         });
+        if (s.stats.soundCount !== undefined) poolLuck(metrics, s.stats);
       }
       if (keptGroups >= cfg.questionsPerStep) break;
     }
@@ -172,13 +174,14 @@ export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<
         : {};
       const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash, ...(input.queues ? { queues: input.queues } : {}), ...(input.inputFiles ? { inputFiles: input.inputFiles } : {}) }], ...listed });
       run.stepDone(++done);
-      return { mode: r.mode, seed: r.seed, evaluations: status.results?.evaluations ?? [] };
+      const m = status.metrics ?? {};
+      return { mode: r.mode, seed: r.seed, evaluations: status.results?.evaluations ?? [], pooled: { luckyShareCorrect: m.luckyShareCorrectPooled ?? null, egLuckAuc: m.egLuckAucPooled ?? null } };
     }),
   );
   await run.enter('compare', input.runs.length);
   const compareInput = { experimentId: id, stage: 'compare', configHash: input.configHash, runs: results };
   const cmp = localSteps() ? await localStep('compare', []).icrlvrCompare(compareInput) : await icrlvrCompare(compareInput);
   run.record('comparison', cmp.outputs.comparison);
-  run.status.results = { runs: results };
+  run.status.results = { runs: results, ...(cmp.stats ? { summary: cmp.stats.summary } : {}) };
   return run.finish();
 }

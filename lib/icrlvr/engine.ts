@@ -139,6 +139,9 @@ export interface ScoringStats {
   egLuckyMean: number | null;
   egLuckAuc: number | null;
   egLuckPairs: number;
+  /** right answers of the round with every step right, and with a wrong or missing one */
+  soundCount: number;
+  luckyCount: number;
 }
 
 /**
@@ -243,6 +246,8 @@ export function scoringStats(rows: ScoredRow[], G: number): ScoringStats {
     egLuckyMean: luck.egLuckyMean,
     egLuckAuc: luck.auc,
     egLuckPairs: luck.pairs,
+    soundCount: luck.nSound,
+    luckyCount: luck.nLucky,
   };
 }
 

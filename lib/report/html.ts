@@ -1,6 +1,8 @@
 import { configDifferences } from './config-diff';
 import type { Figure } from './figures';
 import type { ReportAttempt, RunDescription, SweepRow } from './run';
+import { ModeSummary, SUMMARY_FIGURES, SummaryFigure } from '../icrlvr/summary';
+import type { Interval } from '../stats/bootstrap';
 
 /** A figure with its SVG, as the page embeds it. */
 export interface RenderedFigure extends Figure {
@@ -63,6 +65,7 @@ function runSection(r: RunDescription, figs: RenderedFigure[]): string {
     ),
     r.error ? `<p class="error">${esc(r.error)}</p>` : '',
     r.metrics && Object.keys(r.metrics).length ? `<h3>Metrics</h3>${table(Object.keys(r.metrics).map(esc), [Object.values(r.metrics).map(fmt)])}` : '',
+    r.sweep?.summary?.length ? `<h3>Modes over seeds</h3>${summaryTable(r.sweep.summary)}` : '',
     r.sweep?.rows.length ? `<h3>Comparison per mode</h3>${sweepTable(r.sweep.rows)}` : '',
     r.goracs?.evaluation.length ? `<h3>Selection methods</h3>${goracsTable(r)}` : '',
     figures(figs),
@@ -134,6 +137,25 @@ function attemptTable(attempts: ReportAttempt[]): string {
     ]),
     'attempts',
   );
+}
+
+/** Per mode: each figure's mean over seeds [95 % bootstrap interval], and its paired difference to rlvr. */
+function summaryTable(modes: ModeSummary[]): string {
+  const labels: Record<SummaryFigure, string> = {
+    avgAtK: 'avg@k',
+    passAtK: 'pass@k',
+    processScoreCorrect: 'process score of correct',
+    heldOutLuckyShareCorrect: 'held-out: lucky of correct',
+    luckyShareCorrect: 'train: lucky of correct',
+    egLuckAuc: 'EG-vs-luck AUC',
+  };
+  const cell = (i: Interval | undefined, signed = false) =>
+    i ? `${signed && i.mean > 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]${i.n > 1 ? '' : ' (1 seed)'}` : '—';
+  const body = modes.flatMap((m) => [
+    [esc(m.mode), String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.figures[f]))],
+    ...(m.vsRlvr ? [[`${esc(m.mode)} − rlvr`, String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.vsRlvr![f], true))]] : []),
+  ]);
+  return table(['mode', 'seeds', ...SUMMARY_FIGURES.map((f) => esc(labels[f]))], body, 'sweep-summary');
 }
 
 /** Mean ± sd over seeds, per mode and evaluation step. */

@@ -1,3 +1,4 @@
+import type { ModeSummary } from '../icrlvr/summary';
 import type { Lineage } from '../store/ref';
 
 /**
@@ -128,7 +129,8 @@ export interface RunDescription {
   artifacts: ReportArtifact[];
   attempts: ReportAttempt[];
   icrlvr?: { evaluations: IcrlvrEvalPoint[]; training: IcrlvrTrainingPoint[] };
-  sweep?: { rows: SweepRow[] };
+  /** summary: per mode, over seeds, with intervals (the sweep's status; absent in older sweeps) */
+  sweep?: { rows: SweepRow[]; summary?: ModeSummary[] };
   goracs?: { trace: { iter: number; poo: number }[]; evaluation: GoracsEvalRow[] };
   smoke?: { summary: SmokeSummaryRow[] };
 }
