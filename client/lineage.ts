@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { modelFiles as storedModelFiles } from '../lib/model/model-store';
 import { Client } from '@temporalio/client';
 import { ArtifactStore, sha256Hex } from '../lib/store/artifact-store';
+import { DlabInputError } from '../lib/errors';
 import { storeFromEnv } from '../lib/store/from-env';
 import { readStoredArtifact, resolveArtifactSha } from '../lib/store/catalog';
 import { buildLineageTree, collectAncestry, LineageNode, ProducingAttempt } from '../lib/store/lineage';
@@ -144,8 +145,9 @@ async function modelFiles(
         names.set(sha, name);
         stored.add(sha);
       }
-    } catch {
-      /* a stored model.json that is damaged: `dlab verify` names it */
+    } catch (err) {
+      // a stored model.json that is damaged or gone: `dlab verify` names it; a store out of reach is an error
+      if (!(err instanceof DlabInputError)) throw err;
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

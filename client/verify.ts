@@ -52,7 +52,10 @@ export async function verifyRun(client: Client, workflowId: string): Promise<Ver
     }
     // the directory, where this machine has it (without an address, it is all there is to check)
     if (entry.local || !m.sha256) {
-      await readModelDir(m.dir).catch((err: Error & { where?: string }) => badModels.push({ sha256: '', file: err.where ?? m.dir, problem: err.message }));
+      const here = await readModelDir(m.dir).catch((err: Error & { where?: string }) => void badModels.push({ sha256: '', file: err.where ?? m.dir, problem: err.message }));
+      if (here && m.sha256 && here.sha256 !== m.sha256) {
+        badModels.push({ sha256: '', file: m.dir, problem: `${m.dir} no longer holds the model the run used: its model.json hashes to ${here.sha256}, the run's model is ${m.sha256}` });
+      }
     }
     models.push(entry);
   }

@@ -49,7 +49,12 @@ class TimeActivities implements ActivityInboundCallsInterceptor {
       outcome = 'completed';
       return out;
     } finally {
-      metrics.activity(this.activityType, outcome, (performance.now() - t0) / 1000);
+      // a metric that cannot be recorded (the runtime shutting down) must not change the activity's outcome
+      try {
+        metrics.activity(this.activityType, outcome, (performance.now() - t0) / 1000);
+      } catch {
+        /* dropped */
+      }
     }
   }
 }

@@ -84,14 +84,19 @@ async function fetchModel(store: FileStore, sha256: string, modelsDir: string, d
     }
     const got = await readModelDir(tmp);
     if (got.sha256 !== sha256) throw new ArtifactIntegrityError(`model ${sha256}: the fetched model.json hashes to ${got.sha256}`, store.locateFile(sha256), sha256);
+    const whole = () => readModelDir(dir).then((m) => m.sha256 === sha256, () => false);
     try {
       await fs.rename(tmp, dir);
     } catch (err) {
-      // another worker of this DLAB_HOME put it there first: keep theirs when it is whole
-      if ((await readModelDir(dir).then((m) => m.sha256, () => undefined)) !== sha256) {
+      if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      // another worker of this DLAB_HOME put it there first: keep theirs when it is whole, else
+      // replace it (and if yet another one replaced it meanwhile, theirs is checked again)
+      if (!(await whole())) {
         await fs.rm(dir, { recursive: true, force: true });
-        await fs.rename(tmp, dir);
-      } else if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        await fs.rename(tmp, dir).catch(async (again: NodeJS.ErrnoException) => {
+          if (!['ENOTEMPTY', 'EEXIST'].includes(again.code ?? '') || !(await whole())) throw again;
+        });
+      }
     }
     return dir;
   } finally {
@@ -105,8 +110,18 @@ async function fetchModelJson(store: FileStore, sha256: string, into: string): P
   if (!(await store.fetchFile(sha256, file))) {
     throw new DlabInputError(`model ${sha256} is not in the artifact store (${store.locateFile(sha256)}); store it with \`dlab model push DIR\` (with the same DLAB_STORE)`, 'model.sha256');
   }
-  const json = JSON.parse(await fs.readFile(file, 'utf8')) as ModelJson;
+  let json: ModelJson;
+  try {
+    json = JSON.parse(await fs.readFile(file, 'utf8')) as ModelJson;
+  } catch (err) {
+    throw new DlabInputError(`model ${sha256}: the stored model.json is not JSON (${(err as Error).message})`, 'model.sha256');
+  }
   if (json.format !== 'dlab-model' || json.version !== 1) throw new DlabInputError(`model ${sha256}: the stored file is not a dlab model.json`, 'model.sha256');
+  // every name stays inside the directory: the core files by their fixed names, the rest checked
+  const core = { backbone: 'backbone.onnx', head: 'head.arrow', tokenizer: 'tokenizer.json' } as const;
+  for (const [part, name] of Object.entries(core)) {
+    if (json[part as keyof typeof core] !== name) throw new DlabInputError(`model ${sha256}: model.json names its ${part} "${String(json[part as keyof typeof core])}", expected "${name}"`, 'model.sha256');
+  }
   for (const [name] of modelFiles(json).slice(3)) checkDirFileName(name, `model ${sha256} files`);
   return json;
 }
@@ -136,7 +151,8 @@ export async function verifyStoredModel(store: FileStore, sha256: string, scratc
   try {
     json = await fetchModelJson(store, sha256, scratch);
   } catch (err) {
-    return { files: 1, bad: [{ file: store.locateFile(sha256), problem: (err as Error).message }] };
+    if (!(err instanceof DlabInputError)) throw err; // a store out of reach is not a bad model
+    return { files: 1, bad: [{ file: store.locateFile(sha256), problem: err.message }] };
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }

@@ -262,16 +262,28 @@ export class S3ArtifactStore implements ArtifactStore {
       // one pass for the whole file's sha256 (the caller's claim, checked) and S3's checksum of it
       const whole = createHash('sha256');
       const parts = createHash('sha256');
-      let n = 0;
-      for (let off = 0; off < size; off += this.partSize, n++) {
+      const partDigests: Buffer[] = [];
+      for (let off = 0; off < size; off += this.partSize) {
         const chunk = await read(off, Math.min(this.partSize, size - off));
         whole.update(chunk);
-        parts.update(createHash('sha256').update(chunk).digest());
+        partDigests.push(createHash('sha256').update(chunk).digest());
+        parts.update(partDigests[partDigests.length - 1]);
       }
       const actual = whole.digest('hex');
       if (actual !== sha256) throw new DlabInputError(`${path}: sha256 is ${actual}, expected ${sha256}: the file changed`, path);
-      const expected = size > this.multipartThreshold ? `${parts.digest('base64')}-${n}` : Buffer.from(sha256, 'hex').toString('base64');
-      return { stored: await this.upload(key, size, expected, read), bytes: size };
+      const multipart = size > this.multipartThreshold;
+      const expected = multipart ? `${parts.digest('base64')}-${partDigests.length}` : Buffer.from(sha256, 'hex').toString('base64');
+      // the upload reads the file again: a single PUT carries the whole file's SHA-256, which the
+      // server checks; each part of a multipart upload is checked here against the first pass, so
+      // a file rewritten in between is refused instead of stored under the old address
+      const reread = async (off: number, len: number) => {
+        const buf = await read(off, len);
+        if (multipart && !createHash('sha256').update(buf).digest().equals(partDigests[off / this.partSize])) {
+          throw new DlabInputError(`${path}: the file changed while it was being stored (part at byte ${off})`, path);
+        }
+        return buf;
+      };
+      return { stored: await this.upload(key, size, expected, reread), bytes: size };
     } finally {
       await handle.close();
     }
@@ -301,28 +313,43 @@ export class S3ArtifactStore implements ArtifactStore {
     return actual === undefined ? { ok: false, file } : { ok: actual === sha256, file, actual };
   }
 
-  /** Streams the object to `to` (fsync'd; or nowhere), returning its sha256; undefined when there is no such object. */
+  /**
+   * Streams the object to `to` (fsync'd; or nowhere), returning its sha256, or a description of
+   * the damage when the client's own response check refused the bytes; undefined when there is no
+   * such object (404, or 403: S3's answer for a missing key to a caller without s3:ListBucket).
+   * Only the requests and the body stream are classified as the store's errors; the local file's
+   * errors (EACCES, ENOSPC) are this machine's and pass through as they are.
+   */
   private async download(key: string, to?: string): Promise<string | undefined> {
+    let body: AsyncIterable<Uint8Array>;
     try {
-      return await this.call(`get ${key}`, async () => {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-        const h = createHash('sha256');
-        const handle = to ? await fs.open(to, 'w') : undefined;
-        try {
-          for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
-            h.update(chunk);
-            if (handle) await handle.write(chunk);
-          }
-          if (handle) await handle.sync();
-        } finally {
-          await handle?.close();
-        }
-        return h.digest('hex');
-      });
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      body = out.Body as AsyncIterable<Uint8Array>;
     } catch (err) {
-      if (isStatus(err, 404) || (err as Error).name === 'NoSuchKey') return undefined;
-      throw err;
+      if (isAbsent(err)) return undefined;
+      throw this.classify(err, `get ${key}`);
     }
+    const h = createHash('sha256');
+    const handle = to ? await fs.open(to, 'w') : undefined;
+    try {
+      const chunks = body[Symbol.asyncIterator]();
+      for (;;) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          if (/Checksum mismatch/.test((err as Error).message)) return `unknown: the bytes do not match the object's checksum (${(err as Error).message})`;
+          throw this.classify(err, `get ${key}`);
+        }
+        if (next.done) break;
+        h.update(next.value);
+        if (handle) await handle.write(next.value);
+      }
+      if (handle) await handle.sync();
+    } finally {
+      await handle?.close();
+    }
+    return h.digest('hex');
   }
 
   async putName(name: string, sha256: string): Promise<void> {
@@ -339,11 +366,11 @@ export class S3ArtifactStore implements ArtifactStore {
     checkName(name);
     const key = this.root(`names/${name}`);
     try {
-      const v = await this.call(`get ${key}`, async () => (await (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body!.transformToString()).trim());
+      const v = (await (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body!.transformToString()).trim();
       return /^[0-9a-f]{64}$/.test(v) ? v : undefined;
     } catch (err) {
-      if (isStatus(err, 404) || (err as Error).name === 'NoSuchKey') return undefined;
-      throw err;
+      if (isAbsent(err)) return undefined;
+      throw this.classify(err, `get ${key}`);
     }
   }
 
@@ -545,6 +572,16 @@ export class S3ArtifactStore implements ArtifactStore {
 
 function isStatus(err: unknown, status: number): boolean {
   return (err as S3ServiceException)?.$metadata?.httpStatusCode === status;
+}
+
+/**
+ * No such object (an SDK error, before classify): 404 / NoSuchKey, or the 403 AccessDenied S3
+ * gives for a missing key to a caller without s3:ListBucket, as `head` counts it (bad credentials
+ * answer 403 under other names and stay errors).
+ */
+function isAbsent(err: unknown): boolean {
+  const name = (err as Error)?.name;
+  return isStatus(err, 404) || name === 'NoSuchKey' || (isStatus(err, 403) && (name === 'AccessDenied' || name === 'Forbidden' || name === 'UnknownError'));
 }
 
 /** DLAB_CACHE_MAX_GB (default {@link DEFAULT_CACHE_MAX_GB}) in bytes. */

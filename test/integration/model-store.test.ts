@@ -145,6 +145,18 @@ describe('models in the artifact store, by the sha256 of model.json (local direc
         assert.equal((await store.verifyFile('cd'.repeat(32))).ok, false, 'nothing stored under the wrong address');
       });
 
+      it('a stored model.json whose file names leave the directory is refused before anything is fetched', async () => {
+        const json = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8'));
+        const evil = join(work.path, `${name}-evil.json`);
+        writeFileSync(evil, JSON.stringify({ ...json, tokenizer: '../../escaped.json' }));
+        const sha = sha256Hex(readFileSync(evil));
+        await store.putFile(evil, sha);
+        const into = join(work.path, `${name}-e`, 'models');
+        await assert.rejects(pullModel(store, sha, into), (err: Error) => err instanceof DlabInputError && /names its tokenizer "\.\.\/\.\.\/escaped\.json", expected "tokenizer\.json"/.test(err.message));
+        await assert.rejects(pullModelTokenizer(store, sha, join(work.path, `${name}-e2`, 'tok')), DlabInputError);
+        assert.ok(!existsSync(join(work.path, `${name}-e`, 'escaped.json')) && !existsSync(join(work.path, 'escaped.json')));
+      });
+
       it('names point at an address; an unknown name is undefined', async () => {
         assert.equal(await store.getName('pretrained-x'), undefined);
         await store.putName('pretrained-x', modelSha);
