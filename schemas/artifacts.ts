@@ -99,6 +99,13 @@ export const POLICY_CHECKPOINT = define('policy.checkpoint', 1, 'head W [V,d], b
   v_b: 'float32',
 });
 
+export const POLICY_FULL_CHECKPOINT = define('policy.full-checkpoint', 1, 'every weight of the project\'s GPT (trainable "full"): one row per weight array (lib/model/gpt-weights.ts order) with its AdamW moments; optimizer step in the lineage extra', {
+  name: 'utf8',
+  w: 'list<float32>',
+  m: 'list<float32>',
+  v: 'list<float32>',
+});
+
 /** What every rollout row carries (rollouts and their scored audit records). */
 const ROLLOUT_COLUMNS: Record<string, ColumnKind> = {
   step: 'int32',
