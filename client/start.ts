@@ -58,22 +58,27 @@ export interface StartOptions {
  * "seeds": [...]}` is a sweep: every (mode, seed) child config is validated here, before
  * anything starts.
  */
-function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string; checked: unknown[] } {
+export function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string; checked: unknown[] } {
   if (kind === 'icrlvr' && raw && typeof raw === 'object' && 'sweep' in raw) {
     const { sweep, ...base } = raw as { sweep: unknown } & Record<string, unknown>;
     const s = parseWith(SweepSpec, sweep, `icrlvr sweep in ${source ?? 'config'} (field "sweep")`);
-    const runs = s.modes.flatMap((mode) =>
-      s.seeds.map((seed) => {
-        const config = parseConfig('icrlvr', { ...base, mode, seed }, `${source ?? 'config'} (mode ${mode}, seed ${seed})`);
-        return { mode, seed, config, configHash: configHash(config) };
-      }),
+    if (s.trainable && 'trainable' in base) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: "trainable" is both a field of the config and a dimension of the sweep; keep one`, 'sweep.trainable');
+    // arms: every trainable of the sweep (when it lists them) × mode × seed
+    const runs = (s.trainable ?? [undefined]).flatMap((trainable) =>
+      s.modes.flatMap((mode) =>
+        s.seeds.map((seed) => {
+          const arm = `mode ${mode}${trainable ? `, trainable ${trainable}` : ''}, seed ${seed}`;
+          const config = parseConfig('icrlvr', { ...base, mode, seed, ...(trainable ? { trainable } : {}) }, `${source ?? 'config'} (${arm})`);
+          return { mode, seed, ...(trainable ? { trainable } : {}), config, configHash: configHash(config) };
+        }),
+      ),
     );
-    const keys = runs.map((r) => `${r.mode}.s${r.seed}`);
+    const keys = runs.map((r) => `${r.mode}${r.trainable ? `.${r.trainable}` : ''}.s${r.seed}`);
     const twice = keys.find((k, i) => keys.indexOf(k) !== i);
-    if (twice) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: the run ${twice} is listed twice (field "sweep": each mode and seed once)`, 'sweep');
+    if (twice) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: the run ${twice} is listed twice (field "sweep": each mode, seed and trainable once)`, 'sweep');
     const hash = configHash(runs.map((r) => r.configHash));
-    // the data checks depend on the mode (demonstrations in prompts), not on the seed: one config per mode
-    const perMode = s.modes.map((m) => runs.find((r) => r.mode === m)!.config);
+    // the data checks depend on the mode (demonstrations in prompts), not on the seed: one config per mode and trainable
+    const perMode = runs.filter((r) => r.seed === s.seeds[0]).map((r) => r.config);
     return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash, checked: perMode };
   }
   const config = parseConfig(kind, raw, source);
@@ -104,7 +109,14 @@ async function publishInputs(store: ArtifactStore, inputFiles: Record<string, st
   return total;
 }
 
-const SweepSpec = z.object({ modes: z.array(z.enum(ICRLVR_MODES)).min(1), seeds: z.array(z.number().int().min(0)).min(1) }).strict();
+const SweepSpec = z
+  .object({
+    modes: z.array(z.enum(ICRLVR_MODES)).min(1),
+    seeds: z.array(z.number().int().min(0)).min(1),
+    /** optional third dimension: each arm trains the head or every weight (the config's `trainable`) */
+    trainable: z.array(z.enum(['head', 'full'])).min(1).optional(),
+  })
+  .strict();
 
 /**
  * Validates the config for `kind` and starts the experiment's workflow. Nothing is started

@@ -178,13 +178,24 @@ const COMPARISON_COLUMNS = {
 /** Version 1, still read. */
 export const ICRLVR_COMPARISON_V1 = define('icrlvr.comparison', 1, 'a sweep: one row per mode, seed and evaluation step', COMPARISON_COLUMNS);
 
-export const ICRLVR_COMPARISON = define('icrlvr.comparison', 2, 'a sweep: one row per mode, seed and evaluation step; with the shares of right answers reached by luck (training, held-out) and Evidence Gain of sound vs lucky correct rollouts', {
-  ...COMPARISON_COLUMNS,
+const LUCK_COLUMNS: Record<string, ColumnKind> = {
   lucky_share_correct: 'float64',
   held_out_lucky_share_correct: 'float64',
   eg_sound: 'float64',
   eg_lucky: 'float64',
   eg_luck_auc: 'float64',
+};
+
+export const ICRLVR_COMPARISON_V2 = define('icrlvr.comparison', 2, 'a sweep: one row per mode, seed and evaluation step; with the shares of right answers reached by luck (training, held-out) and Evidence Gain of sound vs lucky correct rollouts', {
+  ...COMPARISON_COLUMNS,
+  ...LUCK_COLUMNS,
+});
+
+export const ICRLVR_COMPARISON = define('icrlvr.comparison', 3, 'icrlvr.comparison@2 with the arm\'s trainable ("head" | "full"; empty when the sweep has no trainable dimension) after the mode', {
+  mode: 'utf8',
+  trainable: 'utf8',
+  ...Object.fromEntries(Object.entries(COMPARISON_COLUMNS).filter(([k]) => k !== 'mode')),
+  ...LUCK_COLUMNS,
 });
 
 // ---- GORACS coreset selection -------------------------------------------------------------

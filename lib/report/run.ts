@@ -80,6 +80,8 @@ export interface IcrlvrTrainingPoint {
 /** A row of an `icrlvr.comparison` table (@1 rows have no luck columns: null). */
 export interface SweepRow {
   mode: string;
+  /** the arm's trainable, in sweeps with that dimension */
+  trainable?: string;
   seed: number;
   step: number;
   avgAtK: number | null;
@@ -134,3 +136,6 @@ export interface RunDescription {
   goracs?: { trace: { iter: number; poo: number }[]; evaluation: GoracsEvalRow[] };
   smoke?: { summary: SmokeSummaryRow[] };
 }
+
+/** How a sweep arm is named in figures and tables: its mode, and its trainable when the sweep has that dimension. */
+export const armLabel = (r: { mode: string; trainable?: string }): string => (r.trainable ? `${r.mode} · ${r.trainable}` : r.mode);
