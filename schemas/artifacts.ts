@@ -191,9 +191,9 @@ export const ICRLVR_COMPARISON_V2 = define('icrlvr.comparison', 2, 'a sweep: one
   ...LUCK_COLUMNS,
 });
 
-export const ICRLVR_COMPARISON = define('icrlvr.comparison', 3, 'icrlvr.comparison@2 with the arm\'s trainable ("head" | "full"; empty when the sweep has no trainable dimension) after the mode', {
+export const ICRLVR_COMPARISON = define('icrlvr.comparison', 3, 'icrlvr.comparison@2 with the run\'s arm (its name; empty in sweeps without arms) after the mode', {
   mode: 'utf8',
-  trainable: 'utf8',
+  arm: 'utf8',
   ...Object.fromEntries(Object.entries(COMPARISON_COLUMNS).filter(([k]) => k !== 'mode')),
   ...LUCK_COLUMNS,
 });

@@ -5,8 +5,8 @@ import { Interval, meanInterval, pairedDifference } from '../stats/bootstrap';
  * A sweep's headline comparison: per mode, over its seeds, each figure's mean with a 95 %
  * percentile-bootstrap interval over seeds (lib/stats/bootstrap.ts, resampling seed 0), and the
  * paired difference to `rlvr` over the seeds both modes ran (the same seed shares the data, the
- * model and the random streams of everything but the mode). A sweep over `trainable` too has
- * one summary per (trainable, mode), each paired with rlvr of the same trainable.
+ * model and the random streams of everything but the mode). A sweep with arms has one summary
+ * per (arm, mode), each paired with rlvr of the same arm.
  *
  * Figures per run (one value per seed):
  *   avgAtK, passAtK, processScoreCorrect, heldOutLuckyShareCorrect  at the run's last evaluation;
@@ -25,8 +25,8 @@ export type SummaryFigure = (typeof SUMMARY_FIGURES)[number];
 export interface SweepRunResult {
   mode: string;
   seed: number;
-  /** the arm's `trainable` when the sweep lists it as a dimension */
-  trainable?: string;
+  /** the run's arm, when the sweep has arms */
+  arm?: string;
   evaluations: IcrlvrEvaluation[];
   /** the run's pooled training figures (its final metrics), absent in runs recorded before them */
   pooled?: { luckyShareCorrect?: number | null; egLuckAuc?: number | null };
@@ -34,8 +34,8 @@ export interface SweepRunResult {
 
 export interface ModeSummary {
   mode: string;
-  /** the arm's `trainable` (sweeps with that dimension): modes are compared within it */
-  trainable?: string;
+  /** the arm (sweeps with arms): modes are compared within it */
+  arm?: string;
   seeds: number[];
   figures: Partial<Record<SummaryFigure, Interval>>;
   /** mode − rlvr, paired by seed (absent for rlvr itself, or without rlvr in the sweep) */
@@ -52,9 +52,9 @@ function figureOf(r: SweepRunResult, f: SummaryFigure): number | null {
 }
 
 export function sweepSummary(runs: readonly SweepRunResult[]): ModeSummary[] {
-  const arms = [...new Set(runs.map((r) => r.trainable))];
-  return arms.flatMap((trainable) => {
-    const mineArm = runs.filter((r) => r.trainable === trainable);
+  const arms = [...new Set(runs.map((r) => r.arm))];
+  return arms.flatMap((arm) => {
+    const mineArm = runs.filter((r) => r.arm === arm);
     const modes = [...new Set(mineArm.map((r) => r.mode))];
     const of = (mode: string) => mineArm.filter((r) => r.mode === mode).sort((a, b) => a.seed - b.seed);
     const rlvr = of('rlvr');
@@ -73,7 +73,7 @@ export function sweepSummary(runs: readonly SweepRunResult[]): ModeSummary[] {
         });
         if (pairs.length) vs[f] = pairedDifference(pairs.map((p) => p[0]), pairs.map((p) => p[1]), BOOT);
       }
-      return { mode, ...(trainable ? { trainable } : {}), seeds: mine.map((r) => r.seed), figures, ...(mode !== 'rlvr' && rlvr.length ? { vsRlvr: vs } : {}) };
+      return { mode, ...(arm ? { arm } : {}), seeds: mine.map((r) => r.seed), figures, ...(mode !== 'rlvr' && rlvr.length ? { vsRlvr: vs } : {}) };
     });
   });
 }

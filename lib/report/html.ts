@@ -153,7 +153,7 @@ function summaryTable(modes: ModeSummary[]): string {
     i ? `${signed && i.mean > 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]${i.n > 1 ? '' : ' (1 seed)'}` : '—';
   const body = modes.flatMap((m) => [
     [esc(armLabel(m)), String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.figures[f]))],
-    ...(m.vsRlvr ? [[`${esc(armLabel(m))} − ${esc(armLabel({ mode: 'rlvr', trainable: m.trainable }))}`, String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.vsRlvr![f], true))]] : []),
+    ...(m.vsRlvr ? [[`${esc(armLabel(m))} − ${esc(armLabel({ mode: 'rlvr', arm: m.arm }))}`, String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.vsRlvr![f], true))]] : []),
   ]);
   return table(['mode', 'seeds', ...SUMMARY_FIGURES.map((f) => esc(labels[f]))], body, 'sweep-summary');
 }

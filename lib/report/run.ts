@@ -80,8 +80,8 @@ export interface IcrlvrTrainingPoint {
 /** A row of an `icrlvr.comparison` table (@1 rows have no luck columns: null). */
 export interface SweepRow {
   mode: string;
-  /** the arm's trainable, in sweeps with that dimension */
-  trainable?: string;
+  /** the run's arm, in sweeps with arms */
+  arm?: string;
   seed: number;
   step: number;
   avgAtK: number | null;
@@ -137,5 +137,5 @@ export interface RunDescription {
   smoke?: { summary: SmokeSummaryRow[] };
 }
 
-/** How a sweep arm is named in figures and tables: its mode, and its trainable when the sweep has that dimension. */
-export const armLabel = (r: { mode: string; trainable?: string }): string => (r.trainable ? `${r.mode} · ${r.trainable}` : r.mode);
+/** How a sweep's run group is named in figures and tables: its mode, and its arm when the sweep has arms. */
+export const armLabel = (r: { mode: string; arm?: string }): string => (r.arm ? `${r.mode} · ${r.arm}` : r.mode);
