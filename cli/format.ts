@@ -15,6 +15,16 @@ export function formatStatus(s: StatusReport): string {
   if (s.metrics) {
     lines.push(`  metrics   ${Object.entries(s.metrics).map(([k, v]) => `${k}=${v === null ? '—' : Number(v).toPrecision(4)}`).join('  ')}`);
   }
+  if (s.kind === 'icrlvr-sweep' && s.summary?.length) {
+    // per (arm,) mode: mean [95 % interval] over seeds; "vs rlvr": the paired difference
+    const f = (i: { mean: number; lo: number; hi: number } | undefined, signed = false) => (i ? `${signed && i.mean > 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]` : '—');
+    lines.push('  summary   (mean [95 % interval] over seeds; vs rlvr: paired by seed)');
+    for (const m of s.summary) {
+      const name = m.arm ? `${m.mode} · ${m.arm}` : m.mode;
+      lines.push(`    ${name.padEnd(20)} avg@k ${f(m.figures.avgAtK)}  process ${f(m.figures.processScoreCorrect)}  lucky ${f(m.figures.luckyShareCorrect)}  EG-luck AUC ${f(m.figures.egLuckAuc)}  (${m.seeds.length} seeds)`);
+      if (m.vsRlvr) lines.push(`    ${''.padEnd(20)} vs rlvr: avg@k ${f(m.vsRlvr.avgAtK, true)}  process ${f(m.vsRlvr.processScoreCorrect, true)}  lucky ${f(m.vsRlvr.luckyShareCorrect, true)}  EG-luck AUC ${f(m.vsRlvr.egLuckAuc, true)}`);
+    }
+  }
   if (s.artifacts.length) {
     lines.push('  artifacts');
     for (const a of s.artifacts) lines.push(`    ${a.name.padEnd(12)} step ${String(a.step).padEnd(4)} ${a.sha256.slice(0, 16)}  ${a.schema.padEnd(20)} ${a.rows} rows  ${a.bytes} B`);

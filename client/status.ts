@@ -1,5 +1,6 @@
 import { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import type { GoracsEvaluationRow, RunStatus, RunStatusOf, StatusKind } from '../schemas/status';
+import type { ModeSummary } from '../lib/icrlvr/summary';
 import type { StageHeartbeat } from '../activities/types';
 import { completedOutputs, decodeFirst, fetchRunChain, RunState, stateOf } from './events';
 import { runHistory } from './history';
@@ -15,10 +16,12 @@ export type StatusReportOf<K extends StatusKind> = Omit<RunStatusOf<K>, 'state' 
   waiting?: WaitingQueue[];
   /** experiments that evaluate (GORACS): one entry per method and seed, as `status.results.evaluation` */
   evaluation?: K extends 'goracs' ? GoracsEvaluationRow[] : never;
+  /** a finished sweep: per (arm,) mode, means over seeds with intervals and the paired differences to rlvr, as `status.results.summary` */
+  summary?: K extends 'icrlvr-sweep' ? ModeSummary[] : never;
   error?: string;
 };
 
-/** `dlab status --json`: {id, runId, kind, state, stage, step, progress, stageProgress?, waiting?, artifacts, metrics?, evaluation?, error?}; narrows on `kind`. */
+/** `dlab status --json`: {id, runId, kind, state, stage, step, progress, stageProgress?, waiting?, artifacts, metrics?, evaluation?, summary?, error?}; narrows on `kind`. */
 export type StatusReport = { [K in StatusKind]: StatusReportOf<K> }[StatusKind];
 
 const QUERY_TIMEOUT_MS = 4000;
@@ -42,6 +45,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
   base ??= await statusFromHistory(client, desc);
   const stageProgress = heartbeatProgress(desc);
   const evaluation = base.kind === 'goracs' ? base.results?.evaluation : undefined;
+  const summary = base.kind === 'icrlvr-sweep' ? base.results?.summary : undefined;
   const waiting = state === 'running' ? await waitingQueues(client, desc).catch(() => []) : [];
   return {
     id: workflowId,
@@ -56,6 +60,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
     artifacts: base.artifacts,
     ...(base.metrics ? { metrics: base.metrics } : {}),
     ...(Array.isArray(evaluation) ? { evaluation } : {}),
+    ...(Array.isArray(summary) ? { summary } : {}),
     ...(state === 'failed' || state === 'cancelled' ? { error: await closeReason(client, workflowId) } : {}),
   } as StatusReport;
 }

@@ -203,6 +203,13 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     assert.equal(lineage.code, 0, lineage.stderr);
     const node = (JSON.parse(lineage.stdout) as LineageReport).tree as ArtifactNode;
     assert.deepEqual([node.stage, node.attempt?.activityType, node.attempt?.attempt, node.attempt?.workflowId], ['compare', 'icrlvrCompare', 1, 'audit-sweep']);
+    // `dlab status` of the finished sweep carries its summary (one mode, one seed here)
+    const st = await dlab(['status', 'audit-sweep', '--json'], env);
+    assert.equal(st.code, 0, st.stderr);
+    const summary = (JSON.parse(st.stdout) as { summary?: { mode: string; seeds: number[] }[] }).summary;
+    assert.deepEqual(summary?.map((m) => [m.mode, m.seeds]), [['icrlvr', [1]]]);
+    const human = await dlab(['status', 'audit-sweep'], env);
+    assert.match(human.stdout, /^ {2}summary {3}\(mean \[95 % interval\] over seeds/m);
     const v = await dlab(['verify', 'audit-sweep'], env);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     const outputs = new Set(entries.flatMap((e) => e.outputs));
