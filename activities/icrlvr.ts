@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
 import { IcrlvrConfig, PRETRAIN_CHECKPOINT_EVERY } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData, trainIdsFromTable } from '../lib/icrlvr/data';
-import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState } from '../lib/icrlvr/engine';
+import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState, ScoringStats } from '../lib/icrlvr/engine';
 import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { backboneSha256, modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { checkPositions } from '../lib/icrlvr/positions';
@@ -55,6 +55,15 @@ interface PretrainResume extends BatchState {
 export type EvalSummary = IcrlvrEvaluation;
 
 
+type ScoreInput = IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; rollouts: ArtifactRef[] };
+/** icrlvrScoreUpdate's result: the round's scored table and stats, and the new checkpoint when it updated. */
+interface ScoreUpdateResult {
+  outputs: { scored: ArtifactRef; checkpoint?: ArtifactRef };
+  stats: ScoringStats;
+  updateStats?: Awaited<ReturnType<typeof updatePolicy>>;
+}
+type UpdateInput = IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; scored: ArtifactRef[] };
+
 /** Per worker process: decoded task data by content, and run-only policies by checkpoint (below). */
 const taskDatas = new Memo<TaskData>(4);
 const withHeads = new WeakMap<Policy, Memo<Policy>>();
@@ -85,6 +94,33 @@ export function icrlvrActivities(deps: ActivityDeps) {
     let heads = withHeads.get(base);
     if (!heads) withHeads.set(base, (heads = new Memo<Policy>(2)));
     return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readCheckpoint(artifactIO(deps, input), checkpoint)).head)) };
+  };
+
+  /** Scoring of a round (icrlvrScore, and the first half of icrlvrScoreUpdate): its lineage says stage "scoring", producer icrlvrScore. */
+  const scoreStage = async (input: ScoreInput) => {
+    const cfg = cfgOf(input);
+    const io = artifactIO(deps, { ...input, stage: 'scoring' }, 'icrlvrScore');
+    const { policy } = await runPolicyAt(input, input.checkpoint);
+    const tables = [];
+    for (const r of input.rollouts) tables.push(await io.read(r));
+    const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
+    return { outputs: { scored: output }, stats };
+  };
+  /**
+   * The policy update on a step's scored tables (icrlvrUpdate, and the second half of
+   * icrlvrScoreUpdate): the one place the update is computed. Its lineage says stage "update",
+   * producer icrlvrUpdate.
+   */
+  const updateStage = async (input: UpdateInput) => {
+    const cfg = cfgOf(input);
+    const io = artifactIO(deps, { ...input, stage: 'update' }, 'icrlvrUpdate');
+    const { policy, ckpt } = await policyAt(input, input.checkpoint);
+    const tables = [];
+    for (const s of input.scored) tables.push(await io.read(s));
+    const ref = cfg.klCoef > 0 ? (await readCheckpoint(io, input.reference)).head : undefined;
+    const stats = await updatePolicy(policy, ckpt, keptForUpdate(tables, cfg), cfg, ref);
+    const checkpoint = await writeCheckpoint(io, ckpt, [input.checkpoint.sha256, ...input.scored.map((s) => s.sha256)]);
+    return { outputs: { checkpoint }, stats };
   };
 
   return {
@@ -187,30 +223,34 @@ export function icrlvrActivities(deps: ActivityDeps) {
     },
 
     /** Reward, process score, Evidence Gain and advantages of a round's rollouts. */
-    async icrlvrScore(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; rollouts: ArtifactRef[] }) {
-      return keepAlive(deps, async () => {
-        const cfg = cfgOf(input);
-        const io = artifactIO(deps, input);
-        const { policy } = await runPolicyAt(input, input.checkpoint);
-        const tables = [];
-        for (const r of input.rollouts) tables.push(await io.read(r));
-        const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
-        return { outputs: { scored: output }, stats };
-      });
+    async icrlvrScore(input: ScoreInput) {
+      return keepAlive(deps, () => scoreStage(input));
     },
 
     /** The policy update; returns the new checkpoint (the workflow advances to it only after this returns). */
-    async icrlvrUpdate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; scored: ArtifactRef[] }) {
-      return keepAlive(deps, async () => {
+    async icrlvrUpdate(input: UpdateInput) {
+      return keepAlive(deps, () => updateStage(input));
+    },
+
+    /**
+     * Scoring of a sampling round and, when that round is the step's last, the update, in one
+     * activity (runs started since the 'icrlvr-score-update' patch, when scoring and update share a
+     * task queue). The round is the last when dynamic sampling is off, when the groups kept so far
+     * (`keptGroups`, before this round) plus this round's reach questionsPerStep, or when it is
+     * round maxSamplingRounds − 1: the workflow's own rule for leaving the sampling loop. The
+     * update then trains on `scored` (the earlier rounds') and this round's table. Each step writes
+     * what icrlvrScore and icrlvrUpdate write (same stage and producer in the lineage: same bytes);
+     * a retry reruns both from the inputs.
+     */
+    async icrlvrScoreUpdate(input: ScoreInput & { reference: ArtifactRef; scored: ArtifactRef[]; keptGroups: number }): Promise<ScoreUpdateResult> {
+      return keepAlive(deps, async (): Promise<ScoreUpdateResult> => {
         const cfg = cfgOf(input);
-        const io = artifactIO(deps, input);
-        const { policy, ckpt } = await policyAt(input, input.checkpoint);
-        const tables = [];
-        for (const s of input.scored) tables.push(await io.read(s));
-        const ref = cfg.klCoef > 0 ? (await readCheckpoint(io, input.reference)).head : undefined;
-        const stats = await updatePolicy(policy, ckpt, keptForUpdate(tables, cfg), cfg, ref);
-        const checkpoint = await writeCheckpoint(io, ckpt, [input.checkpoint.sha256, ...input.scored.map((s) => s.sha256)]);
-        return { outputs: { checkpoint }, stats };
+        const s = await scoreStage(input);
+        const kept = input.keptGroups + s.stats.keptGroups;
+        const last = !cfg.dynamicSampling || kept >= cfg.questionsPerStep || input.round >= cfg.maxSamplingRounds - 1;
+        if (!last) return { outputs: { scored: s.outputs.scored }, stats: s.stats };
+        const u = await updateStage({ ...input, stage: 'update', scored: [...input.scored, s.outputs.scored] });
+        return { outputs: { scored: s.outputs.scored, checkpoint: u.outputs.checkpoint }, stats: s.stats, updateStats: u.stats };
       });
     },
 

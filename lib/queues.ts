@@ -41,6 +41,7 @@ export const ACTIVITY_GROUP = {
   icrlvrRollout: 'inference',
   icrlvrScore: 'inference',
   icrlvrUpdate: 'training',
+  icrlvrScoreUpdate: 'training',
   icrlvrEvaluate: 'inference',
   icrlvrCompare: 'bookkeeping',
   goracsPrepare: 'bookkeeping',

@@ -188,7 +188,7 @@ describe('audit: dlab runs, lineage, history, verify (real dev server)', functio
     assert.equal(h.code, 0, h.stderr);
     const entries = (JSON.parse(h.stdout) as { entries: ActivityAttempt[] }).entries;
     const child = entries.filter((e) => e.workflowId === 'audit-sweep.icrlvr.s1');
-    for (const a of ['icrlvrPrepare', 'icrlvrRollout', 'icrlvrScore', 'icrlvrUpdate', 'icrlvrEvaluate']) assert.ok(child.some((e) => e.activity === a && e.status === 'completed'), a);
+    for (const a of ['icrlvrPrepare', 'icrlvrRollout', 'icrlvrScoreUpdate', 'icrlvrEvaluate']) assert.ok(child.some((e) => e.activity === a && e.status === 'completed'), a);
     assert.deepEqual(entries.filter((e) => !e.workflowId).map((e) => e.activity), ['icrlvrCompare']);
     // bookkeeping steps are local activities (docs/architecture.md): shown from their markers like any other step
     const sweep = await cluster.waitFor('audit-sweep', (s) => s.state === 'completed');
