@@ -2,7 +2,9 @@
 // server with an in-process worker (examples/icrlvr/small.json's model and task, 50 pretraining steps, 6 steps,
 // rollouts in one shard so tokens/s is one generation stream):
 //  - share of rollout, scoring, update and orchestration (loop wall time not covered by any
-//    activity: workflow tasks, scheduling, the server) over the training steps;
+//    activity: workflow tasks, scheduling, the server) over the training steps; scoring and the
+//    update run as one activity (icrlvrScoreUpdate) in runs since the 'icrlvr-score-update'
+//    patch, so their shares are given together, and apart from the worker's own timings;
 //  - rollout tokens/s inside the workflow next to a bare `policy.generate` of the final policy
 //    on the last step's very prompts and RNG streams (overhead ratio: artifact reads and
 //    writes, chunk fsyncs, heartbeats).
@@ -114,7 +116,8 @@ async function main() {
           const s = scheduled.get(String(c.scheduledEventId))!;
           const t0 = started.get(String(c.scheduledEventId))!;
           if (!['rollout', 'scoring', 'update'].includes(s.stage)) continue;
-          byStage.set(s.stage, [...(byStage.get(s.stage) ?? []), [t0, t]]);
+          const stage = s.type === 'icrlvrScoreUpdate' ? 'scoring+update' : s.stage;
+          byStage.set(stage, [...(byStage.get(stage) ?? []), [t0, t]]);
           loopStart = Math.min(loopStart, Date.parse(tsToIso(events.find((x) => String(x.eventId) === String(c.scheduledEventId))!.eventTime)!));
           loopEnd = Math.max(loopEnd, t);
           if (s.type === 'icrlvrRollout') {
@@ -161,6 +164,8 @@ async function main() {
       rolloutShare: share('rollout'),
       scoringShare: share('scoring'),
       updateShare: share('update'),
+      scoringUpdateShare: share('scoring') + share('update') + share('scoring+update'),
+      regularActivitiesPerStep: [...byStage.values()].reduce((n, v) => n + v.length, 0) / cfg.steps,
       orchestrationShare: (wall - all) / wall,
       msPerStep: wall / cfg.steps,
       rolloutTokensPerSec: rolloutTokens / (rolloutMs / 1000),
@@ -169,7 +174,10 @@ async function main() {
   }, { worker: { activityInterceptors: [interceptor as never] } });
   const overhead = figures.bareGenerateTokensPerSec / figures.rolloutTokensPerSec;
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-  console.log(`${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step: rollout ${pct(figures.rolloutShare)}, scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}, orchestration ${pct(figures.orchestrationShare)}`);
+  console.log(
+    `${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step, ${figures.regularActivitiesPerStep.toFixed(1)} regular activities per step: rollout ${pct(figures.rolloutShare)}, ` +
+      `scoring + update ${pct(figures.scoringUpdateShare)} (as separate activities: scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}), orchestration ${pct(figures.orchestrationShare)}`,
+  );
   console.log(`rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate (overhead ×${overhead.toFixed(2)})`);
   console.log(
     `gaps (server events, medians): scheduled → started ${figures.scheduleToStartMedianMs} ms, completed → next scheduled ${figures.completeToNextScheduleMedianMs} ms ` +
