@@ -16,7 +16,7 @@ import { sweepSummary, SweepRunResult } from '../lib/icrlvr/summary';
 import { ArtifactRef } from '../lib/store/ref';
 import { DlabInputError } from '../lib/errors';
 import { chunkRef, ChunkRef } from '../lib/store/io';
-import type { BatchState } from '../lib/batches';
+import type { BatchState, StageOutcome } from '../lib/batches';
 import type { BuildConfig } from '../lib/model/model-dir';
 import type { PretrainState } from '../lib/model/gpt-train';
 import { readPretrainCheckpoint, writePretrainCheckpoint } from '../lib/model/pretrain-checkpoint';
@@ -56,6 +56,17 @@ export type EvalSummary = IcrlvrEvaluation;
 
 
 type ScoreInput = IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; rollouts: ArtifactRef[] };
+/** A sampling round icrlvrStep has finished: its rollouts, its scored table, its scoring stats. */
+export interface RoundDone {
+  rollouts: ArtifactRef;
+  scored: ArtifactRef;
+  stats: ScoringStats;
+}
+/** icrlvrStep's resume state: the rounds done, and the current round's rollout chunks (ChunkState; batches 0 before its first batch). */
+interface StepState extends ChunkState {
+  rounds: RoundDone[];
+}
+
 /** icrlvrScoreUpdate's result: the round's scored table and stats, and the new checkpoint when it updated. */
 interface ScoreUpdateResult {
   outputs: { scored: ArtifactRef; checkpoint?: ArtifactRef };
@@ -252,6 +263,62 @@ export function icrlvrActivities(deps: ActivityDeps) {
         const u = await updateStage({ ...input, stage: 'update', scored: [...input.scored, s.outputs.scored] });
         return { outputs: { scored: s.outputs.scored, checkpoint: u.outputs.checkpoint }, stats: s.stats, updateStats: u.stats };
       });
+    },
+
+    /**
+     * A whole training step in one activity, for runs whose rounds have one rollout shard
+     * (rolloutShards 1; since the 'icrlvr-step-activity' patch, where inference and training
+     * share a task queue): for each sampling round, its questions (as icrlvrPlan), its rollouts (as
+     * icrlvrRollout with qOffset 0), its scoring (scoreStage); then, after the round the
+     * workflow's rule makes the last, the update (updateStage). Every artifact is the one those
+     * activities write (same stage and producer in its lineage). Resume state: the rounds done
+     * (their rollouts, scored tables and stats) and the current round's rollout chunks, so a
+     * retried attempt continues from the last chunk of the round it was in; scoring and the update
+     * rerun from their inputs.
+     */
+    async icrlvrStep(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; step: number }): Promise<StageResult & { rounds: RoundDone[]; tokens: number; updateStats: Awaited<ReturnType<typeof updatePolicy>> }> {
+      const cfg = cfgOf(input);
+      const { policy } = await runPolicyAt(input, input.checkpoint);
+      const task = await data(input);
+      const byId = new Map(task.train.map((q) => [q.id, q]));
+      const rolloutIO = artifactIO(deps, { ...input, stage: 'rollout' }, 'icrlvrRollout');
+      const trainIds = trainIdsFromTable(await rolloutIO.read(input.questions));
+      const rounds = cfg.dynamicSampling ? cfg.maxSamplingRounds : 1;
+      let tokens = 0;
+      let updateStats: Awaited<ReturnType<typeof updatePolicy>> | undefined;
+      const { result, outcome } = await runResumable<StepState, StageOutcome & { rounds: RoundDone[] }>(
+        deps,
+        async (hooks) => {
+          let state: StepState = hooks.resume ?? { rounds: [], nextBatch: 0, batches: 0, chunks: [] };
+          const resumedFromBatch = state.nextBatch;
+          let batchesRun = 0;
+          let batches = 0;
+          // the workflow's rule: another round while the kept groups fall short of questionsPerStep (checked on resume too)
+          const enough = () => state.rounds.reduce((n, r) => n + r.stats.keptGroups, 0) >= cfg.questionsPerStep;
+          for (let round = state.rounds.length; round < rounds && !enough(); round++) {
+            const questions = stepPicks(trainIds, cfg, input.step, round).map((id) => byId.get(id)!);
+            const done = state.rounds;
+            const shard = await rolloutShard(policy, task, cfg, { step: input.step, round, qOffset: 0, questions }, rolloutIO, [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256], {
+              resume: state.batches ? { nextBatch: state.nextBatch, batches: state.batches, chunks: state.chunks } : undefined,
+              signal: hooks.signal,
+              onProgress: (c, n) => hooks.onProgress?.({ rounds: done, nextBatch: c.nextBatch, batches: c.batches, chunks: c.chunks }, n),
+            });
+            tokens += shard.tokens;
+            batchesRun += shard.batchesRun;
+            batches += shard.batches;
+            const s = await scoreStage({ ...input, stage: 'scoring', round, rollouts: [shard.output] });
+            state = { rounds: [...done, { rollouts: shard.output, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
+            await hooks.onProgress?.(state);
+          }
+          const u = await updateStage({ ...input, stage: 'update', scored: state.rounds.map((r) => r.scored) });
+          updateStats = u.stats;
+          return { output: u.outputs.checkpoint, resumedFromBatch, batchesRun, batches, rounds: state.rounds };
+        },
+        'checkpoint',
+      );
+      // every artifact the step wrote is in its result's outputs, for the audit trail (lineage attempts, verify)
+      const written = Object.fromEntries(outcome.rounds.flatMap((r, k) => [[`round${k}.rollouts`, r.rollouts], [`round${k}.scored`, r.scored]]));
+      return { ...result, outputs: { ...written, ...result.outputs }, rounds: outcome.rounds, tokens, updateStats: updateStats! };
     },
 
     /** Held-out avg@k / pass@k / process score of correct answers. */

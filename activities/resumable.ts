@@ -64,8 +64,8 @@ export async function runResumable<S extends BatchState, O extends StageOutcome 
   // first heartbeat at once: the attempt is on record even if this worker dies before a batch ends
   let last: StageHeartbeat<S> = { state: previous?.state ?? null, progress: previous?.progress ?? { done: 0, total: 0 }, attempts };
   ctx.heartbeat(last);
-  // and again every few seconds while a long batch runs (the engine yields to the event loop)
-  const keepBeating = setInterval(() => ctx.heartbeat(last), 5000);
+  // and again every second while a long batch (or a step after the batches) runs (the engine yields to the event loop)
+  const keepBeating = setInterval(() => ctx.heartbeat(last), 1000);
   try {
     const outcome = await engine({
       resume: previous?.state ?? undefined,

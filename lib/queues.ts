@@ -42,6 +42,7 @@ export const ACTIVITY_GROUP = {
   icrlvrScore: 'inference',
   icrlvrUpdate: 'training',
   icrlvrScoreUpdate: 'training',
+  icrlvrStep: 'training',
   icrlvrEvaluate: 'inference',
   icrlvrCompare: 'bookkeeping',
   goracsPrepare: 'bookkeeping',

@@ -5,6 +5,10 @@
 //    activity: workflow tasks, scheduling, the server) over the training steps; scoring and the
 //    update run as one activity (icrlvrScoreUpdate) in runs since the 'icrlvr-score-update'
 //    patch, so their shares are given together, and apart from the worker's own timings;
+//    a whole step in one activity (icrlvrStep, runs with one rollout shard since the
+//    'icrlvr-step-activity' patch) is split by the worker's own timing of its rolloutShard calls:
+//    those are its rollout time, the rest of the activity (plans, scoring, update) its scoring +
+//    update time;
 //  - rollout tokens/s inside the workflow next to a bare `policy.generate` of the final policy
 //    on the last step's very prompts and RNG streams (overhead ratio: artifact reads and
 //    writes, chunk fsyncs, heartbeats).
@@ -48,6 +52,17 @@ async function main() {
   // activity (interceptor) and the policy.generate calls in it
   const inside = new Map<string, number[]>();
   let generateMs = 0;
+  let shardMs = 0; // rolloutShard calls inside icrlvrStep activities
+  const engine = require('../lib/icrlvr/engine') as { rolloutShard: (...args: unknown[]) => Promise<unknown> };
+  const shard = engine.rolloutShard;
+  engine.rolloutShard = async (...args: unknown[]) => {
+    const t = performance.now();
+    try {
+      return await shard(...args);
+    } finally {
+      if (Context.current().info.activityType === 'icrlvrStep') shardMs += performance.now() - t;
+    }
+  };
   const generate = Policy.prototype.generate;
   Policy.prototype.generate = async function (this: Policy, ...args: Parameters<typeof generate>) {
     const t = performance.now();
@@ -67,7 +82,7 @@ async function main() {
         } finally {
           const type = Context.current().info.activityType;
           inside.set(type, [...(inside.get(type) ?? []), performance.now() - t]);
-          if (type === 'icrlvrRollout') inside.set('generateInRollout', [...(inside.get('generateInRollout') ?? []), generateMs - g]);
+          if (type === 'icrlvrRollout' || type === 'icrlvrStep') inside.set('generateInRollout', [...(inside.get('generateInRollout') ?? []), generateMs - g]);
         }
       },
     },
@@ -116,7 +131,7 @@ async function main() {
           const s = scheduled.get(String(c.scheduledEventId))!;
           const t0 = started.get(String(c.scheduledEventId))!;
           if (!['rollout', 'scoring', 'update'].includes(s.stage)) continue;
-          const stage = s.type === 'icrlvrScoreUpdate' ? 'scoring+update' : s.stage;
+          const stage = s.type === 'icrlvrScoreUpdate' ? 'scoring+update' : s.type === 'icrlvrStep' ? 'step' : s.stage;
           byStage.set(stage, [...(byStage.get(stage) ?? []), [t0, t]]);
           loopStart = Math.min(loopStart, Date.parse(tsToIso(events.find((x) => String(x.eventId) === String(c.scheduledEventId))!.eventTime)!));
           loopEnd = Math.max(loopEnd, t);
@@ -125,6 +140,11 @@ async function main() {
             rolloutTokens += r.tokens;
             rolloutRefs.push(r.outputs.rollouts);
             rolloutMs += t - t0;
+          }
+          if (s.type === 'icrlvrStep') {
+            const r = decodeFirst(c.result) as { tokens: number; rounds: { rollouts: ArtifactRef }[] };
+            rolloutTokens += r.tokens;
+            rolloutRefs.push(...r.rounds.map((x) => x.rollouts));
           }
         }
       }
@@ -156,19 +176,20 @@ async function main() {
       completeToWorkflowTaskStartMedianMs: median(toWft),
       workflowTaskMedianMs: median(wft),
       insideMedianMs: insideMedians,
-      generateShareOfRolloutInside: sum(inside.get('generateInRollout')) / sum(inside.get('icrlvrRollout')),
-      rolloutInsideMs: sum(inside.get('icrlvrRollout')),
+      generateShareOfRolloutInside: sum(inside.get('generateInRollout')) / (sum(inside.get('icrlvrRollout')) + shardMs),
+      rolloutInsideMs: sum(inside.get('icrlvrRollout')) + shardMs,
       rolloutServerMs: rolloutMs,
       steps: cfg.steps,
       loopWallMs: wall,
-      rolloutShare: share('rollout'),
+      rolloutShare: share('rollout') + shardMs / wall,
       scoringShare: share('scoring'),
       updateShare: share('update'),
-      scoringUpdateShare: share('scoring') + share('update') + share('scoring+update'),
+      scoringUpdateShare: share('scoring') + share('update') + share('scoring+update') + share('step') - shardMs / wall,
       regularActivitiesPerStep: [...byStage.values()].reduce((n, v) => n + v.length, 0) / cfg.steps,
       orchestrationShare: (wall - all) / wall,
       msPerStep: wall / cfg.steps,
-      rolloutTokensPerSec: rolloutTokens / (rolloutMs / 1000),
+      rolloutTokensPerSec: rolloutTokens / ((rolloutMs + shardMs) / 1000),
+      stepRolloutShardMs: shardMs,
       bareGenerateTokensPerSec: bareTokens / (bareMs / 1000),
     };
   }, { worker: { activityInterceptors: [interceptor as never] } });
@@ -182,8 +203,9 @@ async function main() {
   console.log(
     `gaps (server events, medians): scheduled → started ${figures.scheduleToStartMedianMs} ms, completed → next scheduled ${figures.completeToNextScheduleMedianMs} ms ` +
       `(completed → workflow task started ${figures.completeToWorkflowTaskStartMedianMs} ms, the workflow task ${figures.workflowTaskMedianMs} ms); ` +
-      `inside the worker (medians, ms): ${JSON.stringify(figures.insideMedianMs)}; generate is ${pct(figures.generateShareOfRolloutInside)} of the rollout activities' own time ` +
-      `(${figures.rolloutInsideMs.toFixed(0)} ms inside vs ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
+      `inside the worker (medians, ms): ${JSON.stringify(figures.insideMedianMs)}; generate is ${pct(figures.generateShareOfRolloutInside)} of the rollout time inside the worker ` +
+      `(${figures.rolloutInsideMs.toFixed(0)} ms: rollout activities, and rolloutShard in step activities ${figures.stepRolloutShardMs.toFixed(0)} ms; ` +
+      `rollout activities ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
   );
   console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverhead: +overhead.toFixed(3) }));
 }

@@ -19,6 +19,14 @@ import { DLAB_KIND, SEARCH_ATTRIBUTES_PATCH, STARTED_AT_MEMO } from './search-at
  */
 export const ICRLVR_SCORE_UPDATE_PATCH = 'icrlvr-score-update';
 
+/**
+ * The patch that runs a whole step in one activity (icrlvrStep: each sampling round's plan,
+ * rollouts and scoring, then the update) when a round has one rollout shard (rolloutShards 1) and
+ * inference and training share a task queue: one activity round trip a step instead of two a
+ * round, same artifacts. Recorded histories and runs started before it replay as they ran.
+ */
+export const ICRLVR_STEP_PATCH = 'icrlvr-step-activity';
+
 /** State handed over by continue-as-new: refs and counters only. */
 interface Carry {
   step: number;
@@ -51,8 +59,9 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
   const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds, queues);
   const short = shortActivities(cfg.heartbeatTimeoutSeconds, queues);
-  // scoring and update in one activity (ICRLVR_SCORE_UPDATE_PATCH) only where both groups run on one task queue
-  const scoreWithUpdate = () => (queues?.inference ?? '') === (queues?.training ?? '') && patched(ICRLVR_SCORE_UPDATE_PATCH);
+  // scoring and update in one activity (ICRLVR_SCORE_UPDATE_PATCH, ICRLVR_STEP_PATCH) only where both groups run on one task queue
+  const oneQueue = () => (queues?.inference ?? '') === (queues?.training ?? '');
+  const scoreWithUpdate = () => oneQueue() && patched(ICRLVR_SCORE_UPDATE_PATCH);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
   const metrics: IcrlvrMetrics = carry?.metrics ?? {};
   const evaluations: EvalSummary[] = carry?.evaluations ?? [];
@@ -139,7 +148,17 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
         if (stats.soundCount !== undefined) poolLuck(metrics, stats);
       }
     };
-    for (let round = 0; round < (cfg.dynamicSampling ? cfg.maxSamplingRounds : 1); round++) {
+    if (cfg.rolloutShards === 1 && oneQueue() && patched(ICRLVR_STEP_PATCH)) {
+      // the whole step (its rounds' plans, rollouts and scoring, then the update) in one activity
+      await run.enter('rollout', step);
+      const r = await long.icrlvrStep({ ...ctx('rollout'), ...refs, checkpoint, reference, step });
+      r.rounds.forEach((done, round) => {
+        run.record('rollouts.0', done.rollouts, true);
+        roundScored(round, done.scored, done.stats);
+      });
+      updated = r.outputs.checkpoint;
+    }
+    for (let round = 0; !updated && round < (cfg.dynamicSampling ? cfg.maxSamplingRounds : 1); round++) {
       await run.enter('rollout', step);
       const planInput = { ...ctx('rollout'), ...refs, step, round };
       const questionIds = localSteps() ? await localStep('rollout', [refs.questions.sha256]).icrlvrPlan(planInput) : await short.icrlvrPlan(planInput);

@@ -136,4 +136,52 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
       histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 4).padStart(2, '0')}-faults-score-update.json`), JSON.stringify(historyToObject(h.history))));
     }
   });
+
+  it('with one rollout shard a step is one activity (icrlvrStep): killed twice mid-rollout, it resumes from a chunk; same checkpoint bytes, and the metrics of the two-shard run', async () => {
+    const id = 'icrlvr-step-fault';
+    const config = { ...CONFIG, rolloutShards: 1 };
+    const client = await cluster.client();
+    const ref = await cluster.startWorker(cluster.home('ref1'), 'ref1');
+    await startExperiment(client, { kind: 'icrlvr', config, id, taskQueue: 'ref1', rerun: true });
+    const oneShard = await cluster.waitFor(id, (s) => s.state !== 'running', 300_000);
+    await ref.stop();
+    assert.equal(oneShard.state, 'completed', JSON.stringify(oneShard));
+    // the same rollouts, scores and updates as with two shards (RNG streams by coordinates); only the lineage differs
+    assert.deepEqual(oneShard.metrics, reference.metrics);
+    const results = (s: TestStatus) => (s as { results?: unknown }).results;
+    assert.deepEqual(results(oneShard), results(reference));
+
+    const home = cluster.home('fault1');
+    const pace = { icrlvrStep: 1100 }; // after each of a step's 8 generation batches (and after its scoring)
+    let worker: WorkerProcess = await cluster.startWorker(home, 'fault1', pace);
+    await startExperiment(client, { kind: 'icrlvr', config, id, taskQueue: 'fault1', rerun: true });
+    const killed: string[] = [];
+    for (const step of [2, 3]) {
+      await waitForRunning(client, id, 'icrlvrStep', step, cluster, true);
+      killed.push(worker.identity);
+      await worker.kill();
+      worker = await cluster.startWorker(home, 'fault1', pace);
+    }
+    const final = await cluster.waitFor(id, (s) => s.state !== 'running', 300_000);
+    assert.equal(final.state, 'completed');
+    const ckpt = (s: TestStatus) => s.artifacts.find((a) => a.name === 'checkpoint')!;
+    assert.equal(ckpt(final).sha256, ckpt(oneShard).sha256);
+    assert.ok(readFileSync(fileOfUri(ckpt(final).uri)).equals(readFileSync(fileOfUri(ckpt(oneShard).uri))));
+    assert.deepEqual(final.metrics, oneShard.metrics);
+
+    const { entries } = await runHistory(client, id);
+    for (const w of killed) assert.ok(entries.some((e) => e.activity === 'icrlvrStep' && e.status === 'failed' && e.worker === w), `a step attempt died with worker ${w}`);
+    assert.ok(entries.filter((e) => e.activity === 'icrlvrStep' && e.status === 'completed' && e.attempt > 1 && (e.resumedFromBatch ?? 0) > 0).length >= 2, 'both retried steps resumed from a chunk');
+    assert.equal(entries.filter((e) => e.activity === 'icrlvrStep' && e.status === 'completed').length, 3, 'one completed step activity per step');
+    assert.ok(!entries.some((e) => ['icrlvrRollout', 'icrlvrScore', 'icrlvrUpdate', 'icrlvrScoreUpdate'].includes(e.activity)));
+    await worker.stop();
+
+    // its histories (continued as new after step 2) replay against the current workflow code
+    const chain = await fetchRunChain(client, id);
+    const histories = chain.map(({ runId, events }) => ({ workflowId: `${id}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
+    for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
+    if (process.env.DLAB_RECORD_HISTORIES) {
+      histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 6).padStart(2, '0')}-faults-step-activity.json`), JSON.stringify(historyToObject(h.history))));
+    }
+  });
 });
