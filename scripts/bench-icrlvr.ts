@@ -10,7 +10,7 @@
 //    those are its rollout time, the rest of the activity (plans, scoring, update) its scoring +
 //    update time;
 //  - rollout tokens/s inside the workflow next to a bare `policy.generate` of the final policy
-//    on the last step's very prompts and RNG streams (overhead ratio: artifact reads and
+//    on the last step's very prompts and RNG streams (its last 3 rollout artifacts, median of 3 passes) (overhead ratio: artifact reads and
 //    writes, chunk fsyncs, heartbeats).
 // Ends with one line: a JSON object of the figures.
 import { readFileSync } from 'node:fs';
@@ -153,9 +153,14 @@ async function main() {
     const share = (stage: string) => covered(byStage.get(stage) ?? []) / wall;
     const all = covered([...byStage.values()].flat());
 
-    // bare generation: the same model and head, the very prompts and streams of the last step's rollouts, same batch size
+    // bare generation: the same model and head, the very prompts and streams of the last step's
+    // rollouts (its last BARE_ROUNDS rollout artifacts), same batch size; timed BARE_REPS times after
+    // one warm-up batch, the median rate (a single pass over one round is 4 batches: too noisy)
+    const BARE_ROUNDS = 3;
+    const BARE_REPS = 3;
     const store = storeForHome(home);
-    const last = readRollouts(await store.get(rolloutRefs[rolloutRefs.length - 1]));
+    const last: ReturnType<typeof readRollouts> = [];
+    for (const ref of rolloutRefs.slice(-BARE_ROUNDS)) last.push(...readRollouts(await store.get(ref)));
     const { readdirSync } = await import('node:fs');
     const base = await Policy.load(join(home, 'models', readdirSync(join(home, 'models')).find((d) => d.startsWith('built-') || d.startsWith('pretrained-'))!));
     const ckptRef = ((await handle.result()) as RunStatus).artifacts.find((a) => a.name === 'checkpoint')!;
@@ -163,10 +168,13 @@ async function main() {
     const gen = (rows: typeof last) =>
       policy.generate(rows.map((r) => r.prompt), { maxTokens: cfg.maxTokens, temperature: cfg.temperature, topK: 0, topP: cfg.topP, seed: cfg.seed, stop: ['\n\n'], streams: rows.map((r) => r.stream) });
     await gen(last.slice(0, cfg.batchSize));
-    let bareTokens = 0;
-    const b0 = Date.now();
-    for (let i = 0; i < last.length; i += cfg.batchSize) for (const g of await gen(last.slice(i, i + cfg.batchSize))) bareTokens += g.tokens.length;
-    const bareMs = Date.now() - b0;
+    const bareRates: number[] = [];
+    for (let rep = 0; rep < BARE_REPS; rep++) {
+      let bareTokens = 0;
+      const b0 = performance.now();
+      for (let i = 0; i < last.length; i += cfg.batchSize) for (const g of await gen(last.slice(i, i + cfg.batchSize))) bareTokens += g.tokens.length;
+      bareRates.push(bareTokens / ((performance.now() - b0) / 1000));
+    }
     const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : 0);
     const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
     const insideMedians = Object.fromEntries([...inside].map(([k, v]) => [k, +median(v).toFixed(1)]));
@@ -190,7 +198,8 @@ async function main() {
       msPerStep: wall / cfg.steps,
       rolloutTokensPerSec: rolloutTokens / ((rolloutMs + shardMs) / 1000),
       stepRolloutShardMs: shardMs,
-      bareGenerateTokensPerSec: bareTokens / (bareMs / 1000),
+      bareGenerateTokensPerSec: median(bareRates),
+      bareGenerateTokensPerSecReps: bareRates.map((x) => +x.toFixed(0)),
     };
   }, { worker: { activityInterceptors: [interceptor as never] } });
   const overhead = figures.bareGenerateTokensPerSec / figures.rolloutTokensPerSec;

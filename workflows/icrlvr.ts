@@ -53,6 +53,11 @@ export interface IcrlvrInput {
  * (`eg-weighted`): prepare → [warm start] → evaluate → for each step: rollout (fanned out
  * over `rolloutShards` activities) → scoring → [more sampling rounds while dynamic sampling
  * dropped groups] → update → [evaluate every `evalEvery` steps].
+ * Activities of a step (inference and training on one task queue; docs/architecture.md "In-Context
+ * RLVR steps as activities"): with one shard, the whole step is icrlvrStep; with more, each round
+ * is its icrlvrRollout shards then icrlvrScoreUpdate (scoring, and the update after the last
+ * round); otherwise, and in runs recorded before those patches, icrlvrRollout, icrlvrScore, and
+ * icrlvrUpdate after the last round.
  */
 export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>> {
   const { config: cfg, configHash, carry, queues, inputFiles } = input;
