@@ -10,7 +10,9 @@
 //    those are its rollout time, the rest of the activity (plans, scoring, update) its scoring +
 //    update time;
 //  - rollout tokens/s inside the workflow next to a bare `policy.generate` of the final policy
-//    on the last step's very prompts and RNG streams (its last 3 rollout artifacts, median of 3 passes) (overhead ratio: artifact reads and
+//    on the last step's very prompts and RNG streams (its last 3 rollout artifacts, median of 3 passes),
+//    and, for runs whose steps are icrlvrStep activities, the last step's own rollout rate (the
+//    policy and prompts the bare figure uses) from the worker's timings (overhead ratio: artifact reads and
 //    writes, chunk fsyncs, heartbeats).
 // Ends with one line: a JSON object of the figures.
 import { readFileSync } from 'node:fs';
@@ -77,12 +79,14 @@ async function main() {
       async execute(input: unknown, next: (input: unknown) => Promise<unknown>) {
         const t = performance.now();
         const g = generateMs;
+        const sh = shardMs;
         try {
           return await next(input);
         } finally {
           const type = Context.current().info.activityType;
           inside.set(type, [...(inside.get(type) ?? []), performance.now() - t]);
           if (type === 'icrlvrRollout' || type === 'icrlvrStep') inside.set('generateInRollout', [...(inside.get('generateInRollout') ?? []), generateMs - g]);
+          if (type === 'icrlvrStep') inside.set('shardInStep', [...(inside.get('shardInStep') ?? []), shardMs - sh]);
         }
       },
     },
@@ -93,6 +97,7 @@ async function main() {
     // activity intervals by stage, from the server's event times
     const byStage = new Map<string, Interval[]>();
     let rolloutTokens = 0;
+    const stepTokens: number[] = []; // per icrlvrStep activity, in history order
     const rolloutRefs: ArtifactRef[] = [];
     let rolloutMs = 0;
     let loopStart = Infinity;
@@ -144,6 +149,7 @@ async function main() {
           if (s.type === 'icrlvrStep') {
             const r = decodeFirst(c.result) as { tokens: number; rounds: { rollouts: ArtifactRef }[] };
             rolloutTokens += r.tokens;
+            stepTokens.push(r.tokens);
             rolloutRefs.push(...r.rounds.map((x) => x.rollouts));
           }
         }
@@ -198,6 +204,9 @@ async function main() {
       msPerStep: wall / cfg.steps,
       rolloutTokensPerSec: rolloutTokens / ((rolloutMs + shardMs) / 1000),
       stepRolloutShardMs: shardMs,
+      // the last step alone (icrlvrStep runs): the policy and prompts the bare figure uses
+      lastStepRolloutTokensPerSec: stepTokens.length ? stepTokens[stepTokens.length - 1] / (inside.get('shardInStep')!.at(-1)! / 1000) : null,
+      lastStepGenerateTokensPerSec: stepTokens.length ? stepTokens[stepTokens.length - 1] / (inside.get('generateInRollout')!.at(-1)! / 1000) : null,
       bareGenerateTokensPerSec: median(bareRates),
       bareGenerateTokensPerSecReps: bareRates.map((x) => +x.toFixed(0)),
     };
@@ -209,6 +218,8 @@ async function main() {
       `scoring + update ${pct(figures.scoringUpdateShare)} (as separate activities: scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}), orchestration ${pct(figures.orchestrationShare)}`,
   );
   console.log(`rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate (overhead ×${overhead.toFixed(2)})`);
+  if (figures.lastStepRolloutTokensPerSec !== null)
+    console.log(`the last step alone: rollout ${figures.lastStepRolloutTokensPerSec.toFixed(0)} tokens/s, its generate calls ${figures.lastStepGenerateTokensPerSec!.toFixed(0)} tokens/s (bare / rollout ×${(figures.bareGenerateTokensPerSec / figures.lastStepRolloutTokensPerSec).toFixed(2)})`);
   console.log(
     `gaps (server events, medians): scheduled → started ${figures.scheduleToStartMedianMs} ms, completed → next scheduled ${figures.completeToNextScheduleMedianMs} ms ` +
       `(completed → workflow task started ${figures.completeToWorkflowTaskStartMedianMs} ms, the workflow task ${figures.workflowTaskMedianMs} ms); ` +
