@@ -1,10 +1,10 @@
 import type { IcrlvrEvaluation } from '../schemas/status';
 import { Context } from '@temporalio/activity';
-import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS } from '../schemas/artifacts';
+import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS, POLICY_FULL_CHECKPOINT, schemaId } from '../schemas/artifacts';
 import { IcrlvrConfig, PRETRAIN_CHECKPOINT_EVERY } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData, trainIdsFromTable } from '../lib/icrlvr/data';
 import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState, ScoringStats } from '../lib/icrlvr/engine';
-import { readCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
+import { readAnyCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { backboneSha256, modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { checkPositions } from '../lib/icrlvr/positions';
 import { loadTokenizer } from '../lib/model/tokenizers';
@@ -20,9 +20,10 @@ import type { BatchState, StageOutcome } from '../lib/batches';
 import type { BuildConfig } from '../lib/model/model-dir';
 import type { PretrainState } from '../lib/model/gpt-train';
 import { readPretrainCheckpoint, writePretrainCheckpoint } from '../lib/model/pretrain-checkpoint';
-import { freshCheckpoint } from '../lib/train/checkpoint';
+import { AnyCheckpoint, freshCheckpoint, freshFullCheckpoint, FullCheckpoint, isFull } from '../lib/train/checkpoint';
+import { readBuiltWeights } from '../lib/model/built-weights';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
-import { localModelDir, modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
+import { checkpointModelDirFor, localModelDir, modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
 import { localInputs } from './inputs';
 import { pushModel } from '../lib/model/model-store';
 import { StageContext, StageResult } from './types';
@@ -89,22 +90,35 @@ export function icrlvrActivities(deps: ActivityDeps) {
       const io = artifactIO(deps, input);
       return taskDataFromTables(await io.read(input.questions), await io.read(input.demos), input.config.task.type);
     });
-  /** The policy with a checkpoint's head and the checkpoint itself, read afresh: for the stages that change the checkpoint. */
-  const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
-    const ckpt = await readCheckpoint(artifactIO(deps, input), checkpoint);
-    return { policy: (await policyFor(await localModelDir(deps, input, input.config.model), promptOptionsOf(input.config.model))).withHead(ckpt.head), ckpt };
+  const buildOf = (cfg: IcrlvrConfig): BuildConfig | undefined => ('build' in cfg.model ? cfg.model.build : undefined);
+  const readAt = (input: IcrlvrBase, checkpoint: ArtifactRef): Promise<AnyCheckpoint> => readAnyCheckpoint(artifactIO(deps, input), checkpoint, buildOf(cfgOf(input)));
+  /** The policy of a whole-model checkpoint: the build config with its weights (a model directory per checkpoint, policies.ts). */
+  const fullPolicyAt = async (input: IcrlvrBase, checkpoint: ArtifactRef, weights: () => Promise<FullCheckpoint['weights']>) =>
+    policyFor(await checkpointModelDirFor(deps, buildOf(cfgOf(input))!, checkpoint.sha256, weights), promptOptionsOf(input.config.model));
+  /**
+   * A checkpoint, read afresh, and the policy its trainer works with, for the stages that change
+   * the checkpoint (warm start, update): the model's backbone with the checkpoint's head (the
+   * head trainer runs that backbone); for a whole-model checkpoint the model only tokenizes and
+   * formats prompts — the trainer runs the checkpoint's weights in TypeScript.
+   */
+  const policyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef): Promise<{ policy: Policy; ckpt: AnyCheckpoint }> => {
+    const ckpt = await readAt(input, checkpoint);
+    const base = await policyFor(await localModelDir(deps, input, input.config.model), promptOptionsOf(input.config.model));
+    return { policy: isFull(ckpt) ? base : base.withHead(ckpt.head), ckpt };
   };
   /**
-   * The policy with a checkpoint's head, for the stages that only run it (rollout, scoring,
-   * evaluation): the head is read and verified once per worker per checkpoint sha256, not once
-   * per activity. The model directory is still checked on each call (policyFor): a changed
-   * directory is another Policy, with heads of its own.
+   * The policy that runs a checkpoint, for the stages that only run it (rollout, scoring,
+   * evaluation): the model's backbone with the checkpoint's head, read and verified once per
+   * worker per checkpoint sha256, not once per activity; or, for a whole-model checkpoint, the
+   * model built from its weights. The model directory is still checked on each call
+   * (policyFor): a changed directory is another Policy, with heads of its own.
    */
-  const runPolicyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef) => {
+  const runPolicyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef): Promise<{ policy: Policy }> => {
+    if (checkpoint.schema === schemaId(POLICY_FULL_CHECKPOINT)) return { policy: await fullPolicyAt(input, checkpoint, async () => ((await readAt(input, checkpoint)) as FullCheckpoint).weights) };
     const base = await policyFor(await localModelDir(deps, input, input.config.model), promptOptionsOf(input.config.model));
     let heads = withHeads.get(base);
     if (!heads) withHeads.set(base, (heads = new Memo<Policy>(2)));
-    return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readCheckpoint(artifactIO(deps, input), checkpoint)).head)) };
+    return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readAt(input, checkpoint) as Exclude<AnyCheckpoint, FullCheckpoint>).head)) };
   };
 
   /** Scoring of a round (icrlvrScore, and the first half of icrlvrScoreUpdate): its lineage says stage "scoring", producer icrlvrScore. */
@@ -128,7 +142,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
     const { policy, ckpt } = await policyAt(input, input.checkpoint);
     const tables = [];
     for (const s of input.scored) tables.push(await io.read(s));
-    const ref = cfg.klCoef > 0 ? (await readCheckpoint(io, input.reference)).head : undefined;
+    const ref = cfg.klCoef > 0 ? await readAt(input, input.reference) : undefined;
     const stats = await updatePolicy(policy, ckpt, keptForUpdate(tables, cfg), cfg, ref);
     const checkpoint = await writeCheckpoint(io, ckpt, [input.checkpoint.sha256, ...input.scored.map((s) => s.sha256)]);
     return { outputs: { checkpoint }, stats };
@@ -175,7 +189,10 @@ export function icrlvrActivities(deps: ActivityDeps) {
         const parents = [backboneSha256(json), json.sha256.head];
         const questions = await io.write(questionsTable(task), ICRLVR_QUESTIONS, []);
         const demos = await io.write(demosTable(task), ICRLVR_DEMOS, []);
-        const checkpoint = await writeCheckpoint(io, freshCheckpoint(head), parents);
+        // the RL start: the model's head, or every weight of a built model (trainable "full")
+        const build = buildOf(cfg);
+        const start = cfg.trainable === 'full' && build ? freshFullCheckpoint(build, await readBuiltWeights(modelDir, build)) : freshCheckpoint(head);
+        const checkpoint = await writeCheckpoint(io, start, parents);
         // batches = pretraining steps when this attempt pretrained (resumedFromBatch: the step it continued from), else 1
         const run = trained ? { resumedFromBatch: trained.from, batchesRun: trained.steps - trained.from, batches: trained.steps } : { resumedFromBatch: 0, batchesRun: 1, batches: 1 };
         return { outputs: { questions, demos, checkpoint }, modelDir, modelSha256, ...run, attempts: [] };
@@ -192,8 +209,9 @@ export function icrlvrActivities(deps: ActivityDeps) {
         deps,
         async (hooks) => {
           const out = await warmStart(policy, ckpt, task, cfg, io, [input.checkpoint.sha256, input.questions.sha256], hooks);
-          const warmed = await readCheckpoint(io, out.output);
-          return { ...out, output: await writeCheckpoint(io, freshCheckpoint(warmed.head), [out.output.sha256]) };
+          const warmed = await readAt(input, out.output);
+          const fresh = isFull(warmed) ? freshFullCheckpoint(warmed.cfg, warmed.weights) : freshCheckpoint(warmed.head);
+          return { ...out, output: await writeCheckpoint(io, fresh, [out.output.sha256]) };
         },
         'checkpoint',
       );

@@ -1,7 +1,7 @@
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { configHash } from '../lib/config/canonical';
 import { LmSequence, PretrainState, trainGptAsync, TrainGptHooks } from '../lib/model/gpt-train';
-import { initialWeights } from '../lib/model/gpt-weights';
+import { initialWeights, GptWeights } from '../lib/model/gpt-weights';
 import { DlabInputError } from '../lib/errors';
 import { buildModelDir, BuildConfig, readModelDir } from '../lib/model/model-dir';
 import { pullModel, pushModel } from '../lib/model/model-store';
@@ -125,4 +125,27 @@ export async function pretrainedModelDirFor(
     await places.store.putName(name, sha256);
     return dir;
   });
+}
+
+const building = new Memo<string>();
+
+/**
+ * The model directory of a whole-model checkpoint (`trainable: "full"`): the build config with
+ * the checkpoint's weights, under the models folder as `policy-<sha256>`, so the rollouts,
+ * scoring and evaluation after an update run the updated backbone. Built once per checkpoint
+ * (an intact directory naming that checkpoint is reused, from this process or an earlier one);
+ * buildModelDir is deterministic, so a resumed or another worker runs exactly the same bytes.
+ */
+export async function checkpointModelDirFor(places: Pick<ModelPlaces, 'modelsDir'>, build: BuildConfig, checkpointSha256: string, weights: () => Promise<GptWeights>): Promise<string> {
+  const dir = join(places.modelsDir, `policy-${checkpointSha256.slice(0, 32)}`);
+  const intact = () => readModelDir(dir).then((m) => (m.json.source as { pretrained?: { checkpoint?: string } }).pretrained?.checkpoint === checkpointSha256, () => false);
+  if (await intact()) return dir;
+  // concurrent activities of one worker build it once
+  await building
+    .get(dir, async () => {
+      if (!(await intact())) await buildModelDir(build, dir, { weights: await weights(), how: { checkpoint: checkpointSha256 } }, { replace: true });
+      return dir;
+    })
+    .finally(() => building.delete(dir));
+  return dir;
 }

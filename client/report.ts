@@ -103,14 +103,17 @@ export async function describeRun(client: Client, store: ArtifactStore, id: stri
   return description;
 }
 
-type WorkflowInput = { config?: unknown; configHash?: string; runs?: { mode: string; seed: number; config: Record<string, unknown> }[] };
+type WorkflowInput = { config?: unknown; configHash?: string; runs?: { mode: string; seed: number; arm?: string; config: Record<string, unknown> }[] };
 
-/** The config as the user wrote it; a sweep's as its base config plus `sweep: {modes, seeds}`. */
+/** The config as the user wrote it; a sweep's as its base config plus `sweep: {modes, seeds}` (with arms: each arm's whole config). */
 function configOf(input: WorkflowInput | undefined): unknown {
   if (!input) return null;
   if (input.runs?.length) {
     const { mode: _mode, seed: _seed, ...baseConfig } = input.runs[0].config;
-    return { ...baseConfig, sweep: { modes: [...new Set(input.runs.map((r) => r.mode))], seeds: [...new Set(input.runs.map((r) => r.seed))] } };
+    // with arms: each arm's config (less mode and seed), as the runs ran it
+    const arms = Object.fromEntries(input.runs.flatMap((r) => (r.arm ? [[r.arm, (({ mode: _m, seed: _s, ...c }) => c)(r.config)]] : [])));
+    const sweep = { modes: [...new Set(input.runs.map((r) => r.mode))], seeds: [...new Set(input.runs.map((r) => r.seed))] };
+    return Object.keys(arms).length ? { sweep: { ...sweep, arms } } : { ...baseConfig, sweep };
   }
   return input.config ?? null;
 }

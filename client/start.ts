@@ -58,22 +58,30 @@ export interface StartOptions {
  * "seeds": [...]}` is a sweep: every (mode, seed) child config is validated here, before
  * anything starts.
  */
-function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string; checked: unknown[] } {
+export function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string): { workflowType: string; args: object; hash: string; checked: unknown[] } {
   if (kind === 'icrlvr' && raw && typeof raw === 'object' && 'sweep' in raw) {
     const { sweep, ...base } = raw as { sweep: unknown } & Record<string, unknown>;
     const s = parseWith(SweepSpec, sweep, `icrlvr sweep in ${source ?? 'config'} (field "sweep")`);
-    const runs = s.modes.flatMap((mode) =>
-      s.seeds.map((seed) => {
-        const config = parseConfig('icrlvr', { ...base, mode, seed }, `${source ?? 'config'} (mode ${mode}, seed ${seed})`);
-        return { mode, seed, config, configHash: configHash(config) };
-      }),
+    // arms: named config overrides (e.g. {"full": {"trainable": "full", "lr": 3e-4}, "head": {}}), each × mode × seed
+    const arms: [string | undefined, Record<string, unknown>][] = s.arms ? Object.entries(s.arms) : [[undefined, {}]];
+    for (const [name, over] of arms) {
+      for (const k of ['mode', 'seed', 'sweep']) if (k in over) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: arm "${name}" sets ${k}, which the sweep itself supplies`, `sweep.arms.${name}.${k}`);
+    }
+    const runs = arms.flatMap(([arm, over]) =>
+      s.modes.flatMap((mode) =>
+        s.seeds.map((seed) => {
+          const label = `mode ${mode}${arm ? `, arm ${arm}` : ''}, seed ${seed}`;
+          const config = parseConfig('icrlvr', { ...base, ...over, mode, seed }, `${source ?? 'config'} (${label})`);
+          return { mode, seed, ...(arm ? { arm } : {}), config, configHash: configHash(config) };
+        }),
+      ),
     );
-    const keys = runs.map((r) => `${r.mode}.s${r.seed}`);
+    const keys = runs.map((r) => `${r.mode}${r.arm ? `.${r.arm}` : ''}.s${r.seed}`);
     const twice = keys.find((k, i) => keys.indexOf(k) !== i);
-    if (twice) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: the run ${twice} is listed twice (field "sweep": each mode and seed once)`, 'sweep');
+    if (twice) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: the run ${twice} is listed twice (field "sweep": each mode, seed and arm once)`, 'sweep');
     const hash = configHash(runs.map((r) => r.configHash));
-    // the data checks depend on the mode (demonstrations in prompts), not on the seed: one config per mode
-    const perMode = s.modes.map((m) => runs.find((r) => r.mode === m)!.config);
+    // the data checks depend on the mode (demonstrations in prompts) and the arm, not on the seed: one config per mode and arm
+    const perMode = runs.filter((r) => r.seed === s.seeds[0]).map((r) => r.config);
     return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash, checked: perMode };
   }
   const config = parseConfig(kind, raw, source);
@@ -104,7 +112,17 @@ async function publishInputs(store: ArtifactStore, inputFiles: Record<string, st
   return total;
 }
 
-const SweepSpec = z.object({ modes: z.array(z.enum(ICRLVR_MODES)).min(1), seeds: z.array(z.number().int().min(0)).min(1) }).strict();
+const SweepSpec = z
+  .object({
+    modes: z.array(z.enum(ICRLVR_MODES)).min(1),
+    seeds: z.array(z.number().int().min(0)).min(1),
+    /** optional third dimension: named arms, each a set of config fields over the base config (e.g. `trainable` and its `lr`) */
+    arms: z
+      .record(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'an arm name: letters, digits, _ or -, at most 32'), z.record(z.string(), z.unknown()))
+      .refine((a) => Object.keys(a).length > 0, { message: 'at least one arm' })
+      .optional(),
+  })
+  .strict();
 
 /**
  * Validates the config for `kind` and starts the experiment's workflow. Nothing is started

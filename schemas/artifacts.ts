@@ -99,6 +99,13 @@ export const POLICY_CHECKPOINT = define('policy.checkpoint', 1, 'head W [V,d], b
   v_b: 'float32',
 });
 
+export const POLICY_FULL_CHECKPOINT = define('policy.full-checkpoint', 1, 'every weight of the project\'s GPT (trainable "full"): one row per weight array (lib/model/gpt-weights.ts order) with its AdamW moments; optimizer step in the lineage extra', {
+  name: 'utf8',
+  w: 'list<float32>',
+  m: 'list<float32>',
+  v: 'list<float32>',
+});
+
 /** What every rollout row carries (rollouts and their scored audit records). */
 const ROLLOUT_COLUMNS: Record<string, ColumnKind> = {
   step: 'int32',
@@ -171,13 +178,24 @@ const COMPARISON_COLUMNS = {
 /** Version 1, still read. */
 export const ICRLVR_COMPARISON_V1 = define('icrlvr.comparison', 1, 'a sweep: one row per mode, seed and evaluation step', COMPARISON_COLUMNS);
 
-export const ICRLVR_COMPARISON = define('icrlvr.comparison', 2, 'a sweep: one row per mode, seed and evaluation step; with the shares of right answers reached by luck (training, held-out) and Evidence Gain of sound vs lucky correct rollouts', {
-  ...COMPARISON_COLUMNS,
+const LUCK_COLUMNS: Record<string, ColumnKind> = {
   lucky_share_correct: 'float64',
   held_out_lucky_share_correct: 'float64',
   eg_sound: 'float64',
   eg_lucky: 'float64',
   eg_luck_auc: 'float64',
+};
+
+export const ICRLVR_COMPARISON_V2 = define('icrlvr.comparison', 2, 'a sweep: one row per mode, seed and evaluation step; with the shares of right answers reached by luck (training, held-out) and Evidence Gain of sound vs lucky correct rollouts', {
+  ...COMPARISON_COLUMNS,
+  ...LUCK_COLUMNS,
+});
+
+export const ICRLVR_COMPARISON = define('icrlvr.comparison', 3, 'icrlvr.comparison@2 with the run\'s arm (its name; empty in sweeps without arms) after the mode', {
+  mode: 'utf8',
+  arm: 'utf8',
+  ...Object.fromEntries(Object.entries(COMPARISON_COLUMNS).filter(([k]) => k !== 'mode')),
+  ...LUCK_COLUMNS,
 });
 
 // ---- GORACS coreset selection -------------------------------------------------------------

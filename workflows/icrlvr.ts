@@ -205,14 +205,15 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
 
 export interface IcrlvrSweepInput {
   configHash: string;
-  runs: { mode: string; seed: number; config: IcrlvrConfig; configHash: string }[];
+  /** `arm`: the name of the run's arm, when the sweep has arms (its runs' ids then name it) */
+  runs: { mode: string; seed: number; arm?: string; config: IcrlvrConfig; configHash: string }[];
   /** the task queue per routed activity group of the sweep and of each child run, fixed at its start */
   queues?: QueueMap;
   /** the input files `dlab run` checked (for every child run), path → sha256 */
   inputFiles?: Record<string, string>;
 }
 
-/** A sweep: each (mode, seed) is a child `icrlvr` workflow; the parent writes one comparison table. */
+/** A sweep: each (mode, seed[, arm]) is a child `icrlvr` workflow; the parent writes one comparison table. */
 export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<'icrlvr-sweep'>> {
   const run = new RunTracker('icrlvr-sweep', { totalSteps: input.runs.length });
   const { icrlvrCompare } = routedActivities(input.queues, { startToCloseTimeout: '10 minutes' });
@@ -224,10 +225,10 @@ export async function icrlvrSweep(input: IcrlvrSweepInput): Promise<RunStatusOf<
       const listed = patched(SEARCH_ATTRIBUTES_PATCH) // children are listed by `dlab runs` like any run
         ? { typedSearchAttributes: [{ key: DLAB_KIND, value: 'icrlvr' }], memo: { [STARTED_AT_MEMO]: new Date().toISOString() } }
         : {};
-      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash, ...(input.queues ? { queues: input.queues } : {}), ...(input.inputFiles ? { inputFiles: input.inputFiles } : {}) }], ...listed });
+      const status = await executeChild(icrlvr, { workflowId: `${id}.${r.mode}${r.arm ? `.${r.arm}` : ''}.s${r.seed}`, args: [{ config: r.config, configHash: r.configHash, ...(input.queues ? { queues: input.queues } : {}), ...(input.inputFiles ? { inputFiles: input.inputFiles } : {}) }], ...listed });
       run.stepDone(++done);
       const m = status.metrics ?? {};
-      return { mode: r.mode, seed: r.seed, evaluations: status.results?.evaluations ?? [], pooled: { luckyShareCorrect: m.luckyShareCorrectPooled ?? null, egLuckAuc: m.egLuckAucPooled ?? null } };
+      return { mode: r.mode, seed: r.seed, ...(r.arm ? { arm: r.arm } : {}), evaluations: status.results?.evaluations ?? [], pooled: { luckyShareCorrect: m.luckyShareCorrectPooled ?? null, egLuckAuc: m.egLuckAucPooled ?? null } };
     }),
   );
   await run.enter('compare', input.runs.length);

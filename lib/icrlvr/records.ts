@@ -130,17 +130,18 @@ export function readScored(t: Table): ScoredRow[] {
 }
 
 /**
- * A sweep's comparison (icrlvr.comparison@2): one row per run (mode, seed) and evaluation step
+ * A sweep's comparison (icrlvr.comparison@3): one row per run (mode, arm, seed) and evaluation step
  * with the held-out avg@k, pass@k, process score of correct answers and share of them reached
  * by luck, and the step's training figures: mean reward, mean Evidence Gain of correct /
  * incorrect rollouts, share of right answers reached by luck, EG of sound / lucky correct
  * rollouts and its AUC (NaN where not measured).
  */
-export function comparisonTable(runs: { mode: string; seed: number; evaluations: IcrlvrEvaluation[] }[]): Table {
-  const rows = runs.flatMap((r) => r.evaluations.map((e) => ({ ...e, mode: r.mode, seed: r.seed })));
+export function comparisonTable(runs: { mode: string; seed: number; arm?: string; evaluations: IcrlvrEvaluation[] }[]): Table {
+  const rows = runs.flatMap((r) => r.evaluations.map((e) => ({ ...e, mode: r.mode, seed: r.seed, arm: r.arm ?? '' })));
   const num = (f: (e: (typeof rows)[number]) => number | null) => Float64Array.from(rows, (e) => f(e) ?? NaN);
   return tableFromColumns({
     mode: rows.map((r) => r.mode),
+    arm: rows.map((r) => r.arm),
     seed: Int32Array.from(rows, (r) => r.seed),
     step: Int32Array.from(rows, (r) => r.step),
     avg_at_k: num((e) => e.avgAtK),

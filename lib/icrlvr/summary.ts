@@ -5,7 +5,8 @@ import { Interval, meanInterval, pairedDifference } from '../stats/bootstrap';
  * A sweep's headline comparison: per mode, over its seeds, each figure's mean with a 95 %
  * percentile-bootstrap interval over seeds (lib/stats/bootstrap.ts, resampling seed 0), and the
  * paired difference to `rlvr` over the seeds both modes ran (the same seed shares the data, the
- * model and the random streams of everything but the mode).
+ * model and the random streams of everything but the mode). A sweep with arms has one summary
+ * per (arm, mode), each paired with rlvr of the same arm.
  *
  * Figures per run (one value per seed):
  *   avgAtK, passAtK, processScoreCorrect, heldOutLuckyShareCorrect  at the run's last evaluation;
@@ -24,6 +25,8 @@ export type SummaryFigure = (typeof SUMMARY_FIGURES)[number];
 export interface SweepRunResult {
   mode: string;
   seed: number;
+  /** the run's arm, when the sweep has arms */
+  arm?: string;
   evaluations: IcrlvrEvaluation[];
   /** the run's pooled training figures (its final metrics), absent in runs recorded before them */
   pooled?: { luckyShareCorrect?: number | null; egLuckAuc?: number | null };
@@ -31,6 +34,8 @@ export interface SweepRunResult {
 
 export interface ModeSummary {
   mode: string;
+  /** the arm (sweeps with arms): modes are compared within it */
+  arm?: string;
   seeds: number[];
   figures: Partial<Record<SummaryFigure, Interval>>;
   /** mode − rlvr, paired by seed (absent for rlvr itself, or without rlvr in the sweep) */
@@ -47,24 +52,28 @@ function figureOf(r: SweepRunResult, f: SummaryFigure): number | null {
 }
 
 export function sweepSummary(runs: readonly SweepRunResult[]): ModeSummary[] {
-  const modes = [...new Set(runs.map((r) => r.mode))];
-  const of = (mode: string) => runs.filter((r) => r.mode === mode).sort((a, b) => a.seed - b.seed);
-  const rlvr = of('rlvr');
-  return modes.map((mode) => {
-    const mine = of(mode);
-    const figures: ModeSummary['figures'] = {};
-    const vs: NonNullable<ModeSummary['vsRlvr']> = {};
-    for (const f of SUMMARY_FIGURES) {
-      const values = mine.map((r) => figureOf(r, f)).filter((v): v is number => v !== null);
-      if (values.length) figures[f] = meanInterval(values, BOOT);
-      if (mode === 'rlvr' || !rlvr.length) continue;
-      const pairs = mine.flatMap((r) => {
-        const base = rlvr.find((b) => b.seed === r.seed);
-        const [a, b] = [figureOf(r, f), base ? figureOf(base, f) : null];
-        return a !== null && b !== null ? [[a, b] as const] : [];
-      });
-      if (pairs.length) vs[f] = pairedDifference(pairs.map((p) => p[0]), pairs.map((p) => p[1]), BOOT);
-    }
-    return { mode, seeds: mine.map((r) => r.seed), figures, ...(mode !== 'rlvr' && rlvr.length ? { vsRlvr: vs } : {}) };
+  const arms = [...new Set(runs.map((r) => r.arm))];
+  return arms.flatMap((arm) => {
+    const mineArm = runs.filter((r) => r.arm === arm);
+    const modes = [...new Set(mineArm.map((r) => r.mode))];
+    const of = (mode: string) => mineArm.filter((r) => r.mode === mode).sort((a, b) => a.seed - b.seed);
+    const rlvr = of('rlvr');
+    return modes.map((mode) => {
+      const mine = of(mode);
+      const figures: ModeSummary['figures'] = {};
+      const vs: NonNullable<ModeSummary['vsRlvr']> = {};
+      for (const f of SUMMARY_FIGURES) {
+        const values = mine.map((r) => figureOf(r, f)).filter((v): v is number => v !== null);
+        if (values.length) figures[f] = meanInterval(values, BOOT);
+        if (mode === 'rlvr' || !rlvr.length) continue;
+        const pairs = mine.flatMap((r) => {
+          const base = rlvr.find((b) => b.seed === r.seed);
+          const [a, b] = [figureOf(r, f), base ? figureOf(base, f) : null];
+          return a !== null && b !== null ? [[a, b] as const] : [];
+        });
+        if (pairs.length) vs[f] = pairedDifference(pairs.map((p) => p[0]), pairs.map((p) => p[1]), BOOT);
+      }
+      return { mode, ...(arm ? { arm } : {}), seeds: mine.map((r) => r.seed), figures, ...(mode !== 'rlvr' && rlvr.length ? { vsRlvr: vs } : {}) };
+    });
   });
 }

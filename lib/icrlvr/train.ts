@@ -1,17 +1,20 @@
-import { POLICY_CHECKPOINT } from '../../schemas/artifacts';
+import { POLICY_CHECKPOINT, POLICY_FULL_CHECKPOINT, schemaId } from '../../schemas/artifacts';
 import type { IcrlvrConfig } from '../../schemas/config/icrlvr';
 import { BatchState, LoopHooks, runBatches } from '../batches';
-import type { Head } from '../model/head';
 import type { Policy } from '../model/policy';
 import { Rng } from '../rng';
 import { perToken } from '../rl/advantages';
 import { AdamWConfig, DEFAULT_ADAMW } from '../rl/adamw';
+import type { PolicyLossConfig } from '../rl/loss';
 import { readLineage } from '../store/artifact-store';
 import { ArtifactIO, ChunkRef } from '../store/io';
 import { ArtifactRef } from '../store/ref';
 import { renderPrompt, PROMPT_TEMPLATES } from '../tasks/demos';
-import { Checkpoint, checkpointFromTable, checkpointToTable } from '../train/checkpoint';
-import { StepStats, collectTokens, trainStep } from '../train/head-trainer';
+import { AnyCheckpoint, Checkpoint, checkpointFromTable, checkpointToTable, FullCheckpoint, fullCheckpointFromTable, fullCheckpointToTable, isFull } from '../train/checkpoint';
+import { fullTrainStep, SequenceItem } from '../train/full-trainer';
+import type { GptConfig } from '../model/gpt';
+import { DlabInputError } from '../errors';
+import { ObjectiveTokens, StepStats, collectTokens, trainStep } from '../train/head-trainer';
 import { TaskData } from './data';
 import { ScoredRow } from './records';
 import { streamOf } from './streams';
@@ -20,13 +23,52 @@ export function adamwOf(cfg: IcrlvrConfig, lr = cfg.lr): AdamWConfig {
   return { ...DEFAULT_ADAMW, lr, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip, warmupSteps: cfg.warmupSteps };
 }
 
-export async function writeCheckpoint(io: ArtifactIO, c: Checkpoint, parents: string[]): Promise<ArtifactRef> {
+/** A checkpoint of either kind as its artifact: `policy.checkpoint@1` (head) or `policy.full-checkpoint@1` (every weight). */
+export async function writeCheckpoint(io: ArtifactIO, c: AnyCheckpoint, parents: string[]): Promise<ArtifactRef> {
+  if (isFull(c)) return io.write(fullCheckpointToTable(c), POLICY_FULL_CHECKPOINT, parents, { optimizerStep: c.opt.step });
   return io.write(checkpointToTable(c), POLICY_CHECKPOINT, parents, { optimizerStep: c.opt.step });
 }
 
+/** A head checkpoint (`policy.checkpoint@1`). */
 export async function readCheckpoint(io: ArtifactIO, ref: Pick<ArtifactRef, 'sha256' | 'schema'>): Promise<Checkpoint> {
   const t = await io.read(ref);
   return checkpointFromTable(t, Number(readLineage(t).extra?.optimizerStep ?? 0), ref.sha256);
+}
+
+/** A checkpoint of either kind, by its schema; a whole-model one needs the build config `cfg` it was trained from. */
+export async function readAnyCheckpoint(io: ArtifactIO, ref: Pick<ArtifactRef, 'sha256' | 'schema'>, cfg?: GptConfig): Promise<AnyCheckpoint> {
+  if (ref.schema !== schemaId(POLICY_FULL_CHECKPOINT)) return readCheckpoint(io, ref);
+  if (!cfg) throw new DlabInputError(`checkpoint ${ref.sha256} holds every weight of a built model (trainable "full"), but the run's model is not a build config`, 'trainable');
+  const t = await io.read(ref);
+  return fullCheckpointFromTable(cfg, t, Number(readLineage(t).extra?.optimizerStep ?? 0), `checkpoint ${ref.sha256}`);
+}
+
+/**
+ * One optimizer step on `ckpt` (in place) for items (context → target) and their tokens'
+ * objective fields: the head trainer on the policy's frozen backbone (hidden states through
+ * ONNX Runtime), or the whole-model trainer (every weight, lib/train/full-trainer.ts).
+ * `ref` is the reference checkpoint of the same kind, for the KL term.
+ */
+async function policyStep(
+  policy: Policy,
+  ckpt: AnyCheckpoint,
+  items: SequenceItem[],
+  fields: Omit<ObjectiveTokens, 'targets'>,
+  objective: { kind: 'sft' } | { kind: 'rl'; loss: PolicyLossConfig; ref?: AnyCheckpoint },
+  cfg: IcrlvrConfig,
+  adamw: AdamWConfig,
+): Promise<StepStats> {
+  const targets = Int32Array.from(items.flatMap((it) => it.target));
+  const ref = objective.kind === 'rl' ? objective.ref : undefined;
+  if (isFull(ckpt)) {
+    if (ref && !isFull(ref)) throw new Error('policyStep: a whole-model checkpoint needs a whole-model reference');
+    const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as FullCheckpoint).weights : undefined } : objective;
+    return fullTrainStep(ckpt, items, { targets, ...fields }, obj, adamw);
+  }
+  if (ref && isFull(ref)) throw new Error('policyStep: a head checkpoint needs a head reference');
+  const tokens = { ...(await collectTokens(policy, items, cfg.batchSize)), ...fields };
+  const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as Checkpoint).head : undefined } : objective;
+  return trainStep(ckpt, tokens, obj, adamw);
 }
 
 export interface UpdateStats extends Partial<StepStats> {
@@ -39,18 +81,20 @@ export interface UpdateStats extends Partial<StepStats> {
  * + KL to the reference head) over the kept rollouts, ratios on the very prompts the
  * rollouts were sampled with.
  */
-export async function updatePolicy(policy: Policy, ckpt: Checkpoint, rows: ScoredRow[], cfg: IcrlvrConfig, ref?: Head): Promise<UpdateStats> {
+export async function updatePolicy(policy: Policy, ckpt: AnyCheckpoint, rows: ScoredRow[], cfg: IcrlvrConfig, ref?: AnyCheckpoint): Promise<UpdateStats> {
   const usable = rows.filter((r) => r.tokens.length > 0);
   if (!usable.length) return { responses: 0, skipped: true };
-  const tokens = await collectTokens(policy, usable.map((r) => ({ context: policy.encodePrompt(r.prompt), target: r.tokens })), cfg.batchSize);
+  const items = usable.map((r) => ({ context: policy.encodePrompt(r.prompt), target: r.tokens }));
   const lengths = Int32Array.from(usable, (r) => r.tokens.length);
-  tokens.logpOld = Float64Array.from(usable.flatMap((r) => r.logprobs));
-  tokens.advantage = perToken(Float64Array.from(usable, (r) => r.advantage), lengths);
-  tokens.nllMask = Uint8Array.from(usable.flatMap((r) => r.tokens.map(() => (r.reward === 1 ? 1 : 0))));
+  const fields = {
+    logpOld: Float64Array.from(usable.flatMap((r) => r.logprobs)),
+    advantage: perToken(Float64Array.from(usable, (r) => r.advantage), lengths),
+    nllMask: Uint8Array.from(usable.flatMap((r) => r.tokens.map(() => (r.reward === 1 ? 1 : 0)))),
+  };
   let stats: StepStats | undefined;
   const loss = { clipLow: cfg.clipLow, clipHigh: cfg.clipHigh, dualClip: cfg.dualClip, nllCoef: cfg.nllCoef, klCoef: cfg.klCoef };
   for (let e = 0; e < cfg.epochs; e++) {
-    stats = await trainStep(ckpt, tokens, { kind: 'rl', loss, ref }, adamwOf(cfg));
+    stats = await policyStep(policy, ckpt, items, fields, { kind: 'rl', loss, ref }, cfg, adamwOf(cfg));
   }
   return { ...stats, responses: usable.length, skipped: false };
 }
@@ -63,14 +107,14 @@ export interface WarmStartState extends BatchState {
 }
 
 /**
- * Warm start: head-only cross-entropy on expert traces (prompt without demonstration →
- * solution + eos), `steps` AdamW steps of `batchSize` seeded training questions — the same
- * trainer as the update. A checkpoint is written every `every` steps; a retry resumes from the
+ * Warm start: cross-entropy on expert traces (prompt without demonstration → solution + eos),
+ * `steps` AdamW steps of `batchSize` seeded training questions — the same trainer as the
+ * update (the head, or every weight for a whole-model checkpoint). A checkpoint is written every `every` steps; a retry resumes from the
  * last one (the heartbeat names it).
  */
 export async function warmStart(
   policy: Policy,
-  start: Checkpoint,
+  start: AnyCheckpoint,
   data: TaskData,
   cfg: IcrlvrConfig,
   io: ArtifactIO,
@@ -84,7 +128,7 @@ export async function warmStart(
   let state: WarmStartState = hooks.resume ?? { nextBatch: 0, batches: ws.steps, checkpoint: null, checkpointStep: 0, lastLoss: null };
   let ckpt = start;
   if (state.checkpoint) {
-    ckpt = await readCheckpoint(io, state.checkpoint);
+    ckpt = await readAnyCheckpoint(io, state.checkpoint, isFull(start) ? start.cfg : undefined);
     state = { ...state, nextBatch: state.checkpointStep };
   }
   const resumedFromBatch = state.nextBatch;
@@ -98,8 +142,7 @@ export async function warmStart(
       const { context, target } = policy.encodeContinuation(renderPrompt(q.question, null, tpl), q.solution);
       return { context, target: [...target, eos] };
     });
-    const tokens = await collectTokens(policy, items, cfg.batchSize);
-    state.lastLoss = (await trainStep(ckpt, tokens, { kind: 'sft' }, adamwOf(cfg, ws.lr))).loss;
+    state.lastLoss = (await policyStep(policy, ckpt, items, {}, { kind: 'sft' }, cfg, adamwOf(cfg, ws.lr))).loss;
     if ((b + 1) % every === 0 || b + 1 === state.batches) {
       const ref = await writeCheckpoint(io, ckpt, parents);
       state.checkpoint = { sha256: ref.sha256, schema: ref.schema };

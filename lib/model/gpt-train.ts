@@ -160,7 +160,8 @@ interface BlockCache {
   gu: Float64Array;
 }
 
-interface Forward {
+/** One sequence's forward pass: the logits and what its backward pass needs (opaque outside this file). */
+export interface Forward {
   blocks: BlockCache[];
   xLast: Float64Array;
   lnf: LnOut;
@@ -250,6 +251,28 @@ export function gptLogits(cfg: GptConfig, weights: Map<string, Vec>, tokens: num
   checkGptConfig(cfg);
   checkSequence(cfg, tokens, 'gptLogits: tokens');
   return forward(cfg, weights, tokens).logits;
+}
+
+/**
+ * The forward pass of one unpadded sequence, kept for `gptBackward`: for losses other than
+ * the next-token loss (e.g. the RL objective), which supply their own ∂loss/∂logits.
+ * Memory ≈ 8 bytes × nLayer × L × (6d + 2F + H·L) for the caches.
+ */
+export function gptForward(cfg: GptConfig, weights: Map<string, Vec>, tokens: number[]): Forward {
+  checkGptConfig(cfg);
+  checkSequence(cfg, tokens, 'gptForward: tokens');
+  return forward(cfg, weights, tokens);
+}
+
+/** Zero gradients by weight name (gptWeightSpecs order), float64. */
+export function zeroGptGrads(cfg: GptConfig): GptGrads {
+  return new Map(gptWeightSpecs(cfg).map((s) => [s.name, new Float64Array(s.shape.reduce((p, q) => p * q, 1))]));
+}
+
+/** Accumulates into `grads` the gradient of a loss whose derivative by the logits of `f` (gptForward of `tokens`) is dlogits [L, V]. */
+export function gptBackward(cfg: GptConfig, weights: Map<string, Vec>, tokens: number[], f: Forward, dlogits: Float64Array, grads: GptGrads): void {
+  if (dlogits.length !== tokens.length * cfg.vocab) throw new RangeError(`gptBackward: dlogits must hold L·V = ${tokens.length}·${cfg.vocab} values, found ${dlogits.length}`);
+  backward(cfg, weights, tokens, f, dlogits, grads);
 }
 
 /** Backward of one sequence from dlogits [L, V]; accumulates into `grads`. */

@@ -72,6 +72,8 @@ export function icrlvrTrainingPoint(t: Table, groupSize: number): IcrlvrTraining
 /** `icrlvr.comparison@1` → rows (NaN → null). */
 export function sweepRows(t: Table): SweepRow[] {
   const mode = strings(t, 'mode');
+  // icrlvr.comparison@3's arm (absent before, and empty in sweeps without arms)
+  const arm = t.getChild('arm') ? strings(t, 'arm') : undefined;
   // icrlvr.comparison@2's luck columns (absent in @1: null)
   const col = (c: string) => (t.getChild(c) ? readNumbers(t, c) : undefined);
   const [lsc, hlsc, egS, egL, auc] = ['lucky_share_correct', 'held_out_lucky_share_correct', 'eg_sound', 'eg_lucky', 'eg_luck_auc'].map(col);
@@ -80,6 +82,7 @@ export function sweepRows(t: Table): SweepRow[] {
   const [seed, step, avg, pass, ps, egC, egI, reward] = ['seed', 'step', 'avg_at_k', 'pass_at_k', 'process_score_correct', 'eg_correct', 'eg_incorrect', 'reward_mean'].map((c) => readNumbers(t, c));
   return mode.map((m, i) => ({
     mode: m,
+    ...(arm?.[i] ? { arm: arm[i] } : {}),
     seed: seed[i],
     step: step[i],
     avgAtK: finite(avg[i]),

@@ -1,5 +1,5 @@
 import type { VegaLiteSpec } from './vega';
-import type { ReportAttempt, RunDescription } from './run';
+import { armLabel, type ReportAttempt, type RunDescription } from './run';
 
 /**
  * The report's figures as Vega-Lite specs with their data inline, so each one can be
@@ -147,7 +147,7 @@ const SWEEP_METRICS: [keyof NonNullable<RunDescription['sweep']>['rows'][number]
 /** A sweep's comparison per mode: mean over seeds (line) and each seed (points), one panel per metric. */
 export function sweepFigure(run: RunDescription): Figure | undefined {
   if (!run.sweep?.rows.length) return undefined;
-  const values: Row[] = run.sweep.rows.flatMap((r) => SWEEP_METRICS.map(([key, metric]) => ({ mode: r.mode, seed: r.seed, step: r.step, metric, value: r[key] as number | null }))).filter((v) => v.value !== null);
+  const values: Row[] = run.sweep.rows.flatMap((r) => SWEEP_METRICS.map(([key, metric]) => ({ mode: armLabel(r), seed: r.seed, step: r.step, metric, value: r[key] as number | null }))).filter((v) => v.value !== null);
   const x = { field: 'step', type: 'quantitative', title: 'step', axis: { tickMinStep: 1 } };
   const color = { field: 'mode', type: 'nominal', title: 'mode' };
   return {

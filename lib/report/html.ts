@@ -1,6 +1,6 @@
 import { configDifferences } from './config-diff';
 import type { Figure } from './figures';
-import type { ReportAttempt, RunDescription, SweepRow } from './run';
+import { armLabel, type ReportAttempt, type RunDescription, type SweepRow } from './run';
 import { ModeSummary, SUMMARY_FIGURES, SummaryFigure } from '../icrlvr/summary';
 import type { Interval } from '../stats/bootstrap';
 
@@ -152,15 +152,15 @@ function summaryTable(modes: ModeSummary[]): string {
   const cell = (i: Interval | undefined, signed = false) =>
     i ? `${signed && i.mean > 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]${i.n > 1 ? '' : ' (1 seed)'}` : '—';
   const body = modes.flatMap((m) => [
-    [esc(m.mode), String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.figures[f]))],
-    ...(m.vsRlvr ? [[`${esc(m.mode)} − rlvr`, String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.vsRlvr![f], true))]] : []),
+    [esc(armLabel(m)), String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.figures[f]))],
+    ...(m.vsRlvr ? [[`${esc(armLabel(m))} − ${esc(armLabel({ mode: 'rlvr', arm: m.arm }))}`, String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.vsRlvr![f], true))]] : []),
   ]);
   return table(['mode', 'seeds', ...SUMMARY_FIGURES.map((f) => esc(labels[f]))], body, 'sweep-summary');
 }
 
 /** Mean ± sd over seeds, per mode and evaluation step. */
 function sweepTable(rows: SweepRow[]): string {
-  const keys = [...new Set(rows.map((r) => `${r.step}\u0000${r.mode}`))];
+  const keys = [...new Set(rows.map((r) => `${r.step}\u0000${armLabel(r)}`))];
   const cols: [keyof SweepRow, string][] = [
     ['avgAtK', 'avg@k'],
     ['passAtK', 'pass@k'],
@@ -178,7 +178,7 @@ function sweepTable(rows: SweepRow[]): string {
     .map((k) => k.split('\u0000'))
     .sort((a, b) => Number(a[0]) - Number(b[0]) || a[1].localeCompare(b[1]))
     .map(([step, mode]) => {
-      const mine = rows.filter((r) => String(r.step) === step && r.mode === mode);
+      const mine = rows.filter((r) => String(r.step) === step && armLabel(r) === mode);
       return [step, esc(mode), String(mine.length), ...cols.map(([c]) => meanSd(mine.map((r) => r[c] as number | null)))];
     });
   return table(['step', 'mode', 'seeds', ...cols.map(([, t]) => esc(t))], body, 'sweep');

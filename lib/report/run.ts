@@ -80,6 +80,8 @@ export interface IcrlvrTrainingPoint {
 /** A row of an `icrlvr.comparison` table (@1 rows have no luck columns: null). */
 export interface SweepRow {
   mode: string;
+  /** the run's arm, in sweeps with arms */
+  arm?: string;
   seed: number;
   step: number;
   avgAtK: number | null;
@@ -134,3 +136,6 @@ export interface RunDescription {
   goracs?: { trace: { iter: number; poo: number }[]; evaluation: GoracsEvalRow[] };
   smoke?: { summary: SmokeSummaryRow[] };
 }
+
+/** How a sweep's run group is named in figures and tables: its mode, and its arm when the sweep has arms. */
+export const armLabel = (r: { mode: string; arm?: string }): string => (r.arm ? `${r.mode} · ${r.arm}` : r.mode);

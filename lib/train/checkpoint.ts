@@ -3,6 +3,9 @@ import { DlabInputError } from '../errors';
 import { Head } from '../model/head';
 import { AdamWState, initAdamW } from '../rl/adamw';
 import { readNumbers, readVectors, tableFromColumns, vectorColumn } from '../store/columns';
+import type { GptConfig } from '../model/gpt';
+import { checkGptWeights, cloneWeights, gptWeightSpecs, GptWeights } from '../model/gpt-weights';
+import { gptStateFromTable, gptStateToTable } from '../model/pretrain-checkpoint';
 
 /** A policy checkpoint: the trained head and its AdamW state (moments for [W, b] and the step). */
 export interface Checkpoint {
@@ -39,4 +42,54 @@ export function checkpointFromTable(t: Table, step: number, source: string): Che
   };
   const head: Head = { W: w.data.slice(), b: f32('b'), vocab: w.rows, dModel: w.dim };
   return { head, opt: { step, m: [readVectors(t, 'm_w').data.slice(), f32('m_b')], v: [readVectors(t, 'v_w').data.slice(), f32('v_b')] } };
+}
+
+/**
+ * A whole-model checkpoint (`trainable: "full"`): every weight of the project's GPT
+ * (lib/model/gpt-weights.ts names and order) and its AdamW state, one m and v per weight array.
+ */
+export interface FullCheckpoint {
+  cfg: GptConfig;
+  weights: GptWeights;
+  opt: AdamWState;
+}
+
+/** The checkpoint of either kind: the head on a frozen backbone, or the whole model. */
+export type AnyCheckpoint = Checkpoint | FullCheckpoint;
+
+export const isFull = (c: AnyCheckpoint): c is FullCheckpoint => 'weights' in c;
+
+/** Weights as given (copied), zero moments, step 0. */
+export function freshFullCheckpoint(cfg: GptConfig, weights: GptWeights): FullCheckpoint {
+  checkGptWeights(cfg, weights);
+  const w = cloneWeights(weights);
+  return { cfg, weights: w, opt: initAdamW(gptWeightSpecs(cfg).map((s) => w.get(s.name)!)) };
+}
+
+/** FullCheckpoint → `policy.full-checkpoint@1` table (gptStateToTable); the optimizer step goes in the lineage extra. */
+export function fullCheckpointToTable(c: FullCheckpoint): Table {
+  return gptStateToTable(c.cfg, c.weights, c.opt);
+}
+
+export function fullCheckpointFromTable(cfg: GptConfig, t: Table, step: number, source: string): FullCheckpoint {
+  const { weights, m, v } = gptStateFromTable(cfg, t, source);
+  return { cfg, weights, opt: { step, m, v } };
+}
+
+/**
+ * The head of a whole-model checkpoint, as a model directory's head.arrow holds it:
+ * W [V, d] = wte when tied, else lm_head.weightᵀ; b = lm_head.bias (zeros without one).
+ */
+export function headOfWeights(cfg: GptConfig, w: GptWeights): Head {
+  const V = cfg.vocab;
+  const d = cfg.dModel;
+  let W: Float32Array;
+  if (cfg.tied === false) {
+    const M = w.get('lm_head.weight')!; // [d, V]
+    W = new Float32Array(V * d);
+    for (let r = 0; r < d; r++) for (let c = 0; c < V; c++) W[c * d + r] = M[r * V + c];
+  } else {
+    W = w.get('wte')!.slice();
+  }
+  return { W, b: cfg.headBias ? w.get('lm_head.bias')!.slice() : new Float32Array(V), vocab: V, dModel: d };
 }

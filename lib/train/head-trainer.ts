@@ -49,12 +49,23 @@ export async function collectTokens(policy: Policy, items: { context: number[]; 
   return { hidden: hidden!, targets };
 }
 
-/** One optimizer step on `ckpt` (in place) for the given tokens and objective. */
-export async function trainStep(ckpt: Checkpoint, t: TrainTokens, objective: Objective, adamw: AdamWConfig): Promise<StepStats> {
-  const { head } = ckpt;
+/** The tokens' part of a training step: targets and, for the RL objective, logπ_old, advantages and the NLL mask. */
+export type ObjectiveTokens = Pick<TrainTokens, 'targets' | 'logpOld' | 'advantage' | 'nllMask'>;
+
+/**
+ * The objective at logits z [N, V] (one row per target token) and its gradient g = ∂loss/∂z
+ * [N, V] (float32): shared by the head trainer below and the whole-model trainer
+ * (full-trainer.ts), which differ only in what they back-propagate g into. `refLogits` [N, V]:
+ * the reference policy's logits, for the KL term (RL with klCoef > 0).
+ */
+export function objectiveGradients(
+  logits: Float32Array | Float64Array,
+  t: ObjectiveTokens,
+  objective: { kind: 'sft' } | { kind: 'rl'; loss: PolicyLossConfig },
+  V: number,
+  refLogits?: Float32Array | Float64Array,
+): { g: Float32Array; loss: number; pgLoss: number; nllLoss: number; klMean: number; clipFraction: number } {
   const N = t.targets.length;
-  const V = head.vocab;
-  const logits = await headLogits(head, t.hidden, N);
   const logpNew = tokenLogProbs(logits, t.targets, V);
   let dLogp: Float64Array;
   let loss: number;
@@ -77,17 +88,27 @@ export async function trainStep(ckpt: Checkpoint, t: TrainTokens, objective: Obj
   }
   const g = new Float32Array(N * V);
   let klMean = 0;
-  if (objective.kind === 'rl' && objective.loss.klCoef > 0 && objective.ref) {
-    const refLogits = await headLogits(objective.ref, t.hidden, N);
+  if (objective.kind === 'rl' && objective.loss.klCoef > 0 && refLogits) {
     klMean = logitGradients(logits, t.targets, dLogp, V, g, { refLogits, coef: objective.loss.klCoef, tokens: N }).klMean;
     loss += objective.loss.klCoef * klMean;
   } else {
     logitGradients(logits, t.targets, dLogp, V, g);
   }
+  return { g, loss, pgLoss, nllLoss, klMean, clipFraction };
+}
+
+/** One optimizer step on `ckpt` (in place) for the given tokens and objective. */
+export async function trainStep(ckpt: Checkpoint, t: TrainTokens, objective: Objective, adamw: AdamWConfig): Promise<StepStats> {
+  const { head } = ckpt;
+  const N = t.targets.length;
+  const V = head.vocab;
+  const logits = await headLogits(head, t.hidden, N);
+  const refLogits = objective.kind === 'rl' && objective.loss.klCoef > 0 && objective.ref ? await headLogits(objective.ref, t.hidden, N) : undefined;
+  const { g, ...stats } = objectiveGradients(logits, t, objective, V, refLogits);
   const gradient = await OrtHeadGradient.create();
   const dW = await gradient.run(g, t.hidden, N, V, head.dModel);
   const db = new Float32Array(V);
   for (let i = 0; i < N; i++) for (let v = 0; v < V; v++) db[v] += g[i * V + v];
   const { gradNorm, lr } = adamwStep([head.W, head.b], [dW, db], ckpt.opt, adamw, { noDecay: [false, true] });
-  return { loss, pgLoss, nllLoss, klMean, clipFraction, gradNorm, lr, tokens: N };
+  return { ...stats, gradNorm, lr, tokens: N };
 }

@@ -71,6 +71,13 @@ export const IcrlvrConfig = z
     gradClip: z.number().min(0).default(1),
     warmupSteps: z.number().int().min(0).default(0),
     epochs: z.number().int().positive().default(1).describe('μ: optimiser passes per batch'),
+    trainable: z
+      .enum(['head', 'full'])
+      .optional()
+      // the default is dropped, so that a config without the field, or with the default, hashes
+      // as configs did before the field existed
+      .transform((v) => (v === 'head' ? undefined : v))
+      .describe('what the update (and warm start) trains: "head" (default: the output head on the frozen backbone, any model) or "full" (every weight of a built model, through the TypeScript backward pass; the next rollouts run the updated backbone)'),
     pretrain: z
       .object({
         steps: z.number().int().positive().max(1_000_000),
@@ -106,6 +113,10 @@ export const IcrlvrConfig = z
   })
   .strict()
   .refine((c) => c.demosPerGroup <= c.groupSize, { message: 'demosPerGroup must be ≤ groupSize', path: ['demosPerGroup'] })
+  .refine((c) => c.trainable !== 'full' || 'build' in c.model, {
+    message: 'trainable "full" needs a built model ("model": {"build": …}): only the project\'s own GPT has a backward pass; imported models train their head ("head")',
+    path: ['trainable'],
+  })
   .refine((c) => !c.pretrain || ('build' in c.model && c.task.type === 'arithmetic'), {
     message: 'pretrain needs a built model ("model": {"build": …}) and the arithmetic task (its corpus is the column facts and the demonstration pool)',
     path: ['pretrain'],

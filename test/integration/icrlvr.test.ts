@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
@@ -14,13 +14,13 @@ import { fileOfUri } from '../../lib/store/artifact-store';
 import { TestCluster, WorkerProcess, TestStatus } from '../helpers/cluster';
 
 /**
- * In-Context RLVR end to end on a real dev server: a tiny model and task, 3 steps.
+ * In-Context RLVR end to end on a real dev server: a tiny model and task, 3 steps, training
+ * the head (the default) and every weight (`trainable: "full"`).
  * Killing the worker during a rollout and during an update must not change a byte of the
  * final policy: the retried rollout resumes from its heartbeat, the retried update reruns
  * on the same inputs, and the workflow moves its checkpoint only after an update returned.
  */
-const ID = 'icrlvr-fault';
-const CONFIG = {
+const HEAD_CONFIG = {
   mode: 'icrlvr',
   seed: 3,
   model: { build: { vocab: 104, dModel: 64, nLayer: 1, nHead: 4, dFf: 128, maxPos: 128, seed: 2 } },
@@ -67,7 +67,10 @@ async function waitForRunning(client: Client, id: string, type: string, step: nu
  */
 const PACE = { icrlvrRollout: 1100, icrlvrScoreUpdate: 1600 };
 
-describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function () {
+/** The same run training every weight: warm start and updates through the TypeScript backward pass, rollouts on the rebuilt backbone. */
+const FULL_CONFIG = { ...HEAD_CONFIG, trainable: 'full' };
+
+for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['full', 'icrlvr-fault-full', FULL_CONFIG]] as const) describe(`In-Context RLVR workflow, trainable "${trainable}" (real dev server, worker SIGKILLs)`, function () {
   this.timeout(600_000);
   let cluster: TestCluster;
   let reference: TestStatus;
@@ -90,7 +93,24 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
     assert.ok(m.heldOutAccuracy! >= 0 && m.heldOutAccuracy! <= 1);
     const names = reference.artifacts.map((a) => a.name);
     for (const n of ['questions', 'demos', 'warm-checkpoint', 'scored', 'checkpoint', 'eval']) assert.ok(names.includes(n), `artifact ${n}`);
+    assert.equal(reference.artifacts.find((a) => a.name === 'checkpoint')!.schema, trainable === 'full' ? 'policy.full-checkpoint@1' : 'policy.checkpoint@1');
   });
+
+  if (trainable === 'full') {
+    it('rolls out each step on the backbone of its checkpoint: one model directory per checkpoint, each with other backbone weights', async () => {
+      const models = join(cluster.home('ref'), 'models');
+      const dirs = readdirSync(models).filter((d) => d.startsWith('policy-'));
+      // warm-start checkpoint (steps 1 and the step-0 evaluation), after steps 1 and 2 (rollouts), after step 3 (evaluation)
+      assert.equal(dirs.length, 4, dirs.join(', '));
+      const base = readdirSync(models).filter((d) => d.startsWith('built-'));
+      const backbones = new Set([...dirs, ...base].map((d) => JSON.parse(readFileSync(join(models, d, 'model.json'), 'utf8')).sha256.backbone));
+      assert.equal(backbones.size, dirs.length + base.length, 'every checkpoint has its own backbone, none the initial one');
+      for (const name of ['warm-checkpoint', 'checkpoint']) {
+        const sha = reference.artifacts.find((a) => a.name === name)!.sha256;
+        assert.ok(dirs.includes(`policy-${sha.slice(0, 32)}`), `the ${name}'s model directory`);
+      }
+    });
+  }
 
   it('a worker killed during a rollout and another during an update: same final checkpoint bytes, rollout resumed, update rerun', async () => {
     const home = cluster.home('fault');
@@ -130,13 +150,12 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
     installRuntime();
     const histories = chain.map(({ runId, events }) => ({ workflowId: `${ID}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
     for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
-    if (process.env.DLAB_RECORD_HISTORIES) {
+    if (process.env.DLAB_RECORD_HISTORIES && trainable === 'head') {
       // icrlvr-00/01 hold runs from before the bookkeeping steps became local activities, icrlvr-02/03
       // from before scoring and update became one activity (the unpatched branches)
       histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 4).padStart(2, '0')}-faults-score-update.json`), JSON.stringify(historyToObject(h.history))));
     }
   });
-
   it('with one rollout shard a step is one activity (icrlvrStep): killed twice mid-rollout, it resumes from a chunk; same checkpoint bytes, and the metrics of the two-shard run', async () => {
     const id = 'icrlvr-step-fault';
     const config = { ...CONFIG, rolloutShards: 1 };
@@ -180,8 +199,9 @@ describe('In-Context RLVR workflow (real dev server, worker SIGKILLs)', function
     const chain = await fetchRunChain(client, id);
     const histories = chain.map(({ runId, events }) => ({ workflowId: `${id}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
     for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
-    if (process.env.DLAB_RECORD_HISTORIES) {
+    if (process.env.DLAB_RECORD_HISTORIES && trainable === 'head') {
       histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 6).padStart(2, '0')}-faults-step-activity.json`), JSON.stringify(historyToObject(h.history))));
     }
   });
 });
+

@@ -59,6 +59,21 @@ describe('experiment configs', () => {
     assert.throws(() => parseConfig('goracs', { ...compare, dualScore: 'median' }), (err: Error) => err instanceof DlabInputError && /dualScore/.test(err.message));
   });
 
+  it('icrlvr: trainable "full" is kept for a built model and refused for an imported one naming the field; "head" (the default) parses to no field', () => {
+    const small = JSON.parse(readFileSync(join(__dirname, '../../../examples/icrlvr/small.json'), 'utf8'));
+    const base = { ...small, mode: 'icrlvr', seed: 1 };
+    const hash = configHash(parseConfig('icrlvr', base));
+    assert.equal(configHash(parseConfig('icrlvr', { ...base, trainable: 'head' })), hash);
+    assert.equal(parseConfig('icrlvr', { ...base, trainable: 'head' }).trainable, undefined);
+    assert.equal(parseConfig('icrlvr', { ...base, trainable: 'full' }).trainable, 'full');
+    const { pretrain: _p, ...noPretrain } = base;
+    assert.throws(
+      () => parseConfig('icrlvr', { ...noPretrain, model: { dir: '/m' }, trainable: 'full' }),
+      (err: Error) => err instanceof DlabInputError && /trainable: trainable "full" needs a built model .*imported models train their head/.test(err.message),
+    );
+    assert.throws(() => parseConfig('icrlvr', { ...base, trainable: 'backbone' }), (err: Error) => err instanceof DlabInputError && /trainable/.test(err.message));
+  });
+
   it('a missing field and an ill-typed field are both named', () => {
     assert.throws(
       () => parseConfig('smoke', { rows: 10, batchSize: 'five' }),

@@ -2,6 +2,13 @@ import { strict as assert } from 'node:assert';
 import { poolLuck } from '../../lib/icrlvr/pool-luck';
 import { sweepSummary, SweepRunResult } from '../../lib/icrlvr/summary';
 import type { IcrlvrEvaluation } from '../../schemas/status';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { comparisonTable } from '../../lib/icrlvr/records';
+import { sweepRows } from '../../lib/report/extract';
+import { armLabel } from '../../lib/report/run';
+import { workflowArgs } from '../../client/start';
+import { DlabInputError } from '../../lib/errors';
 
 const evaluation = (avgAtK: number, extra: Partial<IcrlvrEvaluation> = {}): IcrlvrEvaluation => ({
   step: 10, avgAtK, passAtK: avgAtK, processScoreCorrect: 0.9, rewardMean: null, egCorrectMean: null, egIncorrectMean: null, ...extra,
@@ -39,5 +46,48 @@ describe('In-Context RLVR over seeds: pooled luck figures and the sweep summary'
     assert.equal(icrlvr.figures.egLuckAuc, undefined, 'not measured in any icrlvr run: no interval');
     assert.equal(icrlvr.vsRlvr!.egLuckAuc, undefined);
     assert.equal(icrlvr.figures.heldOutLuckyShareCorrect, undefined, 'older evaluations without it');
+  });
+});
+
+describe('In-Context RLVR sweeps with arms (e.g. head-only and whole-model training)', () => {
+  it('summarises per (arm, mode) and pairs each mode with rlvr of its own arm: icrlvr·full − rlvr·full = +0.2, icrlvr·head − rlvr·head = 0', () => {
+    const runs: SweepRunResult[] = [];
+    for (const [arm, rlvrAcc, icrlvrAcc] of [['full', 0.3, 0.5], ['head', 0.4, 0.4]] as const) {
+      for (const seed of [1, 2]) {
+        runs.push({ mode: 'rlvr', seed, arm, evaluations: [evaluation(rlvrAcc)] });
+        runs.push({ mode: 'icrlvr', seed, arm, evaluations: [evaluation(icrlvrAcc)] });
+      }
+    }
+    const s = sweepSummary(runs);
+    assert.deepEqual(s.map((m) => `${m.mode}·${m.arm}`), ['rlvr·full', 'icrlvr·full', 'rlvr·head', 'icrlvr·head']);
+    assert.ok(Math.abs(s[1].vsRlvr!.avgAtK!.mean - 0.2) < 1e-12);
+    assert.ok(Math.abs(s[3].vsRlvr!.avgAtK!.mean) < 1e-12);
+    assert.deepEqual(s[3].seeds, [1, 2]);
+  });
+
+  it('the comparison table (icrlvr.comparison@3) carries each row\'s arm, empty without arms; the report reads it back', () => {
+    const t = comparisonTable([
+      { mode: 'rlvr', seed: 1, arm: 'full', evaluations: [evaluation(0.25)] },
+      { mode: 'rlvr', seed: 1, evaluations: [evaluation(0.5)] },
+    ]);
+    const rows = sweepRows(t);
+    assert.deepEqual(rows.map((r) => [r.mode, r.arm, r.avgAtK]), [['rlvr', 'full', 0.25], ['rlvr', undefined, 0.5]]);
+    assert.deepEqual(rows.map(armLabel), ['rlvr · full', 'rlvr']);
+  });
+
+  it('a sweep with arms {full: {trainable: "full", lr}, head: {}} starts one run per arm, mode and seed (ids name the arm, each with its overrides); an arm that sets mode is refused naming sweep.arms.<arm>.mode', () => {
+    const small = JSON.parse(readFileSync(join(__dirname, '../../../examples/icrlvr/small.json'), 'utf8'));
+    const arms = { full: { trainable: 'full', lr: 3e-4 }, head: {} };
+    const { args } = workflowArgs('icrlvr', { ...small, sweep: { modes: ['rlvr', 'icrlvr'], seeds: [1, 2], arms } }) as { args: { runs: { mode: string; seed: number; arm?: string; config: { trainable?: string; lr: number } }[] } };
+    assert.deepEqual(args.runs.map((r) => `${r.mode}.${r.arm}.s${r.seed}`), ['rlvr.full.s1', 'rlvr.full.s2', 'icrlvr.full.s1', 'icrlvr.full.s2', 'rlvr.head.s1', 'rlvr.head.s2', 'icrlvr.head.s1', 'icrlvr.head.s2']);
+    assert.deepEqual(args.runs.map((r) => [r.config.trainable ?? 'head', r.config.lr]).slice(3, 5), [['full', 3e-4], ['head', small.lr]]);
+    assert.throws(
+      () => workflowArgs('icrlvr', { ...small, sweep: { modes: ['rlvr'], seeds: [1], arms: { a: { mode: 'icrlvr' } } } }),
+      (err: Error) => err instanceof DlabInputError && err.where === 'sweep.arms.a.mode',
+    );
+    assert.throws(
+      () => workflowArgs('icrlvr', { ...small, sweep: { modes: ['rlvr'], seeds: [1], arms: { a: { trainable: 'partial' } } } }),
+      (err: Error) => err instanceof DlabInputError && /arm a/.test(err.message) && /trainable/.test(err.message),
+    );
   });
 });
