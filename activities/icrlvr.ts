@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS, POLICY_FULL_CHECKPOINT, schemaId } from '../schemas/artifacts';
 import { IcrlvrConfig, PRETRAIN_CHECKPOINT_EVERY } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData, trainIdsFromTable } from '../lib/icrlvr/data';
-import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState } from '../lib/icrlvr/engine';
+import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState, ScoringStats } from '../lib/icrlvr/engine';
 import { readAnyCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { backboneSha256, modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { checkPositions } from '../lib/icrlvr/positions';
@@ -16,7 +16,7 @@ import { sweepSummary, SweepRunResult } from '../lib/icrlvr/summary';
 import { ArtifactRef } from '../lib/store/ref';
 import { DlabInputError } from '../lib/errors';
 import { chunkRef, ChunkRef } from '../lib/store/io';
-import type { BatchState } from '../lib/batches';
+import type { BatchState, StageOutcome } from '../lib/batches';
 import type { BuildConfig } from '../lib/model/model-dir';
 import type { PretrainState } from '../lib/model/gpt-train';
 import { readPretrainCheckpoint, writePretrainCheckpoint } from '../lib/model/pretrain-checkpoint';
@@ -55,6 +55,26 @@ interface PretrainResume extends BatchState {
 /** One held-out evaluation with its step's training figures (the status shape, schemas/status.ts). */
 export type EvalSummary = IcrlvrEvaluation;
 
+
+type ScoreInput = IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; rollouts: ArtifactRef[] };
+/** A sampling round icrlvrStep has finished: its rollouts, its scored table, its scoring stats. */
+export interface RoundDone {
+  rollouts: ArtifactRef;
+  scored: ArtifactRef;
+  stats: ScoringStats;
+}
+/** icrlvrStep's resume state: the rounds done, and the current round's rollout chunks (ChunkState; batches 0 before its first batch). */
+interface StepState extends ChunkState {
+  rounds: RoundDone[];
+}
+
+/** icrlvrScoreUpdate's result: the round's scored table and stats, and the new checkpoint when it updated. */
+interface ScoreUpdateResult {
+  outputs: { scored: ArtifactRef; checkpoint?: ArtifactRef };
+  stats: ScoringStats;
+  updateStats?: Awaited<ReturnType<typeof updatePolicy>>;
+}
+type UpdateInput = IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; scored: ArtifactRef[] };
 
 /** Per worker process: decoded task data by content, and run-only policies by checkpoint (below). */
 const taskDatas = new Memo<TaskData>(4);
@@ -99,6 +119,33 @@ export function icrlvrActivities(deps: ActivityDeps) {
     let heads = withHeads.get(base);
     if (!heads) withHeads.set(base, (heads = new Memo<Policy>(2)));
     return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readAt(input, checkpoint) as Exclude<AnyCheckpoint, FullCheckpoint>).head)) };
+  };
+
+  /** Scoring of a round (icrlvrScore, and the first half of icrlvrScoreUpdate): its lineage says stage "scoring", producer icrlvrScore. */
+  const scoreStage = async (input: ScoreInput) => {
+    const cfg = cfgOf(input);
+    const io = artifactIO(deps, { ...input, stage: 'scoring' }, 'icrlvrScore');
+    const { policy } = await runPolicyAt(input, input.checkpoint);
+    const tables = [];
+    for (const r of input.rollouts) tables.push(await io.read(r));
+    const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
+    return { outputs: { scored: output }, stats };
+  };
+  /**
+   * The policy update on a step's scored tables (icrlvrUpdate, and the second half of
+   * icrlvrScoreUpdate): the one place the update is computed. Its lineage says stage "update",
+   * producer icrlvrUpdate.
+   */
+  const updateStage = async (input: UpdateInput) => {
+    const cfg = cfgOf(input);
+    const io = artifactIO(deps, { ...input, stage: 'update' }, 'icrlvrUpdate');
+    const { policy, ckpt } = await policyAt(input, input.checkpoint);
+    const tables = [];
+    for (const s of input.scored) tables.push(await io.read(s));
+    const ref = cfg.klCoef > 0 ? await readAt(input, input.reference) : undefined;
+    const stats = await updatePolicy(policy, ckpt, keptForUpdate(tables, cfg), cfg, ref);
+    const checkpoint = await writeCheckpoint(io, ckpt, [input.checkpoint.sha256, ...input.scored.map((s) => s.sha256)]);
+    return { outputs: { checkpoint }, stats };
   };
 
   return {
@@ -205,31 +252,91 @@ export function icrlvrActivities(deps: ActivityDeps) {
     },
 
     /** Reward, process score, Evidence Gain and advantages of a round's rollouts. */
-    async icrlvrScore(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; rollouts: ArtifactRef[] }) {
-      return keepAlive(deps, async () => {
-        const cfg = cfgOf(input);
-        const io = artifactIO(deps, input);
-        const { policy } = await runPolicyAt(input, input.checkpoint);
-        const tables = [];
-        for (const r of input.rollouts) tables.push(await io.read(r));
-        const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
-        return { outputs: { scored: output }, stats };
-      });
+    async icrlvrScore(input: ScoreInput) {
+      return keepAlive(deps, () => scoreStage(input));
     },
 
     /** The policy update; returns the new checkpoint (the workflow advances to it only after this returns). */
-    async icrlvrUpdate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; scored: ArtifactRef[] }) {
-      return keepAlive(deps, async () => {
+    async icrlvrUpdate(input: UpdateInput) {
+      return keepAlive(deps, () => updateStage(input));
+    },
+
+    /**
+     * Scoring of a sampling round and, when that round is the step's last, the update, in one
+     * activity (runs started since the 'icrlvr-score-update' patch, when scoring and update share a
+     * task queue). The round is the last when dynamic sampling is off, when the groups kept so far
+     * (`keptGroups`, before this round) plus this round's reach questionsPerStep, or when it is
+     * round maxSamplingRounds − 1: the workflow's own rule for leaving the sampling loop. The
+     * update then trains on `scored` (the earlier rounds') and this round's table. Each step writes
+     * what icrlvrScore and icrlvrUpdate write (same stage and producer in the lineage: same bytes);
+     * a retry reruns both from the inputs.
+     */
+    async icrlvrScoreUpdate(input: ScoreInput & { reference: ArtifactRef; scored: ArtifactRef[]; keptGroups: number }): Promise<ScoreUpdateResult> {
+      return keepAlive(deps, async (): Promise<ScoreUpdateResult> => {
         const cfg = cfgOf(input);
-        const io = artifactIO(deps, input);
-        const { policy, ckpt } = await policyAt(input, input.checkpoint);
-        const tables = [];
-        for (const s of input.scored) tables.push(await io.read(s));
-        const ref = cfg.klCoef > 0 ? await readAt(input, input.reference) : undefined;
-        const stats = await updatePolicy(policy, ckpt, keptForUpdate(tables, cfg), cfg, ref);
-        const checkpoint = await writeCheckpoint(io, ckpt, [input.checkpoint.sha256, ...input.scored.map((s) => s.sha256)]);
-        return { outputs: { checkpoint }, stats };
+        const s = await scoreStage(input);
+        const kept = input.keptGroups + s.stats.keptGroups;
+        const last = !cfg.dynamicSampling || kept >= cfg.questionsPerStep || input.round >= cfg.maxSamplingRounds - 1;
+        if (!last) return { outputs: { scored: s.outputs.scored }, stats: s.stats };
+        const u = await updateStage({ ...input, stage: 'update', scored: [...input.scored, s.outputs.scored] });
+        return { outputs: { scored: s.outputs.scored, checkpoint: u.outputs.checkpoint }, stats: s.stats, updateStats: u.stats };
       });
+    },
+
+    /**
+     * A whole training step in one activity, for runs whose rounds have one rollout shard
+     * (rolloutShards 1; since the 'icrlvr-step-activity' patch, where inference and training
+     * share a task queue): for each sampling round, its questions (as icrlvrPlan), its rollouts (as
+     * icrlvrRollout with qOffset 0), its scoring (scoreStage); then, after the round the
+     * workflow's rule makes the last, the update (updateStage). Every artifact is the one those
+     * activities write (same stage and producer in its lineage). Resume state: the rounds done
+     * (their rollouts, scored tables and stats) and the current round's rollout chunks, so a
+     * retried attempt continues from the last chunk of the round it was in; scoring and the update
+     * rerun from their inputs.
+     */
+    async icrlvrStep(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; step: number }): Promise<StageResult & { rounds: RoundDone[]; tokens: number; updateStats: Awaited<ReturnType<typeof updatePolicy>> }> {
+      const cfg = cfgOf(input);
+      const { policy } = await runPolicyAt(input, input.checkpoint);
+      const task = await data(input);
+      const byId = new Map(task.train.map((q) => [q.id, q]));
+      const rolloutIO = artifactIO(deps, { ...input, stage: 'rollout' }, 'icrlvrRollout');
+      const trainIds = trainIdsFromTable(await rolloutIO.read(input.questions));
+      const rounds = cfg.dynamicSampling ? cfg.maxSamplingRounds : 1;
+      let tokens = 0;
+      let updateStats: Awaited<ReturnType<typeof updatePolicy>> | undefined;
+      const { result, outcome } = await runResumable<StepState, StageOutcome & { rounds: RoundDone[] }>(
+        deps,
+        async (hooks) => {
+          let state: StepState = hooks.resume ?? { rounds: [], nextBatch: 0, batches: 0, chunks: [] };
+          const resumedFromBatch = state.nextBatch;
+          let batchesRun = 0;
+          let batches = 0;
+          // the workflow's rule: another round while the kept groups fall short of questionsPerStep (checked on resume too)
+          const enough = () => state.rounds.reduce((n, r) => n + r.stats.keptGroups, 0) >= cfg.questionsPerStep;
+          for (let round = state.rounds.length; round < rounds && !enough(); round++) {
+            const questions = stepPicks(trainIds, cfg, input.step, round).map((id) => byId.get(id)!);
+            const done = state.rounds;
+            const shard = await rolloutShard(policy, task, cfg, { step: input.step, round, qOffset: 0, questions }, rolloutIO, [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256], {
+              resume: state.batches ? { nextBatch: state.nextBatch, batches: state.batches, chunks: state.chunks } : undefined,
+              signal: hooks.signal,
+              onProgress: (c, n) => hooks.onProgress?.({ rounds: done, nextBatch: c.nextBatch, batches: c.batches, chunks: c.chunks }, n),
+            });
+            tokens += shard.tokens;
+            batchesRun += shard.batchesRun;
+            batches += shard.batches;
+            const s = await scoreStage({ ...input, stage: 'scoring', round, rollouts: [shard.output] });
+            state = { rounds: [...done, { rollouts: shard.output, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
+            await hooks.onProgress?.(state);
+          }
+          const u = await updateStage({ ...input, stage: 'update', scored: state.rounds.map((r) => r.scored) });
+          updateStats = u.stats;
+          return { output: u.outputs.checkpoint, resumedFromBatch, batchesRun, batches, rounds: state.rounds };
+        },
+        'checkpoint',
+      );
+      // every artifact the step wrote is in its result's outputs, for the audit trail (lineage attempts, verify)
+      const written = Object.fromEntries(outcome.rounds.flatMap((r, k) => [[`round${k}.rollouts`, r.rollouts], [`round${k}.scored`, r.scored]]));
+      return { ...result, outputs: { ...written, ...result.outputs }, rounds: outcome.rounds, tokens, updateStats: updateStats! };
     },
 
     /** Held-out avg@k / pass@k / process score of correct answers. */

@@ -23,9 +23,13 @@ export interface ActivityDeps {
   pace?: (activity: { type: string; workflowId: string }, signal: AbortSignal) => Promise<void>;
 }
 
-/** Writer/reader for an engine, stamping lineage: experiment, stage, producing activity, config, code. */
-export function artifactIO(deps: ActivityDeps, ctx: StageContext): ArtifactIO {
-  const producer = Context.current().info.activityType;
+/**
+ * Writer/reader for an engine, stamping lineage: experiment, stage, producer, config, code.
+ * The producer is the running activity's type unless `producer` names the step: an activity
+ * that runs several steps (icrlvrScoreUpdate) stamps each step's artifacts with the type that
+ * runs that step alone, so the same step writes the same bytes whichever activity ran it.
+ */
+export function artifactIO(deps: ActivityDeps, ctx: StageContext, producer = Context.current().info.activityType): ArtifactIO {
   return {
     write: (table, schema, parents, extra) =>
       deps.store.put(table, schema, {
@@ -60,17 +64,17 @@ export async function runResumable<S extends BatchState, O extends StageOutcome 
   // first heartbeat at once: the attempt is on record even if this worker dies before a batch ends
   let last: StageHeartbeat<S> = { state: previous?.state ?? null, progress: previous?.progress ?? { done: 0, total: 0 }, attempts };
   ctx.heartbeat(last);
-  // and again every few seconds while a long batch runs (the engine yields to the event loop)
-  const keepBeating = setInterval(() => ctx.heartbeat(last), 5000);
+  // and again every second while a long batch (or a step after the batches) runs (the engine yields to the event loop)
+  const keepBeating = setInterval(() => ctx.heartbeat(last), 1000);
   try {
     const outcome = await engine({
       resume: previous?.state ?? undefined,
       signal: ctx.cancellationSignal,
-      onProgress: async (state) => {
+      onProgress: async (state, done = state.nextBatch) => {
         if (deps.pace) await deps.pace(paceKey(ctx), ctx.cancellationSignal);
         me.lastHeartbeatAt = new Date().toISOString();
-        me.batchesDone = state.nextBatch;
-        last = { state, progress: { done: state.nextBatch, total: state.batches }, attempts };
+        me.batchesDone = done;
+        last = { state, progress: { done, total: state.batches }, attempts };
         ctx.heartbeat(last);
       },
     });

@@ -37,7 +37,12 @@ export async function runBatches<S extends BatchState>(opts: BatchLoopOptions<S>
 export interface LoopHooks<S> {
   /** state of the last heartbeat of a previous attempt, if any */
   resume?: S;
-  onProgress?: (state: S) => void | Promise<void>;
+  /**
+   * After every batch: the state a retried attempt may resume from (everything it names is
+   * persisted) and, when the engine persists less often than every batch, how many batches are
+   * done in this attempt's memory (`done`, for progress only; default state.nextBatch).
+   */
+  onProgress?: (state: S, done?: number) => void | Promise<void>;
   signal?: AbortSignal;
 }
 

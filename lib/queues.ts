@@ -41,6 +41,8 @@ export const ACTIVITY_GROUP = {
   icrlvrRollout: 'inference',
   icrlvrScore: 'inference',
   icrlvrUpdate: 'training',
+  icrlvrScoreUpdate: 'training',
+  icrlvrStep: 'training',
   icrlvrEvaluate: 'inference',
   icrlvrCompare: 'bookkeeping',
   goracsPrepare: 'bookkeeping',

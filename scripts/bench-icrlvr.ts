@@ -2,9 +2,17 @@
 // server with an in-process worker (examples/icrlvr/small.json's model and task, 50 pretraining steps, 6 steps,
 // rollouts in one shard so tokens/s is one generation stream):
 //  - share of rollout, scoring, update and orchestration (loop wall time not covered by any
-//    activity: workflow tasks, scheduling, the server) over the training steps;
+//    activity: workflow tasks, scheduling, the server) over the training steps; scoring and the
+//    update run as one activity (icrlvrScoreUpdate) in runs since the 'icrlvr-score-update'
+//    patch, so their shares are given together, and apart from the worker's own timings;
+//    a whole step in one activity (icrlvrStep, runs with one rollout shard since the
+//    'icrlvr-step-activity' patch) is split by the worker's own timing of its rolloutShard calls:
+//    those are its rollout time, the rest of the activity (plans, scoring, update) its scoring +
+//    update time;
 //  - rollout tokens/s inside the workflow next to a bare `policy.generate` of the final policy
-//    on the last step's very prompts and RNG streams (overhead ratio: artifact reads and
+//    on the last step's very prompts and RNG streams (its last 3 rollout artifacts, median of 3 passes),
+//    and, for runs whose steps are icrlvrStep activities, the last step's own rollout rate (the
+//    policy and prompts the bare figure uses) from the worker's timings (overhead ratio: artifact reads and
 //    writes, chunk fsyncs, heartbeats).
 // Ends with one line: a JSON object of the figures.
 import { readFileSync } from 'node:fs';
@@ -46,6 +54,17 @@ async function main() {
   // activity (interceptor) and the policy.generate calls in it
   const inside = new Map<string, number[]>();
   let generateMs = 0;
+  let shardMs = 0; // rolloutShard calls inside icrlvrStep activities
+  const engine = require('../lib/icrlvr/engine') as { rolloutShard: (...args: unknown[]) => Promise<unknown> };
+  const shard = engine.rolloutShard;
+  engine.rolloutShard = async (...args: unknown[]) => {
+    const t = performance.now();
+    try {
+      return await shard(...args);
+    } finally {
+      if (Context.current().info.activityType === 'icrlvrStep') shardMs += performance.now() - t;
+    }
+  };
   const generate = Policy.prototype.generate;
   Policy.prototype.generate = async function (this: Policy, ...args: Parameters<typeof generate>) {
     const t = performance.now();
@@ -60,12 +79,14 @@ async function main() {
       async execute(input: unknown, next: (input: unknown) => Promise<unknown>) {
         const t = performance.now();
         const g = generateMs;
+        const sh = shardMs;
         try {
           return await next(input);
         } finally {
           const type = Context.current().info.activityType;
           inside.set(type, [...(inside.get(type) ?? []), performance.now() - t]);
-          if (type === 'icrlvrRollout') inside.set('generateInRollout', [...(inside.get('generateInRollout') ?? []), generateMs - g]);
+          if (type === 'icrlvrRollout' || type === 'icrlvrStep') inside.set('generateInRollout', [...(inside.get('generateInRollout') ?? []), generateMs - g]);
+          if (type === 'icrlvrStep') inside.set('shardInStep', [...(inside.get('shardInStep') ?? []), shardMs - sh]);
         }
       },
     },
@@ -76,6 +97,7 @@ async function main() {
     // activity intervals by stage, from the server's event times
     const byStage = new Map<string, Interval[]>();
     let rolloutTokens = 0;
+    const stepTokens: number[] = []; // per icrlvrStep activity, in history order
     const rolloutRefs: ArtifactRef[] = [];
     let rolloutMs = 0;
     let loopStart = Infinity;
@@ -114,7 +136,8 @@ async function main() {
           const s = scheduled.get(String(c.scheduledEventId))!;
           const t0 = started.get(String(c.scheduledEventId))!;
           if (!['rollout', 'scoring', 'update'].includes(s.stage)) continue;
-          byStage.set(s.stage, [...(byStage.get(s.stage) ?? []), [t0, t]]);
+          const stage = s.type === 'icrlvrScoreUpdate' ? 'scoring+update' : s.type === 'icrlvrStep' ? 'step' : s.stage;
+          byStage.set(stage, [...(byStage.get(stage) ?? []), [t0, t]]);
           loopStart = Math.min(loopStart, Date.parse(tsToIso(events.find((x) => String(x.eventId) === String(c.scheduledEventId))!.eventTime)!));
           loopEnd = Math.max(loopEnd, t);
           if (s.type === 'icrlvrRollout') {
@@ -123,6 +146,12 @@ async function main() {
             rolloutRefs.push(r.outputs.rollouts);
             rolloutMs += t - t0;
           }
+          if (s.type === 'icrlvrStep') {
+            const r = decodeFirst(c.result) as { tokens: number; rounds: { rollouts: ArtifactRef }[] };
+            rolloutTokens += r.tokens;
+            stepTokens.push(r.tokens);
+            rolloutRefs.push(...r.rounds.map((x) => x.rollouts));
+          }
         }
       }
     }
@@ -130,9 +159,14 @@ async function main() {
     const share = (stage: string) => covered(byStage.get(stage) ?? []) / wall;
     const all = covered([...byStage.values()].flat());
 
-    // bare generation: the same model and head, the very prompts and streams of the last step's rollouts, same batch size
+    // bare generation: the same model and head, the very prompts and streams of the last step's
+    // rollouts (its last BARE_ROUNDS rollout artifacts), same batch size; timed BARE_REPS times after
+    // one warm-up batch, the median rate (a single pass over one round is 4 batches: too noisy)
+    const BARE_ROUNDS = 3;
+    const BARE_REPS = 3;
     const store = storeForHome(home);
-    const last = readRollouts(await store.get(rolloutRefs[rolloutRefs.length - 1]));
+    const last: ReturnType<typeof readRollouts> = [];
+    for (const ref of rolloutRefs.slice(-BARE_ROUNDS)) last.push(...readRollouts(await store.get(ref)));
     const { readdirSync } = await import('node:fs');
     const base = await Policy.load(join(home, 'models', readdirSync(join(home, 'models')).find((d) => d.startsWith('built-') || d.startsWith('pretrained-'))!));
     const ckptRef = ((await handle.result()) as RunStatus).artifacts.find((a) => a.name === 'checkpoint')!;
@@ -140,10 +174,13 @@ async function main() {
     const gen = (rows: typeof last) =>
       policy.generate(rows.map((r) => r.prompt), { maxTokens: cfg.maxTokens, temperature: cfg.temperature, topK: 0, topP: cfg.topP, seed: cfg.seed, stop: ['\n\n'], streams: rows.map((r) => r.stream) });
     await gen(last.slice(0, cfg.batchSize));
-    let bareTokens = 0;
-    const b0 = Date.now();
-    for (let i = 0; i < last.length; i += cfg.batchSize) for (const g of await gen(last.slice(i, i + cfg.batchSize))) bareTokens += g.tokens.length;
-    const bareMs = Date.now() - b0;
+    const bareRates: number[] = [];
+    for (let rep = 0; rep < BARE_REPS; rep++) {
+      let bareTokens = 0;
+      const b0 = performance.now();
+      for (let i = 0; i < last.length; i += cfg.batchSize) for (const g of await gen(last.slice(i, i + cfg.batchSize))) bareTokens += g.tokens.length;
+      bareRates.push(bareTokens / ((performance.now() - b0) / 1000));
+    }
     const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : 0);
     const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
     const insideMedians = Object.fromEntries([...inside].map(([k, v]) => [k, +median(v).toFixed(1)]));
@@ -153,29 +190,42 @@ async function main() {
       completeToWorkflowTaskStartMedianMs: median(toWft),
       workflowTaskMedianMs: median(wft),
       insideMedianMs: insideMedians,
-      generateShareOfRolloutInside: sum(inside.get('generateInRollout')) / sum(inside.get('icrlvrRollout')),
-      rolloutInsideMs: sum(inside.get('icrlvrRollout')),
+      generateShareOfRolloutInside: sum(inside.get('generateInRollout')) / (sum(inside.get('icrlvrRollout')) + shardMs),
+      rolloutInsideMs: sum(inside.get('icrlvrRollout')) + shardMs,
       rolloutServerMs: rolloutMs,
       steps: cfg.steps,
       loopWallMs: wall,
-      rolloutShare: share('rollout'),
+      rolloutShare: share('rollout') + shardMs / wall,
       scoringShare: share('scoring'),
       updateShare: share('update'),
+      scoringUpdateShare: share('scoring') + share('update') + share('scoring+update') + share('step') - shardMs / wall,
+      regularActivitiesPerStep: [...byStage.values()].reduce((n, v) => n + v.length, 0) / cfg.steps,
       orchestrationShare: (wall - all) / wall,
       msPerStep: wall / cfg.steps,
-      rolloutTokensPerSec: rolloutTokens / (rolloutMs / 1000),
-      bareGenerateTokensPerSec: bareTokens / (bareMs / 1000),
+      rolloutTokensPerSec: rolloutTokens / ((rolloutMs + shardMs) / 1000),
+      stepRolloutShardMs: shardMs,
+      // the last step alone (icrlvrStep runs): the policy and prompts the bare figure uses
+      lastStepRolloutTokensPerSec: stepTokens.length ? stepTokens[stepTokens.length - 1] / (inside.get('shardInStep')!.at(-1)! / 1000) : null,
+      lastStepGenerateTokensPerSec: stepTokens.length ? stepTokens[stepTokens.length - 1] / (inside.get('generateInRollout')!.at(-1)! / 1000) : null,
+      bareGenerateTokensPerSec: median(bareRates),
+      bareGenerateTokensPerSecReps: bareRates.map((x) => +x.toFixed(0)),
     };
   }, { worker: { activityInterceptors: [interceptor as never] } });
   const overhead = figures.bareGenerateTokensPerSec / figures.rolloutTokensPerSec;
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-  console.log(`${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step: rollout ${pct(figures.rolloutShare)}, scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}, orchestration ${pct(figures.orchestrationShare)}`);
+  console.log(
+    `${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step, ${figures.regularActivitiesPerStep.toFixed(1)} regular activities per step: rollout ${pct(figures.rolloutShare)}, ` +
+      `scoring + update ${pct(figures.scoringUpdateShare)} (as separate activities: scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}), orchestration ${pct(figures.orchestrationShare)}`,
+  );
   console.log(`rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate (overhead ×${overhead.toFixed(2)})`);
+  if (figures.lastStepRolloutTokensPerSec !== null)
+    console.log(`the last step alone: rollout ${figures.lastStepRolloutTokensPerSec.toFixed(0)} tokens/s, its generate calls ${figures.lastStepGenerateTokensPerSec!.toFixed(0)} tokens/s (bare / rollout ×${(figures.bareGenerateTokensPerSec / figures.lastStepRolloutTokensPerSec).toFixed(2)})`);
   console.log(
     `gaps (server events, medians): scheduled → started ${figures.scheduleToStartMedianMs} ms, completed → next scheduled ${figures.completeToNextScheduleMedianMs} ms ` +
       `(completed → workflow task started ${figures.completeToWorkflowTaskStartMedianMs} ms, the workflow task ${figures.workflowTaskMedianMs} ms); ` +
-      `inside the worker (medians, ms): ${JSON.stringify(figures.insideMedianMs)}; generate is ${pct(figures.generateShareOfRolloutInside)} of the rollout activities' own time ` +
-      `(${figures.rolloutInsideMs.toFixed(0)} ms inside vs ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
+      `inside the worker (medians, ms): ${JSON.stringify(figures.insideMedianMs)}; generate is ${pct(figures.generateShareOfRolloutInside)} of the rollout time inside the worker ` +
+      `(${figures.rolloutInsideMs.toFixed(0)} ms: rollout activities, and rolloutShard in step activities ${figures.stepRolloutShardMs.toFixed(0)} ms; ` +
+      `rollout activities ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
   );
   console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverhead: +overhead.toFixed(3) }));
 }

@@ -9,6 +9,24 @@ import type { IcrlvrMetrics } from '../schemas/status';
 import type { QueueMap } from '../lib/queues';
 import { DLAB_KIND, SEARCH_ATTRIBUTES_PATCH, STARTED_AT_MEMO } from './search-attributes';
 
+/**
+ * The patch that runs a sampling round's scoring and, when the round is the step's last, the
+ * update as one activity (icrlvrScoreUpdate) instead of icrlvrScore then icrlvrUpdate: one
+ * activity round trip less per step, same artifacts. Histories recorded before it replay the two
+ * activities (test/histories); a run started before it takes the merged activity from its next
+ * scoring on. Runs whose queue map routes `inference` and `training` to different task queues keep
+ * the two activities (the merged one would have to run where both are served).
+ */
+export const ICRLVR_SCORE_UPDATE_PATCH = 'icrlvr-score-update';
+
+/**
+ * The patch that runs a whole step in one activity (icrlvrStep: each sampling round's plan,
+ * rollouts and scoring, then the update) when a round has one rollout shard (rolloutShards 1) and
+ * inference and training share a task queue: one activity round trip a step instead of two a
+ * round, same artifacts. Recorded histories and runs started before it replay as they ran.
+ */
+export const ICRLVR_STEP_PATCH = 'icrlvr-step-activity';
+
 /** State handed over by continue-as-new: refs and counters only. */
 interface Carry {
   step: number;
@@ -35,12 +53,20 @@ export interface IcrlvrInput {
  * (`eg-weighted`): prepare → [warm start] → evaluate → for each step: rollout (fanned out
  * over `rolloutShards` activities) → scoring → [more sampling rounds while dynamic sampling
  * dropped groups] → update → [evaluate every `evalEvery` steps].
+ * Activities of a step (inference and training on one task queue; docs/architecture.md "In-Context
+ * RLVR steps as activities"): with one shard, the whole step is icrlvrStep; with more, each round
+ * is its icrlvrRollout shards then icrlvrScoreUpdate (scoring, and the update after the last
+ * round); otherwise, and in runs recorded before those patches, icrlvrRollout, icrlvrScore, and
+ * icrlvrUpdate after the last round.
  */
 export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>> {
   const { config: cfg, configHash, carry, queues, inputFiles } = input;
   const run = new RunTracker('icrlvr', { artifacts: carry?.artifacts, step: carry?.step, totalSteps: cfg.steps });
   const long = stageActivities(cfg.heartbeatTimeoutSeconds, queues);
   const short = shortActivities(cfg.heartbeatTimeoutSeconds, queues);
+  // scoring and update in one activity (ICRLVR_SCORE_UPDATE_PATCH, ICRLVR_STEP_PATCH) only where both groups run on one task queue
+  const oneQueue = () => (queues?.inference ?? '') === (queues?.training ?? '');
+  const scoreWithUpdate = () => oneQueue() && patched(ICRLVR_SCORE_UPDATE_PATCH);
   const ctx = (stage: string) => ({ experimentId: workflowInfo().workflowId, stage, configHash, config: cfg });
   const metrics: IcrlvrMetrics = carry?.metrics ?? {};
   const evaluations: EvalSummary[] = carry?.evaluations ?? [];
@@ -111,7 +137,33 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
     }
     const scored: ArtifactRef[] = [];
     let keptGroups = 0;
-    for (let round = 0; round < (cfg.dynamicSampling ? cfg.maxSamplingRounds : 1); round++) {
+    let updated: ArtifactRef | undefined;
+    const roundScored = (round: number, ref: ArtifactRef, stats: ScoringStats) => {
+      scored.push(ref);
+      run.record('scored', ref, true);
+      keptGroups += stats.keptGroups;
+      if (round === 0) {
+        latest = stats;
+        Object.assign(metrics, {
+          rewardMean: latest.rewardMean,
+          egCorrectMean: latest.egCorrectMean,
+          egIncorrectMean: latest.egIncorrectMean,
+          ...(latest.luckyShareCorrect !== undefined ? { luckyShareCorrect: latest.luckyShareCorrect, egLuckAuc: latest.egLuckAuc ?? null } : {}),
+        });
+        if (stats.soundCount !== undefined) poolLuck(metrics, stats);
+      }
+    };
+    if (cfg.rolloutShards === 1 && oneQueue() && patched(ICRLVR_STEP_PATCH)) {
+      // the whole step (its rounds' plans, rollouts and scoring, then the update) in one activity
+      await run.enter('rollout', step);
+      const r = await long.icrlvrStep({ ...ctx('rollout'), ...refs, checkpoint, reference, step });
+      r.rounds.forEach((done, round) => {
+        run.record('rollouts.0', done.rollouts, true);
+        roundScored(round, done.scored, done.stats);
+      });
+      updated = r.outputs.checkpoint;
+    }
+    for (let round = 0; !updated && round < (cfg.dynamicSampling ? cfg.maxSamplingRounds : 1); round++) {
       await run.enter('rollout', step);
       const planInput = { ...ctx('rollout'), ...refs, step, round };
       const questionIds = localSteps() ? await localStep('rollout', [refs.questions.sha256]).icrlvrPlan(planInput) : await short.icrlvrPlan(planInput);
@@ -125,25 +177,25 @@ export async function icrlvr(input: IcrlvrInput): Promise<RunStatusOf<'icrlvr'>>
       const rollouts = results.map((r) => r.outputs.rollouts);
       rollouts.forEach((r, k) => run.record(`rollouts.${k}`, r, true));
       await run.enter('scoring', step);
-      const s = await short.icrlvrScore({ ...ctx('scoring'), ...refs, checkpoint, step, round, rollouts });
-      scored.push(s.outputs.scored);
-      run.record('scored', s.outputs.scored, true);
-      keptGroups += s.stats.keptGroups;
-      if (round === 0) {
-        latest = s.stats;
-        Object.assign(metrics, {
-          rewardMean: latest.rewardMean,
-          egCorrectMean: latest.egCorrectMean,
-          egIncorrectMean: latest.egIncorrectMean,
-          ...(latest.luckyShareCorrect !== undefined ? { luckyShareCorrect: latest.luckyShareCorrect, egLuckAuc: latest.egLuckAuc ?? null } : {}),
-        });
-        if (s.stats.soundCount !== undefined) poolLuck(metrics, s.stats);
+      if (scoreWithUpdate()) {
+        // scoring, and the update when this round is the step's last (the activity applies the loop's rule below)
+        const su = await short.icrlvrScoreUpdate({ ...ctx('scoring'), ...refs, checkpoint, reference, step, round, rollouts, scored: [...scored], keptGroups });
+        roundScored(round, su.outputs.scored, su.stats);
+        if (su.outputs.checkpoint) {
+          updated = su.outputs.checkpoint;
+          break;
+        }
+        continue;
       }
+      const s = await short.icrlvrScore({ ...ctx('scoring'), ...refs, checkpoint, step, round, rollouts });
+      roundScored(round, s.outputs.scored, s.stats);
       if (keptGroups >= cfg.questionsPerStep) break;
     }
-    await run.enter('update', step);
-    const u = await short.icrlvrUpdate({ ...ctx('update'), ...refs, checkpoint, reference, scored });
-    checkpoint = u.outputs.checkpoint; // advanced only once the update has returned
+    if (!updated) {
+      await run.enter('update', step);
+      updated = (await short.icrlvrUpdate({ ...ctx('update'), ...refs, checkpoint, reference, scored })).outputs.checkpoint;
+    }
+    checkpoint = updated; // advanced only once the update has returned
     run.record('checkpoint', checkpoint, true);
     run.stepDone(step);
     if (step % cfg.evalEvery === 0 || step === cfg.steps) await evaluate(step);

@@ -1,6 +1,6 @@
 import { ICRLVR_EVAL, ICRLVR_ROLLOUTS, ICRLVR_SCORED } from '../../schemas/artifacts';
 import type { IcrlvrConfig } from '../../schemas/config/icrlvr';
-import { BatchState, LoopHooks, runBatches } from '../batches';
+import { BatchState, LoopHooks } from '../batches';
 import type { Policy } from '../model/policy';
 import { Rng } from '../rng';
 import { egWeightedRewards, groupAdvantages, keepGroups } from '../rl/advantages';
@@ -68,7 +68,22 @@ export interface ChunkState extends BatchState {
   chunks: ChunkRef[];
 }
 
-/** Rollout of questions [qOffset, qOffset + questions.length) of a round, batch by batch (one chunk per batch). */
+/** A rollout shard writes its finished batches as a chunk at most this often (ms since the attempt's start or its last chunk). */
+export const ROLLOUT_CHUNK_EVERY_MS = 1000;
+
+/**
+ * Rollout of questions [qOffset, qOffset + questions.length) of a round, batch by batch.
+ *
+ * Durability: the state reported through `hooks.onProgress` (the heartbeat) names only batches
+ * whose rows are in chunk artifacts: `nextBatch` is the first batch of no chunk. Finished batches
+ * are held in memory and written as one chunk once ROLLOUT_CHUNK_EVERY_MS has passed since the
+ * last chunk (or the attempt's start); the last batch is never chunked, the shard's artifact is
+ * written next. The artifact is written from the rows in memory: the chunks named by the resume
+ * state (read back once, at the start of a resumed attempt), then the batches this attempt
+ * generated, in batch order. A batch's rows depend only on the plan and its RNG streams, not on
+ * which attempt generated them or how the batches were grouped into chunks, so every attempt
+ * writes the same bytes.
+ */
 export async function rolloutShard(
   policy: Policy,
   data: TaskData,
@@ -77,12 +92,20 @@ export async function rolloutShard(
   io: ArtifactIO,
   parents: string[],
   hooks: LoopHooks<ChunkState> = {},
+  chunkEveryMs = ROLLOUT_CHUNK_EVERY_MS,
 ): Promise<{ output: ArtifactRef; resumedFromBatch: number; batchesRun: number; batches: number; tokens: number }> {
   const plan = planRollouts(data, cfg, at.step, at.round, at.questions, at.qOffset);
-  const state: ChunkState = hooks.resume ?? { nextBatch: 0, batches: Math.ceil(plan.length / cfg.batchSize), chunks: [] };
-  const resumedFromBatch = state.nextBatch;
+  const batches = Math.ceil(plan.length / cfg.batchSize);
+  let durable: ChunkState = hooks.resume ?? { nextBatch: 0, batches, chunks: [] };
+  const resumedFromBatch = durable.nextBatch;
+  const rows: RolloutRow[] = [];
+  for (const c of durable.chunks) rows.push(...readRollouts(await io.read(c)));
+  let unchunked = rows.length; // rows[unchunked..] are not in any chunk yet
+  let lastChunkAt = performance.now();
   let tokens = 0;
-  const batchesRun = await runBatches({ state, onProgress: hooks.onProgress, signal: hooks.signal }, async (b) => {
+  let batchesRun = 0;
+  for (let b = durable.nextBatch; b < batches; b++) {
+    hooks.signal?.throwIfAborted();
     const part = plan.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
     const t0 = performance.now();
     const gens = await policy.generate(
@@ -98,28 +121,35 @@ export async function rolloutShard(
         names: part.map((p) => `question ${p.question.id}${p.demo ? ` with demonstration ${p.demo.id}` : ''}`),
       },
     );
-    const rows: RolloutRow[] = part.map((p, i) => ({
-      step: at.step,
-      round: at.round,
-      questionId: p.question.id,
-      groupIndex: p.groupIndex,
-      demoId: p.demo?.id ?? '',
-      promptHash: promptHash(p.prompt),
-      prompt: p.prompt,
-      completion: gens[i].text,
-      tokens: gens[i].tokens,
-      logprobs: gens[i].logprobs,
-      stream: p.stream,
-    }));
+    part.forEach((p, i) =>
+      rows.push({
+        step: at.step,
+        round: at.round,
+        questionId: p.question.id,
+        groupIndex: p.groupIndex,
+        demoId: p.demo?.id ?? '',
+        promptHash: promptHash(p.prompt),
+        prompt: p.prompt,
+        completion: gens[i].text,
+        tokens: gens[i].tokens,
+        logprobs: gens[i].logprobs,
+        stream: p.stream,
+      }),
+    );
     const batchTokens = gens.reduce((n, g) => n + g.tokens.length, 0);
     metrics.rolloutBatch(batchTokens, (performance.now() - t0) / 1000);
     tokens += batchTokens;
-    state.chunks.push(chunkRef(await io.write(rolloutsTable(rows), ICRLVR_ROLLOUTS, parents)));
-  });
-  const rows: RolloutRow[] = [];
-  for (const c of state.chunks) rows.push(...readRollouts(await io.read(c)));
+    batchesRun += 1;
+    if (b + 1 < batches && performance.now() - lastChunkAt >= chunkEveryMs) {
+      const chunk = chunkRef(await io.write(rolloutsTable(rows.slice(unchunked)), ICRLVR_ROLLOUTS, parents));
+      durable = { nextBatch: b + 1, batches, chunks: [...durable.chunks, chunk] };
+      unchunked = rows.length;
+      lastChunkAt = performance.now();
+    }
+    await hooks.onProgress?.(durable, b + 1);
+  }
   const output = await io.write(rolloutsTable(rows), ICRLVR_ROLLOUTS, parents);
-  return { output, resumedFromBatch, batchesRun, batches: state.batches, tokens };
+  return { output, resumedFromBatch, batchesRun, batches, tokens };
 }
 
 export interface ScoringStats {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { fetchRunChain } from '../../client/events';
+import { decodeFirst, fetchRunChain } from '../../client/events';
 import { PACKAGE_ROOT } from '../../lib/config/code-version';
 import { installRuntime, WORKFLOW_BUNDLE_PATH } from '../../workers/worker';
 import { historyToObject } from '../helpers/histories';
@@ -37,26 +37,35 @@ const HEAD_CONFIG = {
   evalEvery: 3,
   evalSamples: 2,
   rolloutShards: 2,
-  batchSize: 4,
+  batchSize: 2,
   heartbeatTimeoutSeconds: 3,
   continueAsNewEvery: 2,
 };
 
-/** Waits until an activity of `type` is running for the current run and has heartbeaten (polled from the server). */
-async function waitForRunning(client: Client, id: string, type: string, step: number, cluster: TestCluster): Promise<void> {
+/**
+ * Waits until an activity of `type` is running for the current run and has heartbeaten (polled
+ * from the server): its first heartbeat (the attempt's record: which worker), or with `resumable`
+ * a heartbeat whose resume state names a finished batch (one in a chunk artifact).
+ */
+async function waitForRunning(client: Client, id: string, type: string, step: number, cluster: TestCluster, resumable = false): Promise<void> {
   await cluster.waitFor(id, (s: TestStatus) => s.step >= step, 120_000);
   const deadline = Date.now() + 120_000;
+  const beat = (p: { heartbeatDetails?: unknown }) => p.heartbeatDetails && (!resumable || ((decodeFirst(p.heartbeatDetails as never) as { state?: { nextBatch?: number } }).state?.nextBatch ?? 0) > 0);
   while (Date.now() < deadline) {
     const desc = await client.workflow.getHandle(id).describe();
-    // started, and its first heartbeat (the attempt's record: which worker) is on the server
-    if ((desc.raw.pendingActivities ?? []).some((p) => p.activityType?.name === type && Number(p.state) === 2 /* STARTED */ && p.heartbeatDetails)) return;
+    if ((desc.raw.pendingActivities ?? []).some((p) => p.activityType?.name === type && Number(p.state) === 2 /* STARTED */ && beat(p))) return;
     await new Promise((r) => setTimeout(r, 40));
   }
   throw new Error(`no ${type} started`);
 }
 
-/** the fault run's worker waits 0.4 s after each generation batch and 1.6 s at the end of each update: long enough to be killed in the middle */
-const PACE = { icrlvrRollout: 400, icrlvrUpdate: 1600 };
+/**
+ * The fault run's worker waits 1.1 s after each generation batch (4 a shard), so a rollout writes a
+ * chunk after its second and third batches (chunks at most once a second: lib/icrlvr/engine.ts),
+ * and 1.6 s at the end of each scoring + update step, after the new checkpoint is written: long
+ * enough to be killed in the middle of either.
+ */
+const PACE = { icrlvrRollout: 1100, icrlvrScoreUpdate: 1600 };
 
 /** The same run training every weight: warm start and updates through the TypeScript backward pass, rollouts on the rebuilt backbone. */
 const FULL_CONFIG = { ...HEAD_CONFIG, trainable: 'full' };
@@ -75,7 +84,7 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
   });
   after(async () => cluster?.stop());
 
-  it('runs prepare → warm start → 3 × (rollout → scoring → update) with evaluations, and reports the metrics', () => {
+  it('runs prepare → warm start → 3 × (rollout → scoring + update) with evaluations, and reports the metrics', () => {
     assert.equal(reference.state, 'completed', JSON.stringify(reference));
     assert.equal(reference.step, 3);
     const m = reference.metrics!;
@@ -108,12 +117,11 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
     const client = await cluster.client();
     let worker: WorkerProcess = await cluster.startWorker(home, 'fault', PACE);
     await startExperiment(client, { kind: 'icrlvr', config: CONFIG, id: ID, taskQueue: 'fault', rerun: true });
-    await waitForRunning(client, ID, 'icrlvrRollout', 2, cluster);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForRunning(client, ID, 'icrlvrRollout', 2, cluster, true);
     const killed1 = worker.identity;
     await worker.kill();
     worker = await cluster.startWorker(home, 'fault', PACE);
-    await waitForRunning(client, ID, 'icrlvrUpdate', 3, cluster);
+    await waitForRunning(client, ID, 'icrlvrScoreUpdate', 3, cluster);
     const killed2 = worker.identity;
     await worker.kill();
     worker = await cluster.startWorker(home, 'fault', PACE);
@@ -127,8 +135,10 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
     const { entries } = await runHistory(client, ID);
     const failed = entries.filter((e) => e.status === 'failed');
     assert.ok(failed.some((e) => e.activity === 'icrlvrRollout' && e.worker === killed1), 'a rollout attempt died with the first worker');
-    assert.ok(failed.some((e) => e.activity === 'icrlvrUpdate' && e.worker === killed2), 'an update attempt died with the second worker');
-    const updates = entries.filter((e) => e.activity === 'icrlvrUpdate' && e.status === 'completed');
+    assert.ok(entries.some((e) => e.activity === 'icrlvrRollout' && e.status === 'completed' && e.attempt > 1 && (e.resumedFromBatch ?? 0) > 0), 'a retried rollout resumed from a chunk');
+    assert.ok(failed.some((e) => e.activity === 'icrlvrScoreUpdate' && e.worker === killed2), 'a scoring + update attempt died with the second worker');
+    assert.ok(!entries.some((e) => e.activity === 'icrlvrScore' || e.activity === 'icrlvrUpdate'), 'scoring and update ran as one activity');
+    const updates = entries.filter((e) => e.activity === 'icrlvrScoreUpdate' && e.status === 'completed');
     assert.equal(updates.length, 3, 'exactly one completed update per step: none lost, none applied twice');
     await worker.stop();
   });
@@ -141,8 +151,57 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
     const histories = chain.map(({ runId, events }) => ({ workflowId: `${ID}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
     for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
     if (process.env.DLAB_RECORD_HISTORIES && trainable === 'head') {
-      // icrlvr-00/01 hold runs from before the bookkeeping steps became local activities (the unpatched branch)
-      histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 2).padStart(2, '0')}-faults-local-steps.json`), JSON.stringify(historyToObject(h.history))));
+      // icrlvr-00/01 hold runs from before the bookkeeping steps became local activities, icrlvr-02/03
+      // from before scoring and update became one activity (the unpatched branches)
+      histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 4).padStart(2, '0')}-faults-score-update.json`), JSON.stringify(historyToObject(h.history))));
+    }
+  });
+  it('with one rollout shard a step is one activity (icrlvrStep): killed twice mid-rollout, it resumes from a chunk; same checkpoint bytes, and the metrics of the two-shard run', async () => {
+    const id = 'icrlvr-step-fault';
+    const config = { ...CONFIG, rolloutShards: 1 };
+    const client = await cluster.client();
+    const ref = await cluster.startWorker(cluster.home('ref1'), 'ref1');
+    await startExperiment(client, { kind: 'icrlvr', config, id, taskQueue: 'ref1', rerun: true });
+    const oneShard = await cluster.waitFor(id, (s) => s.state !== 'running', 300_000);
+    await ref.stop();
+    assert.equal(oneShard.state, 'completed', JSON.stringify(oneShard));
+    // the same rollouts, scores and updates as with two shards (RNG streams by coordinates); only the lineage differs
+    assert.deepEqual(oneShard.metrics, reference.metrics);
+    const results = (s: TestStatus) => (s as { results?: unknown }).results;
+    assert.deepEqual(results(oneShard), results(reference));
+
+    const home = cluster.home('fault1');
+    const pace = { icrlvrStep: 1100 }; // after each of a step's 8 generation batches (and after its scoring)
+    let worker: WorkerProcess = await cluster.startWorker(home, 'fault1', pace);
+    await startExperiment(client, { kind: 'icrlvr', config, id, taskQueue: 'fault1', rerun: true });
+    const killed: string[] = [];
+    for (const step of [2, 3]) {
+      await waitForRunning(client, id, 'icrlvrStep', step, cluster, true);
+      killed.push(worker.identity);
+      await worker.kill();
+      worker = await cluster.startWorker(home, 'fault1', pace);
+    }
+    const final = await cluster.waitFor(id, (s) => s.state !== 'running', 300_000);
+    assert.equal(final.state, 'completed');
+    const ckpt = (s: TestStatus) => s.artifacts.find((a) => a.name === 'checkpoint')!;
+    assert.equal(ckpt(final).sha256, ckpt(oneShard).sha256);
+    assert.ok(readFileSync(fileOfUri(ckpt(final).uri)).equals(readFileSync(fileOfUri(ckpt(oneShard).uri))));
+    assert.deepEqual(final.metrics, oneShard.metrics);
+
+    const { entries } = await runHistory(client, id);
+    for (const w of killed) assert.ok(entries.some((e) => e.activity === 'icrlvrStep' && e.status === 'failed' && e.worker === w), `a step attempt died with worker ${w}`);
+    assert.ok(entries.filter((e) => e.activity === 'icrlvrStep' && e.status === 'completed' && e.attempt > 1 && (e.resumedFromBatch ?? 0) > 0).length >= 2, 'both retried steps resumed from a chunk');
+    assert.equal(entries.filter((e) => e.activity === 'icrlvrStep' && e.status === 'completed').length, 3, 'one completed step activity per step');
+    assert.ok(!entries.some((e) => ['icrlvrRollout', 'icrlvrScore', 'icrlvrUpdate', 'icrlvrScoreUpdate'].includes(e.activity)));
+    await worker.stop();
+
+    // its histories (continued as new after step 2) replay against the current workflow code
+    const chain = await fetchRunChain(client, id);
+    const histories = chain.map(({ runId, events }) => ({ workflowId: `${id}/${runId}`, history: temporal.api.history.v1.History.create({ events }) }));
+    for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }, histories)) assert.equal(r.error, undefined, String(r.error));
+    if (process.env.DLAB_RECORD_HISTORIES && trainable === 'head') {
+      histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 6).padStart(2, '0')}-faults-step-activity.json`), JSON.stringify(historyToObject(h.history))));
     }
   });
 });
+

@@ -105,7 +105,7 @@ describe('routed task queues (two workers serving disjoint groups, real dev serv
     const chain = (await fetchRunChain(await cluster.client(), ID)).slice(-2);
     assert.equal(chain.length, 2);
     const scheduled = new Set(chain.flatMap((r) => scheduledQueues(r.events)));
-    const expected = new Set(['icrlvrPrepare@routed-gpu', 'icrlvrWarmStart@routed-gpu', 'icrlvrEvaluate@routed-gpu', 'icrlvrRollout@routed-gpu', 'icrlvrScore@routed-gpu', 'icrlvrUpdate@routed-gpu']);
+    const expected = new Set(['icrlvrPrepare@routed-gpu', 'icrlvrWarmStart@routed-gpu', 'icrlvrEvaluate@routed-gpu', 'icrlvrRollout@routed-gpu', 'icrlvrScoreUpdate@routed-gpu']);
     assert.deepEqual([...scheduled].sort(), [...expected].sort());
 
     // the routed run's histories replay against the current workflow code
