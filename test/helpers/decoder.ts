@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import type { Policy } from '../../lib/model/policy';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { GptConfig } from '../../lib/model/gpt';
+import { GptWeights, initialWeights } from '../../lib/model/gpt-weights';
+import { Rng } from '../../lib/rng';
 
 /**
  * Full forward pass of an unprepared decoder on one unpadded sequence (empty KV cache): logits
@@ -48,4 +50,12 @@ export async function assertWorkspaceIdentical(policy: Policy, prompts: string[]
   } finally {
     (session as { run: unknown }).run = run;
   }
+}
+
+/** The initial weights of `cfg` plus N(0, std²) noise everywhere (so biases, γ and attention are non-trivial). */
+export function jittered(cfg: GptConfig, std: number, seed: number): GptWeights {
+  const w = initialWeights(cfg);
+  const rng = new Rng(seed, 1);
+  for (const a of w.values()) for (let i = 0; i < a.length; i++) a[i] += rng.normal() * std;
+  return w;
 }

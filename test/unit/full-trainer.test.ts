@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { GptConfig } from '../../lib/model/gpt';
 import { gptForward } from '../../lib/model/gpt-train';
-import { gptWeightSpecs, GptWeights, initialWeights } from '../../lib/model/gpt-weights';
+import { gptWeightSpecs, GptWeights } from '../../lib/model/gpt-weights';
 import { readBuiltWeights } from '../../lib/model/built-weights';
 import { buildModelDir } from '../../lib/model/model-dir';
 import { Policy } from '../../lib/model/policy';
@@ -14,15 +14,10 @@ import { DEFAULT_POLICY_LOSS } from '../../lib/rl/loss';
 import { DEFAULT_ADAMW } from '../../lib/rl/adamw';
 import { Rng } from '../../lib/rng';
 import { tempDir } from '../helpers/tmp';
+import { jittered } from '../helpers/decoder';
 
 const tiny: GptConfig = { vocab: 12, dModel: 8, nLayer: 2, nHead: 2, dFf: 16, maxPos: 16, seed: 3 };
 
-function jittered(cfg: GptConfig, std: number, seed: number): GptWeights {
-  const w = initialWeights(cfg);
-  const rng = new Rng(seed, 1);
-  for (const a of w.values()) for (let i = 0; i < a.length; i++) a[i] += rng.normal() * std;
-  return w;
-}
 
 const f64 = (w: GptWeights) => new Map([...w].map(([k, v]) => [k, Float64Array.from(v)]));
 

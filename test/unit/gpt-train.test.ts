@@ -10,17 +10,10 @@ import type { ArtifactIO } from '../../lib/store/io';
 import { tempDir } from '../helpers/tmp';
 import { BuiltinTokenizer } from '../../lib/model/tokenizers';
 import { Rng } from '../../lib/rng';
-import { decoderLogits, maxAbsDiff } from '../helpers/decoder';
+import { decoderLogits, jittered, maxAbsDiff } from '../helpers/decoder';
 
 const tiny: GptConfig = { vocab: 12, dModel: 8, nLayer: 2, nHead: 2, dFf: 16, maxPos: 16, seed: 3 };
 
-/** The initial weights plus N(0, std²) noise everywhere (so biases, γ and attention are non-trivial). */
-function jittered(cfg: GptConfig, std: number, seed: number): GptWeights {
-  const w = initialWeights(cfg);
-  const rng = new Rng(seed, 1);
-  for (const a of w.values()) for (let i = 0; i < a.length; i++) a[i] += rng.normal() * std;
-  return w;
-}
 
 /** Decoder logits [S, V] from ONNX Runtime for one unpadded sequence. */
 async function ortLogits(cfg: GptConfig, w: GptWeights, ids: number[]): Promise<Float32Array> {
