@@ -14,7 +14,7 @@ import { AnyCheckpoint, Checkpoint, checkpointFromTable, checkpointToTable, Full
 import { fullTrainStep, SequenceItem } from '../train/full-trainer';
 import type { GptConfig } from '../model/gpt';
 import { DlabInputError } from '../errors';
-import { ObjectiveTokens, StepStats, collectTokens, trainStep } from '../train/head-trainer';
+import { ObjectiveTokens, StepStats, TrainTokens, collectTokens, trainStep } from '../train/head-trainer';
 import { TaskData } from './data';
 import { ScoredRow } from './records';
 import { streamOf } from './streams';
@@ -44,31 +44,32 @@ export async function readAnyCheckpoint(io: ArtifactIO, ref: Pick<ArtifactRef, '
 }
 
 /**
- * One optimizer step on `ckpt` (in place) for items (context → target) and their tokens'
- * objective fields: the head trainer on the policy's frozen backbone (hidden states through
- * ONNX Runtime), or the whole-model trainer (every weight, lib/train/full-trainer.ts).
- * `ref` is the reference checkpoint of the same kind, for the KL term.
+ * The trainer of a batch of items (context → target) for `ckpt`: each call is one optimizer
+ * step on `ckpt` (in place) for the items' tokens with the given objective fields — the head
+ * trainer on the policy's frozen backbone (its hidden states computed once, on the first call:
+ * the backbone does not change between passes), or the whole-model trainer (every weight,
+ * lib/train/full-trainer.ts). `ref` is the reference checkpoint of the same kind, for the KL term.
  */
-async function policyStep(
-  policy: Policy,
-  ckpt: AnyCheckpoint,
-  items: SequenceItem[],
-  fields: Omit<ObjectiveTokens, 'targets'>,
-  objective: { kind: 'sft' } | { kind: 'rl'; loss: PolicyLossConfig; ref?: AnyCheckpoint },
-  cfg: IcrlvrConfig,
-  adamw: AdamWConfig,
-): Promise<StepStats> {
+function batchTrainer(policy: Policy, ckpt: AnyCheckpoint, items: SequenceItem[], cfg: IcrlvrConfig) {
   const targets = Int32Array.from(items.flatMap((it) => it.target));
-  const ref = objective.kind === 'rl' ? objective.ref : undefined;
-  if (isFull(ckpt)) {
-    if (ref && !isFull(ref)) throw new Error('policyStep: a whole-model checkpoint needs a whole-model reference');
-    const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as FullCheckpoint).weights : undefined } : objective;
-    return fullTrainStep(ckpt, items, { targets, ...fields }, obj, adamw);
-  }
-  if (ref && isFull(ref)) throw new Error('policyStep: a head checkpoint needs a head reference');
-  const tokens = { ...(await collectTokens(policy, items, cfg.batchSize)), ...fields };
-  const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as Checkpoint).head : undefined } : objective;
-  return trainStep(ckpt, tokens, obj, adamw);
+  let hidden: Promise<TrainTokens> | undefined;
+  return async (
+    fields: Omit<ObjectiveTokens, 'targets'>,
+    objective: { kind: 'sft' } | { kind: 'rl'; loss: PolicyLossConfig; ref?: AnyCheckpoint },
+    adamw: AdamWConfig,
+  ): Promise<StepStats> => {
+    const ref = objective.kind === 'rl' ? objective.ref : undefined;
+    if (isFull(ckpt)) {
+      if (ref && !isFull(ref)) throw new Error('batchTrainer: a whole-model checkpoint needs a whole-model reference');
+      const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as FullCheckpoint).weights : undefined } : objective;
+      return fullTrainStep(ckpt, items, { targets, ...fields }, obj, adamw);
+    }
+    if (ref && isFull(ref)) throw new Error('batchTrainer: a head checkpoint needs a head reference');
+    hidden ??= collectTokens(policy, items, cfg.batchSize);
+    const tokens = { ...(await hidden), ...fields };
+    const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as Checkpoint).head : undefined } : objective;
+    return trainStep(ckpt, tokens, obj, adamw);
+  };
 }
 
 export interface UpdateStats extends Partial<StepStats> {
@@ -93,9 +94,8 @@ export async function updatePolicy(policy: Policy, ckpt: AnyCheckpoint, rows: Sc
   };
   let stats: StepStats | undefined;
   const loss = { clipLow: cfg.clipLow, clipHigh: cfg.clipHigh, dualClip: cfg.dualClip, nllCoef: cfg.nllCoef, klCoef: cfg.klCoef };
-  for (let e = 0; e < cfg.epochs; e++) {
-    stats = await policyStep(policy, ckpt, items, fields, { kind: 'rl', loss, ref }, cfg, adamwOf(cfg));
-  }
+  const step = batchTrainer(policy, ckpt, items, cfg);
+  for (let e = 0; e < cfg.epochs; e++) stats = await step(fields, { kind: 'rl', loss, ref }, adamwOf(cfg));
   return { ...stats, responses: usable.length, skipped: false };
 }
 
@@ -142,7 +142,7 @@ export async function warmStart(
       const { context, target } = policy.encodeContinuation(renderPrompt(q.question, null, tpl), q.solution);
       return { context, target: [...target, eos] };
     });
-    state.lastLoss = (await policyStep(policy, ckpt, items, {}, { kind: 'sft' }, cfg, adamwOf(cfg, ws.lr))).loss;
+    state.lastLoss = (await batchTrainer(policy, ckpt, items, cfg)({}, { kind: 'sft' }, adamwOf(cfg, ws.lr))).loss;
     if ((b + 1) % every === 0 || b + 1 === state.batches) {
       const ref = await writeCheckpoint(io, ckpt, parents);
       state.checkpoint = { sha256: ref.sha256, schema: ref.schema };
