@@ -23,7 +23,7 @@ import { readPretrainCheckpoint, writePretrainCheckpoint } from '../lib/model/pr
 import { AnyCheckpoint, freshCheckpoint, freshFullCheckpoint, FullCheckpoint, isFull } from '../lib/train/checkpoint';
 import { readBuiltWeights } from '../lib/model/built-weights';
 import { ActivityDeps, artifactIO, keepAlive, runResumable, stageConfig } from './resumable';
-import { checkpointModelDirFor, localModelDir, modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
+import { checkpointModelDirFor, leaseCheckpointPolicy, localModelDir, modelDirFor, policyFor, pretrainedModelDirFor, promptOptionsOf } from './policies';
 import { localInputs } from './inputs';
 import { pushModel } from '../lib/model/model-store';
 import { StageContext, StageResult } from './types';
@@ -92,9 +92,9 @@ export function icrlvrActivities(deps: ActivityDeps) {
     });
   const buildOf = (cfg: IcrlvrConfig): BuildConfig | undefined => ('build' in cfg.model ? cfg.model.build : undefined);
   const readAt = (input: IcrlvrBase, checkpoint: ArtifactRef): Promise<AnyCheckpoint> => readAnyCheckpoint(artifactIO(deps, input), checkpoint, buildOf(cfgOf(input)));
-  /** The policy of a whole-model checkpoint: the build config with its weights (a model directory per checkpoint, policies.ts). */
+  /** The policy of a whole-model checkpoint, leased: the build config with its weights (a model directory per checkpoint, policies.ts). */
   const fullPolicyAt = async (input: IcrlvrBase, checkpoint: ArtifactRef, weights: () => Promise<FullCheckpoint['weights']>) =>
-    policyFor(await checkpointModelDirFor(deps, buildOf(cfgOf(input))!, checkpoint.sha256, weights), promptOptionsOf(input.config.model));
+    leaseCheckpointPolicy(await checkpointModelDirFor(deps, buildOf(cfgOf(input))!, checkpoint.sha256, weights), promptOptionsOf(input.config.model));
   /**
    * A checkpoint, read afresh, and the policy its trainer works with, for the stages that change
    * the checkpoint (warm start, update): the model's backbone with the checkpoint's head (the
@@ -107,29 +107,38 @@ export function icrlvrActivities(deps: ActivityDeps) {
     return { policy: isFull(ckpt) ? base : base.withHead(ckpt.head), ckpt };
   };
   /**
-   * The policy that runs a checkpoint, for the stages that only run it (rollout, scoring,
+   * Runs `fn` with the policy of a checkpoint, for the stages that only run it (rollout, scoring,
    * evaluation): the model's backbone with the checkpoint's head, read and verified once per
    * worker per checkpoint sha256, not once per activity; or, for a whole-model checkpoint, the
-   * model built from its weights. The model directory is still checked on each call
-   * (policyFor): a changed directory is another Policy, with heads of its own.
+   * model built from its weights, leased for the call (its ONNX session is freed once idle). The
+   * model directory is still checked on each call (policyFor): a changed directory is another
+   * Policy, with heads of its own.
    */
-  const runPolicyAt = async (input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef): Promise<{ policy: Policy }> => {
-    if (checkpoint.schema === schemaId(POLICY_FULL_CHECKPOINT)) return { policy: await fullPolicyAt(input, checkpoint, async () => ((await readAt(input, checkpoint)) as FullCheckpoint).weights) };
+  const withRunPolicy = async <T>(input: IcrlvrRefs & IcrlvrBase, checkpoint: ArtifactRef, fn: (policy: Policy) => Promise<T>): Promise<T> => {
+    if (checkpoint.schema === schemaId(POLICY_FULL_CHECKPOINT)) {
+      const lease = await fullPolicyAt(input, checkpoint, async () => ((await readAt(input, checkpoint)) as FullCheckpoint).weights);
+      try {
+        return await fn(lease.policy);
+      } finally {
+        lease.release();
+      }
+    }
     const base = await policyFor(await localModelDir(deps, input, input.config.model), promptOptionsOf(input.config.model));
     let heads = withHeads.get(base);
     if (!heads) withHeads.set(base, (heads = new Memo<Policy>(2)));
-    return { policy: await heads.get(checkpoint.sha256, async () => base.withHead((await readAt(input, checkpoint) as Exclude<AnyCheckpoint, FullCheckpoint>).head)) };
+    return fn(await heads.get(checkpoint.sha256, async () => base.withHead(((await readAt(input, checkpoint)) as Exclude<AnyCheckpoint, FullCheckpoint>).head)));
   };
 
   /** Scoring of a round (icrlvrScore, and the first half of icrlvrScoreUpdate): its lineage says stage "scoring", producer icrlvrScore. */
   const scoreStage = async (input: ScoreInput) => {
     const cfg = cfgOf(input);
     const io = artifactIO(deps, { ...input, stage: 'scoring' }, 'icrlvrScore');
-    const { policy } = await runPolicyAt(input, input.checkpoint);
-    const tables = [];
-    for (const r of input.rollouts) tables.push(await io.read(r));
-    const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
-    return { outputs: { scored: output }, stats };
+    return withRunPolicy(input, input.checkpoint, async (policy) => {
+      const tables = [];
+      for (const r of input.rollouts) tables.push(await io.read(r));
+      const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
+      return { outputs: { scored: output }, stats };
+    });
   };
   /**
    * The policy update on a step's scored tables (icrlvrUpdate, and the second half of
@@ -231,24 +240,25 @@ export function icrlvrActivities(deps: ActivityDeps) {
     /** One shard of a step's rollouts (questions [qOffset, qOffset + count) of the round). */
     async icrlvrRollout(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number; round: number; qOffset: number; questionIds: string[] }): Promise<StageResult & { tokens: number }> {
       const cfg = cfgOf(input);
-      const { policy } = await runPolicyAt(input, input.checkpoint);
-      const task = await data(input);
-      const byId = new Map(task.train.map((q) => [q.id, q]));
-      const { result, outcome } = await runResumable<ChunkState, Awaited<ReturnType<typeof rolloutShard>>>(
-        deps,
-        (hooks) =>
-          rolloutShard(
-            policy,
-            task,
-            cfg,
-            { step: input.step, round: input.round, qOffset: input.qOffset, questions: input.questionIds.map((id) => byId.get(id)!) },
-            artifactIO(deps, input),
-            [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256],
-            hooks,
-          ),
-        'rollouts',
-      );
-      return { ...result, tokens: outcome.tokens };
+      return withRunPolicy(input, input.checkpoint, async (policy) => {
+        const task = await data(input);
+        const byId = new Map(task.train.map((q) => [q.id, q]));
+        const { result, outcome } = await runResumable<ChunkState, Awaited<ReturnType<typeof rolloutShard>>>(
+          deps,
+          (hooks) =>
+            rolloutShard(
+              policy,
+              task,
+              cfg,
+              { step: input.step, round: input.round, qOffset: input.qOffset, questions: input.questionIds.map((id) => byId.get(id)!) },
+              artifactIO(deps, input),
+              [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256],
+              hooks,
+            ),
+          'rollouts',
+        );
+        return { ...result, tokens: outcome.tokens };
+      });
     },
 
     /** Reward, process score, Evidence Gain and advantages of a round's rollouts. */
@@ -296,56 +306,58 @@ export function icrlvrActivities(deps: ActivityDeps) {
      */
     async icrlvrStep(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; reference: ArtifactRef; step: number }): Promise<StageResult & { rounds: RoundDone[]; tokens: number; updateStats: Awaited<ReturnType<typeof updatePolicy>> }> {
       const cfg = cfgOf(input);
-      const { policy } = await runPolicyAt(input, input.checkpoint);
-      const task = await data(input);
-      const byId = new Map(task.train.map((q) => [q.id, q]));
-      const rolloutIO = artifactIO(deps, { ...input, stage: 'rollout' }, 'icrlvrRollout');
-      const trainIds = trainIdsFromTable(await rolloutIO.read(input.questions));
-      const rounds = cfg.dynamicSampling ? cfg.maxSamplingRounds : 1;
-      let tokens = 0;
-      let updateStats: Awaited<ReturnType<typeof updatePolicy>> | undefined;
-      const { result, outcome } = await runResumable<StepState, StageOutcome & { rounds: RoundDone[] }>(
-        deps,
-        async (hooks) => {
-          let state: StepState = hooks.resume ?? { rounds: [], nextBatch: 0, batches: 0, chunks: [] };
-          const resumedFromBatch = state.nextBatch;
-          let batchesRun = 0;
-          let batches = 0;
-          // the workflow's rule: another round while the kept groups fall short of questionsPerStep (checked on resume too)
-          const enough = () => state.rounds.reduce((n, r) => n + r.stats.keptGroups, 0) >= cfg.questionsPerStep;
-          for (let round = state.rounds.length; round < rounds && !enough(); round++) {
-            const questions = stepPicks(trainIds, cfg, input.step, round).map((id) => byId.get(id)!);
-            const done = state.rounds;
-            const shard = await rolloutShard(policy, task, cfg, { step: input.step, round, qOffset: 0, questions }, rolloutIO, [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256], {
-              resume: state.batches ? { nextBatch: state.nextBatch, batches: state.batches, chunks: state.chunks } : undefined,
-              signal: hooks.signal,
-              onProgress: (c, n) => hooks.onProgress?.({ rounds: done, nextBatch: c.nextBatch, batches: c.batches, chunks: c.chunks }, n),
-            });
-            tokens += shard.tokens;
-            batchesRun += shard.batchesRun;
-            batches += shard.batches;
-            const s = await scoreStage({ ...input, stage: 'scoring', round, rollouts: [shard.output] });
-            state = { rounds: [...done, { rollouts: shard.output, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
-            await hooks.onProgress?.(state);
-          }
-          const u = await updateStage({ ...input, stage: 'update', scored: state.rounds.map((r) => r.scored) });
-          updateStats = u.stats;
-          return { output: u.outputs.checkpoint, resumedFromBatch, batchesRun, batches, rounds: state.rounds };
-        },
-        'checkpoint',
-      );
-      // every artifact the step wrote is in its result's outputs, for the audit trail (lineage attempts, verify)
-      const written = Object.fromEntries(outcome.rounds.flatMap((r, k) => [[`round${k}.rollouts`, r.rollouts], [`round${k}.scored`, r.scored]]));
-      return { ...result, outputs: { ...written, ...result.outputs }, rounds: outcome.rounds, tokens, updateStats: updateStats! };
+      return withRunPolicy(input, input.checkpoint, async (policy) => {
+        const task = await data(input);
+        const byId = new Map(task.train.map((q) => [q.id, q]));
+        const rolloutIO = artifactIO(deps, { ...input, stage: 'rollout' }, 'icrlvrRollout');
+        const trainIds = trainIdsFromTable(await rolloutIO.read(input.questions));
+        const rounds = cfg.dynamicSampling ? cfg.maxSamplingRounds : 1;
+        let tokens = 0;
+        let updateStats: Awaited<ReturnType<typeof updatePolicy>> | undefined;
+        const { result, outcome } = await runResumable<StepState, StageOutcome & { rounds: RoundDone[] }>(
+          deps,
+          async (hooks) => {
+            let state: StepState = hooks.resume ?? { rounds: [], nextBatch: 0, batches: 0, chunks: [] };
+            const resumedFromBatch = state.nextBatch;
+            let batchesRun = 0;
+            let batches = 0;
+            // the workflow's rule: another round while the kept groups fall short of questionsPerStep (checked on resume too)
+            const enough = () => state.rounds.reduce((n, r) => n + r.stats.keptGroups, 0) >= cfg.questionsPerStep;
+            for (let round = state.rounds.length; round < rounds && !enough(); round++) {
+              const questions = stepPicks(trainIds, cfg, input.step, round).map((id) => byId.get(id)!);
+              const done = state.rounds;
+              const shard = await rolloutShard(policy, task, cfg, { step: input.step, round, qOffset: 0, questions }, rolloutIO, [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256], {
+                resume: state.batches ? { nextBatch: state.nextBatch, batches: state.batches, chunks: state.chunks } : undefined,
+                signal: hooks.signal,
+                onProgress: (c, n) => hooks.onProgress?.({ rounds: done, nextBatch: c.nextBatch, batches: c.batches, chunks: c.chunks }, n),
+              });
+              tokens += shard.tokens;
+              batchesRun += shard.batchesRun;
+              batches += shard.batches;
+              const s = await scoreStage({ ...input, stage: 'scoring', round, rollouts: [shard.output] });
+              state = { rounds: [...done, { rollouts: shard.output, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
+              await hooks.onProgress?.(state);
+            }
+            const u = await updateStage({ ...input, stage: 'update', scored: state.rounds.map((r) => r.scored) });
+            updateStats = u.stats;
+            return { output: u.outputs.checkpoint, resumedFromBatch, batchesRun, batches, rounds: state.rounds };
+          },
+          'checkpoint',
+        );
+        // every artifact the step wrote is in its result's outputs, for the audit trail (lineage attempts, verify)
+        const written = Object.fromEntries(outcome.rounds.flatMap((r, k) => [[`round${k}.rollouts`, r.rollouts], [`round${k}.scored`, r.scored]]));
+        return { ...result, outputs: { ...written, ...result.outputs }, rounds: outcome.rounds, tokens, updateStats: updateStats! };
+      });
     },
 
     /** Held-out avg@k / pass@k / process score of correct answers. */
     async icrlvrEvaluate(input: IcrlvrBase & IcrlvrRefs & { checkpoint: ArtifactRef; step: number }) {
       return keepAlive(deps, async () => {
         const cfg = cfgOf(input);
-        const { policy } = await runPolicyAt(input, input.checkpoint);
-        const { output, stats } = await evaluateHeldOut(policy, await data(input), cfg, input.step, artifactIO(deps, input), [input.checkpoint.sha256, input.questions.sha256]);
-        return { outputs: { eval: output }, stats };
+        return withRunPolicy(input, input.checkpoint, async (policy) => {
+          const { output, stats } = await evaluateHeldOut(policy, await data(input), cfg, input.step, artifactIO(deps, input), [input.checkpoint.sha256, input.questions.sha256]);
+          return { outputs: { eval: output }, stats };
+        });
       });
     },
 

@@ -149,3 +149,59 @@ export async function checkpointModelDirFor(places: Pick<ModelPlaces, 'modelsDir
     .finally(() => building.delete(dir));
   return dir;
 }
+
+/** A policy in use: release it when done. */
+export interface PolicyLease {
+  policy: Policy;
+  release: () => void;
+}
+
+/** Idle checkpoint policies kept loaded per worker (the next activity of a run usually wants the one it just used). */
+const IDLE_KEPT = 4;
+const leases = new Map<string, { policy: Promise<Policy>; users: number }>();
+const idle: string[] = [];
+
+/**
+ * The policy of a whole-model checkpoint's model directory (checkpointModelDirFor), leased: each
+ * checkpoint has its own backbone, so its ONNX session is the policy's own and is freed once no
+ * activity uses it and more than IDLE_KEPT idle ones are loaded — a worker running a long
+ * whole-model run (or many) holds a bounded number of models, not one per step.
+ */
+export async function leaseCheckpointPolicy(dir: string, prompts: PromptOptions = {}): Promise<PolicyLease> {
+  const { sha256 } = await readModelDir(dir);
+  const key = `${dir}@${sha256}${prompts.chatTemplate ? '@chat' : ''}`;
+  let entry = leases.get(key);
+  if (!entry) {
+    const loading = Policy.load(dir, { ...prompts, ownSession: true });
+    entry = { policy: loading, users: 0 };
+    leases.set(key, entry);
+    loading.catch(() => leases.get(key) === entry && leases.delete(key));
+  }
+  entry.users++;
+  const at = idle.indexOf(key);
+  if (at >= 0) idle.splice(at, 1);
+  const held = entry;
+  let policy: Policy;
+  try {
+    policy = await held.policy;
+  } catch (err) {
+    held.users--;
+    throw err;
+  }
+  let released = false;
+  return {
+    policy,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--held.users > 0) return;
+      idle.push(key);
+      while (idle.length > IDLE_KEPT) {
+        const old = idle.shift()!;
+        const e = leases.get(old);
+        leases.delete(old);
+        void e?.policy.then((p) => p.release()).catch(() => undefined);
+      }
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import type { ActivityAttempt } from '../lib/report/run';
+import { armLabel, intervalText, type ActivityAttempt } from '../lib/report/run';
 import type { RunListing } from '../client/runs';
 import type { StatusReport } from '../client/status';
 import { formatWaiting } from '../client/waiting';
@@ -17,10 +17,10 @@ export function formatStatus(s: StatusReport): string {
   }
   if (s.kind === 'icrlvr-sweep' && s.summary?.length) {
     // per (arm,) mode: mean [95 % interval] over seeds; "vs rlvr": the paired difference
-    const f = (i: { mean: number; lo: number; hi: number } | undefined, signed = false) => (i ? `${signed && i.mean > 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]` : '—');
+    const f = intervalText;
     lines.push('  summary   (mean [95 % interval] over seeds; vs rlvr: paired by seed)');
     for (const m of s.summary) {
-      const name = m.arm ? `${m.mode} · ${m.arm}` : m.mode;
+      const name = armLabel(m);
       lines.push(`    ${name.padEnd(20)} avg@k ${f(m.figures.avgAtK)}  process ${f(m.figures.processScoreCorrect)}  lucky ${f(m.figures.luckyShareCorrect)}  EG-luck AUC ${f(m.figures.egLuckAuc)}  (${m.seeds.length} seeds)`);
       if (m.vsRlvr) lines.push(`    ${''.padEnd(20)} vs rlvr: avg@k ${f(m.vsRlvr.avgAtK, true)}  process ${f(m.vsRlvr.processScoreCorrect, true)}  lucky ${f(m.vsRlvr.luckyShareCorrect, true)}  EG-luck AUC ${f(m.vsRlvr.egLuckAuc, true)}`);
     }

@@ -79,7 +79,14 @@ export function workflowArgs(kind: ExperimentKind, raw: unknown, source?: string
     const keys = runs.map((r) => `${r.mode}${r.arm ? `.${r.arm}` : ''}.s${r.seed}`);
     const twice = keys.find((k, i) => keys.indexOf(k) !== i);
     if (twice) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: the run ${twice} is listed twice (field "sweep": each mode, seed and arm once)`, 'sweep');
-    const hash = configHash(runs.map((r) => r.configHash));
+    // two arms that run the same config would only repeat each other
+    for (const mode of s.modes) {
+      const same = runs.filter((r) => r.mode === mode && r.seed === s.seeds[0]);
+      const dup = same.find((r, i) => same.findIndex((q) => q.configHash === r.configHash) !== i);
+      if (dup) throw new DlabInputError(`icrlvr sweep in ${source ?? 'config'}: arms "${same.find((q) => q.configHash === dup.configHash)!.arm}" and "${dup.arm}" run the same config`, 'sweep.arms');
+    }
+    // the arms' names are part of what the sweep is (its runs' ids)
+    const hash = configHash(runs.map((r) => (r.arm ? { arm: r.arm, config: r.configHash } : r.configHash)));
     // the data checks depend on the mode (demonstrations in prompts) and the arm, not on the seed: one config per mode and arm
     const perMode = runs.filter((r) => r.seed === s.seeds[0]).map((r) => r.config);
     return { workflowType: 'icrlvrSweep', args: { configHash: hash, runs }, hash, checked: perMode };

@@ -60,11 +60,11 @@ function batchTrainer(policy: Policy, ckpt: AnyCheckpoint, items: SequenceItem[]
   ): Promise<StepStats> => {
     const ref = objective.kind === 'rl' ? objective.ref : undefined;
     if (isFull(ckpt)) {
-      if (ref && !isFull(ref)) throw new Error('batchTrainer: a whole-model checkpoint needs a whole-model reference');
+      if (ref && !isFull(ref)) throw new DlabInputError('the RL reference is a head checkpoint, the policy a whole-model one (trainable "full"): a run trains one kind from its start', 'trainable');
       const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as FullCheckpoint).weights : undefined } : objective;
       return fullTrainStep(ckpt, items, { targets, ...fields }, obj, adamw);
     }
-    if (ref && isFull(ref)) throw new Error('batchTrainer: a head checkpoint needs a head reference');
+    if (ref && isFull(ref)) throw new DlabInputError('the RL reference is a whole-model checkpoint, the policy a head one: a run trains one kind from its start', 'trainable');
     hidden ??= collectTokens(policy, items, cfg.batchSize);
     const tokens = { ...(await hidden), ...fields };
     const obj = objective.kind === 'rl' ? { kind: 'rl' as const, loss: objective.loss, ref: ref ? (ref as Checkpoint).head : undefined } : objective;

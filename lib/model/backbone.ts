@@ -54,17 +54,30 @@ export class Backbone {
     readonly headDim: number,
     readonly dModel: number,
     readonly hasPositionIds: boolean,
+    /** the session is this Backbone's own (load with key null), not the process-wide one */
+    private readonly owned = false,
   ) {}
 
-  static async load(path: string, key: string, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads = 2): Promise<Backbone> {
+  /** Frees a session of its own (a shared one stays: other policies run it). */
+  async release(): Promise<void> {
+    if (this.owned) await this.session.release();
+  }
+
+  /**
+   * `key`: the process-wide session of that key (shared by every Policy of the model), or null
+   * for a session of this Backbone's own, which `release()` frees (a model used for a while and
+   * then never again, e.g. a whole-model RL checkpoint's).
+   */
+  static async load(path: string, key: string | null, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads = 2): Promise<Backbone> {
     const cacheHeads = dims.nKvHead ?? dims.nHead;
-    const session = await sharedSession(key, async () => {
+    const create = async () => {
       try {
         return await createSession(path, threads);
       } catch (err) {
         throw new DlabInputError(`${path}: ONNX Runtime cannot load it (${(err as Error).message})`, path);
       }
-    });
+    };
+    const session = key === null ? await create() : await sharedSession(key, create);
     const { inputs, outputs } = expectedDecoder(dims.nLayer);
     const inMeta = session.inputMetadata as readonly Meta[];
     check(path, 'input', inMeta, inputs, ['position_ids']);
@@ -80,7 +93,7 @@ export class Backbone {
         throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
       }
     }
-    return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos);
+    return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos, key === null);
   }
 
   /** Empty cache tensors [B, cacheHeads, 0, headDim] for a first pass. */

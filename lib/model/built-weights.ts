@@ -46,7 +46,7 @@ export async function readBuiltWeights(dir: string, cfg: GptConfig): Promise<Gpt
   }
   const rebuilt = createHash('sha256').update(buildDecoder(cfg, weights)).digest('hex');
   if (rebuilt !== source.decoderSha256) {
-    throw new DlabInputError(`${dir}: its weights rebuild a decoder of sha256 ${rebuilt}, but model.json says ${source.decoderSha256}: the directory was built from another config than ${canonicalJson(cfg)}`, 'model.build');
+    throw new DlabInputError(`${dir}: its weights rebuild a decoder of sha256 ${rebuilt}, but model.json says ${source.decoderSha256}: built from another config than ${canonicalJson(cfg)}, or by another dlab version (then remove the directory, and its name in the store, so it is built again)`, 'model.build');
   }
   return weights;
 }

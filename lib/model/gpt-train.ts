@@ -1,7 +1,7 @@
 import { Rng, RngState } from '../rng';
 import { AdamWState, adamwStep, DEFAULT_ADAMW, initAdamW } from '../rl/adamw';
 import { checkGptConfig, GptConfig } from './gpt';
-import { checkGptWeights, cloneWeights, gptWeightSpecs, GptWeights } from './gpt-weights';
+import { checkGptWeights, cloneWeights, gptNoDecay, gptWeightSpecs, GptWeights } from './gpt-weights';
 import { logSumExp, softmaxRow } from './log-softmax';
 
 /**
@@ -530,7 +530,7 @@ function* trainGptSteps(
   if (from) checkResume(cfg, from, opts.steps);
   const w = cloneWeights(from ? from.weights : weights);
   const params = specs.map((s) => w.get(s.name)!);
-  const noDecay = specs.map((s) => s.shape.length === 1);
+  const noDecay = gptNoDecay(cfg);
   const state: AdamWState = from ? { step: from.opt.step, m: from.opt.m.map((a) => a.slice()), v: from.opt.v.map((a) => a.slice()) } : initAdamW(params);
   const adam = { ...DEFAULT_ADAMW, lr: opts.lr, weightDecay: opts.weightDecay, gradClip: opts.gradClip ?? 1.0, warmupSteps: opts.warmupSteps ?? 0 };
   const sampler = from ? BatchSampler.restore(sequences.length, from.sampler) : BatchSampler.fresh(sequences.length, opts.seed);

@@ -53,6 +53,11 @@ export function gptWeightSpecs(cfg: GptConfig): GptWeightSpec[] {
   return specs;
 }
 
+/** Per weight array (gptWeightSpecs order): no AdamW weight decay on 1-D arrays (biases, LayerNorm); decay on every matrix, the embeddings included. */
+export function gptNoDecay(cfg: GptConfig): boolean[] {
+  return gptWeightSpecs(cfg).map((s) => s.shape.length === 1);
+}
+
 /** The weights buildDecoder creates for `cfg` (same seeded RNG, same draw order). */
 export function initialWeights(cfg: GptConfig): GptWeights {
   const rng = new Rng(cfg.seed, 0x677074);

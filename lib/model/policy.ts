@@ -67,15 +67,21 @@ export class Policy {
     readonly prompts: PromptFormat,
   ) {}
 
-  static async load(dir: string, opts: { threads?: number } & PromptOptions = {}): Promise<Policy> {
+  /** `ownSession`: the backbone gets an ONNX session of its own, freed by `release()` (default: the process-wide one of its sha256). */
+  static async load(dir: string, opts: { threads?: number; ownSession?: boolean } & PromptOptions = {}): Promise<Policy> {
     const { json, backbonePath, headPath, tokenizerPath } = await readModelDir(dir);
-    const backbone = await Backbone.load(backbonePath, `backbone:${backboneSha256(json)}`, json.dims, opts.threads);
+    const backbone = await Backbone.load(backbonePath, opts.ownSession ? null : `backbone:${backboneSha256(json)}`, json.dims, opts.threads);
     const head = await readHeadFile(headPath, json.sha256.head);
     if (head.vocab !== json.dims.vocab || head.dModel !== json.dims.dModel) {
       throw new DlabInputError(`${headPath}: head is ${head.vocab} × ${head.dModel}, model.json says ${json.dims.vocab} × ${json.dims.dModel}`, headPath);
     }
     const tokenizer = loadTokenizer(tokenizerPath);
     return new Policy(backbone, head, tokenizer, json, promptFormat(tokenizer, opts, dir));
+  }
+
+  /** Frees the backbone's own session (Policy.load with ownSession); the policy cannot run after it. */
+  release(): Promise<void> {
+    return this.backbone.release();
   }
 
   withHead(head: Head): Policy {

@@ -1,6 +1,6 @@
 import { configDifferences } from './config-diff';
 import type { Figure } from './figures';
-import { armLabel, type ReportAttempt, type RunDescription, type SweepRow } from './run';
+import { armLabel, intervalText, type ReportAttempt, type RunDescription, type SweepRow } from './run';
 import { ModeSummary, SUMMARY_FIGURES, SummaryFigure } from '../icrlvr/summary';
 import type { Interval } from '../stats/bootstrap';
 
@@ -149,8 +149,7 @@ function summaryTable(modes: ModeSummary[]): string {
     luckyShareCorrect: 'train: lucky of correct',
     egLuckAuc: 'EG-vs-luck AUC',
   };
-  const cell = (i: Interval | undefined, signed = false) =>
-    i ? `${signed && i.mean > 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]${i.n > 1 ? '' : ' (1 seed)'}` : '—';
+  const cell = (i: Interval | undefined, signed = false) => intervalText(i, signed) + (i && i.n <= 1 ? ' (1 seed)' : '');
   const body = modes.flatMap((m) => [
     [esc(armLabel(m)), String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.figures[f]))],
     ...(m.vsRlvr ? [[`${esc(armLabel(m))} − ${esc(armLabel({ mode: 'rlvr', arm: m.arm }))}`, String(m.seeds.length), ...SUMMARY_FIGURES.map((f) => cell(m.vsRlvr![f], true))]] : []),

@@ -139,3 +139,7 @@ export interface RunDescription {
 
 /** How a sweep's run group is named in figures and tables: its mode, and its arm when the sweep has arms. */
 export const armLabel = (r: { mode: string; arm?: string }): string => (r.arm ? `${r.mode} · ${r.arm}` : r.mode);
+
+/** An interval as text: `mean [lo, hi]` to 3 decimals (`+` before a positive mean when `signed`), or — when absent. */
+export const intervalText = (i: { mean: number; lo: number; hi: number } | undefined, signed = false): string =>
+  i ? `${signed && i.mean > 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]` : '—';

@@ -75,21 +75,3 @@ export function fullCheckpointFromTable(cfg: GptConfig, t: Table, step: number, 
   const { weights, m, v } = gptStateFromTable(cfg, t, source);
   return { cfg, weights, opt: { step, m, v } };
 }
-
-/**
- * The head of a whole-model checkpoint, as a model directory's head.arrow holds it:
- * W [V, d] = wte when tied, else lm_head.weightᵀ; b = lm_head.bias (zeros without one).
- */
-export function headOfWeights(cfg: GptConfig, w: GptWeights): Head {
-  const V = cfg.vocab;
-  const d = cfg.dModel;
-  let W: Float32Array;
-  if (cfg.tied === false) {
-    const M = w.get('lm_head.weight')!; // [d, V]
-    W = new Float32Array(V * d);
-    for (let r = 0; r < d; r++) for (let c = 0; c < V; c++) W[c * d + r] = M[r * V + c];
-  } else {
-    W = w.get('wte')!.slice();
-  }
-  return { W, b: cfg.headBias ? w.get('lm_head.bias')!.slice() : new Float32Array(V), vocab: V, dModel: d };
-}

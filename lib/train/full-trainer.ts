@@ -1,9 +1,10 @@
 import type { GptConfig } from '../model/gpt';
 import { gptBackward, gptForward, GptGrads, zeroGptGrads } from '../model/gpt-train';
-import { gptWeightSpecs } from '../model/gpt-weights';
+import { gptNoDecay, gptWeightSpecs } from '../model/gpt-weights';
 import { AdamWConfig, adamwStep } from '../rl/adamw';
 import type { PolicyLossConfig } from '../rl/loss';
 import { FullCheckpoint } from './checkpoint';
+import { DlabInputError } from '../errors';
 import { objectiveGradients, ObjectiveTokens, StepStats } from './head-trainer';
 
 /**
@@ -36,7 +37,7 @@ export async function fullTrainStep(ckpt: FullCheckpoint, items: SequenceItem[],
   const specs = gptWeightSpecs(ckpt.cfg);
   const params = specs.map((s) => ckpt.weights.get(s.name)!);
   const grads32 = specs.map((s) => Float32Array.from(grads.get(s.name)!));
-  const { gradNorm, lr } = adamwStep(params, grads32, ckpt.opt, adamw, { noDecay: specs.map((s) => s.shape.length === 1) });
+  const { gradNorm, lr } = adamwStep(params, grads32, ckpt.opt, adamw, { noDecay: gptNoDecay(ckpt.cfg) });
   return { ...stats, gradNorm, lr, tokens: t.targets.length };
 }
 
@@ -55,9 +56,9 @@ export async function fullGradients(
   const V = cfg.vocab;
   const N = t.targets.length;
   const count = items.reduce((n, it) => n + it.target.length, 0);
-  if (count !== N) throw new RangeError(`fullTrainStep: the items hold ${count} target tokens, the objective ${N}`);
+  if (count !== N) throw new DlabInputError(`whole-model update: the responses hold ${count} target tokens, their objective ${N}`);
   const seqs = items.map((it) => {
-    if (it.context.length < 1) throw new RangeError('fullTrainStep: every item needs a context of at least one token');
+    if (it.context.length < 1) throw new DlabInputError('whole-model update: a response without a prompt (every sequence needs a context of at least one token)');
     return [...it.context, ...it.target];
   });
   const every = hooks.yieldEvery ?? 8;
@@ -73,7 +74,7 @@ export async function fullGradients(
     const rows = items[i].target.length;
     logits.set(f.logits.subarray(first * V, (first + rows) * V), at * V);
     if (refLogits) refLogits.set(gptForward(cfg, (objective as { ref: Weights }).ref, seqs[i]).logits.subarray(first * V, (first + rows) * V), at * V);
-    for (let k = 0; k < rows; k++) if (seqs[i][first + 1 + k] !== t.targets[at + k]) throw new RangeError(`fullTrainStep: item ${i} target ${k} is ${seqs[i][first + 1 + k]}, the objective's token ${t.targets[at + k]}`);
+    for (let k = 0; k < rows; k++) if (seqs[i][first + 1 + k] !== t.targets[at + k]) throw new DlabInputError(`whole-model update: response ${i} token ${k} is ${seqs[i][first + 1 + k]}, its objective's ${t.targets[at + k]}`);
     forwards.push(f);
     at += rows;
     await pause(i);

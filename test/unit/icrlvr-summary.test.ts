@@ -9,6 +9,7 @@ import { sweepRows } from '../../lib/report/extract';
 import { armLabel } from '../../lib/report/run';
 import { workflowArgs } from '../../client/start';
 import { DlabInputError } from '../../lib/errors';
+import { tableFromColumns } from '../../lib/store/columns';
 
 const evaluation = (avgAtK: number, extra: Partial<IcrlvrEvaluation> = {}): IcrlvrEvaluation => ({
   step: 10, avgAtK, passAtK: avgAtK, processScoreCorrect: 0.9, rewardMean: null, egCorrectMean: null, egIncorrectMean: null, ...extra,
@@ -73,6 +74,10 @@ describe('In-Context RLVR sweeps with arms (e.g. head-only and whole-model train
     const rows = sweepRows(t);
     assert.deepEqual(rows.map((r) => [r.mode, r.arm, r.avgAtK]), [['rlvr', 'full', 0.25], ['rlvr', undefined, 0.5]]);
     assert.deepEqual(rows.map(armLabel), ['rlvr · full', 'rlvr']);
+    // a table of the version before arms (icrlvr.comparison@2: no arm column) reads with no arm
+    const { arm: _arm, ...v2columns } = Object.fromEntries(t.schema.fields.map((f) => [f.name, t.getChild(f.name)!.toArray()]));
+    const v2 = sweepRows(tableFromColumns(v2columns as Parameters<typeof tableFromColumns>[0]));
+    assert.deepEqual(v2.map((r) => [r.mode, r.arm, r.avgAtK]), [['rlvr', undefined, 0.25], ['rlvr', undefined, 0.5]]);
   });
 
   it('a sweep with arms {full: {trainable: "full", lr}, head: {}} starts one run per arm, mode and seed (ids name the arm, each with its overrides); an arm that sets mode is refused naming sweep.arms.<arm>.mode', () => {
@@ -85,6 +90,13 @@ describe('In-Context RLVR sweeps with arms (e.g. head-only and whole-model train
       () => workflowArgs('icrlvr', { ...small, sweep: { modes: ['rlvr'], seeds: [1], arms: { a: { mode: 'icrlvr' } } } }),
       (err: Error) => err instanceof DlabInputError && err.where === 'sweep.arms.a.mode',
     );
+    assert.throws(
+      () => workflowArgs('icrlvr', { ...small, sweep: { modes: ['rlvr'], seeds: [1], arms: { a: {}, b: { trainable: 'head' } } } }),
+      (err: Error) => err instanceof DlabInputError && err.where === 'sweep.arms' && /arms "a" and "b" run the same config/.test(err.message),
+    );
+    // the arms' names are part of the sweep's hash (its runs' ids name them)
+    const hashOf = (a: Record<string, object>) => (workflowArgs('icrlvr', { ...small, sweep: { modes: ['rlvr'], seeds: [1], arms: a } }) as { hash: string }).hash;
+    assert.notEqual(hashOf({ full: { trainable: 'full' } }), hashOf({ whole: { trainable: 'full' } }));
     assert.throws(
       () => workflowArgs('icrlvr', { ...small, sweep: { modes: ['rlvr'], seeds: [1], arms: { a: { trainable: 'partial' } } } }),
       (err: Error) => err instanceof DlabInputError && /arm a/.test(err.message) && /trainable/.test(err.message),
