@@ -74,7 +74,9 @@ export async function runResumable<S extends BatchState, O extends StageOutcome 
         if (deps.pace) await deps.pace(paceKey(ctx), ctx.cancellationSignal);
         me.lastHeartbeatAt = new Date().toISOString();
         me.batchesDone = done;
-        last = { state, progress: { done, total: state.batches }, attempts };
+        // a copy: the engine goes on changing `state` in the next batch, and the timer above resends
+        // `last` meanwhile — a retry must resume from this batch boundary, not a half-updated state
+        last = { state: structuredClone(state), progress: { done, total: state.batches }, attempts };
         ctx.heartbeat(last);
       },
     });
@@ -162,7 +164,7 @@ export async function keepAlive<T, S extends BatchState = BatchState>(
   const saved: SavedState<S> = {
     resume: previous,
     save: async (s) => {
-      state = s;
+      state = structuredClone(s); // as it is now: the caller may go on changing `s`
       me.batchesDone = s.nextBatch;
       beat();
       await deps.pace?.(paceKey(ctx), ctx.cancellationSignal);
