@@ -5,8 +5,7 @@ import { ChunkState, rolloutShard } from '../../lib/icrlvr/engine';
 import { readRollouts } from '../../lib/icrlvr/records';
 import type { Policy } from '../../lib/model/policy';
 import { LocalArtifactStore } from '../../lib/store/artifact-store';
-import { ArtifactIO } from '../../lib/store/io';
-import { tempDir } from '../helpers/tmp';
+import { localIO, tempDir } from '../helpers/tmp';
 
 /**
  * A policy whose generation is a function of the RNG stream alone (as the real one's is of the
@@ -50,10 +49,7 @@ const cfg = parseConfig('icrlvr', {
 describe('In-Context RLVR rollout shard: chunks, resume state, the shard artifact', () => {
   const dir = tempDir('icrlvr-rollout-chunks');
   const store = new LocalArtifactStore(dir.path);
-  const io: ArtifactIO = {
-    write: (t, s, parents) => store.put(t, s, { experimentId: 't', stage: 'rollout', producer: 't', configHash: '', codeVersion: '', parents }),
-    read: (r) => store.get(r),
-  };
+  const io = localIO(store, 'rollout');
   after(() => dir.cleanup());
 
   const shard = (chunkEveryMs: number, resume?: ChunkState) => {

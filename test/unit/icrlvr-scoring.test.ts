@@ -6,8 +6,7 @@ import { scoreRollouts } from '../../lib/icrlvr/engine';
 import { RolloutRow, promptHash, readScored, rolloutsTable } from '../../lib/icrlvr/records';
 import type { Policy } from '../../lib/model/policy';
 import { LocalArtifactStore } from '../../lib/store/artifact-store';
-import { ArtifactIO } from '../../lib/store/io';
-import { tempDir } from '../helpers/tmp';
+import { localIO, tempDir } from '../helpers/tmp';
 
 /**
  * A model whose probabilities are written by hand: every target token has probability
@@ -49,10 +48,7 @@ function row(groupIndex: number, completion: string): RolloutRow {
 describe('In-Context RLVR scoring: reward, Evidence Gain, advantages (hand-computable model)', () => {
   const dir = tempDir('icrlvr-scoring');
   const store = new LocalArtifactStore(dir.path);
-  const io: ArtifactIO = {
-    write: (t, s, parents) => store.put(t, s, { experimentId: 't', stage: 'scoring', producer: 't', configHash: '', codeVersion: '', parents }),
-    read: (r) => store.get(r),
-  };
+  const io = localIO(store, 'scoring');
   after(() => dir.cleanup());
   const base = {
     seed: 1,
