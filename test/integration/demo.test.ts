@@ -95,7 +95,7 @@ describe('dlab demo (npm start)', function () {
     });
     let stderr = '';
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    // interrupt a few seconds after the server is up: the worker is then running the two experiments
+    // interrupt once the server is up and the worker is running the two experiments
     await new Promise<void>((res, rej) => {
       child.stderr.on('data', (d: Buffer) => {
         stderr += d;
@@ -103,7 +103,10 @@ describe('dlab demo (npm start)', function () {
       });
       child.once('exit', () => rej(new Error(`demo exited before its server was up:\n${stderr}`)));
     });
-    await new Promise((r) => setTimeout(r, 4000));
+    // then as soon as the runs have written their first artifact: mid-run, whatever the machine's speed
+    const objects = join(dlabHome, 'artifacts', 'objects');
+    const deadline = Date.now() + 60_000;
+    while (!(existsSync(objects) && readdirSync(objects).length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGINT');
     assert.equal(await exited, 130, stderr);
     assert.match(stderr, /stopping the demo/);
