@@ -2,7 +2,7 @@
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { connectClient, targetFromEnv, tlsOptions } from '../client/connection';
-import { startDevServer } from '../client/dev-server';
+import { DEV_SERVER_SQLITE_PRAGMAS, startDevServer } from '../client/dev-server';
 import { runHistory } from '../client/history';
 import { readConfigFile, startExperiment } from '../client/start';
 import { runStatus } from '../client/status';
@@ -49,12 +49,24 @@ program
   .option('--ui-port <port>', 'web UI port (default: port + 1000)')
   .option('--headless', 'no web UI')
   .option('--metrics-port <port>', "the server's Prometheus metrics at http://127.0.0.1:PORT/metrics")
-  .action(async (opts: { db?: string; port: string; ip: string; uiPort?: string; headless?: boolean; metricsPort?: string }) => {
+  .option(
+    '--sqlite-pragma <name=value>',
+    "a SQLite pragma of the database, over dlab's (journal_mode=wal); repeatable. A database on NFS or another network filesystem needs journal_mode=delete",
+    (value: string, prev: string[]) => [...prev, value],
+    [] as string[],
+  )
+  .action(async (opts: { db?: string; port: string; ip: string; uiPort?: string; headless?: boolean; metricsPort?: string; sqlitePragma: string[] }) => {
     const port = portOption('--port', opts.port);
     const uiPort = opts.uiPort !== undefined ? portOption('--ui-port', opts.uiPort) : undefined;
     const metricsPort = opts.metricsPort !== undefined ? portOption('--metrics-port', opts.metricsPort) : undefined;
     const db = resolve(opts.db ?? join(writableDlabHome(), 'temporal.db'));
-    const server = await startDevServer({ dbFile: db, port, ip: opts.ip, uiPort, headless: opts.headless, metricsPort });
+    const sqlitePragmas: Record<string, string> = { ...DEV_SERVER_SQLITE_PRAGMAS };
+    for (const p of opts.sqlitePragma) {
+      const m = /^([a-z_]+)=([A-Za-z0-9_-]+)$/.exec(p.trim());
+      if (!m) throw new DlabInputError(`--sqlite-pragma ${JSON.stringify(p)}: expected name=value, e.g. journal_mode=delete`, '--sqlite-pragma');
+      sqlitePragmas[m[1]] = m[2];
+    }
+    const server = await startDevServer({ dbFile: db, port, ip: opts.ip, uiPort, headless: opts.headless, metricsPort, sqlitePragmas });
     process.stderr.write(`Temporal dev server at ${server.address}${server.uiUrl ? `, web UI ${server.uiUrl}` : ''}${server.metricsUrl ? `, metrics ${server.metricsUrl}` : ''}, database ${db}\n`);
     const stop = () => void server.stop().then(() => process.exit(0));
     process.on('SIGINT', stop);

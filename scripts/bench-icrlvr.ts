@@ -9,11 +9,12 @@
 //    'icrlvr-step-activity' patch) is split by the worker's own timing of its rolloutShard calls:
 //    those are its rollout time, the rest of the activity (plans, scoring, update) its scoring +
 //    update time;
-//  - rollout tokens/s inside the workflow next to a bare `policy.generate` of the final policy
-//    on the last step's very prompts and RNG streams (its last 3 rollout artifacts, median of 3 passes),
-//    and, for runs whose steps are icrlvrStep activities, the last step's own rollout rate (the
-//    policy and prompts the bare figure uses) from the worker's timings (overhead ratio: artifact reads and
-//    writes, chunk fsyncs, heartbeats).
+//  - rollout tokens/s inside the workflow (the worker's timing of the rolloutShard calls inside
+//    the icrlvrStep activities: generation plus artifact writes, chunk fsyncs, heartbeats) next
+//    to a bare `policy.generate` of the same work — for each step the checkpoint it started
+//    from, its rounds' prompts and RNG streams, the same batches — which samples the same tokens
+//    (checked; median of 5 passes over all steps): rolloutOverBare; and the same for the last
+//    step alone.
 // Ends with one line: a JSON object of the figures.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +27,6 @@ import { storeForHome } from '../lib/store/artifact-store';
 import { ArtifactRef } from '../lib/store/ref';
 import { checkpointFromTable } from '../lib/train/checkpoint';
 import { parseConfig } from '../schemas/config';
-import type { RunStatus } from '../workflows/run-state';
 import { Context } from '@temporalio/activity';
 import { withBenchCluster } from './bench-cluster';
 
@@ -99,6 +99,9 @@ async function main() {
     let rolloutTokens = 0;
     const stepTokens: number[] = []; // per icrlvrStep activity, in history order
     const rolloutRefs: ArtifactRef[] = [];
+    // each icrlvrStep, in history order: the checkpoint its rollouts were sampled from, and its rounds' rollouts
+    const stepWork: { checkpoint: ArtifactRef; rollouts: ArtifactRef[] }[] = [];
+    const stepInputs = new Map<string, ArtifactRef>();
     let rolloutMs = 0;
     let loopStart = Infinity;
     let loopEnd = -Infinity;
@@ -130,6 +133,7 @@ async function main() {
         const t = Date.parse(tsToIso(e.eventTime)!);
         const a = e.activityTaskScheduledEventAttributes;
         if (a) scheduled.set(String(e.eventId), { type: a.activityType!.name!, stage: (decodeFirst(a.input) as { stage: string }).stage });
+        if (a?.activityType?.name === 'icrlvrStep') stepInputs.set(String(e.eventId), (decodeFirst(a.input) as { checkpoint: ArtifactRef }).checkpoint);
         if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), t);
         const c = e.activityTaskCompletedEventAttributes;
         if (c) {
@@ -151,6 +155,7 @@ async function main() {
             rolloutTokens += r.tokens;
             stepTokens.push(r.tokens);
             rolloutRefs.push(...r.rounds.map((x) => x.rollouts));
+            stepWork.push({ checkpoint: stepInputs.get(String(c.scheduledEventId))!, rollouts: r.rounds.map((x) => x.rollouts) });
           }
         }
       }
@@ -159,27 +164,50 @@ async function main() {
     const share = (stage: string) => covered(byStage.get(stage) ?? []) / wall;
     const all = covered([...byStage.values()].flat());
 
-    // bare generation: the same model and head, the very prompts and streams of the last step's
-    // rollouts (its last BARE_ROUNDS rollout artifacts), same batch size; timed BARE_REPS times after
-    // one warm-up batch, the median rate (a single pass over one round is 4 batches: too noisy)
-    const BARE_ROUNDS = 3;
-    const BARE_REPS = 3;
+    // bare generation of the very work of the steps: for each step the policy its rollouts were
+    // sampled from (the checkpoint the step started at), its rounds' prompts and RNG streams,
+    // batched as the rollout batched them (each round's plan in batches of batchSize) — so it
+    // samples the same tokens, checked below; all steps timed BARE_REPS times after one warm-up
+    // batch, the median rate
+    const BARE_REPS = 5;
+    if (!stepWork.length) throw new Error('bench-icrlvr: no icrlvrStep activity in the history (the bench needs rolloutShards 1 and one task queue)');
     const store = storeForHome(home);
-    const last: ReturnType<typeof readRollouts> = [];
-    for (const ref of rolloutRefs.slice(-BARE_ROUNDS)) last.push(...readRollouts(await store.get(ref)));
     const { readdirSync } = await import('node:fs');
     const base = await Policy.load(join(home, 'models', readdirSync(join(home, 'models')).find((d) => d.startsWith('built-') || d.startsWith('pretrained-'))!));
-    const ckptRef = ((await handle.result()) as RunStatus).artifacts.find((a) => a.name === 'checkpoint')!;
-    const policy = base.withHead(checkpointFromTable(await store.get(ckptRef), 0, 'bench').head);
-    const gen = (rows: typeof last) =>
+    const work: { policy: Policy; rounds: ReturnType<typeof readRollouts>[] }[] = [];
+    for (const w of stepWork) {
+      const rounds: ReturnType<typeof readRollouts>[] = [];
+      for (const ref of w.rollouts) rounds.push(readRollouts(await store.get(ref)));
+      work.push({ policy: base.withHead(checkpointFromTable(await store.get(w.checkpoint), 0, 'bench').head), rounds });
+    }
+    const gen = (policy: Policy, rows: ReturnType<typeof readRollouts>) =>
       policy.generate(rows.map((r) => r.prompt), { maxTokens: cfg.maxTokens, temperature: cfg.temperature, topK: 0, topP: cfg.topP, seed: cfg.seed, stop: ['\n\n'], streams: rows.map((r) => r.stream) });
-    await gen(last.slice(0, cfg.batchSize));
+    const batchesOf = (rows: ReturnType<typeof readRollouts>) => Array.from({ length: Math.ceil(rows.length / cfg.batchSize) }, (_, b) => rows.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize));
+    await gen(work[0].policy, work[0].rounds[0].slice(0, cfg.batchSize));
     const bareRates: number[] = [];
+    const bareLastStepRates: number[] = [];
+    let sameTokens = true;
     for (let rep = 0; rep < BARE_REPS; rep++) {
       let bareTokens = 0;
-      const b0 = performance.now();
-      for (let i = 0; i < last.length; i += cfg.batchSize) for (const g of await gen(last.slice(i, i + cfg.batchSize))) bareTokens += g.tokens.length;
-      bareRates.push(bareTokens / ((performance.now() - b0) / 1000));
+      let bareMs = 0;
+      for (const [k, { policy, rounds }] of work.entries()) {
+        let stepTokens_ = 0;
+        const s0 = performance.now();
+        for (const rows of rounds) {
+          for (const batch of batchesOf(rows)) {
+            const gens = await gen(policy, batch);
+            gens.forEach((g, i) => {
+              stepTokens_ += g.tokens.length;
+              if (g.tokens.length !== batch[i].tokens.length || g.tokens.some((t, j) => t !== batch[i].tokens[j])) sameTokens = false;
+            });
+          }
+        }
+        const ms = performance.now() - s0;
+        bareTokens += stepTokens_;
+        bareMs += ms;
+        if (k === work.length - 1) bareLastStepRates.push(stepTokens_ / (ms / 1000));
+      }
+      bareRates.push(bareTokens / (bareMs / 1000));
     }
     const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : 0);
     const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
@@ -207,19 +235,28 @@ async function main() {
       // the last step alone (icrlvrStep runs): the policy and prompts the bare figure uses
       lastStepRolloutTokensPerSec: stepTokens.length ? stepTokens[stepTokens.length - 1] / (inside.get('shardInStep')!.at(-1)! / 1000) : null,
       lastStepGenerateTokensPerSec: stepTokens.length ? stepTokens[stepTokens.length - 1] / (inside.get('generateInRollout')!.at(-1)! / 1000) : null,
+      // bare generate of the same work as the steps' rollouts
       bareGenerateTokensPerSec: median(bareRates),
+      bareLastStepTokensPerSec: median(bareLastStepRates),
+      bareSameTokens: sameTokens,
       bareGenerateTokensPerSecReps: bareRates.map((x) => +x.toFixed(0)),
     };
   }, { worker: { activityInterceptors: [interceptor as never] } });
-  const overhead = figures.bareGenerateTokensPerSec / figures.rolloutTokensPerSec;
+  // the headline ratio: the steps' rollout (inside their icrlvrStep activities) over bare generate of the same work
+  const rolloutOverBare = figures.rolloutTokensPerSec / figures.bareGenerateTokensPerSec;
+  const lastStepOverBare = figures.lastStepRolloutTokensPerSec! / figures.bareLastStepTokensPerSec;
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
   console.log(
     `${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step, ${figures.regularActivitiesPerStep.toFixed(1)} regular activities per step: rollout ${pct(figures.rolloutShare)}, ` +
       `scoring + update ${pct(figures.scoringUpdateShare)} (as separate activities: scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}), orchestration ${pct(figures.orchestrationShare)}`,
   );
-  console.log(`rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate (overhead ×${overhead.toFixed(2)})`);
-  if (figures.lastStepRolloutTokensPerSec !== null)
-    console.log(`the last step alone: rollout ${figures.lastStepRolloutTokensPerSec.toFixed(0)} tokens/s, its generate calls ${figures.lastStepGenerateTokensPerSec!.toFixed(0)} tokens/s (bare / rollout ×${(figures.bareGenerateTokensPerSec / figures.lastStepRolloutTokensPerSec).toFixed(2)})`);
+  console.log(
+    `rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate of the same work ` +
+      `(median of ${figures.bareGenerateTokensPerSecReps.length}: ${figures.bareGenerateTokensPerSecReps.join(', ')}; same tokens: ${figures.bareSameTokens ? 'yes' : 'NO'}): ×${rolloutOverBare.toFixed(2)} of bare`,
+  );
+  console.log(
+    `the last step alone: rollout ${figures.lastStepRolloutTokensPerSec!.toFixed(0)} tokens/s, its generate calls ${figures.lastStepGenerateTokensPerSec!.toFixed(0)} tokens/s, bare ${figures.bareLastStepTokensPerSec.toFixed(0)} tokens/s (×${lastStepOverBare.toFixed(2)} of bare)`,
+  );
   console.log(
     `gaps (server events, medians): scheduled → started ${figures.scheduleToStartMedianMs} ms, completed → next scheduled ${figures.completeToNextScheduleMedianMs} ms ` +
       `(completed → workflow task started ${figures.completeToWorkflowTaskStartMedianMs} ms, the workflow task ${figures.workflowTaskMedianMs} ms); ` +
@@ -227,7 +264,7 @@ async function main() {
       `(${figures.rolloutInsideMs.toFixed(0)} ms: rollout activities, and rolloutShard in step activities ${figures.stepRolloutShardMs.toFixed(0)} ms; ` +
       `rollout activities ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
   );
-  console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverhead: +overhead.toFixed(3) }));
+  console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverBare: +rolloutOverBare.toFixed(3), lastStepOverBare: +lastStepOverBare.toFixed(3) }));
 }
 
 main().catch((err) => {

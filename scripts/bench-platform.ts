@@ -19,7 +19,7 @@ import { LocalArtifactStore } from '../lib/store/artifact-store';
 import { readVectors, tableFromColumns, vectorColumn } from '../lib/store/columns';
 import { Rng } from '../lib/rng';
 import { withBenchCluster } from './bench-cluster';
-import { DEV_SERVER_DYNAMIC_CONFIG } from '../client/dev-server';
+import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS } from '../client/dev-server';
 import { tempDir } from '../test/helpers/tmp';
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 200);
@@ -189,18 +189,21 @@ async function artifactThroughput(dir: string) {
 async function main() {
   const dir = tempDir('bench');
   try {
-    // the dev server as the Temporal CLI configures it (regular round trips only), then as dlab starts it (DEV_SERVER_DYNAMIC_CONFIG)
-    const stock = await withBenchCluster((client) => regular(client), { dynamicConfig: {}, worker: { activityInterceptors: [timed] } });
+    // the dev server as the Temporal CLI configures it (regular round trips only), with dlab's dynamic
+    // config but SQLite's default rollback journal, then as dlab starts it (DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS)
+    const stock = await withBenchCluster((client) => regular(client), { dynamicConfig: {}, sqlitePragmas: {}, worker: { activityInterceptors: [timed] } });
+    const noWal = await withBenchCluster((client) => regular(client), { sqlitePragmas: {}, worker: { activityInterceptors: [timed] } });
     const { reg, loc } = await withBenchCluster(async (client) => ({ reg: await regular(client), loc: await local(client) }), { worker: { activityInterceptors: [timed] } });
-    const settings = Object.entries(DEV_SERVER_DYNAMIC_CONFIG).map(([k, v]) => `${k}=${v}`).join(', ');
+    const settings = [...Object.entries(DEV_SERVER_DYNAMIC_CONFIG), ...Object.entries(DEV_SERVER_SQLITE_PRAGMAS)].map(([k, v]) => `${k}=${v}`).join(', ');
     const row = (label: string, r: { medianMs: number; p90Ms: number; maxMs: number; wallPerActivityMs: number }) =>
       console.log(`  ${label.padEnd(34)} median ${r.medianMs.toFixed(1).padStart(5)} ms   p90 ${r.p90Ms.toFixed(1).padStart(5)} ms   max ${r.maxMs.toFixed(0).padStart(4)} ms   wall ${r.wallPerActivityMs.toFixed(2).padStart(6)} ms/activity`);
     console.log(`no-op activity round trips, ${ROUND_TRIPS} sequential in one workflow (wall: workflow start → result, per activity):`);
     row('regular, stock dev server', stock);
+    row('regular, dlab config, no WAL', noWal);
     row('regular, dlab dev server', reg);
     row('local, dlab dev server', loc);
     console.log(`  (dlab dev server: ${settings}; regular from server event times, local from the worker's activity start times, ${loc.workflowTasks} workflow task(s) for ${ROUND_TRIPS} local activities)`);
-    console.log(`  ratios: regular stock / dlab ${(stock.medianMs / reg.medianMs).toFixed(2)}× (median); regular / local ${(reg.medianMs / loc.medianMs).toFixed(1)}× (median), ${(reg.wallPerActivityMs / loc.wallPerActivityMs).toFixed(1)}× (wall per activity)`);
+    console.log(`  ratios: regular stock / dlab ${(stock.medianMs / reg.medianMs).toFixed(2)}× (median), no WAL / dlab ${(noWal.medianMs / reg.medianMs).toFixed(2)}×; regular / local ${(reg.medianMs / loc.medianMs).toFixed(1)}× (median), ${(reg.wallPerActivityMs / loc.wallPerActivityMs).toFixed(1)}× (wall per activity)`);
     const b = reg.breakdown;
     console.log(
       `  where a regular round trip goes (dlab, medians of server event times): schedule→start ${b.scheduleToStart} ms, start→complete ${b.startToComplete} ms, ` +
@@ -228,6 +231,8 @@ async function main() {
         roundTrips: ROUND_TRIPS,
         stockRoundTripMedianMs: r2(stock.medianMs),
         stockRoundTripP90Ms: r2(stock.p90Ms),
+        noWalRoundTripMedianMs: r2(noWal.medianMs),
+        noWalRoundTripP90Ms: r2(noWal.p90Ms),
         noopRoundTripMedianMs: r2(reg.medianMs),
         noopRoundTripP90Ms: r2(reg.p90Ms),
         noopRoundTripMaxMs: r2(reg.maxMs),
