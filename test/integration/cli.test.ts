@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { freePort } from '../../client/dev-server';
@@ -200,6 +200,14 @@ describe('dlab CLI (real Temporal dev server, real workers)', function () {
       const broken = await dlab(['run', 'smoke', '--config', f], env);
       assert.equal(broken.code, 2);
       assert.match(broken.stderr, /not valid JSON/);
+    });
+
+    it('a malformed `dlab server --sqlite-pragma`: exit 2 naming the flag, before any server starts', async () => {
+      const db = join(cluster.root.path, 'pragma.db');
+      const r = await dlab(['server', '--headless', '--port', String(await freePort()), '--db', db, '--sqlite-pragma', 'journal_mode wal'], env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /--sqlite-pragma "journal_mode wal": expected name=value, e\.g\. journal_mode=delete/);
+      assert.ok(!existsSync(db), 'no database was created');
     });
 
     it('an unreachable server: a clear error naming the address, within seconds, not a hang', async () => {

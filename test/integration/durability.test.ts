@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { historyToObject } from '../helpers/histories';
@@ -111,13 +111,15 @@ describe('durability (SIGKILL of workers and servers, real dev server)', functio
     await second.stop();
   });
 
-  it('the server killed and restarted on the same database: the run finishes with the same bytes', async () => {
+  it('the server killed and restarted on the same database (SQLite in write-ahead-log mode): the run finishes with the same bytes', async () => {
     const own = await TestCluster.start();
     try {
       const home = own.home('server-kill');
       await own.startWorker(home, 'server-kill', PACE);
       await startExperiment(await own.client(), { kind: 'smoke', config: FAULT_CONFIG, id: ID, taskQueue: 'server-kill', rerun: true });
       await own.waitFor(ID, (s) => s.stage === 'transform' && (s.stageProgress?.done ?? 0) >= 6);
+      // the commits since the last checkpoint of the log are in temporal.db-wal when the server dies
+      assert.ok(existsSync(`${own.dbFile}-wal`), 'the database is in WAL mode (DEV_SERVER_SQLITE_PRAGMAS)');
       await own.server.kill();
       await new Promise((r) => setTimeout(r, 1500));
       await own.startServer();
