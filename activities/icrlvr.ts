@@ -339,6 +339,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
               await hooks.onProgress?.(state);
             }
             const u = await updateStage({ ...input, stage: 'update', scored: state.rounds.map((r) => r.scored) });
+            await hooks.paceAt?.('update');
             updateStats = u.stats;
             return { output: u.outputs.checkpoint, resumedFromBatch, batchesRun, batches, rounds: state.rounds };
           },

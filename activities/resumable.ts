@@ -16,11 +16,12 @@ export interface ActivityDeps {
   /** this worker's identity, recorded with each attempt */
   worker: string;
   /**
-   * Awaited after each batch of a resumable stage (before its heartbeat) and at the end of each
-   * short step. Fault tests set it (test/helpers/paced-worker.ts) to make stages last long
-   * enough to be interrupted; `dlab worker` never does.
+   * Awaited after each batch of a resumable stage (before its heartbeat), at the end of each
+   * short step, and where an engine names a phase (LoopHooks.paceAt: `phase` set). Fault tests
+   * set it (test/helpers/paced-worker.ts) to make stages last long enough to be interrupted;
+   * `dlab worker` never does.
    */
-  pace?: (activity: { type: string; workflowId: string }, signal: AbortSignal) => Promise<void>;
+  pace?: (activity: { type: string; workflowId: string; phase?: string }, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -78,6 +79,9 @@ export async function runResumable<S extends BatchState, O extends StageOutcome 
         // `last` meanwhile — a retry must resume from this batch boundary, not a half-updated state
         last = { state: structuredClone(state), progress: { done, total: state.batches }, attempts };
         ctx.heartbeat(last);
+      },
+      paceAt: async (phase) => {
+        if (deps.pace) await deps.pace({ ...paceKey(ctx), phase }, ctx.cancellationSignal);
       },
     });
     const result: StageResult = {

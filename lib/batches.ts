@@ -43,6 +43,12 @@ export interface LoopHooks<S> {
    * done in this attempt's memory (`done`, for progress only; default state.nextBatch).
    */
   onProgress?: (state: S, done?: number) => void | Promise<void>;
+  /**
+   * After a step of the engine that is not a batch and heartbeats nothing new (e.g. the update
+   * after a step's scoring): fault tests wait there (ActivityDeps.pace, phase `phase`) to kill a
+   * worker in that window; nothing else happens.
+   */
+  paceAt?: (phase: string) => Promise<void>;
   signal?: AbortSignal;
 }
 

@@ -9,13 +9,16 @@
 //    warm inputs (what ONNX Runtime costs when nothing is newly allocated), the generations and
 //    the warm runs alternated so that both see the same load (best of BENCH_REPS, default 5, and
 //    the spread of the pairs);
-//  - teacher-forced scoring tokens/s.
+//  - teacher-forced scoring tokens/s;
+//  - sampling one token with top-p / top-k at vocabularies of 512, 32 000 and 151 936 ids.
 // Ends with one line: a JSON object of the figures.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { buildModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
+import { sampleToken } from '../lib/model/sampling';
+import { Rng } from '../lib/rng';
 import { tempDir } from '../test/helpers/tmp';
 
 const D = Number(process.env.BENCH_DMODEL ?? 256);
@@ -195,13 +198,47 @@ async function main() {
     const scoreMs = now() - s0;
     results.scoreTokensPerSec = (64 * 96) / (scoreMs / 1000);
     console.log(`scoring: ${results.scoreTokensPerSec.toFixed(0)} target tokens/s (64 items × 96 tokens, batches of 16)`);
+    // sampling one token with top-p / top-k at Hugging Face vocabulary sizes, on Zipf-like logits
+    // (z = −s log rank, ranks shuffled; s = 1.1 a heavy tail: top-p 0.95 keeps thousands of ids
+    // of 152k; s = 2 a peaked distribution: a few dozen), against sorting the whole vocabulary
+    // (what restricting used to cost)
+    const sampling: Record<string, Record<string, number>> = {};
+    for (const [V, zipf] of [[512, 1.1], [32_000, 1.1], [151_936, 1.1], [151_936, 2]] as const) {
+      const rng = new Rng(5, V);
+      const rank = Array.from({ length: V }, (_, v) => v + 1);
+      rng.shuffle(rank);
+      const z = Float32Array.from(rank, (r) => -zipf * Math.log(r));
+      const scratch = { order: new Int32Array(V), p: new Float64Array(V) };
+      const timeIt = (f: () => void) => {
+        const n = V > 10_000 ? 40 : 2000;
+        f();
+        const t = now();
+        for (let i = 0; i < n; i++) f();
+        return (now() - t) / n;
+      };
+      const row: Record<string, number> = {};
+      for (const [name, o] of [['all', { temperature: 1, topK: 0, topP: 1 }], ['topP0.95', { temperature: 1, topK: 0, topP: 0.95 }], ['topK50', { temperature: 1, topK: 50, topP: 1 }]] as const) {
+        const r = new Rng(1, 0);
+        row[`${name}Ms`] = timeIt(() => sampleToken(z, o, r, scratch));
+      }
+      const p = Float64Array.from(z, (x) => Math.exp(x));
+      row.fullSortMs = timeIt(() => {
+        for (let v = 0; v < V; v++) scratch.order[v] = v;
+        scratch.order.sort((a, b) => p[b] - p[a] || a - b);
+      });
+      sampling[`${V}zipf${zipf}`] = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, +v.toFixed(4)]));
+      console.log(
+        `sampling a token, vocab ${V}, Zipf ${zipf}: all ${row.allMs.toFixed(3)} ms, top-p 0.95 ${row['topP0.95Ms'].toFixed(3)} ms, top-k 50 ${row.topK50Ms.toFixed(3)} ms; ` +
+          `sorting the vocabulary alone ${row.fullSortMs.toFixed(3)} ms (top-p ×${(row.fullSortMs / row['topP0.95Ms']).toFixed(1)} faster than a sort)`,
+      );
+    }
     // head gradients: the kernels' own bench, in a fresh process (no ORT thread pool spinning behind it)
     const hg = spawnSync(process.execPath, [join(__dirname, 'bench-head-gradient.js')], { encoding: 'utf8' });
     if (hg.status !== 0) throw new Error(`bench-head-gradient failed: ${hg.stderr}`);
     const hgLines = hg.stdout.trim().split('\n');
     for (const line of hgLines.slice(0, -1)) console.log(line);
     const headGradient = JSON.parse(hgLines[hgLines.length - 1]);
-    console.log(JSON.stringify({ bench: 'model', headGradient, dModel: D, nLayer: LAYERS, vocab: VOCAB, batch: BATCH, promptTokens: PROMPT, ...Object.fromEntries(Object.entries(results).map(([k, v]) => [k, +v.toFixed(3)])) }));
+    console.log(JSON.stringify({ bench: 'model', headGradient, sampling, dModel: D, nLayer: LAYERS, vocab: VOCAB, batch: BATCH, promptTokens: PROMPT, ...Object.fromEntries(Object.entries(results).map(([k, v]) => [k, +v.toFixed(3)])) }));
   } finally {
     dir.cleanup();
   }

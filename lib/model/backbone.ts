@@ -153,7 +153,9 @@ export class Backbone {
  * past from one and ONNX Runtime writes the present into the other (`session.run(feeds,
  * fetches)` with Tensor values writes into them instead of allocating). The math is unchanged,
  * so outputs are bit-identical to allocating runs. One workspace per generation (passes of two
- * generations interleaved on one workspace would overwrite each other's cache).
+ * generations interleaved on one workspace would overwrite each other's cache). It saves ONNX
+ * Runtime's allocation of `present`, not the binding's: onnxruntime-node returns every output,
+ * preallocated or not, as a copy in a new ArrayBuffer (the copy is not read here).
  */
 export class KvWorkspace {
   usable = true;

@@ -24,8 +24,9 @@ export interface GenerateOptions extends SamplingOptions {
   /**
    * preallocated KV-cache buffers (default false): ONNX Runtime writes each pass's cache into
    * buffers allocated once per call (Backbone.kvWorkspace) instead of allocating the grown cache
-   * every pass. Same results, bit for bit; off by default because at two intra-op threads it
-   * measured no faster on the 2-core VM (docs/benchmarks.md "Generation steps")
+   * every pass. Same results, bit for bit; off by default because it measured no faster on the
+   * 2-core VM: onnxruntime-node still returns a copy of every output in a new ArrayBuffer
+   * (docs/benchmarks.md "Generation steps")
    */
   kvWorkspace?: boolean;
 }

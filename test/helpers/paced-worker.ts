@@ -3,7 +3,9 @@
 // type ("*" for any other) to the milliseconds to wait after each batch of a resumable stage and
 // at the end of each short step run under keepAlive — the local bookkeeping steps too
 // (icrlvrCompare, goracsCompare; there the wait is inside the workflow task that runs them;
-// icrlvrPlan is never paced). Only this test entry point reads it; the product's worker has no
+// icrlvrPlan is never paced); a key "type:phase" waits where that activity names the phase
+// (LoopHooks.paceAt: "icrlvrStep:update", after a step's update, before the activity returns).
+// Only this test entry point reads it; the product's worker has no
 // such knob (nor DLAB_TEST_MAX_CONCURRENT: `dlab worker --max-concurrent` is its option).
 import { hostname } from 'node:os';
 import { createWorker } from '../../workers/worker';
@@ -36,7 +38,8 @@ async function main() {
     // DLAB_TEST_MAX_CONCURRENT: fewer slots, so that several test workers share a stage's activities
     ...(process.env.DLAB_TEST_MAX_CONCURRENT ? { maxConcurrentActivities: Number(process.env.DLAB_TEST_MAX_CONCURRENT) } : {}),
     pace: async (activity, signal) => {
-      const ms = pace[activity.workflowId] ?? pace[activity.type] ?? pace['*'] ?? 0;
+      // a named phase waits only when the map names it ("icrlvrStep:update")
+      const ms = activity.phase !== undefined ? (pace[`${activity.type}:${activity.phase}`] ?? 0) : (pace[activity.workflowId] ?? pace[activity.type] ?? pace['*'] ?? 0);
       if (ms > 0) await sleep(ms, signal);
     },
   });

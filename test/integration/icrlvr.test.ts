@@ -42,15 +42,18 @@ const HEAD_CONFIG = {
   continueAsNewEvery: 2,
 };
 
+type BeatState = { nextBatch?: number; rounds?: unknown[] };
 /**
  * Waits until an activity of `type` is running for the current run and has heartbeaten (polled
  * from the server): its first heartbeat (the attempt's record: which worker), or with `resumable`
- * a heartbeat whose resume state names a finished batch (one in a chunk artifact).
+ * a heartbeat whose resume state names a finished batch (one in a chunk artifact), or one whose
+ * resume state passes `resumable` when it is a function.
  */
-async function waitForRunning(client: Client, id: string, type: string, step: number, cluster: TestCluster, resumable = false): Promise<void> {
+async function waitForRunning(client: Client, id: string, type: string, step: number, cluster: TestCluster, resumable: boolean | ((state: BeatState) => boolean) = false): Promise<void> {
   await cluster.waitFor(id, (s: TestStatus) => s.step >= step, 120_000);
   const deadline = Date.now() + 120_000;
-  const beat = (p: { heartbeatDetails?: unknown }) => p.heartbeatDetails && (!resumable || ((decodeFirst(p.heartbeatDetails as never) as { state?: { nextBatch?: number } }).state?.nextBatch ?? 0) > 0);
+  const until = typeof resumable === 'function' ? resumable : resumable ? (st: BeatState) => (st.nextBatch ?? 0) > 0 : () => true;
+  const beat = (p: { heartbeatDetails?: unknown }) => p.heartbeatDetails && until((decodeFirst(p.heartbeatDetails as never) as { state?: BeatState }).state ?? {});
   while (Date.now() < deadline) {
     const desc = await client.workflow.getHandle(id).describe();
     if ((desc.raw.pendingActivities ?? []).some((p) => p.activityType?.name === type && Number(p.state) === 2 /* STARTED */ && beat(p))) return;
@@ -156,7 +159,7 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
       histories.forEach((h, i) => writeFileSync(join(PACKAGE_ROOT, 'test', 'histories', `icrlvr-${String(i + 4).padStart(2, '0')}-faults-score-update.json`), JSON.stringify(historyToObject(h.history))));
     }
   });
-  it('with one rollout shard a step is one activity (icrlvrStep): killed twice mid-rollout, it resumes from a chunk; same checkpoint bytes, and the metrics of the two-shard run', async () => {
+  it('with one rollout shard a step is one activity (icrlvrStep): killed mid-rollout it resumes from a chunk, killed after its scoring it reruns only the update; same checkpoint bytes, and the metrics of the two-shard run', async () => {
     const id = 'icrlvr-step-fault';
     const config = { ...CONFIG, rolloutShards: 1 };
     const client = await cluster.client();
@@ -171,12 +174,16 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
     assert.deepEqual(results(oneShard), results(reference));
 
     const home = cluster.home('fault1');
-    const pace = { icrlvrStep: 1100 }; // after each of a step's 8 generation batches (and after its scoring)
+    // after each of a step's 8 generation batches and after its scoring; 3 s after its update, before it
+    // returns (longer than the heartbeat throttle, 0.8 × heartbeatTimeoutSeconds: the server has the
+    // after-scoring state by then)
+    const pace = { icrlvrStep: 1100, 'icrlvrStep:update': 3000 };
     let worker: WorkerProcess = await cluster.startWorker(home, 'fault1', pace);
     await startExperiment(client, { kind: 'icrlvr', config, id, taskQueue: 'fault1', rerun: true });
     const killed: string[] = [];
-    for (const step of [2, 3]) {
-      await waitForRunning(client, id, 'icrlvrStep', step, cluster, true);
+    // step 2: in the middle of its rollout (a batch in a chunk); step 3: after its scoring (the round done)
+    for (const [step, until] of [[2, true], [3, (st: BeatState) => (st.rounds?.length ?? 0) > 0]] as const) {
+      await waitForRunning(client, id, 'icrlvrStep', step, cluster, until);
       killed.push(worker.identity);
       await worker.kill();
       worker = await cluster.startWorker(home, 'fault1', pace);
@@ -190,8 +197,17 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
 
     const { entries } = await runHistory(client, id);
     for (const w of killed) assert.ok(entries.some((e) => e.activity === 'icrlvrStep' && e.status === 'failed' && e.worker === w), `a step attempt died with worker ${w}`);
-    assert.ok(entries.filter((e) => e.activity === 'icrlvrStep' && e.status === 'completed' && e.attempt > 1 && (e.resumedFromBatch ?? 0) > 0).length >= 2, 'both retried steps resumed from a chunk');
     assert.equal(entries.filter((e) => e.activity === 'icrlvrStep' && e.status === 'completed').length, 3, 'one completed step activity per step');
+    // what the retried attempts did, from the step activities' results in the history
+    const chainEvents = (await fetchRunChain(client, id)).flatMap((r) => r.events);
+    const stepType = new Map(chainEvents.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
+    const retried = chainEvents
+      .filter((e) => e.activityTaskCompletedEventAttributes && stepType.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) === 'icrlvrStep')
+      .map((e) => decodeFirst(e.activityTaskCompletedEventAttributes!.result as never) as { attempts: unknown[]; resumedFromBatch: number; batchesRun: number; batches: number })
+      .filter((r) => r.attempts.length > 1);
+    assert.equal(retried.length, 2, 'two steps were retried');
+    assert.ok(retried[0].resumedFromBatch > 0 && retried[0].batchesRun < retried[0].batches, `step 2 resumed its rollout from a chunk: ${JSON.stringify(retried[0])}`);
+    assert.equal(retried[1].batchesRun, 0, `step 3's retry generated nothing (its round was done): ${JSON.stringify(retried[1])}`);
     assert.ok(!entries.some((e) => ['icrlvrRollout', 'icrlvrScore', 'icrlvrUpdate', 'icrlvrScoreUpdate'].includes(e.activity)));
     await worker.stop();
 

@@ -1,0 +1,107 @@
+import { strict as assert } from 'node:assert';
+import { sampleToken, topOrder } from '../../lib/model/sampling';
+import { Rng } from '../../lib/rng';
+
+/** The sampling order by a full sort: probability desc, ties by the lower id. */
+function fullOrder(p: Float64Array): number[] {
+  return Array.from({ length: p.length }, (_, v) => v).sort((a, b) => p[b] - p[a] || a - b);
+}
+
+/** top-k / top-p sampling as a full sort of the vocabulary defines it (the reference). */
+function referenceSample(z: Float32Array, opts: { temperature: number; topK: number; topP: number }, u: number): { token: number; logprob: number; keep: number } {
+  const V = z.length;
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (z[v] > max) max = z[v];
+  const p = new Float64Array(V);
+  let total = 0;
+  const invT = 1 / opts.temperature;
+  for (let v = 0; v < V; v++) {
+    p[v] = Math.exp((z[v] - max) * invT);
+    total += p[v];
+  }
+  const order = fullOrder(p);
+  let keep = opts.topK > 0 ? Math.min(opts.topK, V) : V;
+  if (opts.topP < 1) {
+    let cum = 0;
+    for (let i = 0; i < keep; i++) {
+      cum += p[order[i]] / total;
+      if (cum >= opts.topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  let kept = 0;
+  for (let i = 0; i < keep; i++) kept += p[order[i]];
+  let target = u * kept;
+  let token = order[keep - 1];
+  for (let i = 0; i < keep; i++) {
+    target -= p[order[i]];
+    if (target < 0) {
+      token = order[i];
+      break;
+    }
+  }
+  return { token, logprob: Math.log(p[token] / kept), keep };
+}
+
+/**
+ * Logits over V: uniform in [−scale, scale] (flat for a small scale), with runs of exactly tied
+ * values (`ties`), or Zipf-like as a language model's (`zipf`: z = −1.1 log rank, ranks shuffled).
+ */
+function logits(V: number, seed: number, scale: number, shape: 'uniform' | 'ties' | 'zipf'): Float32Array {
+  const rng = new Rng(seed, 0);
+  const z = new Float32Array(V);
+  for (let v = 0; v < V; v++) z[v] = shape === 'ties' ? Math.round(rng.next() * 6) * scale : (rng.next() * 2 - 1) * scale;
+  if (shape === 'zipf') {
+    const rank = Array.from({ length: V }, (_, v) => v + 1);
+    rng.shuffle(rank);
+    for (let v = 0; v < V; v++) z[v] = -1.1 * Math.log(rank[v]);
+  }
+  return z;
+}
+
+describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/sampling.ts)', () => {
+  it('topOrder gives the first k ids of the full sort, ties by id, for every k tried', () => {
+    for (const [V, seed, shape] of [[1, 1, 'uniform'], [7, 2, 'ties'], [300, 3, 'uniform'], [300, 4, 'ties'], [5000, 5, 'ties'], [5000, 6, 'zipf']] as const) {
+      const z = logits(V, seed, 3, shape);
+      const p = Float64Array.from(z, (x) => Math.exp(x));
+      const full = fullOrder(p);
+      for (const k of [1, 2, 3, 64, 257, V - 1, V]) {
+        if (k < 1 || k > V) continue;
+        assert.deepEqual(Array.from(topOrder(p, V, k)), full.slice(0, k), `V ${V}, k ${k}`);
+      }
+    }
+  });
+
+  it('sampleToken draws the token and log-prob of the full-sort definition, bit for bit (2 000 draws over peaked, flat and tied logits)', () => {
+    let draws = 0;
+    const keeps: number[] = [];
+    for (const [V, scale, shape] of [[512, 8, 'uniform'], [512, 0.5, 'uniform'], [3000, 2, 'ties'], [20000, 1, 'zipf'], [20000, 0.05, 'uniform']] as const) {
+      const z = logits(V, V + Math.round(scale * 100), scale, shape);
+      for (const opts of [
+        { temperature: 1, topK: 0, topP: 0.9 },
+        { temperature: 0.7, topK: 0, topP: 0.999 },
+        { temperature: 1, topK: 50, topP: 1 },
+        { temperature: 1.3, topK: 40, topP: 0.5 },
+        { temperature: 1, topK: V, topP: 0.95 },
+      ]) {
+        const rngA = new Rng(9, V);
+        const rngB = new Rng(9, V);
+        const scratch = { order: new Int32Array(V), p: new Float64Array(V) };
+        for (let i = 0; i < 80; i++) {
+          const got = sampleToken(z, opts, rngA, scratch);
+          const want = referenceSample(z, opts, rngB.next());
+          assert.equal(got.token, want.token, `V ${V} scale ${scale} ${JSON.stringify(opts)} draw ${i}`);
+          assert.ok(Object.is(got.logprob, want.logprob), `log-prob ${got.logprob} vs ${want.logprob}`);
+          keeps.push(want.keep);
+          draws++;
+        }
+      }
+    }
+    assert.equal(draws, 2000);
+    // kept sets within the first 64 ids, within the widened searches (64–1024 of 20 000), and past a
+    // quarter of the vocabulary (one full sort)
+    assert.ok(keeps.some((k) => k < 64) && keeps.some((k) => k > 64 && k <= 1024) && keeps.some((k) => k > 5000), `kept sizes ${Math.min(...keeps)}–${Math.max(...keeps)}`);
+  });
+});
