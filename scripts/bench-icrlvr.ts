@@ -186,6 +186,7 @@ async function main() {
     await gen(work[0].policy, work[0].rounds[0].slice(0, cfg.batchSize));
     const bareRates: number[] = [];
     const bareLastStepRates: number[] = [];
+    const bareStepRates: number[][] = stepWork.map(() => []);
     let sameTokens = true;
     for (let rep = 0; rep < BARE_REPS; rep++) {
       let bareTokens = 0;
@@ -205,6 +206,7 @@ async function main() {
         const ms = performance.now() - s0;
         bareTokens += stepTokens_;
         bareMs += ms;
+        bareStepRates[k].push(stepTokens_ / (ms / 1000));
         if (k === work.length - 1) bareLastStepRates.push(stepTokens_ / (ms / 1000));
       }
       bareRates.push(bareTokens / (bareMs / 1000));
@@ -239,6 +241,8 @@ async function main() {
       bareGenerateTokensPerSec: median(bareRates),
       bareLastStepTokensPerSec: median(bareLastStepRates),
       bareSameTokens: sameTokens,
+      // step by step: the rollout inside the workflow over bare generate of that step's work
+      perStepRolloutOverBare: stepTokens.map((n, k) => +(n / (inside.get('shardInStep')![k] / 1000) / median(bareStepRates[k])).toFixed(3)),
       bareGenerateTokensPerSecReps: bareRates.map((x) => +x.toFixed(0)),
     };
   }, { worker: { activityInterceptors: [interceptor as never] } });
@@ -254,6 +258,7 @@ async function main() {
     `rollout ${figures.rolloutTokensPerSec.toFixed(0)} tokens/s inside the workflow vs ${figures.bareGenerateTokensPerSec.toFixed(0)} tokens/s bare generate of the same work ` +
       `(median of ${figures.bareGenerateTokensPerSecReps.length}: ${figures.bareGenerateTokensPerSecReps.join(', ')}; same tokens: ${figures.bareSameTokens ? 'yes' : 'NO'}): ×${rolloutOverBare.toFixed(2)} of bare`,
   );
+  console.log(`step by step, rollout / bare: ${figures.perStepRolloutOverBare.map((x) => `×${x.toFixed(2)}`).join(', ')}`);
   console.log(
     `the last step alone: rollout ${figures.lastStepRolloutTokensPerSec!.toFixed(0)} tokens/s, its generate calls ${figures.lastStepGenerateTokensPerSec!.toFixed(0)} tokens/s, bare ${figures.bareLastStepTokensPerSec.toFixed(0)} tokens/s (×${lastStepOverBare.toFixed(2)} of bare)`,
   );
