@@ -326,6 +326,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
             for (let round = state.rounds.length; round < rounds && !enough(); round++) {
               const questions = stepPicks(trainIds, cfg, input.step, round).map((id) => byId.get(id)!);
               const done = state.rounds;
+              hooks.phase?.('rollout');
               const shard = await rolloutShard(policy, task, cfg, { step: input.step, round, qOffset: 0, questions }, rolloutIO, [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256], {
                 resume: state.batches ? { nextBatch: state.nextBatch, batches: state.batches, chunks: state.chunks } : undefined,
                 signal: hooks.signal,
@@ -334,10 +335,12 @@ export function icrlvrActivities(deps: ActivityDeps) {
               tokens += shard.tokens;
               batchesRun += shard.batchesRun;
               batches += shard.batches;
+              hooks.phase?.('scoring');
               const s = await scoreStage({ ...input, stage: 'scoring', round, rollouts: [shard.output] });
               state = { rounds: [...done, { rollouts: shard.output, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
               await hooks.onProgress?.(state);
             }
+            hooks.phase?.('update');
             const u = await updateStage({ ...input, stage: 'update', scored: state.rounds.map((r) => r.scored) });
             await hooks.paceAt?.('update');
             updateStats = u.stats;

@@ -77,11 +77,15 @@ export async function runResumable<S extends BatchState, O extends StageOutcome 
         me.batchesDone = done;
         // a copy: the engine goes on changing `state` in the next batch, and the timer above resends
         // `last` meanwhile — a retry must resume from this batch boundary, not a half-updated state
-        last = { state: structuredClone(state), progress: { done, total: state.batches }, attempts };
+        last = { state: structuredClone(state), progress: { done, total: state.batches }, attempts, ...(last.phase ? { phase: last.phase } : {}) };
         ctx.heartbeat(last);
       },
       paceAt: async (phase) => {
         if (deps.pace) await deps.pace({ ...paceKey(ctx), phase }, ctx.cancellationSignal);
+      },
+      phase: (name) => {
+        last = { ...last, phase: name };
+        ctx.heartbeat(last);
       },
     });
     const result: StageResult = {

@@ -33,4 +33,6 @@ export interface StageHeartbeat<S> {
   state: S | null;
   progress: { done: number; total: number };
   attempts: AttemptRecord[];
+  /** the part of the stage running now, for an activity that runs several (icrlvrStep: rollout, scoring, update); `dlab status` shows it as the stage */
+  phase?: string;
 }

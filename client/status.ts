@@ -43,7 +43,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
     base = await client.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query<RunStatus>('status')).catch(() => undefined);
   }
   base ??= await statusFromHistory(client, desc);
-  const stageProgress = heartbeatProgress(desc);
+  const { progress: stageProgress, phase } = heartbeatProgress(desc);
   const evaluation = base.kind === 'goracs' ? base.results?.evaluation : undefined;
   const summary = base.kind === 'icrlvr-sweep' ? base.results?.summary : undefined;
   const waiting = state === 'running' ? await waitingQueues(client, desc).catch(() => []) : [];
@@ -52,7 +52,8 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
     runId: desc.runId,
     kind: base.kind,
     state: state === 'running' && base.state === 'paused' ? 'paused' : state,
-    stage: base.stage,
+    // an activity that runs several parts of a step (icrlvrStep) names the one running now
+    stage: state === 'running' && phase ? phase : base.stage,
     step: base.step,
     progress: base.progress,
     ...(stageProgress ? { stageProgress } : {}),
@@ -65,12 +66,12 @@ export async function runStatus(client: Client, workflowId: string): Promise<Sta
   } as StatusReport;
 }
 
-function heartbeatProgress(desc: WorkflowExecutionDescription): { done: number; total: number } | undefined {
+function heartbeatProgress(desc: WorkflowExecutionDescription): { progress?: { done: number; total: number }; phase?: string } {
   for (const p of desc.raw.pendingActivities ?? []) {
     const beat = decodeFirst(p.heartbeatDetails) as StageHeartbeat<unknown> | undefined;
-    if (beat?.progress) return beat.progress;
+    if (beat?.progress) return { progress: beat.progress, phase: beat.phase };
   }
-  return undefined;
+  return {};
 }
 
 /** Status from events alone: stage of the last activity, outputs of the completed ones. */

@@ -49,6 +49,8 @@ export interface LoopHooks<S> {
    * worker in that window; nothing else happens.
    */
   paceAt?: (phase: string) => Promise<void>;
+  /** The engine moves on to another part of its stage (e.g. an RL step's rollout, scoring, update): heartbeaten with the state, shown by `dlab status`. */
+  phase?: (name: string) => void;
   signal?: AbortSignal;
 }
 

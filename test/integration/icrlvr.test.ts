@@ -9,6 +9,7 @@ import { installRuntime, WORKFLOW_BUNDLE_PATH } from '../../workers/worker';
 import { historyToObject } from '../helpers/histories';
 import { Client } from '@temporalio/client';
 import { runHistory } from '../../client/history';
+import { runStatus } from '../../client/status';
 import { startExperiment } from '../../client/start';
 import { fileOfUri } from '../../lib/store/artifact-store';
 import { TestCluster, WorkerProcess, TestStatus } from '../helpers/cluster';
@@ -42,7 +43,8 @@ const HEAD_CONFIG = {
   continueAsNewEvery: 2,
 };
 
-type BeatState = { nextBatch?: number; rounds?: unknown[] };
+/** a heartbeat's resume state, and the phase it names (icrlvrStep) */
+type BeatState = { nextBatch?: number; rounds?: unknown[]; phase?: string };
 /**
  * Waits until an activity of `type` is running for the current run and has heartbeaten (polled
  * from the server): its first heartbeat (the attempt's record: which worker), or with `resumable`
@@ -53,7 +55,11 @@ async function waitForRunning(client: Client, id: string, type: string, step: nu
   await cluster.waitFor(id, (s: TestStatus) => s.step >= step, 120_000);
   const deadline = Date.now() + 120_000;
   const until = typeof resumable === 'function' ? resumable : resumable ? (st: BeatState) => (st.nextBatch ?? 0) > 0 : () => true;
-  const beat = (p: { heartbeatDetails?: unknown }) => p.heartbeatDetails && until((decodeFirst(p.heartbeatDetails as never) as { state?: BeatState }).state ?? {});
+  const beat = (p: { heartbeatDetails?: unknown }) => {
+    if (!p.heartbeatDetails) return false;
+    const details = decodeFirst(p.heartbeatDetails as never) as { state?: BeatState; phase?: string };
+    return until({ ...(details.state ?? {}), phase: details.phase });
+  };
   while (Date.now() < deadline) {
     const desc = await client.workflow.getHandle(id).describe();
     if ((desc.raw.pendingActivities ?? []).some((p) => p.activityType?.name === type && Number(p.state) === 2 /* STARTED */ && beat(p))) return;
@@ -181,9 +187,12 @@ for (const [trainable, ID, CONFIG] of [['head', 'icrlvr-fault', HEAD_CONFIG], ['
     let worker: WorkerProcess = await cluster.startWorker(home, 'fault1', pace);
     await startExperiment(client, { kind: 'icrlvr', config, id, taskQueue: 'fault1', rerun: true });
     const killed: string[] = [];
-    // step 2: in the middle of its rollout (a batch in a chunk); step 3: after its scoring (the round done)
-    for (const [step, until] of [[2, true], [3, (st: BeatState) => (st.rounds?.length ?? 0) > 0]] as const) {
+    // step 2: in the middle of its rollout (a batch in a chunk); step 3: after its scoring (the round
+    // done), in its update — which `dlab status` names as the stage
+    for (const [step, until] of [[2, true], [3, (st: BeatState) => (st.rounds?.length ?? 0) > 0 && st.phase === 'update']] as const) {
       await waitForRunning(client, id, 'icrlvrStep', step, cluster, until);
+      const status = await runStatus(client, id);
+      assert.equal(status.stage, step === 2 ? 'rollout' : 'update', JSON.stringify(status.stageProgress));
       killed.push(worker.identity);
       await worker.kill();
       worker = await cluster.startWorker(home, 'fault1', pace);
