@@ -98,7 +98,6 @@ async function main() {
     const byStage = new Map<string, Interval[]>();
     let rolloutTokens = 0;
     const stepTokens: number[] = []; // per icrlvrStep activity, in history order
-    const rolloutRefs: ArtifactRef[] = [];
     // each icrlvrStep, in history order: the checkpoint its rollouts were sampled from, and its rounds' rollouts
     const stepWork: { checkpoint: ArtifactRef; rollouts: ArtifactRef[] }[] = [];
     const stepInputs = new Map<string, ArtifactRef>();
@@ -147,14 +146,12 @@ async function main() {
           if (s.type === 'icrlvrRollout') {
             const r = decodeFirst(c.result) as { tokens: number; outputs: { rollouts: ArtifactRef } };
             rolloutTokens += r.tokens;
-            rolloutRefs.push(r.outputs.rollouts);
             rolloutMs += t - t0;
           }
           if (s.type === 'icrlvrStep') {
             const r = decodeFirst(c.result) as { tokens: number; rounds: { rollouts: ArtifactRef }[] };
             rolloutTokens += r.tokens;
             stepTokens.push(r.tokens);
-            rolloutRefs.push(...r.rounds.map((x) => x.rollouts));
             stepWork.push({ checkpoint: stepInputs.get(String(c.scheduledEventId))!, rollouts: r.rounds.map((x) => x.rollouts) });
           }
         }
@@ -185,7 +182,6 @@ async function main() {
     const batchesOf = (rows: ReturnType<typeof readRollouts>) => Array.from({ length: Math.ceil(rows.length / cfg.batchSize) }, (_, b) => rows.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize));
     await gen(work[0].policy, work[0].rounds[0].slice(0, cfg.batchSize));
     const bareRates: number[] = [];
-    const bareLastStepRates: number[] = [];
     const bareStepRates: number[][] = stepWork.map(() => []);
     let sameTokens = true;
     for (let rep = 0; rep < BARE_REPS; rep++) {
@@ -207,7 +203,6 @@ async function main() {
         bareTokens += stepTokens_;
         bareMs += ms;
         bareStepRates[k].push(stepTokens_ / (ms / 1000));
-        if (k === work.length - 1) bareLastStepRates.push(stepTokens_ / (ms / 1000));
       }
       bareRates.push(bareTokens / (bareMs / 1000));
     }
@@ -239,7 +234,7 @@ async function main() {
       lastStepGenerateTokensPerSec: stepTokens.length ? stepTokens[stepTokens.length - 1] / (inside.get('generateInRollout')!.at(-1)! / 1000) : null,
       // bare generate of the same work as the steps' rollouts
       bareGenerateTokensPerSec: median(bareRates),
-      bareLastStepTokensPerSec: median(bareLastStepRates),
+      bareLastStepTokensPerSec: median(bareStepRates[bareStepRates.length - 1]),
       bareSameTokens: sameTokens,
       // step by step: the rollout inside the workflow over bare generate of that step's work
       perStepRolloutOverBare: stepTokens.map((n, k) => +(n / (inside.get('shardInStep')![k] / 1000) / median(bareStepRates[k])).toFixed(3)),

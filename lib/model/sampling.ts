@@ -91,6 +91,10 @@ export interface SamplingScratch {
 
 /** a ranks before b: higher probability, ties by the lower id (the sampling order). */
 const before = (p: Float64Array, a: number, b: number) => p[a] > p[b] || (p[a] === p[b] && a < b);
+/** The sampling order as a sort comparator. */
+const byRank = (p: Float64Array) => (a: number, b: number) => p[b] - p[a] || a - b;
+/** scratch.order as a buffer of V ids, or a new one. */
+const orderBuffer = (V: number, scratch?: SamplingScratch) => (scratch?.order && scratch.order.length >= V ? scratch.order.subarray(0, V) : new Int32Array(V));
 
 /**
  * The k ids of p[0, V) first in the sampling order (probability desc, ties by id), in that
@@ -99,11 +103,11 @@ const before = (p: Float64Array, a: number, b: number) => p[a] > p[b] || (p[a] =
  * of them, so an id that does not beat the root costs one comparison: O(V + m log k) for m
  * replacements, then the k sorted.
  */
-export function topOrder(p: Float64Array, V: number, k: number, scratch?: { order?: Int32Array }): Int32Array {
-  const order = scratch?.order && scratch.order.length >= V ? scratch.order.subarray(0, V) : new Int32Array(V);
+export function topOrder(p: Float64Array, V: number, k: number, scratch?: SamplingScratch): Int32Array {
+  const order = orderBuffer(V, scratch);
   if (k >= V) {
     for (let v = 0; v < V; v++) order[v] = v;
-    return order.sort((a, b) => p[b] - p[a] || a - b);
+    return order.sort(byRank(p));
   }
   // heap[0] is the worst of the kept: every parent ranks after its children
   const heap = order;
@@ -129,7 +133,7 @@ export function topOrder(p: Float64Array, V: number, k: number, scratch?: { orde
     }
   }
   const top = heap.subarray(0, k);
-  return top.sort((a, b) => p[b] - p[a] || a - b);
+  return top.sort(byRank(p));
 }
 
 const BUCKETS_PER_NAT = 8;
@@ -146,7 +150,7 @@ const BUCKETS = 512; // −log p up to 64 nats apart (the last bucket holds ever
  */
 export function topPOrder(z: Float32Array, max: number, invT: number, p: Float64Array, total: number, topP: number, scratch?: SamplingScratch): Int32Array {
   const V = z.length;
-  const order = scratch?.order && scratch.order.length >= V ? scratch.order.subarray(0, V) : new Int32Array(V);
+  const order = orderBuffer(V, scratch);
   const bucket = scratch && scratch.bucket && scratch.bucket.length >= V ? scratch.bucket : new Uint16Array(V);
   if (scratch) scratch.bucket = bucket;
   const mass = new Float64Array(BUCKETS);
@@ -166,5 +170,5 @@ export function topPOrder(z: Float32Array, max: number, invT: number, p: Float64
   }
   let m = 0;
   for (let v = 0; v < V; v++) if (bucket[v] <= last) order[m++] = v;
-  return order.subarray(0, m).sort((a, b) => p[b] - p[a] || a - b);
+  return order.subarray(0, m).sort(byRank(p));
 }
