@@ -1,5 +1,8 @@
+import { promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
+import { decodingGraph, HEAD_B, HEAD_W } from './decode-graph';
 import { createSession, runModel, sharedSession } from './session-cache';
 
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] };
@@ -41,9 +44,14 @@ function check(source: string, role: 'input' | 'output', found: readonly Meta[],
 
 /**
  * A prepared decoder backbone on ONNX Runtime: ids (+ KV cache) → last hidden state (+ cache).
- * Every input and output is checked by name, dtype and rank when loaded.
+ * Every input and output is checked by name, dtype and rank when loaded. The session runs the
+ * backbone's decoding form (decode-graph.ts) when its graph allows, `fused`: generation then
+ * keeps the cache in buffers of its own (decoder.ts); `run` fetches the original outputs only.
  */
 export class Backbone {
+  /** the outputs of the backbone as prepared (last_hidden_state, present.*): what `run` fetches */
+  private readonly plainOutputs: string[];
+
   private constructor(
     readonly session: InferenceSession,
     /** the backbone.onnx this session runs (named in errors) */
@@ -55,8 +63,12 @@ export class Backbone {
     readonly dModel: number,
     readonly hasPositionIds: boolean,
     /** the session is this Backbone's own (load with key null), not the process-wide one */
-    private readonly owned = false,
-  ) {}
+    private readonly owned: boolean,
+    /** the session runs the decoding form: dlab.new.* and dlab.logits outputs (decode-graph.ts) */
+    readonly fused: boolean,
+  ) {
+    this.plainOutputs = session.outputNames.filter((n) => !n.startsWith('dlab.'));
+  }
 
   /** Frees a session of its own (a shared one stays: other policies run it). */
   async release(): Promise<void> {
@@ -71,16 +83,36 @@ export class Backbone {
   static async load(path: string, key: string | null, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads = 2): Promise<Backbone> {
     const cacheHeads = dims.nKvHead ?? dims.nHead;
     const create = async () => {
+      const cannot = (err: unknown) => new DlabInputError(`${path}: ONNX Runtime cannot load it (${(err as Error).message})`, path);
+      let bytes: Uint8Array;
+      try {
+        bytes = await fs.readFile(path);
+      } catch (err) {
+        throw cannot(err);
+      }
+      let decoding: ReturnType<typeof decodingGraph> | undefined;
+      try {
+        decoding = decodingGraph(bytes, dims.nLayer);
+      } catch {
+        // not decodable as ONNX: ONNX Runtime's own message below says why
+      }
+      if (decoding && 'bytes' in decoding) {
+        try {
+          return await createSession(decoding.bytes, threads, dirname(path));
+        } catch {
+          // a graph ONNX Runtime takes as exported but not with the added outputs: run it as exported
+        }
+      }
       try {
         return await createSession(path, threads);
       } catch (err) {
-        throw new DlabInputError(`${path}: ONNX Runtime cannot load it (${(err as Error).message})`, path);
+        throw cannot(err);
       }
     };
     const session = key === null ? await create() : await sharedSession(key, create);
     const { inputs, outputs } = expectedDecoder(dims.nLayer);
     const inMeta = session.inputMetadata as readonly Meta[];
-    check(path, 'input', inMeta, inputs, ['position_ids']);
+    check(path, 'input', inMeta, inputs, ['position_ids', HEAD_W, HEAD_B]);
     check(path, 'output', session.outputMetadata as readonly Meta[], outputs);
     const pos = inMeta.find((m) => m.name === 'position_ids');
     if (pos && (pos.type !== 'int64' || pos.shape?.length !== 2)) {
@@ -93,7 +125,7 @@ export class Backbone {
         throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
       }
     }
-    return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos, key === null);
+    return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos, key === null, session.inputNames.includes(HEAD_W));
   }
 
   /** Empty cache tensors [B, cacheHeads, 0, headDim] for a first pass. */
@@ -108,109 +140,27 @@ export class Backbone {
   /**
    * One pass. ids, positions [B, S]; mask [B, T] with T = past + S; cache from the previous
    * pass's `present` (or `emptyCache`). Returns h [B, S, d] and the new cache as `past` feeds.
-   * With a workspace (`kvWorkspace`), ONNX Runtime writes `present` and the hidden state into
-   * buffers allocated once per generation instead of allocating the grown cache every pass.
    */
-  async run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number, cache: Record<string, Tensor>, ws?: KvWorkspace) {
+  async run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number, cache: Record<string, Tensor>) {
     const feeds: Record<string, Tensor> = {
       ...cache,
       input_ids: new Tensor('int64', ids, [batch, seq]),
       attention_mask: new Tensor('int64', mask, [batch, mask.length / batch]),
     };
     if (this.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [batch, seq]);
-    if (ws?.usable) {
-      const T = mask.length / batch;
-      const fetches = ws.fetches(T, seq);
-      if (fetches) {
-        try {
-          await runModel(this.session, feeds, this.path, fetches);
-          return { hidden: ws.hidden(seq), cache: ws.advance(T) };
-        } catch {
-          // an export whose outputs do not take preallocated buffers: allocate as before (the
-          // pass is rerun; a real input error comes back from the rerun just the same)
-          ws.usable = false;
-        }
-      }
+    let out: InferenceSession.OnnxValueMapType;
+    if (this.fused) {
+      // the decoding form's head inputs, empty (its logits are not fetched: [B, 0])
+      feeds[HEAD_W] = new Tensor('float32', new Float32Array(0), [0, this.dModel]);
+      feeds[HEAD_B] = new Tensor('float32', new Float32Array(0), [0]);
+      out = await runModel(this.session, feeds, this.path, this.plainOutputs);
+    } else {
+      out = await runModel(this.session, feeds, this.path);
     }
-    const out = await runModel(this.session, feeds, this.path);
     const next: Record<string, Tensor> = {};
     for (let i = 0; i < this.nLayer; i++) {
       for (const k of ['key', 'value']) next[`past_key_values.${i}.${k}`] = out[`present.${i}.${k}`];
     }
     return { hidden: out.last_hidden_state.data as Float32Array, cache: next };
-  }
-
-  /** Buffers for a generation of `batch` sequences up to `capacity` cache positions (see KvWorkspace). */
-  kvWorkspace(batch: number, capacity: number): KvWorkspace {
-    return new KvWorkspace(this.session.outputNames, this.nLayer, batch, this.cacheHeads, this.headDim, this.dModel, capacity);
-  }
-}
-
-/**
- * Preallocated outputs for the passes of one generation. `present` = Concat(past, new) grows by
- * one position a pass and its layout [B, heads, T, headDim] moves every row, so it cannot grow
- * in place: two buffers per cache tensor, each of the final size, take turns — a pass reads its
- * past from one and ONNX Runtime writes the present into the other (`session.run(feeds,
- * fetches)` with Tensor values writes into them instead of allocating). The math is unchanged,
- * so outputs are bit-identical to allocating runs. One workspace per generation (passes of two
- * generations interleaved on one workspace would overwrite each other's cache). It saves ONNX
- * Runtime's allocation of `present`, not the binding's: onnxruntime-node returns every output,
- * preallocated or not, as a copy in a new ArrayBuffer (the copy is not read here).
- */
-export class KvWorkspace {
-  usable = true;
-  private readonly bufs: [Float32Array, Float32Array][] = [];
-  private turn = 0;
-  private readonly stepHidden: Float32Array;
-  private lastHidden: Float32Array | undefined;
-  private readonly cacheNames: [string, string][] = [];
-
-  constructor(
-    private readonly outputNames: readonly string[],
-    nLayer: number,
-    private readonly batch: number,
-    private readonly heads: number,
-    private readonly headDim: number,
-    private readonly dModel: number,
-    private readonly capacity: number,
-  ) {
-    const size = batch * heads * capacity * headDim;
-    for (let i = 0; i < nLayer; i++) {
-      for (const k of ['key', 'value']) {
-        this.cacheNames.push([`past_key_values.${i}.${k}`, `present.${i}.${k}`]);
-        this.bufs.push([new Float32Array(size), new Float32Array(size)]);
-      }
-    }
-    this.stepHidden = new Float32Array(batch * dModel);
-  }
-
-  /** Output tensors for a pass to T cache positions of S new tokens; undefined past capacity. */
-  fetches(T: number, S: number): Record<string, Tensor | null> | undefined {
-    if (T > this.capacity) return undefined;
-    const { batch, heads, headDim } = this;
-    const fetches: Record<string, Tensor | null> = {};
-    // every output named, in the session's order (outputs not preallocated are null)
-    for (const name of this.outputNames) fetches[name] = null;
-    this.lastHidden = S === 1 ? this.stepHidden : new Float32Array(batch * S * this.dModel);
-    fetches.last_hidden_state = new Tensor('float32', this.lastHidden, [batch, S, this.dModel]);
-    this.cacheNames.forEach(([, present], j) => {
-      fetches[present] = new Tensor('float32', this.bufs[j][this.turn].subarray(0, batch * heads * T * headDim), [batch, heads, T, headDim]);
-    });
-    return fetches;
-  }
-
-  hidden(S: number): Float32Array {
-    return this.lastHidden!.subarray(0, this.batch * S * this.dModel);
-  }
-
-  /** The present just written, as the next pass's past feeds; the other buffer is written next. */
-  advance(T: number): Record<string, Tensor> {
-    const { batch, heads, headDim } = this;
-    const next: Record<string, Tensor> = {};
-    this.cacheNames.forEach(([past], j) => {
-      next[past] = new Tensor('float32', this.bufs[j][this.turn].subarray(0, batch * heads * T * headDim), [batch, heads, T, headDim]);
-    });
-    this.turn ^= 1;
-    return next;
   }
 }

@@ -1,7 +1,7 @@
-import { Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
 import { Rng } from '../rng';
 import { Backbone } from './backbone';
+import { makeDecoder } from './decoder';
 import { Head, headLogits } from './head';
 import { logSoftmaxAt } from './log-softmax';
 import { backboneSha256, readHeadFile, readModelDir, ModelJson } from './model-dir';
@@ -22,13 +22,12 @@ export interface GenerateOptions extends SamplingOptions {
   /** what each prompt is, for errors (e.g. its question id and demonstration); default "prompt i" */
   names?: string[];
   /**
-   * preallocated KV-cache buffers (default false): ONNX Runtime writes each pass's cache into
-   * buffers allocated once per call (Backbone.kvWorkspace) instead of allocating the grown cache
-   * every pass. Same results, bit for bit; off by default because it measured no faster on the
-   * 2-core VM: onnxruntime-node still returns a copy of every output in a new ArrayBuffer
-   * (docs/benchmarks.md "Generation steps")
+   * how the KV cache is kept between passes (decoder.ts): 'slots' (default) in buffers of the
+   * generation's own, written with each pass's new keys/values, when the backbone runs its
+   * decoding form (Backbone.fused; else as 'grow'); 'grow' as the export's present.* outputs.
+   * Logits agree to float rounding (≤ 1e-5), not bit for bit
    */
-  kvWorkspace?: boolean;
+  kvCache?: 'slots' | 'grow';
 }
 
 export interface Generation {
@@ -119,36 +118,26 @@ export class Policy {
     encoded.forEach((e, i) => this.checkLength(e.length + opts.maxTokens, `${opts.names?.[i] ?? `prompt ${i}`} (${e.length} tokens) + maxTokens ${opts.maxTokens}`));
     const { padId } = this.tokenizer;
     const stopIds = new Set(this.tokenizer.stopIds);
-    const d = this.head.dModel;
     const V = this.head.vocab;
     const rngs = encoded.map((_, i) => new Rng(opts.seed, opts.streams?.[i] ?? i));
     const stop = opts.stop ?? [];
 
     // first pass: the whole left-padded prompt
     const first = leftPadBatch(encoded, padId);
-    let { ids, positions, mask } = first;
+    let { ids, positions } = first;
     const L = first.L;
     const nextPos = encoded.map((e) => e.length);
-    let cache: Record<string, Tensor> = this.backbone.emptyCache(B);
-    const ws = opts.kvWorkspace ? this.backbone.kvWorkspace(B, L + opts.maxTokens) : undefined;
+    const decoder = makeDecoder(this.backbone, this.head, first.mask, B, opts.maxTokens, opts.kvCache);
     let seq = L;
     const out: Generation[] = encoded.map((e) => ({ tokens: [], text: '', logprobs: [], finish: 'length', promptTokens: e }));
     const done = new Array<boolean>(B).fill(false);
-    const last = new Float32Array(B * d);
     const scratch = { order: new Int32Array(V), p: new Float64Array(V) };
     for (let step = 0; step < opts.maxTokens && done.includes(false); step++) {
-      const r = await this.backbone.run(ids, positions, mask, B, seq, cache, ws);
-      cache = r.cache;
-      for (let b = 0; b < B; b++) last.set(r.hidden.subarray((b * seq + seq - 1) * d, (b * seq + seq) * d), b * d);
-      const logits = await headLogits(this.head, last, B);
+      const logits = await decoder.step(ids, positions, seq);
       opts.onStep?.(step, logits);
-      const T = mask.length / B;
       const nextIds = new BigInt64Array(B);
       const nextPositions = new BigInt64Array(B);
-      const nextMask = new BigInt64Array(B * (T + 1));
       for (let b = 0; b < B; b++) {
-        nextMask.set(mask.subarray(b * T, (b + 1) * T), b * (T + 1));
-        nextMask[b * (T + 1) + T] = 1n;
         nextPositions[b] = BigInt(nextPos[b]++);
         if (done[b]) {
           nextIds[b] = BigInt(padId);
@@ -176,7 +165,6 @@ export class Policy {
       }
       ids = nextIds;
       positions = nextPositions;
-      mask = nextMask;
       seq = 1;
     }
     for (const g of out) if (g.finish !== 'stop') g.text = this.tokenizer.decode(g.tokens);

@@ -66,20 +66,26 @@ async function probeProvider(name: string): Promise<string | undefined> {
  * (the providers named when the session cannot be created on them), instead of a second copy
  * on stderr.
  */
-export function sessionOptions(threads = 1): InferenceSession.SessionOptions {
+export function sessionOptions(threads = 1, externalDataDir?: string): InferenceSession.SessionOptions {
+  const session: Record<string, unknown> = { intra_op: { allow_spinning: process.env.DLAB_ORT_SPINNING === '1' ? '1' : '0' } };
+  // a model created from bytes finds its external data files in this folder (the .onnx's own)
+  if (externalDataDir !== undefined) session.model_external_initializers_file_folder_path = externalDataDir;
   return {
     executionProviders: [...providers],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 4,
-    extra: { session: { intra_op: { allow_spinning: process.env.DLAB_ORT_SPINNING === '1' ? '1' : '0' } } },
+    extra: { session },
   };
 }
 
-/** InferenceSession.create with sessionOptions; a failure names the execution providers it was created on. */
-export async function createSession(model: string | Uint8Array, threads = 1): Promise<InferenceSession> {
-  const options = sessionOptions(threads);
+/**
+ * InferenceSession.create with sessionOptions; a failure names the execution providers it was
+ * created on. `externalDataDir`: where a model given as bytes finds its external data files.
+ */
+export async function createSession(model: string | Uint8Array, threads = 1, externalDataDir?: string): Promise<InferenceSession> {
+  const options = sessionOptions(threads, externalDataDir);
   try {
     return typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);
   } catch (err) {
@@ -90,10 +96,10 @@ export async function createSession(model: string | Uint8Array, threads = 1): Pr
 }
 
 /**
- * session.run; an error for inputs the model cannot take (an index past its positions, a wrong
+ * session.run (of the named outputs only, with `fetches`); an error for inputs the model cannot take (an index past its positions, a wrong
  * shape or dtype) becomes an input error naming the model file and the inputs' shapes.
  */
-export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string, fetches?: Record<string, Tensor | null>): Promise<InferenceSession.OnnxValueMapType> {
+export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string, fetches?: readonly string[]): Promise<InferenceSession.OnnxValueMapType> {
   try {
     return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
   } catch (err) {

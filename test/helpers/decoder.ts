@@ -4,6 +4,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { GptConfig } from '../../lib/model/gpt';
 import { GptWeights, initialWeights } from '../../lib/model/gpt-weights';
 import { Rng } from '../../lib/rng';
+import { FUSED_LOGITS } from '../../lib/model/decode-graph';
 
 /**
  * Full forward pass of an unprepared decoder on one unpadded sequence (empty KV cache): logits
@@ -28,25 +29,35 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** generate with and without the KV workspace: same logits (bytes), tokens, log-probs, texts, finishes; the workspace's preallocated fetches were run. */
-export async function assertWorkspaceIdentical(policy: Policy, prompts: string[], opts: Parameters<Policy['generate']>[1]): Promise<void> {
+/**
+ * generate with the cache in slots (decoder.ts SlotDecoder, the default) and growing (the
+ * export's present outputs): the slots are used on every pass (the decoding form's outputs
+ * fetched), logits agree within `tol` at every step, and the tokens, log-probs (to 1e-5),
+ * texts and finishes are the same. Returns the largest logit difference.
+ */
+export async function assertSlotsMatchGrowing(policy: Policy, prompts: string[], opts: Parameters<Policy['generate']>[1], tol = 1e-5): Promise<number> {
+  assert.ok(policy.backbone.fused, `${policy.backbone.path}: the backbone runs its decoding form`);
   const session = policy.backbone.session;
   const run = session.run.bind(session);
-  let preallocated = 0;
-  (session as { run: unknown }).run = (feeds: never, fetches?: Record<string, unknown>) => {
-    if (fetches && Object.values(fetches).some((v) => v !== null)) preallocated++;
+  let slotPasses = 0;
+  (session as { run: unknown }).run = (feeds: never, fetches?: string[]) => {
+    if (Array.isArray(fetches) && fetches.includes(FUSED_LOGITS)) slotPasses++;
     return fetches ? run(feeds, fetches as never) : run(feeds);
   };
   try {
-    const la: Float32Array[] = [];
-    const lb: Float32Array[] = [];
-    const a = await policy.generate(prompts, { ...opts, kvWorkspace: false, onStep: (_, l) => la.push(l.slice()) });
-    assert.equal(preallocated, 0);
-    const b = await policy.generate(prompts, { ...opts, kvWorkspace: true, onStep: (_, l) => lb.push(l.slice()) });
-    assert.equal(preallocated, lb.length, 'every pass ran on the workspace');
-    assert.deepEqual(b, a);
-    assert.equal(lb.length, la.length);
-    for (let i = 0; i < la.length; i++) assert.ok(Buffer.from(la[i].buffer).equals(Buffer.from(lb[i].buffer)), `step ${i}: logits differ`);
+    const grow: Float32Array[] = [];
+    const slots: Float32Array[] = [];
+    const a = await policy.generate(prompts, { ...opts, kvCache: 'grow', onStep: (_, l) => grow.push(l.slice()) });
+    assert.equal(slotPasses, 0);
+    const b = await policy.generate(prompts, { ...opts, onStep: (_, l) => slots.push(l.slice()) });
+    assert.equal(slotPasses, slots.length, 'every pass ran on the slots');
+    assert.equal(slots.length, grow.length);
+    let worst = 0;
+    for (let i = 0; i < grow.length; i++) worst = Math.max(worst, maxAbsDiff(grow[i], slots[i]));
+    assert.ok(worst <= tol, `max |Δ logit| = ${worst}`);
+    assert.deepEqual(b.map((g) => [g.tokens, g.text, g.finish]), a.map((g) => [g.tokens, g.text, g.finish]));
+    for (let i = 0; i < a.length; i++) assert.ok(maxAbsDiff(a[i].logprobs, b[i].logprobs) <= 1e-5);
+    return worst;
   } finally {
     (session as { run: unknown }).run = run;
   }

@@ -8,7 +8,7 @@ import { cloneWeights, initialWeights } from '../../lib/model/gpt-weights';
 import { logSoftmaxAt } from '../../lib/model/log-softmax';
 import { prepareModelDir, readModelDir } from '../../lib/model/model-dir';
 import { Policy } from '../../lib/model/policy';
-import { decoderLogits, maxAbsDiff, assertWorkspaceIdentical } from '../helpers/decoder';
+import { decoderLogits, maxAbsDiff, assertSlotsMatchGrowing } from '../helpers/decoder';
 import { tempDir } from '../helpers/tmp';
 import { SENTENCEPIECE_LIKE } from '../helpers/tokenizers';
 
@@ -95,8 +95,8 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
     await prepareModelDir({ from: exportDir('mha', {}, { 'config.json': config, 'tokenizer_config.json': llama }, repeatedKvWeights(2)), out: refDir });
     const ref = await (await Policy.load(refDir)).generate(prompts, { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1 });
     assert.deepEqual(gens.map((g) => g.tokens), ref.map((g) => g.tokens));
-    // the grouped-query cache [B, nKvHead, T, headDim] runs on the preallocated buffers too, bit for bit
-    await assertWorkspaceIdentical(policy, prompts, { maxTokens: 6, temperature: 1, topK: 0, topP: 1, seed: 2 });
+    // the grouped-query cache [B, nKvHead, T, headDim] runs in slots too, to float rounding of the growing cache
+    await assertSlotsMatchGrowing(policy, prompts, { maxTokens: 6, temperature: 1, topK: 0, topP: 1, seed: 2 });
   });
 
   it('no position_ids input (Gemma-style, positions from the attention mask): the same left-padded batched samples and logits as the model fed position_ids', async () => {
@@ -116,7 +116,7 @@ describe('Hugging Face export layouts: GQA, no position_ids, Llama-style tokeniz
     assert.deepEqual(ga.map((g) => g.tokens), gb.map((g) => g.tokens));
     const worst = Math.max(...la.map((l, i) => maxAbsDiff(l, lb[i])));
     assert.ok(worst <= 1e-6, `max |Δlogits| = ${worst}`);
-    await assertWorkspaceIdentical(pa, prompts, opts);
+    await assertSlotsMatchGrowing(pa, prompts, opts);
   });
 
   it('a Llama-style export end to end: <s> added as tokenizer(text) adds it, the target scored in context, generation stops on any end id of generation_config.json', async () => {

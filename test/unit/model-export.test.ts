@@ -74,6 +74,7 @@ describe('prepare: Optimum exports with external data and 16-bit weights', funct
       mkdirSync(join(dir.path, 'moved'));
       cpSync(out, moved, { recursive: true });
       const b = await Backbone.load(join(moved, 'backbone.onnx'), 'moved-single', json.dims);
+      assert.ok(b.fused, 'the decoding form (created from bytes) finds the data file beside backbone.onnx too');
       const h = await b.run(BigInt64Array.from([5n, 6n]), BigInt64Array.from([0n, 1n]), BigInt64Array.from([1n, 1n]), 1, 2, b.emptyCache(1));
       assert.equal(h.hidden.length, 2 * 32);
       assert.ok(h.hidden.every(Number.isFinite));
@@ -176,7 +177,9 @@ describe('prepare: Optimum exports with external data and 16-bit weights', funct
       assert.deepEqual(json.backboneData, ['backbone.onnx_data']);
       const backbone = onnx.ModelProto.decode(readFileSync(join(out, 'backbone.onnx')));
       assert.ok(!JSON.stringify(onnx.ModelProto.toObject(backbone, { enums: String, bytes: () => '' })).match(/FLOAT16/), 'no 16-bit type is left in the backbone');
-      const got = await run(await Policy.load(out));
+      const policy = await Policy.load(out);
+      assert.ok(policy.backbone.fused, 'the up-cast backbone runs its decoding form (the cache through its no-op Casts)');
+      const got = await run(policy);
       const ref = want();
       assert.deepEqual(got.ids, ref.ids);
       const dLogits = maxAbsDiff(got.logits, ref.logits);

@@ -1,0 +1,83 @@
+import { onnx } from 'onnx-proto';
+
+/**
+ * The decoding form of a prepared backbone: the same graph with three things added, so that a
+ * generation step is one `session.run` that returns only what the next step needs.
+ *
+ *   dlab.new.{i}.key|value  [B, kvHeads, S, headDim]   the keys/values of the S tokens just fed:
+ *                           the second input of the Concat(past, new) that makes present.{i}.*
+ *   dlab.logits             [B, V] = h[:, S−1, :] · Wᵀ + b     the head on the last position, with
+ *                           W = dlab.head.W [V, d] and b = dlab.head.b [V] fed as inputs (heads
+ *                           stay data: a trained one is swapped in without touching the graph)
+ *
+ * With the new keys/values as outputs, the cache can live in buffers dlab owns (decoder.ts
+ * SlotDecoder): ONNX Runtime no longer allocates, and onnxruntime-node no longer copies, the
+ * grown present [B, kvHeads, T, headDim] of every layer at every token. Nothing else in the
+ * graph changes: hidden states, presents and every original output are computed as before.
+ *
+ * Exports whose cache is not a Concat along the sequence axis of past_key_values.{i}.* (e.g.
+ * ONNX Runtime's fused GroupQueryAttention) cannot be given these outputs; `decodingGraph`
+ * returns why, and generation runs on present.{i}.* as before.
+ */
+export const NEW_KV = (layer: number, kind: 'key' | 'value') => `dlab.new.${layer}.${kind}`;
+export const FUSED_LOGITS = 'dlab.logits';
+export const HEAD_W = 'dlab.head.W';
+export const HEAD_B = 'dlab.head.b';
+const LAST_INDEX = 'dlab.last_index';
+const LAST_HIDDEN = 'dlab.last_hidden';
+
+type Node = onnx.INodeProto;
+
+export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8Array } | { reason: string } {
+  const model = onnx.ModelProto.decode(bytes);
+  const g = model.graph;
+  if (!g) return { reason: 'no graph' };
+  const nodes = g.node ?? [];
+  const producer = new Map<string, Node>();
+  for (const n of nodes) for (const o of n.output ?? []) producer.set(o, n);
+  const taken = (name: string) => producer.has(name) || (g.input ?? []).some((v) => v.name === name) || (g.initializer ?? []).some((t) => t.name === name);
+  for (const name of [FUSED_LOGITS, HEAD_W, HEAD_B, LAST_INDEX, LAST_HIDDEN]) if (taken(name)) return { reason: `the graph already has a value named ${name}` };
+  // back to what made `name`, through Identity and Cast(to = float32) nodes (no-ops in a prepared
+  // backbone, float32 throughout: an up-cast export keeps the Casts it had around its cache)
+  const noop = (n: Node) => n.input?.length === 1 && (n.opType === 'Identity' || (n.opType === 'Cast' && Number((n.attribute ?? []).find((a) => a.name === 'to')?.i) === onnx.TensorProto.DataType.FLOAT));
+  const source = (name: string): { node?: Node; name: string } => {
+    let n = producer.get(name);
+    while (n && noop(n)) {
+      name = n.input![0];
+      n = producer.get(name);
+    }
+    return { node: n, name };
+  };
+  if (!(g.output ?? []).some((o) => o.name === 'last_hidden_state')) return { reason: 'no last_hidden_state output' };
+  const added: Node[] = [];
+  const outputs: onnx.IValueInfoProto[] = [];
+  for (let i = 0; i < nLayer; i++) {
+    for (const kind of ['key', 'value'] as const) {
+      const present = `present.${i}.${kind}`;
+      const { node } = source(present);
+      if (!node || node.opType !== 'Concat' || node.input?.length !== 2) return { reason: `${present} is not made by a Concat of the past and the new ${kind}s (${node ? node.opType : 'no node'})` };
+      const axis = (node.attribute ?? []).find((a) => a.name === 'axis')?.i;
+      if (Number(axis) !== 2 && Number(axis) !== -2) return { reason: `${present}: the Concat is along axis ${axis}, not the sequence axis 2` };
+      if (source(node.input[0]).name !== `past_key_values.${i}.${kind}`) return { reason: `${present}: the Concat's first input is not past_key_values.${i}.${kind}` };
+      const name = NEW_KV(i, kind);
+      if (taken(name)) return { reason: `the graph already has a value named ${name}` };
+      added.push({ opType: 'Identity', input: [node.input[1]], output: [name], name: `dlab_${name}` });
+      outputs.push(valueInfo(name, ['batch_size', 'dlab_kv_heads', 'sequence_length', 'dlab_head_dim']));
+    }
+  }
+  // logits of the last position: Gather(h, −1, axis 1) [B, d], then Gemm with W transposed
+  g.initializer = [...(g.initializer ?? []), { name: LAST_INDEX, dims: [], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(new BigInt64Array([-1n]).buffer) }];
+  added.push(
+    { opType: 'Gather', input: ['last_hidden_state', LAST_INDEX], output: [LAST_HIDDEN], name: 'dlab_last_hidden', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+    { opType: 'Gemm', input: [LAST_HIDDEN, HEAD_W, HEAD_B], output: [FUSED_LOGITS], name: 'dlab_head', attribute: [{ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+  );
+  outputs.push(valueInfo(FUSED_LOGITS, ['batch_size', 'dlab_vocab']));
+  g.node = [...nodes, ...added];
+  g.input = [...(g.input ?? []), valueInfo(HEAD_W, ['dlab_vocab', 'dlab_d_model']), valueInfo(HEAD_B, ['dlab_vocab'])];
+  g.output = [...(g.output ?? []), ...outputs];
+  return { bytes: onnx.ModelProto.encode(model).finish() };
+}
+
+function valueInfo(name: string, dims: string[]): onnx.IValueInfoProto {
+  return { name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimParam: d })) } } } };
+}

@@ -1,0 +1,161 @@
+import { Tensor } from 'onnxruntime-node';
+import type { Backbone } from './backbone';
+import { FUSED_LOGITS, HEAD_B, HEAD_W, NEW_KV } from './decode-graph';
+import { Head, headLogits } from './head';
+import { runModel } from './session-cache';
+
+/**
+ * The passes of one generation over a backbone: the left-padded prompt first (ids, positions
+ * [B, L]), then one token per sequence at a time ([B, 1]). Each pass returns the logits of every
+ * sequence's last position [B, V]; the decoder keeps the KV cache and the attention mask between
+ * passes (a fed token is attended from the next pass on; the prompt's padding never is).
+ */
+export interface Decoder {
+  step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array>;
+}
+
+/**
+ * How the cache is kept: 'slots' (the default when the backbone runs its decoding form) in
+ * buffers the decoder owns, 'grow' as the export's present.{i}.* outputs, fed back as the next
+ * pass's past. `promptMask` [B, L]; `maxNew` tokens are generated at most.
+ */
+export function makeDecoder(backbone: Backbone, head: Head, promptMask: BigInt64Array, batch: number, maxNew: number, kind: 'slots' | 'grow' = 'slots'): Decoder {
+  const L = promptMask.length / batch;
+  return kind === 'slots' && backbone.fused ? new SlotDecoder(backbone, head, promptMask, batch, L, L + maxNew) : new GrowingDecoder(backbone, head, promptMask, batch);
+}
+
+/**
+ * The export's own cache: present = Concat(past, new) [B, kvHeads, T, headDim], returned by ONNX
+ * Runtime (allocated, and copied by onnxruntime-node, every pass) and fed back as the next past;
+ * the mask grows by one column a pass; logits from the head session on the last hidden rows.
+ */
+class GrowingDecoder implements Decoder {
+  private cache: Record<string, Tensor>;
+  private mask: BigInt64Array;
+  private readonly last: Float32Array;
+
+  constructor(private readonly backbone: Backbone, private readonly head: Head, promptMask: BigInt64Array, private readonly batch: number) {
+    this.cache = backbone.emptyCache(batch);
+    this.mask = promptMask;
+    this.last = new Float32Array(batch * backbone.dModel);
+  }
+
+  async step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array> {
+    const { batch: B, backbone } = this;
+    const d = backbone.dModel;
+    const r = await backbone.run(ids, positions, this.mask, B, seq, this.cache);
+    this.cache = r.cache;
+    for (let b = 0; b < B; b++) this.last.set(r.hidden.subarray((b * seq + seq - 1) * d, (b * seq + seq) * d), b * d);
+    const T = this.mask.length / B;
+    const next = new BigInt64Array(B * (T + 1));
+    for (let b = 0; b < B; b++) {
+      next.set(this.mask.subarray(b * T, (b + 1) * T), b * (T + 1));
+      next[b * (T + 1) + T] = 1n;
+    }
+    this.mask = next;
+    return headLogits(this.head, this.last, B);
+  }
+}
+
+/** Cache slots are added this many at a time: a pass attends at most BLOCK − 1 empty slots. */
+const BLOCK = 64;
+
+/**
+ * The cache in buffers of the decoder's own, C slots per sequence (C a multiple of BLOCK, grown
+ * when full): K, V [B, kvHeads, C, headDim] for each layer; slot t < used holds the key/value of
+ * the t-th token fed (the prompt left-padded in slots 0 … L−1, then one token a pass), slots
+ * used … C−1 are empty. A pass feeds all C slots as the past with the mask
+ *
+ *   m [B, C + 1]:  m[b, t] = 1 for a fed real token, 0 for padding and empty slots;  m[b, C] = 1
+ *
+ * (slot C is the token being fed, which the graph's Concat appends after the past), fetches
+ * only dlab.new.* [B, kvHeads, S, headDim] and dlab.logits [B, V] (decode-graph.ts), and writes
+ * the new keys/values into slots used … used+S−1. Attention gives the empty slots the masked
+ * weight exp(−1e9 − max) = 0, so each token attends what it does with the growing cache; the
+ * softmax and the weighted sum run over more terms in another order, so logits agree to float
+ * rounding, not bit for bit (unit test: ≤ 1e-5). Positions are fed as before; an export that
+ * derives them from the mask (cumsum − 1) counts the same real tokens.
+ */
+class SlotDecoder implements Decoder {
+  private capacity = 0;
+  private used = 0;
+  private bufs: Float32Array[] = [];
+  private mask = new BigInt64Array(0);
+  /** past_key_values.* and attention_mask over the current buffers */
+  private feeds: Record<string, Tensor> = {};
+  private readonly pasts: string[] = [];
+  private readonly fetches: string[] = [FUSED_LOGITS];
+  private readonly W: Tensor;
+  private readonly b: Tensor;
+
+  constructor(
+    private readonly backbone: Backbone,
+    head: Head,
+    private readonly promptMask: BigInt64Array,
+    private readonly batch: number,
+    private readonly L: number,
+    /** slots the generation can fill: prompt + new tokens */
+    private readonly limit: number,
+  ) {
+    for (let i = 0; i < backbone.nLayer; i++) {
+      for (const k of ['key', 'value'] as const) {
+        this.pasts.push(`past_key_values.${i}.${k}`);
+        this.fetches.push(NEW_KV(i, k));
+      }
+    }
+    this.W = new Tensor('float32', head.W, [head.vocab, head.dModel]);
+    this.b = new Tensor('float32', head.b, [head.vocab]);
+    this.feeds = { ...backbone.emptyCache(batch), attention_mask: new Tensor('int64', promptMask, [batch, L]) };
+  }
+
+  async step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array> {
+    const { batch: B, backbone } = this;
+    const feeds: Record<string, Tensor> = { ...this.feeds, input_ids: new Tensor('int64', ids, [B, seq]), [HEAD_W]: this.W, [HEAD_B]: this.b };
+    if (backbone.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [B, seq]);
+    const out = await runModel(backbone.session, feeds, backbone.path, this.fetches);
+    this.append(out, seq);
+    return out[FUSED_LOGITS].data as Float32Array;
+  }
+
+  /** Writes the S tokens just fed into slots used … used+S−1 (growing the buffers first if full) and unmasks them. */
+  private append(out: Record<string, Tensor>, S: number): void {
+    const first = this.used === 0;
+    if (this.used + S > this.capacity) this.grow(Math.min(Math.max(this.limit, this.used + S), Math.ceil((this.used + S) / BLOCK) * BLOCK));
+    const { batch: B, capacity: C, used } = this;
+    const hd = this.backbone.headDim;
+    const rows = B * this.backbone.cacheHeads;
+    this.fetches.slice(1).forEach((name, j) => {
+      const src = out[name].data as Float32Array;
+      const buf = this.bufs[j];
+      for (let r = 0; r < rows; r++) buf.set(src.subarray(r * S * hd, (r + 1) * S * hd), (r * C + used) * hd);
+    });
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) this.mask[b * (C + 1) + used + s] = first ? this.promptMask[b * this.L + s] : 1n;
+    }
+    this.used += S;
+  }
+
+  /** Buffers of C slots holding what the old ones did; the past and mask feeds over them. */
+  private grow(C: number): void {
+    const { batch: B, capacity: old, used } = this;
+    const hd = this.backbone.headDim;
+    const heads = this.backbone.cacheHeads;
+    const rows = B * heads;
+    this.bufs = this.pasts.map((_, j) => {
+      const buf = new Float32Array(rows * C * hd);
+      const prev = this.bufs[j];
+      if (prev) for (let r = 0; r < rows; r++) buf.set(prev.subarray(r * old * hd, (r * old + used) * hd), r * C * hd);
+      return buf;
+    });
+    const mask = new BigInt64Array(B * (C + 1));
+    for (let b = 0; b < B; b++) {
+      if (used) mask.set(this.mask.subarray(b * (old + 1), b * (old + 1) + used), b * (C + 1));
+      mask[b * (C + 1) + C] = 1n;
+    }
+    this.mask = mask;
+    this.capacity = C;
+    const feeds: Record<string, Tensor> = { attention_mask: new Tensor('int64', mask, [B, C + 1]) };
+    this.pasts.forEach((name, j) => (feeds[name] = new Tensor('float32', this.bufs[j], [B, heads, C, hd])));
+    this.feeds = feeds;
+  }
+}
