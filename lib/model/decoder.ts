@@ -81,12 +81,10 @@ class SlotDecoder implements Decoder {
   private used = 0;
   private bufs: Float32Array[] = [];
   private mask = new BigInt64Array(0);
-  /** past_key_values.* and attention_mask over the current buffers */
-  private feeds: Record<string, Tensor> = {};
+  /** the feeds of the next pass: past_key_values.* and attention_mask over the current buffers, the head */
+  private readonly feeds: Record<string, Tensor>;
   private readonly pasts: string[] = [];
   private readonly fetches: string[] = [FUSED_LOGITS];
-  private readonly W: Tensor;
-  private readonly b: Tensor;
 
   constructor(
     private readonly backbone: Backbone,
@@ -103,14 +101,18 @@ class SlotDecoder implements Decoder {
         this.fetches.push(NEW_KV(i, k));
       }
     }
-    this.W = new Tensor('float32', head.W, [head.vocab, head.dModel]);
-    this.b = new Tensor('float32', head.b, [head.vocab]);
-    this.feeds = { ...backbone.emptyCache(batch), attention_mask: new Tensor('int64', promptMask, [batch, L]) };
+    this.feeds = {
+      ...backbone.emptyCache(batch),
+      attention_mask: new Tensor('int64', promptMask, [batch, L]),
+      [HEAD_W]: new Tensor('float32', head.W, [head.vocab, head.dModel]),
+      [HEAD_B]: new Tensor('float32', head.b, [head.vocab]),
+    };
   }
 
   async step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array> {
     const { batch: B, backbone } = this;
-    const feeds: Record<string, Tensor> = { ...this.feeds, input_ids: new Tensor('int64', ids, [B, seq]), [HEAD_W]: this.W, [HEAD_B]: this.b };
+    const feeds = this.feeds;
+    feeds.input_ids = new Tensor('int64', ids, [B, seq]);
     if (backbone.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [B, seq]);
     const out = await runModel(backbone.session, feeds, backbone.path, this.fetches);
     this.append(out, seq);
@@ -124,11 +126,17 @@ class SlotDecoder implements Decoder {
     const { batch: B, capacity: C, used } = this;
     const hd = this.backbone.headDim;
     const rows = B * this.backbone.cacheHeads;
-    this.fetches.slice(1).forEach((name, j) => {
-      const src = out[name].data as Float32Array;
+    const n = S * hd;
+    for (let j = 0; j < this.bufs.length; j++) {
+      const src = out[this.fetches[j + 1]].data as Float32Array;
       const buf = this.bufs[j];
-      for (let r = 0; r < rows; r++) buf.set(src.subarray(r * S * hd, (r + 1) * S * hd), (r * C + used) * hd);
-    });
+      // row r (sequence, head): its S new positions after its `used` filled ones
+      for (let r = 0; r < rows; r++) {
+        const from = r * n;
+        const to = (r * C + used) * hd;
+        for (let x = 0; x < n; x++) buf[to + x] = src[from + x];
+      }
+    }
     for (let b = 0; b < B; b++) {
       for (let s = 0; s < S; s++) this.mask[b * (C + 1) + used + s] = first ? this.promptMask[b * this.L + s] : 1n;
     }
@@ -154,8 +162,7 @@ class SlotDecoder implements Decoder {
     }
     this.mask = mask;
     this.capacity = C;
-    const feeds: Record<string, Tensor> = { attention_mask: new Tensor('int64', mask, [B, C + 1]) };
-    this.pasts.forEach((name, j) => (feeds[name] = new Tensor('float32', this.bufs[j], [B, heads, C, hd])));
-    this.feeds = feeds;
+    this.feeds.attention_mask = new Tensor('int64', mask, [B, C + 1]);
+    this.pasts.forEach((name, j) => (this.feeds[name] = new Tensor('float32', this.bufs[j], [B, heads, C, hd])));
   }
 }

@@ -56,18 +56,23 @@ async function probeProvider(name: string): Promise<string | undefined> {
 
 /**
  * Session options for deterministic math on the process's execution providers (default CPU):
- * one intra-op thread order, no graph randomness. Idle intra-op threads sleep instead of
- * spinning: every session has its own pool, and a generation step alternates two (backbone,
- * head), so spinning threads of one took the cores the other's threads needed (and on a VM
- * shared with other jobs, the jobs' cores too). Which thread computes what does not change, so
- * results are the same bit for bit; DLAB_ORT_SPINNING=1 restores ONNX Runtime's default
- * (benchmarks compare the two). ONNX Runtime logs only fatal errors itself:
+ * one intra-op thread order, no graph randomness. Intra-op threads spin between the ops of a
+ * run and stop spinning when it ends (`session.force_spinning_stop`): within a run they wake
+ * for each op at once (a one-token generation step is hundreds of tiny ops: 0.9 ms spinning
+ * against 1.3 ms sleeping, bench:model), and between runs an idle pool does not take the cores
+ * the next session's pool needs (every session has its own, and scoring alternates two; ONNX
+ * Runtime's default, spinning on after the run too, made those steps several times slower, and
+ * on a VM shared with other jobs took the jobs' cores too). Which thread computes what does not
+ * change, so results are the same bit for bit; DLAB_ORT_SPINNING=0 (never spin) or 1 (ONNX
+ * Runtime's default) for comparison (benchmarks compare them). ONNX Runtime logs only fatal errors itself:
  * every other error reaches the caller as an exception, with a message dlab adds context to
  * (the providers named when the session cannot be created on them), instead of a second copy
  * on stderr.
  */
 export function sessionOptions(threads = 1, externalDataDir?: string): InferenceSession.SessionOptions {
-  const session: Record<string, unknown> = { intra_op: { allow_spinning: process.env.DLAB_ORT_SPINNING === '1' ? '1' : '0' } };
+  const mode = process.env.DLAB_ORT_SPINNING ?? 'run';
+  const session: Record<string, unknown> = { intra_op: { allow_spinning: mode === '0' ? '0' : '1' } };
+  if (mode === 'run') session.force_spinning_stop = '1';
   // a model created from bytes finds its external data files in this folder (the .onnx's own)
   if (externalDataDir !== undefined) session.model_external_initializers_file_folder_path = externalDataDir;
   return {
