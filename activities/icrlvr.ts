@@ -1,9 +1,10 @@
 import type { IcrlvrEvaluation } from '../schemas/status';
 import { Context } from '@temporalio/activity';
-import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS, POLICY_FULL_CHECKPOINT, schemaId } from '../schemas/artifacts';
+import type { Table } from 'apache-arrow';
+import { ICRLVR_COMPARISON, ICRLVR_DEMOS, ICRLVR_QUESTIONS, ICRLVR_ROLLOUTS, POLICY_FULL_CHECKPOINT, schemaId } from '../schemas/artifacts';
 import { IcrlvrConfig, PRETRAIN_CHECKPOINT_EVERY } from '../schemas/config/icrlvr';
 import { demosTable, makeTaskData, checkTaskFits, questionsTable, taskDataFromTables, TaskData, trainIdsFromTable } from '../lib/icrlvr/data';
-import { evaluateHeldOut, keptForUpdate, rolloutShard, scoreRollouts, stepPicks, ChunkState, ScoringStats } from '../lib/icrlvr/engine';
+import { evaluateHeldOut, keptForUpdate, rolloutRows, rolloutShard, scoreRollouts, stepPicks, ChunkState, ScoringStats } from '../lib/icrlvr/engine';
 import { readAnyCheckpoint, updatePolicy, warmStart, writeCheckpoint, WarmStartState } from '../lib/icrlvr/train';
 import { backboneSha256, modelLimits, readHeadFile, readModelDir } from '../lib/model/model-dir';
 import { checkPositions } from '../lib/icrlvr/positions';
@@ -131,12 +132,21 @@ export function icrlvrActivities(deps: ActivityDeps) {
 
   /** Scoring of a round (icrlvrScore, and the first half of icrlvrScoreUpdate): its lineage says stage "scoring", producer icrlvrScore. */
   const scoreStage = async (input: ScoreInput) => {
+    const io = artifactIO(deps, { ...input, stage: 'scoring' }, 'icrlvrScore');
+    const tables = [];
+    for (const r of input.rollouts) tables.push(await io.read(r));
+    return scoreTables(input, tables, Promise.resolve(input.rollouts));
+  };
+  /**
+   * scoreStage on rollout tables in memory, whose artifacts `rollouts` names once written: the
+   * scoring runs while they are being made durable, and its table is written after them.
+   */
+  const scoreTables = async (input: Omit<ScoreInput, 'rollouts'>, tables: Table[], rollouts: Promise<ArtifactRef[]>) => {
     const cfg = cfgOf(input);
     const io = artifactIO(deps, { ...input, stage: 'scoring' }, 'icrlvrScore');
     return withRunPolicy(input, input.checkpoint, async (policy) => {
-      const tables = [];
-      for (const r of input.rollouts) tables.push(await io.read(r));
-      const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, [input.checkpoint.sha256, ...input.rollouts.map((r) => r.sha256)]);
+      const parents = rollouts.then((refs) => [input.checkpoint.sha256, ...refs.map((r) => r.sha256)]);
+      const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, parents);
       return { outputs: { scored: output }, stats };
     });
   };
@@ -327,7 +337,8 @@ export function icrlvrActivities(deps: ActivityDeps) {
               const questions = stepPicks(trainIds, cfg, input.step, round).map((id) => byId.get(id)!);
               const done = state.rounds;
               hooks.phase?.('rollout');
-              const shard = await rolloutShard(policy, task, cfg, { step: input.step, round, qOffset: 0, questions }, rolloutIO, [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256], {
+              const parents = [input.checkpoint.sha256, input.questions.sha256, input.demos.sha256];
+              const shard = await rolloutRows(policy, task, cfg, { step: input.step, round, qOffset: 0, questions }, rolloutIO, parents, {
                 resume: state.batches ? { nextBatch: state.nextBatch, batches: state.batches, chunks: state.chunks } : undefined,
                 signal: hooks.signal,
                 onProgress: (c, n) => hooks.onProgress?.({ rounds: done, nextBatch: c.nextBatch, batches: c.batches, chunks: c.chunks }, n),
@@ -336,8 +347,12 @@ export function icrlvrActivities(deps: ActivityDeps) {
               batchesRun += shard.batchesRun;
               batches += shard.batches;
               hooks.phase?.('scoring');
-              const s = await scoreStage({ ...input, stage: 'scoring', round, rollouts: [shard.output] });
-              state = { rounds: [...done, { rollouts: shard.output, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
+              // the rollouts' artifact (the same bytes icrlvrRollout writes) is made durable while they
+              // are scored; nothing names it (scored table's parents, heartbeat) before it is
+              const written = rolloutIO.write(shard.table, ICRLVR_ROLLOUTS, parents);
+              written.catch(() => undefined); // a failed write is this attempt's error, thrown where it is awaited
+              const s = await scoreTables({ ...input, stage: 'scoring', round }, [shard.table], written.then((r) => [r]));
+              state = { rounds: [...done, { rollouts: await written, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
               await hooks.onProgress?.(state);
             }
             hooks.phase?.('update');

@@ -6,11 +6,12 @@
 //    update run as one activity (icrlvrScoreUpdate) in runs since the 'icrlvr-score-update'
 //    patch, so their shares are given together, and apart from the worker's own timings;
 //    a whole step in one activity (icrlvrStep, runs with one rollout shard since the
-//    'icrlvr-step-activity' patch) is split by the worker's own timing of its rolloutShard calls:
-//    those are its rollout time, the rest of the activity (plans, scoring, update) its scoring +
-//    update time;
-//  - rollout tokens/s inside the workflow (the worker's timing of the rolloutShard calls inside
-//    the icrlvrStep activities: generation plus artifact writes, chunk fsyncs, heartbeats) next
+//    'icrlvr-step-activity' patch) is split by the worker's own timing of its rolloutRows calls:
+//    those are its rollout time, the rest of the activity (plans, scoring while the rollouts'
+//    artifact is written, update) its scoring + update time;
+//  - rollout tokens/s inside the workflow (the worker's timing of the rolloutRows calls inside
+//    the icrlvrStep activities: generation plus chunk writes and heartbeats; the shard's own
+//    artifact is written behind the scoring) next
 //    to a bare `policy.generate` of the same work — for each step the checkpoint it started
 //    from, its rounds' prompts and RNG streams, the same batches — which samples the same tokens
 //    (checked; median of 5 passes over all steps): rolloutOverBare; and the same for the last
@@ -54,10 +55,10 @@ async function main() {
   // activity (interceptor) and the policy.generate calls in it
   const inside = new Map<string, number[]>();
   let generateMs = 0;
-  let shardMs = 0; // rolloutShard calls inside icrlvrStep activities
-  const engine = require('../lib/icrlvr/engine') as { rolloutShard: (...args: unknown[]) => Promise<unknown> };
-  const shard = engine.rolloutShard;
-  engine.rolloutShard = async (...args: unknown[]) => {
+  let shardMs = 0; // rolloutRows calls inside icrlvrStep activities
+  const engine = require('../lib/icrlvr/engine') as { rolloutRows: (...args: unknown[]) => Promise<unknown> };
+  const shard = engine.rolloutRows;
+  engine.rolloutRows = async (...args: unknown[]) => {
     const t = performance.now();
     try {
       return await shard(...args);
@@ -261,7 +262,7 @@ async function main() {
     `gaps (server events, medians): scheduled → started ${figures.scheduleToStartMedianMs} ms, completed → next scheduled ${figures.completeToNextScheduleMedianMs} ms ` +
       `(completed → workflow task started ${figures.completeToWorkflowTaskStartMedianMs} ms, the workflow task ${figures.workflowTaskMedianMs} ms); ` +
       `inside the worker (medians, ms): ${JSON.stringify(figures.insideMedianMs)}; generate is ${pct(figures.generateShareOfRolloutInside)} of the rollout time inside the worker ` +
-      `(${figures.rolloutInsideMs.toFixed(0)} ms: rollout activities, and rolloutShard in step activities ${figures.stepRolloutShardMs.toFixed(0)} ms; ` +
+      `(${figures.rolloutInsideMs.toFixed(0)} ms: rollout activities, and rolloutRows in step activities ${figures.stepRolloutShardMs.toFixed(0)} ms; ` +
       `rollout activities ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
   );
   console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverBare: +rolloutOverBare.toFixed(3), lastStepOverBare: +lastStepOverBare.toFixed(3) }));

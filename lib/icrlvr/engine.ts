@@ -8,6 +8,7 @@ import { meanPassAtK } from '../rl/metrics';
 import { tableFromColumns } from '../store/columns';
 import { ArtifactIO, ChunkRef, chunkRef } from '../store/io';
 import { ArtifactRef } from '../store/ref';
+import type { Table } from 'apache-arrow';
 import { PROMPT_TEMPLATES, pickDemos, renderBaselinePrompt, renderEvidencePrompt, renderPrompt, renderQuestionBaselinePrompt } from '../tasks/demos';
 import { verifyAnswer } from '../tasks/verifier';
 import { Question, TaskData } from './data';
@@ -94,6 +95,25 @@ export async function rolloutShard(
   hooks: LoopHooks<ChunkState> = {},
   chunkEveryMs = ROLLOUT_CHUNK_EVERY_MS,
 ): Promise<{ output: ArtifactRef; resumedFromBatch: number; batchesRun: number; batches: number; tokens: number }> {
+  const { table, ...rest } = await rolloutRows(policy, data, cfg, at, io, parents, hooks, chunkEveryMs);
+  return { output: await io.write(table, ICRLVR_ROLLOUTS, parents), ...rest };
+}
+
+/**
+ * rolloutShard up to its artifact: the shard's rows as the table its artifact is written from
+ * (the caller writes it: `io.write(table, ICRLVR_ROLLOUTS, parents)`), for a caller that goes on
+ * with the rows while the artifact is made durable. Chunks and progress as rolloutShard.
+ */
+export async function rolloutRows(
+  policy: Policy,
+  data: TaskData,
+  cfg: IcrlvrConfig,
+  at: { step: number; round: number; questions: Question[]; qOffset: number },
+  io: ArtifactIO,
+  parents: string[],
+  hooks: LoopHooks<ChunkState> = {},
+  chunkEveryMs = ROLLOUT_CHUNK_EVERY_MS,
+): Promise<{ table: Table; resumedFromBatch: number; batchesRun: number; batches: number; tokens: number }> {
   const plan = planRollouts(data, cfg, at.step, at.round, at.questions, at.qOffset);
   const batches = Math.ceil(plan.length / cfg.batchSize);
   let durable: ChunkState = hooks.resume ?? { nextBatch: 0, batches, chunks: [] };
@@ -148,8 +168,7 @@ export async function rolloutShard(
     }
     await hooks.onProgress?.(durable, b + 1);
   }
-  const output = await io.write(rolloutsTable(rows), ICRLVR_ROLLOUTS, parents);
-  return { output, resumedFromBatch, batchesRun, batches, tokens };
+  return { table: rolloutsTable(rows), resumedFromBatch, batchesRun, batches, tokens };
 }
 
 export interface ScoringStats {
@@ -186,7 +205,8 @@ export async function scoreRollouts(
   at: { step: number; round: number },
   rolloutTables: import('apache-arrow').Table[],
   io: ArtifactIO,
-  parents: string[],
+  /** the lineage parents of the scored table (awaited only to write it: the rollouts' artifact may still be being written) */
+  parents: string[] | Promise<string[]>,
 ): Promise<{ output: ArtifactRef; stats: ScoringStats }> {
   const rows = rolloutTables.flatMap((t) => readRollouts(t));
   const byId = new Map(data.train.map((q) => [q.id, q]));
@@ -248,7 +268,7 @@ export async function scoreRollouts(
     s.advantage = adv[i];
     s.kept = keep[Math.floor(i / G)];
   });
-  const output = await io.write(scoredTable(scored), ICRLVR_SCORED, parents);
+  const output = await io.write(scoredTable(scored), ICRLVR_SCORED, await parents);
   return { output, stats: scoringStats(scored, G) };
 }
 
