@@ -5,10 +5,11 @@
 //    the steps in between: its cost grows with the prefix, so the sampled steps are exact
 //    points of a smooth curve);
 //  - one full generation step (backbone + head + sampling + bookkeeping) vs the backbone's
-//    `session.run` inside that same step (overhead ratio), and the same step repeated on
-//    warm inputs (what ONNX Runtime costs when nothing is newly allocated), the generations and
-//    the warm runs alternated so that both see the same load (best of BENCH_REPS, default 5, and
-//    the spread of the pairs);
+//    `session.run` inside that same step (overhead ratio), and the generation's middle pass
+//    repeated on warm inputs (its own feeds and fetches), with the cache in slots (the default)
+//    and growing (the export's present outputs fed back), the generations and the warm runs
+//    alternated so that all see the same load (best of BENCH_REPS, default 5, and the spread of
+//    the pairs);
 //  - teacher-forced scoring tokens/s;
 //  - sampling one token with top-p / top-k at vocabularies of 512, 32 000 and 151 936 ids.
 // Ends with one line: a JSON object of the figures.
