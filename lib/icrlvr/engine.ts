@@ -85,17 +85,9 @@ export const ROLLOUT_CHUNK_EVERY_MS = 1000;
  * which attempt generated them or how the batches were grouped into chunks, so every attempt
  * writes the same bytes.
  */
-export async function rolloutShard(
-  policy: Policy,
-  data: TaskData,
-  cfg: IcrlvrConfig,
-  at: { step: number; round: number; questions: Question[]; qOffset: number },
-  io: ArtifactIO,
-  parents: string[],
-  hooks: LoopHooks<ChunkState> = {},
-  chunkEveryMs = ROLLOUT_CHUNK_EVERY_MS,
-): Promise<{ output: ArtifactRef; resumedFromBatch: number; batchesRun: number; batches: number; tokens: number }> {
-  const { table, ...rest } = await rolloutRows(policy, data, cfg, at, io, parents, hooks, chunkEveryMs);
+export async function rolloutShard(...args: Parameters<typeof rolloutRows>): Promise<{ output: ArtifactRef; resumedFromBatch: number; batchesRun: number; batches: number; tokens: number }> {
+  const { table, ...rest } = await rolloutRows(...args);
+  const [, , , , io, parents] = args;
   return { output: await io.write(table, ICRLVR_ROLLOUTS, parents), ...rest };
 }
 
