@@ -146,6 +146,7 @@ export function icrlvrActivities(deps: ActivityDeps) {
     const io = artifactIO(deps, { ...input, stage: 'scoring' }, 'icrlvrScore');
     return withRunPolicy(input, input.checkpoint, async (policy) => {
       const parents = rollouts.then((refs) => [input.checkpoint.sha256, ...refs.map((r) => r.sha256)]);
+      parents.catch(() => undefined); // a failed write rejects where `parents` is awaited, not as an unhandled rejection meanwhile
       const { output, stats } = await scoreRollouts(policy, await data(input), cfg, input, tables, io, parents);
       return { outputs: { scored: output }, stats };
     });
@@ -350,8 +351,12 @@ export function icrlvrActivities(deps: ActivityDeps) {
               // the rollouts' artifact (the same bytes icrlvrRollout writes) is made durable while they
               // are scored; nothing names it (scored table's parents, heartbeat) before it is
               const written = rolloutIO.write(shard.table, ICRLVR_ROLLOUTS, parents);
-              written.catch(() => undefined); // a failed write is this attempt's error, thrown where it is awaited
-              const s = await scoreTables({ ...input, stage: 'scoring', round }, [shard.table], written.then((r) => [r]));
+              // a failed write is this attempt's error, thrown where it is awaited (not an unhandled
+              // rejection while the scoring runs, which would end the worker's process)
+              written.catch(() => undefined);
+              const refs = written.then((r) => [r]);
+              refs.catch(() => undefined);
+              const s = await scoreTables({ ...input, stage: 'scoring', round }, [shard.table], refs);
               state = { rounds: [...done, { rollouts: await written, scored: s.outputs.scored, stats: s.stats }], nextBatch: 0, batches: 0, chunks: [] };
               await hooks.onProgress?.(state);
             }

@@ -2,7 +2,10 @@ import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
-import { decodingGraph, HEAD_B, HEAD_W } from './decode-graph';
+import { decodingGraph, FUSED_LOGITS, HEAD_B, HEAD_W, NEW_KV } from './decode-graph';
+
+/** why a backbone file's decoding form was not used, by path (read when its Backbone is made) */
+const unfused = new Map<string, string>();
 import { createSession, runModel, sharedSession } from './session-cache';
 
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] };
@@ -66,6 +69,8 @@ export class Backbone {
     private readonly owned: boolean,
     /** the session runs the decoding form: dlab.new.* and dlab.logits outputs (decode-graph.ts) */
     readonly fused: boolean,
+    /** why not, when not fused (generation then runs on the growing cache) */
+    readonly unfusedReason?: string,
   ) {
     this.plainOutputs = session.outputNames.filter((n) => !n.startsWith('dlab.'));
   }
@@ -99,9 +104,12 @@ export class Backbone {
       if (decoding && 'bytes' in decoding) {
         try {
           return await createSession(decoding.bytes, threads, dirname(path));
-        } catch {
+        } catch (err) {
           // a graph ONNX Runtime takes as exported but not with the added outputs: run it as exported
+          unfused.set(path, `ONNX Runtime refused the decoding form (${(err as Error).message.split('\n')[0]})`);
         }
+      } else if (decoding) {
+        unfused.set(path, decoding.reason);
       }
       try {
         return await createSession(path, threads);
@@ -125,7 +133,8 @@ export class Backbone {
         throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
       }
     }
-    return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos, key === null, session.inputNames.includes(HEAD_W));
+    const fused = session.inputNames.includes(HEAD_W) && session.outputNames.includes(FUSED_LOGITS) && session.outputNames.includes(NEW_KV(0, 'key'));
+    return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos, key === null, fused, fused ? undefined : (unfused.get(path) ?? 'the session runs the backbone as exported'));
   }
 
   /** Empty cache tensors [B, cacheHeads, 0, headDim] for a first pass. */

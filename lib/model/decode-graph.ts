@@ -49,6 +49,14 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
     return { node: n, name };
   };
   if (!(g.output ?? []).some((o) => o.name === 'last_hidden_state')) return { reason: 'no last_hidden_state output' };
+  // without position_ids, positions come from the graph: from the mask (as dlab's own 'from-mask'
+  // layout does; the slots keep the mask's count of real tokens) or from the cache's length (a
+  // Shape of the past, which the slots change). Only the first is safe, so the past must have no
+  // reader but its Concat then.
+  const hasPositionIds = (g.input ?? []).some((v) => v.name === 'position_ids');
+  const consumers = new Map<string, Node[]>();
+  for (const n of nodes) for (const i of n.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const readers = (name: string): Node[] => (consumers.get(name) ?? []).flatMap((c) => (noop(c) ? readers(c.output![0]) : [c]));
   const added: Node[] = [];
   const outputs: onnx.IValueInfoProto[] = [];
   for (let i = 0; i < nLayer; i++) {
@@ -59,6 +67,10 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
       const axis = (node.attribute ?? []).find((a) => a.name === 'axis')?.i;
       if (Number(axis) !== 2 && Number(axis) !== -2) return { reason: `${present}: the Concat is along axis ${axis}, not the sequence axis 2` };
       if (source(node.input[0]).name !== `past_key_values.${i}.${kind}`) return { reason: `${present}: the Concat's first input is not past_key_values.${i}.${kind}` };
+      const past = readers(`past_key_values.${i}.${kind}`);
+      if (!hasPositionIds && (past.length !== 1 || past[0] !== node)) {
+        return { reason: `no position_ids input, and past_key_values.${i}.${kind} is read by ${past.filter((n) => n !== node).map((n) => n.opType).join(', ')} besides its Concat (positions may come from the cache's length, which the slots change)` };
+      }
       const name = NEW_KV(i, kind);
       if (taken(name)) return { reason: `the graph already has a value named ${name}` };
       added.push({ opType: 'Identity', input: [node.input[1]], output: [name], name: `dlab_${name}` });

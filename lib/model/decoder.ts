@@ -21,7 +21,8 @@ export interface Decoder {
  */
 export function makeDecoder(backbone: Backbone, head: Head, promptMask: BigInt64Array, batch: number, maxNew: number, kind: 'slots' | 'grow' = 'slots'): Decoder {
   const L = promptMask.length / batch;
-  return kind === 'slots' && backbone.fused ? new SlotDecoder(backbone, head, promptMask, batch, L, L + maxNew) : new GrowingDecoder(backbone, head, promptMask, batch);
+  // the last token sampled is never fed: L + maxNew − 1 slots at most
+  return kind === 'slots' && backbone.fused ? new SlotDecoder(backbone, head, promptMask, batch, L, L + maxNew - 1) : new GrowingDecoder(backbone, head, promptMask, batch);
 }
 
 /**
@@ -92,7 +93,7 @@ class SlotDecoder implements Decoder {
     private readonly promptMask: BigInt64Array,
     private readonly batch: number,
     private readonly L: number,
-    /** slots the generation can fill: prompt + new tokens */
+    /** slots the generation can fill: the prompt and every token fed after it */
     private readonly limit: number,
   ) {
     for (let i = 0; i < backbone.nLayer; i++) {

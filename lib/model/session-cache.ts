@@ -70,7 +70,8 @@ async function probeProvider(name: string): Promise<string | undefined> {
  * on stderr.
  */
 export function sessionOptions(threads = 1, externalDataDir?: string): InferenceSession.SessionOptions {
-  const mode = process.env.DLAB_ORT_SPINNING ?? 'run';
+  const mode = process.env.DLAB_ORT_SPINNING || 'run';
+  if (!['0', '1', 'run'].includes(mode)) throw new DlabInputError(`DLAB_ORT_SPINNING "${mode}": expected 0 (never spin), 1 (spin after runs too: ONNX Runtime's default) or run (spin within a run; the default)`, 'DLAB_ORT_SPINNING');
   const session: Record<string, unknown> = { intra_op: { allow_spinning: mode === '0' ? '0' : '1' } };
   if (mode === 'run') session.force_spinning_stop = '1';
   // a model created from bytes finds its external data files in this folder (the .onnx's own)

@@ -14,6 +14,7 @@ import { BuiltinTokenizer, saveBuiltinTokenizer } from '../../lib/model/tokenize
 import { DlabInputError } from '../../lib/errors';
 import { decoderLogits, maxAbsDiff, assertSlotsMatchGrowing } from '../helpers/decoder';
 import { makeDecoder } from '../../lib/model/decoder';
+import { decodingGraph } from '../../lib/model/decode-graph';
 import { tempDir } from '../helpers/tmp';
 
 const base: GptConfig = { vocab: 100, dModel: 32, nLayer: 2, nHead: 4, dFf: 64, maxPos: 96, seed: 5 };
@@ -65,6 +66,39 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
     });
   });
 
+  describe('the decoding form (decode-graph.ts)', () => {
+    /** the prepared backbone of `layout`, with a Shape of past_key_values.0.key made a graph output (a reader besides its Concat) */
+    const withPastShape = (layout: Parameters<typeof buildDecoder>[2]) => {
+      const m = onnx.ModelProto.decode(prepareDecoder(buildDecoder(base, undefined, layout), 't').backbone);
+      m.graph!.node!.push({ opType: 'Shape', input: ['past_key_values.0.key'], output: ['past_len_probe'], name: 'probe' });
+      m.graph!.output!.push({ name: 'past_len_probe', type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimValue: 4 }] } } } });
+      return onnx.ModelProto.encode(m).finish();
+    };
+
+    it('adds the new keys/values and the last logits; refuses a graph whose positions may come from the cache length, naming the reader', () => {
+      const plain = decodingGraph(prepareDecoder(buildDecoder(base), 't').backbone, 2);
+      assert.ok('bytes' in plain);
+      const out = onnx.ModelProto.decode((plain as { bytes: Uint8Array }).bytes).graph!.output!.map((o) => o.name);
+      assert.deepEqual(out.filter((n) => n!.startsWith('dlab.')), ['dlab.new.0.key', 'dlab.new.0.value', 'dlab.new.1.key', 'dlab.new.1.value', 'dlab.logits']);
+      // position_ids fed: a Shape of the past is harmless (the causal mask it may build allows every slot)
+      assert.ok('bytes' in decodingGraph(withPastShape({}), 2));
+      const refused = decodingGraph(withPastShape({ positionIds: 'from-mask' }), 2);
+      assert.ok('reason' in refused && /no position_ids input, and past_key_values\.0\.key is read by Shape besides its Concat/.test(refused.reason), JSON.stringify(refused));
+    });
+
+    it('a backbone refused the decoding form runs as exported and keeps the reason', async () => {
+      const d = join(dir.path, 'unfused');
+      await buildModelDir({ ...base, tokenizer: {} }, d);
+      writeFileSync(join(d, 'probe.onnx'), withPastShape({ positionIds: 'from-mask' }));
+      const b = await Backbone.load(join(d, 'probe.onnx'), null, { ...base, headDim: 8 });
+      assert.equal(b.fused, false);
+      assert.match(b.unfusedReason ?? '', /read by Shape besides its Concat/);
+      const h = await b.run(BigInt64Array.from([5n, 6n]), BigInt64Array.from([0n, 1n]), BigInt64Array.from([1n, 1n]), 1, 2, b.emptyCache(1));
+      assert.equal(h.hidden.length, 2 * 32);
+      await b.release();
+    });
+  });
+
   describe('a model directory (build, prepare a user export, load)', () => {
     let policy: Policy;
     before(async () => {
@@ -106,10 +140,11 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       await assertSlotsMatchGrowing(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
     });
 
-    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across a capacity growth (64 → 90 slots)', async () => {
+    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across a capacity growth (64 → 89 slots)', async () => {
       // teacher-forced: the same 80 tokens fed after left-padded prompts of 3 and 10 tokens
       const { mask, ids, positions, L } = leftPadBatch([[1, 5, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], policy.tokenizer.padId);
       const n = 80;
+      assert.ok(policy.backbone.fused);
       const slots = makeDecoder(policy.backbone, policy.head, mask, 2, n, 'slots');
       const grow = makeDecoder(policy.backbone, policy.head, mask, 2, n, 'grow');
       let [a, b] = [await slots.step(ids, positions, L), await grow.step(ids, positions, L)];
