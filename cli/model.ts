@@ -8,6 +8,7 @@ import { onnx } from 'onnx-proto';
 import { readConfigFile } from '../client/start';
 import { buildModelDir, prepareModelDir, readModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
+import { Backbone } from '../lib/model/backbone';
 import { pullModel, pushModel } from '../lib/model/model-store';
 import { storeFromEnv } from '../lib/store/from-env';
 import { checkSha256 } from '../lib/store/files';
@@ -52,8 +53,15 @@ async function inspect(path: string) {
     parameters: params,
     inputs: io(session.inputMetadata as never),
     outputs: io(session.outputMetadata as never),
-    ...(dir ? { model: dir.json } : {}),
+    ...(dir ? { model: dir.json, generation: await generationPath(dir.backbonePath, dir.json.dims) } : {}),
   };
+}
+
+/** How generation keeps the KV cache on this backbone: in slots (its decoding form) or growing, and why (lib/model/decoder.ts). */
+async function generationPath(path: string, dims: Parameters<typeof Backbone.load>[2]): Promise<{ kvCache: 'slots' } | { kvCache: 'grow'; reason: string }> {
+  const b = await Backbone.load(path, null, dims);
+  await b.release();
+  return b.fused ? { kvCache: 'slots' } : { kvCache: 'grow', reason: b.unfusedReason ?? '' };
 }
 
 export function modelCommand(): Command {
@@ -132,7 +140,9 @@ export function modelCommand(): Command {
     .action(async (path: string, opts: { json?: boolean }) => {
       const r = await inspect(path);
       const rows = (xs: { name: string; type: string; shape: readonly (number | string)[] }[]) => xs.map((x) => `    ${x.name.padEnd(28)} ${x.type.padEnd(8)} [${x.shape.join(', ')}]`).join('\n');
-      print(opts.json, r, `${r.file}\n  opset ${r.opset}, ${r.parameters.toLocaleString('en-US')} parameters\n  inputs\n${rows(r.inputs)}\n  outputs\n${rows(r.outputs)}`);
+      const g = r.generation;
+      const generation = !g ? '' : g.kvCache === 'slots' ? '\n  generation: KV cache in slots (the decoding form)' : `\n  generation: growing KV cache (${g.reason})`;
+      print(opts.json, r, `${r.file}\n  opset ${r.opset}, ${r.parameters.toLocaleString('en-US')} parameters\n  inputs\n${rows(r.inputs)}\n  outputs\n${rows(r.outputs)}${generation}`);
     });
 
   model

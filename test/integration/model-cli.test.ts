@@ -31,6 +31,7 @@ describe('dlab model build | inspect | generate | score', function () {
     // wte 104×32 + wpe 64×32 + 2 layers × (4·(32·32+32) + 2·2·32 + 32·64+64 + 64·32+32) + ln_f 2·32, tied head adds nothing
     const perLayer = 4 * (32 * 32 + 32) + 4 * 32 + (32 * 64 + 64) + (64 * 32 + 32);
     assert.equal(info.parameters, 104 * 32 + 64 * 32 + 2 * perLayer + 2 * 32);
+    assert.deepEqual(info.generation, { kvCache: 'slots' });
   });
 
   it('generate --json prints {text, tokens, logprobs, finish, promptTokens}; the same seed gives the same sample', async () => {
