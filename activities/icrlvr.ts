@@ -352,8 +352,8 @@ export function icrlvrActivities(deps: ActivityDeps) {
               // are scored; nothing names it (scored table's parents, heartbeat) before it is
               const written = rolloutIO.write(shard.table, ICRLVR_ROLLOUTS, parents);
               // a failed write is this attempt's error, thrown where it is awaited (not an unhandled
-              // rejection while the scoring runs, which would end the worker's process)
-              written.catch(() => undefined);
+              // rejection while the scoring runs, which would end the worker's process): `refs` is
+              // written's handler, and refs has one of its own
               const refs = written.then((r) => [r]);
               refs.catch(() => undefined);
               const s = await scoreTables({ ...input, stage: 'scoring', round }, [shard.table], refs);

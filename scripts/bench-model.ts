@@ -73,7 +73,8 @@ async function main() {
             inRunMs += now() - s;
             inRunCpu += cpuNow() - c;
           }
-          // the feeds as they were (the decoder reuses its feeds object from pass to pass)
+          // the feeds object copied (the decoder reuses it from pass to pass): the same tensors, so the
+          // same shapes; their arrays (cache slots, mask) hold later values by the time of the warm runs
           if (runs === n / 2) middle = [{ ...args[0] }, ...args.slice(1)] as Parameters<typeof run>;
           return r;
         };

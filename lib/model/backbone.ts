@@ -3,10 +3,10 @@ import { dirname } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
 import { decodingGraph, FUSED_LOGITS, HEAD_B, HEAD_W, NEW_KV } from './decode-graph';
+import { createSession, runModel, sharedSession } from './session-cache';
 
 /** why a backbone file's decoding form was not used, by path (read when its Backbone is made) */
 const unfused = new Map<string, string>();
-import { createSession, runModel, sharedSession } from './session-cache';
 
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] };
 
@@ -112,7 +112,7 @@ export class Backbone {
         unfused.set(path, decoding.reason);
       }
       try {
-        return await createSession(path, threads);
+        return await createSession(bytes, threads, dirname(path));
       } catch (err) {
         throw cannot(err);
       }

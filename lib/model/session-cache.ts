@@ -64,10 +64,10 @@ async function probeProvider(name: string): Promise<string | undefined> {
  * Runtime's default, spinning on after the run too, made those steps several times slower, and
  * on a VM shared with other jobs took the jobs' cores too). Which thread computes what does not
  * change, so results are the same bit for bit; DLAB_ORT_SPINNING=0 (never spin) or 1 (ONNX
- * Runtime's default) for comparison (benchmarks compare them). ONNX Runtime logs only fatal errors itself:
- * every other error reaches the caller as an exception, with a message dlab adds context to
- * (the providers named when the session cannot be created on them), instead of a second copy
- * on stderr.
+ * Runtime's default) for comparison (benchmarks compare them). ONNX Runtime logs only fatal
+ * errors itself: every other error reaches the caller as an exception, with a message dlab adds
+ * context to (the providers named when the session cannot be created on them), instead of a
+ * second copy on stderr.
  */
 export function sessionOptions(threads = 1, externalDataDir?: string): InferenceSession.SessionOptions {
   const mode = process.env.DLAB_ORT_SPINNING || 'run';
