@@ -9,7 +9,8 @@
 //    repeated on warm inputs (its own feeds and fetches), with the cache in slots (the default)
 //    and growing (the export's present outputs fed back), the generations and the warm runs
 //    alternated so that all see the same load (best of BENCH_REPS, default 5, and the spread of
-//    the pairs);
+//    the pairs); the typical step (median of all one-token steps) over the median warm run, and how
+//    much a mean step is above the median (first one-token passes, cache growth, the VM's spikes);
 //  - teacher-forced scoring tokens/s;
 //  - sampling one token with top-p / top-k at vocabularies of 512, 32 000 and 151 936 ids.
 // Ends with one line: a JSON object of the figures.
@@ -56,6 +57,7 @@ async function main() {
       const timed = async (kvCache: 'slots' | 'grow') => {
         let steps = 0;
         let stepMs = 0;
+        const each: number[] = [];
         let stepCpu = 0;
         let last = now();
         let lastCpu = cpuNow();
@@ -90,6 +92,7 @@ async function main() {
             if (steps > 0) {
               // steps after the first: one-token passes
               stepMs += t - last;
+              each.push(t - last);
               stepCpu += c - lastCpu;
             }
             last = t;
@@ -99,7 +102,7 @@ async function main() {
         });
         const ms = now() - t0;
         (session as { run: unknown }).run = run;
-        return { ms, stepMs: stepMs / (steps - 1), runMs: inRunMs / (runs - 1), stepCpuMs: stepCpu / (steps - 1), runCpuMs: inRunCpu / (runs - 1), middle: middle! };
+        return { ms, stepMs: stepMs / (steps - 1), each, runMs: inRunMs / (runs - 1), stepCpuMs: stepCpu / (steps - 1), runCpuMs: inRunCpu / (runs - 1), middle: middle! };
       };
       // the same one-token step repeated on warm inputs: the session.run of the generation's middle
       // pass (T = prompt + n/2 cache positions, the mean of the generation's) with its own feeds and
@@ -111,8 +114,13 @@ async function main() {
         await session.run(...args);
         const b0 = now();
         const bc0 = cpuNow();
-        for (let i = 0; i < reps; i++) await session.run(...args);
-        return { ms: (now() - b0) / reps, cpuMs: (cpuNow() - bc0) / reps };
+        const each: number[] = [];
+        for (let i = 0; i < reps; i++) {
+          const s = now();
+          await session.run(...args);
+          each.push(now() - s);
+        }
+        return { ms: (now() - b0) / reps, cpuMs: (cpuNow() - bc0) / reps, each };
       };
       // alternated, REPS of each — generation on slots and its warm runs, generation growing the
       // cache and its warm runs — so that all see the same load on a shared VM; the best of each kept
@@ -120,8 +128,8 @@ async function main() {
       const REPS = Number(process.env.BENCH_REPS ?? 5);
       const slotRuns = [];
       const growRuns = [];
-      const warmRuns: { ms: number; cpuMs: number }[] = [];
-      const growWarmRuns: { ms: number; cpuMs: number }[] = [];
+      const warmRuns: Awaited<ReturnType<typeof warm>>[] = [];
+      const growWarmRuns: Awaited<ReturnType<typeof warm>>[] = [];
       for (let r = 0; r < REPS; r++) {
         const a = await timed('slots');
         slotRuns.push(a);
@@ -140,6 +148,18 @@ async function main() {
       const growBareCpuMs = Math.min(...growWarmRuns.map((w) => w.cpuMs));
       // the spread: each generation's step over the warm run measured right after it
       const pairRatios = slotRuns.map((a, r) => a.stepMs / warmRuns[r].ms).sort((x, y) => x - y);
+      // the typical step: the median one-token step of all REPS generations over the median warm run
+      // of all their warm repetitions (robust to the VM's spikes, which land in means); the mean
+      // also carries the passes that are slower by construction, the first one-token passes
+      // (ONNX Runtime plans the new shapes) and those right after the cache grows (rows moved,
+      // new shapes), whose cost the difference of the two shows
+      const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+      const medianStep = median(slotRuns.flatMap((a) => a.each));
+      const medianWarm = median(warmRuns.flatMap((w) => w.each));
+      results[`medianStepMs${n}`] = medianStep;
+      results[`medianWarmRunMs${n}`] = medianWarm;
+      results[`medianStepOverWarmRun${n}`] = medianStep / medianWarm;
+      results[`meanStepOverMedian${n}`] = median(slotRuns.map((a) => a.stepMs)) / medianStep;
       results[`stepOverWarmRunMin${n}`] = pairRatios[0];
       results[`stepOverWarmRunMedian${n}`] = pairRatios[Math.floor(pairRatios.length / 2)];
       results[`stepOverWarmRunMax${n}`] = pairRatios[pairRatios.length - 1];
@@ -189,6 +209,7 @@ async function main() {
         `${n} new tokens × batch ${BATCH}: KV cache ${results[`kvTokensPerSec${n}`].toFixed(0)} tok/s, recompute ${results[`recomputeTokensPerSec${n}`].toFixed(0)} tok/s (×${results[`kvSpeedup${n}`].toFixed(1)}); ` +
           `step ${results[`stepMs${n}`].toFixed(2)} ms vs its session.run ${results[`sessionRunMs${n}`].toFixed(2)} ms (overhead ×${results[`stepOverhead${n}`].toFixed(2)}); ` +
           `the same step repeated on warm inputs: ${bareMs.toFixed(2)} ms (full step / warm run ×${(stepMs / bareMs).toFixed(2)}; pair by pair ×${results[`stepOverWarmRunMin${n}`].toFixed(2)}–${results[`stepOverWarmRunMax${n}`].toFixed(2)}, median ×${results[`stepOverWarmRunMedian${n}`].toFixed(2)}); ` +
+          `typical (median) step ${medianStep.toFixed(2)} ms vs median warm run ${medianWarm.toFixed(2)} ms: ×${results[`medianStepOverWarmRun${n}`].toFixed(2)} (a generation's mean step ×${results[`meanStepOverMedian${n}`].toFixed(2)} its median: first one-token passes, cache growth, spikes); ` +
           `CPU time: step ${base.stepCpuMs.toFixed(2)} ms, its session.run ${base.runCpuMs.toFixed(2)} ms, warm run ${bareCpuMs.toFixed(2)} ms (×${(base.stepCpuMs / bareCpuMs).toFixed(2)}); ` +
           `the cache growing instead (present outputs fed back, head a session of its own): step ${grown.stepMs.toFixed(2)} ms, its session.run ${grown.runMs.toFixed(2)} ms, warm ${growBareMs.toFixed(2)} ms (×${(grown.stepMs / growBareMs).toFixed(2)}), ${results[`growKvTokensPerSec${n}`].toFixed(0)} tok/s — slots ×${results[`slotsSpeedup${n}`].toFixed(2)} faster a step`,
       );

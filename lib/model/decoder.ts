@@ -11,6 +11,7 @@ import { runModel } from './session-cache';
  * passes (a fed token is attended from the next pass on; the prompt's padding never is).
  */
 export interface Decoder {
+  /** the logits returned are valid until the next step (the slot decoder reuses their buffer) */
   step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array>;
 }
 
@@ -71,7 +72,9 @@ const BLOCK = 64;
  *
  * (slot C is the token being fed, which the graph's Concat appends after the past), fetches
  * only dlab.new.* [B, kvHeads, S, headDim] and dlab.logits [B, V] (decode-graph.ts), and writes
- * the new keys/values into slots used … used+S−1. Attention gives the empty slots the masked
+ * the new keys/values into slots used … used+S−1. The one-token passes fetch into tensors the
+ * decoder owns (ONNX Runtime writes into them: no output allocated, nothing for the garbage
+ * collector, the same few kB hot in cache every pass). Attention gives the empty slots the masked
  * weight exp(−1e9 − max) = 0, so each token attends what it does with the growing cache; the
  * softmax and the weighted sum run over more terms in another order, so logits agree to float
  * rounding, not bit for bit (unit test: ≤ 1e-5). Positions are fed as before; an export that
@@ -86,6 +89,10 @@ class SlotDecoder implements Decoder {
   private readonly feeds: Record<string, Tensor>;
   private readonly pasts: string[] = [];
   private readonly fetches: string[] = [FUSED_LOGITS];
+  /** the one-token passes' outputs, pre-allocated: dlab.logits [B, V], dlab.new.* [B, kvHeads, 1, headDim] */
+  private readonly outputs: Record<string, Tensor>;
+  /** the one-token passes' input_ids and position_ids [B, 1], filled in place */
+  private readonly token: { ids: BigInt64Array; positions: BigInt64Array; idsTensor: Tensor; positionsTensor: Tensor };
 
   constructor(
     private readonly backbone: Backbone,
@@ -108,14 +115,30 @@ class SlotDecoder implements Decoder {
       [HEAD_W]: new Tensor('float32', head.W, [head.vocab, head.dModel]),
       [HEAD_B]: new Tensor('float32', head.b, [head.vocab]),
     };
+    const ids = new BigInt64Array(batch);
+    const positions = new BigInt64Array(batch);
+    this.token = { ids, positions, idsTensor: new Tensor('int64', ids, [batch, 1]), positionsTensor: new Tensor('int64', positions, [batch, 1]) };
+    const kv = [batch, backbone.cacheHeads, 1, backbone.headDim];
+    this.outputs = Object.fromEntries(this.fetches.map((name, j) => (j === 0 ? [name, new Tensor('float32', new Float32Array(batch * head.vocab), [batch, head.vocab])] : [name, new Tensor('float32', new Float32Array(batch * kv[1] * kv[3]), kv)])));
   }
 
   async step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array> {
     const { batch: B, backbone } = this;
     const feeds = this.feeds;
-    feeds.input_ids = new Tensor('int64', ids, [B, seq]);
-    if (backbone.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [B, seq]);
-    const out = await runModel(backbone.session, feeds, backbone.path, this.fetches);
+    let out = this.outputs;
+    if (seq === 1) {
+      // one token a sequence: into the decoder's own input and output tensors
+      this.token.ids.set(ids);
+      this.token.positions.set(positions);
+      feeds.input_ids = this.token.idsTensor;
+      if (backbone.hasPositionIds) feeds.position_ids = this.token.positionsTensor;
+      await runModel(backbone.session, feeds, backbone.path, out);
+    } else {
+      // the prompt pass, once: into outputs ONNX Runtime allocates
+      feeds.input_ids = new Tensor('int64', ids, [B, seq]);
+      if (backbone.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [B, seq]);
+      out = await runModel(backbone.session, feeds, backbone.path, this.fetches);
+    }
     this.append(out, seq);
     return out[FUSED_LOGITS].data as Float32Array;
   }
@@ -144,18 +167,20 @@ class SlotDecoder implements Decoder {
     this.used += S;
   }
 
-  /** Buffers of C slots holding what the old ones did; the past and mask feeds over them. */
+  /**
+   * C slots from now on. The buffers are allocated once, for `limit` slots (untouched pages cost
+   * nothing until written), and the past feeds are their first B·heads·C·headDim floats: growing
+   * moves each row's filled slots from stride old to stride C within the same buffer (the last
+   * row first, so no row is overwritten before it moves), no new memory and no page faults for
+   * what was already written. Slots past `used` keep stale finite values; the mask hides them.
+   */
   private grow(C: number): void {
     const { batch: B, capacity: old, used } = this;
     const hd = this.backbone.headDim;
     const heads = this.backbone.cacheHeads;
     const rows = B * heads;
-    this.bufs = this.pasts.map((_, j) => {
-      const buf = new Float32Array(rows * C * hd);
-      const prev = this.bufs[j];
-      if (prev) for (let r = 0; r < rows; r++) buf.set(prev.subarray(r * old * hd, (r * old + used) * hd), r * C * hd);
-      return buf;
-    });
+    if (!this.bufs.length) this.bufs = this.pasts.map(() => new Float32Array(rows * this.limit * hd));
+    if (used) for (const buf of this.bufs) for (let r = rows - 1; r > 0; r--) buf.copyWithin(r * C * hd, r * old * hd, (r * old + used) * hd);
     const mask = new BigInt64Array(B * (C + 1));
     for (let b = 0; b < B; b++) {
       if (used) mask.set(this.mask.subarray(b * (old + 1), b * (old + 1) + used), b * (C + 1));
@@ -164,6 +189,6 @@ class SlotDecoder implements Decoder {
     this.mask = mask;
     this.capacity = C;
     this.feeds.attention_mask = new Tensor('int64', mask, [B, C + 1]);
-    this.pasts.forEach((name, j) => (this.feeds[name] = new Tensor('float32', this.bufs[j], [B, heads, C, hd])));
+    this.pasts.forEach((name, j) => (this.feeds[name] = new Tensor('float32', this.bufs[j].subarray(0, rows * C * hd), [B, heads, C, hd])));
   }
 }

@@ -17,7 +17,7 @@ export interface GenerateOptions extends SamplingOptions {
   seed: number;
   /** RNG stream per prompt (default: its index): a sequence's sample depends only on (seed, stream) */
   streams?: number[];
-  /** sees each step's logits [B, V] before sampling (diagnostics, tests) */
+  /** sees each step's logits [B, V] before sampling (diagnostics, tests); the array is reused by the next step: copy what you keep */
   onStep?: (step: number, logits: Float32Array) => void;
   /** what each prompt is, for errors (e.g. its question id and demonstration); default "prompt i" */
   names?: string[];

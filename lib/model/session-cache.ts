@@ -105,7 +105,7 @@ export async function createSession(model: string | Uint8Array, threads = 1, ext
  * session.run (of the named outputs only, with `fetches`); an error for inputs the model cannot take (an index past its positions, a wrong
  * shape or dtype) becomes an input error naming the model file and the inputs' shapes.
  */
-export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string, fetches?: readonly string[]): Promise<InferenceSession.OnnxValueMapType> {
+export async function runModel(session: InferenceSession, feeds: Record<string, Tensor>, model: string, fetches?: InferenceSession.FetchesType): Promise<InferenceSession.OnnxValueMapType> {
   try {
     return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
   } catch (err) {

@@ -40,8 +40,9 @@ export async function assertSlotsMatchGrowing(policy: Policy, prompts: string[],
   const session = policy.backbone.session;
   const run = session.run.bind(session);
   let slotPasses = 0;
-  (session as { run: unknown }).run = (feeds: never, fetches?: string[]) => {
-    if (Array.isArray(fetches) && fetches.includes(FUSED_LOGITS)) slotPasses++;
+  // the slot passes fetch dlab.logits: by name (the prompt pass) or into a tensor of their own (one-token passes)
+  (session as { run: unknown }).run = (feeds: never, fetches?: string[] | Record<string, unknown>) => {
+    if (fetches && (Array.isArray(fetches) ? fetches.includes(FUSED_LOGITS) : FUSED_LOGITS in fetches)) slotPasses++;
     return fetches ? run(feeds, fetches as never) : run(feeds);
   };
   try {

@@ -140,13 +140,16 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       await assertSlotsMatchGrowing(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
     });
 
-    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across a capacity growth (64 → 89 slots)', async () => {
-      // teacher-forced: the same 80 tokens fed after left-padded prompts of 3 and 10 tokens
-      const { mask, ids, positions, L } = leftPadBatch([[1, 5, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], policy.tokenizer.padId);
-      const n = 80;
-      assert.ok(policy.backbone.fused);
-      const slots = makeDecoder(policy.backbone, policy.head, mask, 2, n, 'slots');
-      const grow = makeDecoder(policy.backbone, policy.head, mask, 2, n, 'grow');
+    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across two capacity growths (64 → 128 → 149 slots, rows moved within the buffers)', async () => {
+      // teacher-forced: the same 140 tokens fed after left-padded prompts of 3 and 10 tokens, on the
+      // same model with 192 positions
+      await buildModelDir({ ...base, maxPos: 192, tokenizer: {} }, join(dir.path, 'long'));
+      const long = await Policy.load(join(dir.path, 'long'));
+      const { mask, ids, positions, L } = leftPadBatch([[1, 5, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], long.tokenizer.padId);
+      const n = 140;
+      assert.ok(long.backbone.fused);
+      const slots = makeDecoder(long.backbone, long.head, mask, 2, n, 'slots');
+      const grow = makeDecoder(long.backbone, long.head, mask, 2, n, 'grow');
       let [a, b] = [await slots.step(ids, positions, L), await grow.step(ids, positions, L)];
       let worst = maxAbsDiff(a, b);
       for (let t = 0; t < n - 1; t++) {
@@ -156,6 +159,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
         worst = Math.max(worst, maxAbsDiff(a, b));
       }
       assert.equal(a.length, 2 * 100);
+      assert.equal((slots as unknown as { capacity: number }).capacity, 149);
       assert.ok(worst <= 1e-5, `max |Δ logit| over ${n} passes = ${worst}`);
     });
 
