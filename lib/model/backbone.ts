@@ -67,7 +67,7 @@ export class Backbone {
     readonly hasPositionIds: boolean,
     /** the session is this Backbone's own (load with key null), not the process-wide one */
     private readonly owned: boolean,
-    /** the session runs the decoding form: dlab.new.* and dlab.logits outputs (decode-graph.ts) */
+    /** the session runs the decoding form: dlab.new and dlab.logits outputs (decode-graph.ts) */
     readonly fused: boolean,
     /** why not, when not fused (generation then runs on the growing cache) */
     readonly unfusedReason?: string,
@@ -133,7 +133,7 @@ export class Backbone {
         throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
       }
     }
-    const fused = session.inputNames.includes(HEAD_W) && session.outputNames.includes(FUSED_LOGITS) && session.outputNames.includes(NEW_KV(0, 'key'));
+    const fused = session.inputNames.includes(HEAD_W) && session.outputNames.includes(FUSED_LOGITS) && session.outputNames.includes(NEW_KV);
     return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos, key === null, fused, fused ? undefined : (unfused.get(path) ?? 'the session runs the backbone as exported'));
   }
 

@@ -4,8 +4,10 @@ import { onnx } from 'onnx-proto';
  * The decoding form of a prepared backbone: the same graph with three things added, so that a
  * generation step is one `session.run` that returns only what the next step needs.
  *
- *   dlab.new.{i}.key|value  [B, kvHeads, S, headDim]   the keys/values of the S tokens just fed:
- *                           the second input of the Concat(past, new) that makes present.{i}.*
+ *   dlab.new     [2·nLayer·B, kvHeads, S, headDim]   the keys/values of the S tokens just fed,
+ *                layer by layer, key then value: block j = 2i + (0 key | 1 value) is rows
+ *                j·B … j·B+B−1, the second input of the Concat(past, new) that makes present.{i}.*
+ *                (one output, not 2·nLayer: each fetched output costs a pass several µs)
  *   dlab.logits             [B, V] = h[:, S−1, :] · Wᵀ + b     the head on the last position, with
  *                           W = dlab.head.W [V, d] and b = dlab.head.b [V] fed as inputs (heads
  *                           stay data: a trained one is swapped in without touching the graph)
@@ -19,7 +21,7 @@ import { onnx } from 'onnx-proto';
  * ONNX Runtime's fused GroupQueryAttention) cannot be given these outputs; `decodingGraph`
  * returns why, and generation runs on present.{i}.* as before.
  */
-export const NEW_KV = (layer: number, kind: 'key' | 'value') => `dlab.new.${layer}.${kind}`;
+export const NEW_KV = 'dlab.new';
 export const FUSED_LOGITS = 'dlab.logits';
 export const HEAD_W = 'dlab.head.W';
 export const HEAD_B = 'dlab.head.b';
@@ -36,7 +38,7 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
   const producer = new Map<string, Node>();
   for (const n of nodes) for (const o of n.output ?? []) producer.set(o, n);
   const taken = (name: string) => producer.has(name) || (g.input ?? []).some((v) => v.name === name) || (g.initializer ?? []).some((t) => t.name === name);
-  for (const name of [FUSED_LOGITS, HEAD_W, HEAD_B, LAST_INDEX, LAST_HIDDEN]) if (taken(name)) return { reason: `the graph already has a value named ${name}` };
+  for (const name of [NEW_KV, FUSED_LOGITS, HEAD_W, HEAD_B, LAST_INDEX, LAST_HIDDEN]) if (taken(name)) return { reason: `the graph already has a value named ${name}` };
   // back to what made `name`, through Identity and Cast(to = float32) nodes (no-ops in a prepared
   // backbone, float32 throughout: an up-cast export keeps the Casts it had around its cache)
   const noop = (n: Node) => n.input?.length === 1 && (n.opType === 'Identity' || (n.opType === 'Cast' && Number((n.attribute ?? []).find((a) => a.name === 'to')?.i) === onnx.TensorProto.DataType.FLOAT));
@@ -59,6 +61,7 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
   const readers = (name: string): Node[] => (consumers.get(name) ?? []).flatMap((c) => (noop(c) ? readers(c.output![0]) : [c]));
   const added: Node[] = [];
   const outputs: onnx.IValueInfoProto[] = [];
+  const fresh: string[] = [];
   for (let i = 0; i < nLayer; i++) {
     for (const kind of ['key', 'value'] as const) {
       const present = `present.${i}.${kind}`;
@@ -71,12 +74,11 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
       if (!hasPositionIds && (past.length !== 1 || past[0] !== node)) {
         return { reason: `no position_ids input, and past_key_values.${i}.${kind} is read by ${past.filter((n) => n !== node).map((n) => n.opType).join(', ')} besides its Concat (positions may come from the cache's length, which the slots change)` };
       }
-      const name = NEW_KV(i, kind);
-      if (taken(name)) return { reason: `the graph already has a value named ${name}` };
-      added.push({ opType: 'Identity', input: [node.input[1]], output: [name], name: `dlab_${name}` });
-      outputs.push(valueInfo(name, ['batch_size', 'dlab_kv_heads', 'sequence_length', 'dlab_head_dim']));
+      fresh.push(node.input[1]);
     }
   }
+  added.push({ opType: 'Concat', input: fresh, output: [NEW_KV], name: 'dlab_new_kv', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] });
+  outputs.push(valueInfo(NEW_KV, ['dlab_kv_rows', 'dlab_kv_heads', 'sequence_length', 'dlab_head_dim']));
   // logits of the last position: Gather(h, −1, axis 1) [B, d], then Gemm with W transposed
   g.initializer = [...(g.initializer ?? []), { name: LAST_INDEX, dims: [], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(new BigInt64Array([-1n]).buffer) }];
   added.push(

@@ -71,8 +71,9 @@ const BLOCK = 64;
  *   m [B, C + 1]:  m[b, t] = 1 for a fed real token, 0 for padding and empty slots;  m[b, C] = 1
  *
  * (slot C is the token being fed, which the graph's Concat appends after the past), fetches
- * only dlab.new.* [B, kvHeads, S, headDim] and dlab.logits [B, V] (decode-graph.ts), and writes
- * the new keys/values into slots used … used+S−1. The one-token passes fetch into tensors the
+ * only dlab.new [2·nLayer·B, kvHeads, S, headDim] (every layer's new keys and values, in the
+ * order of the buffers) and dlab.logits [B, V] (decode-graph.ts), and writes the new keys/values
+ * into slots used … used+S−1. The one-token passes fetch into tensors the
  * decoder owns (ONNX Runtime writes into them: no output allocated, nothing for the garbage
  * collector, the same few kB hot in cache every pass). Attention gives the empty slots the masked
  * weight exp(−1e9 − max) = 0, so each token attends what it does with the growing cache; the
@@ -88,8 +89,8 @@ class SlotDecoder implements Decoder {
   /** the feeds of the next pass: past_key_values.* and attention_mask over the current buffers, the head */
   private readonly feeds: Record<string, Tensor>;
   private readonly pasts: string[] = [];
-  private readonly fetches: string[] = [FUSED_LOGITS];
-  /** the one-token passes' outputs, pre-allocated: dlab.logits [B, V], dlab.new.* [B, kvHeads, 1, headDim] */
+  private readonly fetches = [FUSED_LOGITS, NEW_KV];
+  /** the one-token passes' outputs, pre-allocated: dlab.logits [B, V], dlab.new [2·nLayer·B, kvHeads, 1, headDim] */
   private readonly outputs: Record<string, Tensor>;
   /** the one-token passes' input_ids and position_ids [B, 1], filled in place */
   private readonly token: { ids: BigInt64Array; positions: BigInt64Array; idsTensor: Tensor; positionsTensor: Tensor };
@@ -103,12 +104,7 @@ class SlotDecoder implements Decoder {
     /** slots the generation can fill: the prompt and every token fed after it */
     private readonly limit: number,
   ) {
-    for (let i = 0; i < backbone.nLayer; i++) {
-      for (const k of ['key', 'value'] as const) {
-        this.pasts.push(`past_key_values.${i}.${k}`);
-        this.fetches.push(NEW_KV(i, k));
-      }
-    }
+    for (let i = 0; i < backbone.nLayer; i++) for (const k of ['key', 'value']) this.pasts.push(`past_key_values.${i}.${k}`);
     this.feeds = {
       ...backbone.emptyCache(batch),
       attention_mask: new Tensor('int64', promptMask, [batch, L]),
@@ -118,8 +114,11 @@ class SlotDecoder implements Decoder {
     const ids = new BigInt64Array(batch);
     const positions = new BigInt64Array(batch);
     this.token = { ids, positions, idsTensor: new Tensor('int64', ids, [batch, 1]), positionsTensor: new Tensor('int64', positions, [batch, 1]) };
-    const kv = [batch, backbone.cacheHeads, 1, backbone.headDim];
-    this.outputs = Object.fromEntries(this.fetches.map((name, j) => (j === 0 ? [name, new Tensor('float32', new Float32Array(batch * head.vocab), [batch, head.vocab])] : [name, new Tensor('float32', new Float32Array(batch * kv[1] * kv[3]), kv)])));
+    const kvRows = 2 * backbone.nLayer * batch;
+    this.outputs = {
+      [FUSED_LOGITS]: new Tensor('float32', new Float32Array(batch * head.vocab), [batch, head.vocab]),
+      [NEW_KV]: new Tensor('float32', new Float32Array(kvRows * backbone.cacheHeads * backbone.headDim), [kvRows, backbone.cacheHeads, 1, backbone.headDim]),
+    };
   }
 
   async step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array> {
@@ -151,12 +150,12 @@ class SlotDecoder implements Decoder {
     const hd = this.backbone.headDim;
     const rows = B * this.backbone.cacheHeads;
     const n = S * hd;
+    const src = out[NEW_KV].data as Float32Array;
     for (let j = 0; j < this.bufs.length; j++) {
-      const src = out[this.fetches[j + 1]].data as Float32Array;
       const buf = this.bufs[j];
-      // row r (sequence, head): its S new positions after its `used` filled ones
+      // row r (sequence, head): its S new positions after its `used` filled ones; buffer j's rows are block j of dlab.new
       for (let r = 0; r < rows; r++) {
-        const from = r * n;
+        const from = (j * rows + r) * n;
         const to = (r * C + used) * hd;
         for (let x = 0; x < n; x++) buf[to + x] = src[from + x];
       }
