@@ -5,12 +5,13 @@
 //    the steps in between: its cost grows with the prefix, so the sampled steps are exact
 //    points of a smooth curve);
 //  - one full generation step (backbone + head + sampling + bookkeeping) vs the backbone's
-//    `session.run` inside that same step (overhead ratio), and the generation's middle pass
-//    repeated on warm inputs (its own feeds and fetches), with the cache in slots (the default)
-//    and growing (the export's present outputs fed back), the generations and the warm runs
-//    alternated so that all see the same load (best of BENCH_REPS, default 5, and the spread of
-//    the pairs); the typical step (median of all one-token steps) over the median warm run, and how
-//    much a mean step is above the median (first one-token passes, cache growth, the VM's spikes);
+//    `session.run` inside that same step (overhead ratio), and vs the generation's own passes
+//    repeated on warm inputs (every n/16-th pass of a second, identical generation rerun 10 times
+//    right after it ran, on its own feeds and fetches), with the cache in slots (the default)
+//    and growing (the export's present outputs fed back), the generations alternated so that all
+//    see the same load (best of BENCH_REPS, default 5, and the spread of the pairs); the typical
+//    step (median of all one-token steps) over the median warm rerun, and how much a mean step
+//    is above the median (first one-token passes, cache growth, the VM's spikes);
 //  - teacher-forced scoring tokens/s;
 //  - sampling one token with top-p / top-k at vocabularies of 512, 32 000 and 151 936 ids.
 // Ends with one line: a JSON object of the figures.
@@ -29,6 +30,7 @@ const BATCH = Number(process.env.BENCH_BATCH ?? 4);
 const PROMPT = 32;
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
+const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 /** CPU time of the process (all threads, ONNX Runtime's included), ms: steadier than wall time on a shared VM */
 const cpuNow = () => {
   const u = process.cpuUsage();
@@ -53,7 +55,7 @@ async function main() {
       const p = policy.withHead(head);
       // one generation, timed: each one-token step (onStep to onStep) and the backbone's
       // session.run inside it; the KV cache in slots (the default) or growing (the export's present
-      // outputs fed back). The feeds and fetches of the middle pass are kept for the warm runs.
+      // outputs fed back)
       const timed = async (kvCache: 'slots' | 'grow') => {
         let steps = 0;
         let stepMs = 0;
@@ -66,7 +68,6 @@ async function main() {
         let inRunMs = 0;
         let inRunCpu = 0;
         let runs = 0;
-        let middle: Parameters<typeof run> | undefined;
         (session as { run: unknown }).run = async (...args: Parameters<typeof run>) => {
           const s = now();
           const c = cpuNow();
@@ -75,9 +76,6 @@ async function main() {
             inRunMs += now() - s;
             inRunCpu += cpuNow() - c;
           }
-          // the feeds object copied (the decoder reuses it from pass to pass): the same tensors, so the
-          // same shapes; their arrays (cache slots, mask) hold later values by the time of the warm runs
-          if (runs === n / 2) middle = [{ ...args[0] }, ...args.slice(1)] as Parameters<typeof run>;
           return r;
         };
         const t0 = now();
@@ -102,25 +100,44 @@ async function main() {
         });
         const ms = now() - t0;
         (session as { run: unknown }).run = run;
-        return { ms, stepMs: stepMs / (steps - 1), each, runMs: inRunMs / (runs - 1), stepCpuMs: stepCpu / (steps - 1), runCpuMs: inRunCpu / (runs - 1), middle: middle! };
+        return { ms, stepMs: stepMs / (steps - 1), each, runMs: inRunMs / (runs - 1), stepCpuMs: stepCpu / (steps - 1), runCpuMs: inRunCpu / (runs - 1) };
       };
-      // the same one-token step repeated on warm inputs: the session.run of the generation's middle
-      // pass (T = prompt + n/2 cache positions, the mean of the generation's) with its own feeds and
-      // fetches, same shapes every time, so ONNX Runtime and the allocator reuse what the previous
-      // run freed
-      const warm = async (args: Parameters<typeof p.backbone.session.run>) => {
-        const reps = 30;
+      // the generation's passes repeated on warm inputs: a second generation of the same prompts and
+      // seed, in which every (n/16)-th one-token pass is rerun 10 times right after it ran — its own
+      // feeds and fetches, as they were (the decoder writes into its cache, mask and token arrays only
+      // after the pass returns), same shapes every time, so ONNX Runtime and the allocator reuse what
+      // the previous run freed. Sampled along the whole generation (every cache length and capacity
+      // the steps see), the mean of the passes' medians is what the steps' session.runs would cost
+      // warm; the reruns are not part of any step timed.
+      const warm = async (kvCache: 'slots' | 'grow') => {
+        const reps = 10;
+        const every = n / 16;
         const session = p.backbone.session;
-        await session.run(...args);
-        const b0 = now();
-        const bc0 = cpuNow();
+        const run = session.run.bind(session);
         const each: number[] = [];
-        for (let i = 0; i < reps; i++) {
-          const s = now();
-          await session.run(...args);
-          each.push(now() - s);
-        }
-        return { ms: (now() - b0) / reps, cpuMs: (cpuNow() - bc0) / reps, each };
+        const passes: number[] = [];
+        let cpu = 0;
+        let runs = 0;
+        (session as { run: unknown }).run = async (...args: Parameters<typeof run>) => {
+          const r = await run(...args);
+          const k = runs++;
+          if (k > 1 && k % every === 0) {
+            const times: number[] = [];
+            const c = cpuNow();
+            for (let i = 0; i < reps; i++) {
+              const t = now();
+              await run(...args);
+              times.push(now() - t);
+            }
+            cpu += (cpuNow() - c) / reps;
+            each.push(...times);
+            passes.push(median(times));
+          }
+          return r;
+        };
+        await p.generate(prompts, { ...noStop, maxTokens: n, seed: 2, kvCache });
+        (session as { run: unknown }).run = run;
+        return { ms: passes.reduce((a, b) => a + b, 0) / passes.length, cpuMs: cpu / passes.length, each };
       };
       // alternated, REPS of each — generation on slots and its warm runs, generation growing the
       // cache and its warm runs — so that all see the same load on a shared VM; the best of each kept
@@ -131,12 +148,10 @@ async function main() {
       const warmRuns: Awaited<ReturnType<typeof warm>>[] = [];
       const growWarmRuns: Awaited<ReturnType<typeof warm>>[] = [];
       for (let r = 0; r < REPS; r++) {
-        const a = await timed('slots');
-        slotRuns.push(a);
-        warmRuns.push(await warm(a.middle));
-        const g = await timed('grow');
-        growRuns.push(g);
-        growWarmRuns.push(await warm(g.middle));
+        slotRuns.push(await timed('slots'));
+        warmRuns.push(await warm('slots'));
+        growRuns.push(await timed('grow'));
+        growWarmRuns.push(await warm('grow'));
       }
       const best = (xs: Awaited<ReturnType<typeof timed>>[]) => xs.reduce((a, b) => (b.stepCpuMs < a.stepCpuMs ? b : a));
       // the default (slots) is the headline; the growing cache is reported as grow*
@@ -146,14 +161,13 @@ async function main() {
       const bareCpuMs = Math.min(...warmRuns.map((w) => w.cpuMs));
       const growBareMs = Math.min(...growWarmRuns.map((w) => w.ms));
       const growBareCpuMs = Math.min(...growWarmRuns.map((w) => w.cpuMs));
-      // the spread: each generation's step over the warm run measured right after it
+      // the spread: each generation's step over the warm runs of the generation right after it
       const pairRatios = slotRuns.map((a, r) => a.stepMs / warmRuns[r].ms).sort((x, y) => x - y);
-      // the typical step: the median one-token step of all REPS generations over the median warm run
-      // of all their warm repetitions (robust to the VM's spikes, which land in means); the mean
+      // the typical step: the median one-token step of all REPS generations over the median of all
+      // warm reruns (robust to the VM's spikes, which land in means); the mean
       // also carries the passes that are slower by construction, the first one-token passes
       // (ONNX Runtime plans the new shapes) and those right after the cache grows (rows moved,
       // new shapes), whose cost the difference of the two shows
-      const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)];
       const medianStep = median(slotRuns.flatMap((a) => a.each));
       const medianWarm = median(warmRuns.flatMap((w) => w.each));
       results[`medianStepMs${n}`] = medianStep;

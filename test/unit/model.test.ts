@@ -13,7 +13,7 @@ import { prepareDecoder } from '../../lib/model/prepare';
 import { BuiltinTokenizer, saveBuiltinTokenizer } from '../../lib/model/tokenizers';
 import { DlabInputError } from '../../lib/errors';
 import { decoderLogits, maxAbsDiff, assertSlotsMatchGrowing } from '../helpers/decoder';
-import { makeDecoder } from '../../lib/model/decoder';
+import { capacityFor, makeDecoder } from '../../lib/model/decoder';
 import { decodingGraph } from '../../lib/model/decode-graph';
 import { tempDir } from '../helpers/tmp';
 
@@ -140,7 +140,12 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       await assertSlotsMatchGrowing(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
     });
 
-    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across two capacity growths (64 → 128 → 149 slots, rows moved within the buffers)', async () => {
+    it('the slots grow to n + max(16, ⌈1.15·√n⌉) rounded up to 16, never past the generation’s limit', () => {
+      assert.deepEqual([capacityFor(10, 1000), capacityFor(33, 1000), capacityFor(512, 1000), capacityFor(4096, 10_000)], [32, 64, 544, 4176]);
+      assert.deepEqual([capacityFor(140, 149), capacityFor(149, 149)], [149, 149]);
+    });
+
+    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across capacity growths (32 → 64 → 96 → 128 → 149 slots, rows moved within the buffers)', async () => {
       // teacher-forced: the same 140 tokens fed after left-padded prompts of 3 and 10 tokens, on the
       // same model with 192 positions
       await buildModelDir({ ...base, maxPos: 192, tokenizer: {} }, join(dir.path, 'long'));
