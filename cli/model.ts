@@ -45,23 +45,26 @@ async function inspect(path: string) {
     if (floatTypes.has(t.dataType ?? 0) && (t.dims ?? []).length > 0) params += (t.dims ?? []).reduce((a: number, b) => a * Number(b), 1);
   }
   if (dir) params += dir.json.tied ? (dir.json.hasBias ? dir.json.dims.vocab : 0) : dir.json.dims.vocab * (dir.json.dims.dModel + (dir.json.hasBias ? 1 : 0));
-  const session = await InferenceSession.create(file);
-  const io = (m: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[]) => m.map((x) => ({ name: x.name, type: x.type ?? 'non-tensor', shape: x.shape ?? [] }));
-  return {
-    file,
-    opset: Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0),
-    parameters: params,
-    inputs: io(session.inputMetadata as never),
-    outputs: io(session.outputMetadata as never),
-    ...(dir ? { model: dir.json, generation: await generationPath(dir.backbonePath, dir.json.dims) } : {}),
-  };
-}
-
-/** How generation keeps the KV cache on this backbone: in slots (its decoding form) or growing, and why (lib/model/decoder.ts). */
-async function generationPath(path: string, dims: Parameters<typeof Backbone.load>[2]): Promise<{ kvCache: 'slots' } | { kvCache: 'grow'; reason: string }> {
-  const b = await Backbone.load(path, null, dims);
-  await b.release();
-  return b.fused ? { kvCache: 'slots' } : { kvCache: 'grow', reason: b.unfusedReason ?? '' };
+  // a model directory: the one session generation runs (lib/model/backbone.ts), listed without the
+  // inputs and outputs its decoding form adds; a bare .onnx file: a session of its own
+  const backbone = dir ? await Backbone.load(dir.backbonePath, null, dir.json.dims) : undefined;
+  const session = backbone?.session ?? (await InferenceSession.create(file));
+  try {
+    const added = (name: string) => !!backbone?.fused && name.startsWith('dlab.');
+    const io = (m: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[]) =>
+      m.filter((x) => !added(x.name)).map((x) => ({ name: x.name, type: x.type ?? 'non-tensor', shape: x.shape ?? [] }));
+    const generation = backbone && (backbone.fused ? { kvCache: 'slots' as const } : { kvCache: 'grow' as const, reason: backbone.unfusedReason ?? '' });
+    return {
+      file,
+      opset: Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0),
+      parameters: params,
+      inputs: io(session.inputMetadata as never),
+      outputs: io(session.outputMetadata as never),
+      ...(dir ? { model: dir.json, generation } : {}),
+    };
+  } finally {
+    await (backbone ? backbone.release() : session.release());
+  }
 }
 
 export function modelCommand(): Command {

@@ -72,22 +72,23 @@ export function capacityFor(n: number, limit: number): number {
 }
 
 /**
- * The cache in buffers of the decoder's own, C slots per sequence (grown when full, capacityFor): K, V [B, kvHeads, C, headDim] for each layer; slot t < used holds the key/value of
- * the t-th token fed (the prompt left-padded in slots 0 … L−1, then one token a pass), slots
- * used … C−1 are empty. A pass feeds all C slots as the past with the mask
+ * The cache in buffers of the decoder's own, C slots per sequence (grown when full, capacityFor):
+ * K, V [B, kvHeads, C, headDim] for each layer; slot t < used holds the key/value of the t-th
+ * token fed (the prompt left-padded in slots 0 … L−1, then one token a pass), slots used … C−1
+ * are empty. A pass feeds all C slots as the past with the mask
  *
  *   m [B, C + 1]:  m[b, t] = 1 for a fed real token, 0 for padding and empty slots;  m[b, C] = 1
  *
  * (slot C is the token being fed, which the graph's Concat appends after the past), fetches
  * only dlab.new [2·nLayer·B, kvHeads, S, headDim] (every layer's new keys and values, in the
  * order of the buffers) and dlab.logits [B, V] (decode-graph.ts), and writes the new keys/values
- * into slots used … used+S−1. The one-token passes fetch into tensors the
- * decoder owns (ONNX Runtime writes into them: no output allocated, nothing for the garbage
- * collector, the same few kB hot in cache every pass). Attention gives the empty slots the masked
- * weight exp(−1e9 − max) = 0, so each token attends what it does with the growing cache; the
- * softmax and the weighted sum run over more terms in another order, so logits agree to float
- * rounding, not bit for bit (unit test: ≤ 1e-5). Positions are fed as before; an export that
- * derives them from the mask (cumsum − 1) counts the same real tokens.
+ * into slots used … used+S−1. The one-token passes fetch into tensors the decoder owns (ONNX
+ * Runtime writes into them: no output allocated, nothing for the garbage collector, the same few
+ * kB hot in cache every pass). Attention gives the empty slots the masked weight
+ * exp(−1e9 − max) = 0, so each token attends what it does with the growing cache; the softmax
+ * and the weighted sum run over more terms in another order, so logits agree to float rounding,
+ * not bit for bit (unit test: ≤ 1e-5). Positions are fed as before; an export that derives them
+ * from the mask (cumsum − 1) counts the same real tokens.
  */
 class SlotDecoder implements Decoder {
   private capacity = 0;

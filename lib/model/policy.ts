@@ -5,7 +5,7 @@ import { makeDecoder } from './decoder';
 import { Head, headLogits } from './head';
 import { logSoftmaxAt } from './log-softmax';
 import { backboneSha256, readHeadFile, readModelDir, ModelJson } from './model-dir';
-import { SamplingOptions, sampleToken } from './sampling';
+import { NonFiniteLogitsError, SamplingOptions, sampleToken } from './sampling';
 import { PromptFormat, PromptOptions, promptFormat } from './prompt';
 import type { Tokenizer } from './tokenizer';
 import { loadTokenizer } from './tokenizers';
@@ -143,7 +143,15 @@ export class Policy {
           nextIds[b] = BigInt(padId);
           continue;
         }
-        const { token, logprob } = sampleToken(logits.subarray(b * V, (b + 1) * V), opts, rngs[b], scratch);
+        let drawn: ReturnType<typeof sampleToken>;
+        try {
+          drawn = sampleToken(logits.subarray(b * V, (b + 1) * V), opts, rngs[b], scratch);
+        } catch (err) {
+          // the same weights and inputs give the same logits: an error no retry can fix
+          if (err instanceof NonFiniteLogitsError) throw new DlabInputError(`${this.backbone.path}: ${opts.names?.[b] ?? `prompt ${b}`}, generated token ${step}: ${err.message}`, this.backbone.path);
+          throw err;
+        }
+        const { token, logprob } = drawn;
         const g = out[b];
         g.tokens.push(token);
         g.logprobs.push(logprob);

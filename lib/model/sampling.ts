@@ -20,7 +20,13 @@ export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, sc
   const u = rng.next(); // always exactly one draw per token: streams stay aligned
   if (opts.temperature === 0) {
     let best = 0;
-    for (let v = 1; v < V; v++) if (z[v] > z[best]) best = v;
+    let nan = false;
+    for (let v = 1; v < V; v++) {
+      const x = z[v];
+      if (x > z[best]) best = v;
+      else if (x !== x) nan = true;
+    }
+    if (nan || !Number.isFinite(z[best])) throw new NonFiniteLogitsError();
     return { token: best, logprob: 0 };
   }
   const invT = 1 / opts.temperature;
@@ -33,6 +39,8 @@ export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, sc
     p[v] = e;
     total += e;
   }
+  // the largest logit contributes exp(0) = 1: anything less is a NaN, a +∞ or every logit −∞
+  if (!(total >= 1)) throw new NonFiniteLogitsError();
   const restricted = (opts.topK > 0 && opts.topK < V) || opts.topP < 1;
   if (!restricted) {
     let target = u * total;
@@ -80,6 +88,14 @@ export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, sc
     }
   }
   return { token, logprob: Math.log(p[token] / kept) };
+}
+
+/** Logits no token can be drawn from: a NaN, a +∞, or every logit −∞. */
+export class NonFiniteLogitsError extends RangeError {
+  constructor() {
+    super('the logits hold a NaN or +∞, or every logit is −∞: no token can be sampled');
+    this.name = 'NonFiniteLogitsError';
+  }
 }
 
 /** Buffers of the vocabulary's size, reused across tokens. */

@@ -168,6 +168,17 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       assert.ok(worst <= 1e-5, `max |Δ logit| over ${n} passes = ${worst}`);
     });
 
+    it('a head that gives a NaN logit fails generation once, as an input error naming the backbone, the prompt and the token', async () => {
+      const head = { ...policy.head, b: policy.head.b.slice() };
+      head.b[17] = NaN;
+      for (const kvCache of ['slots', 'grow'] as const) {
+        await assert.rejects(
+          policy.withHead(head).generate(['1+1=', '2+2='], { maxTokens: 4, temperature: 1, topK: 0, topP: 1, seed: 1, names: ['q1', 'q2'], kvCache }),
+          (err: Error) => err instanceof DlabInputError && /backbone\.onnx: q1, generated token 0: the logits hold a NaN/.test(err.message),
+        );
+      }
+    });
+
     it('scoring the sampled tokens gives the generation-time log-probs (temperature 1, no truncation)', async () => {
       const gens = await policy.generate(['3+4=', 'hello world'], { maxTokens: 12, temperature: 1, topK: 0, topP: 1, seed: 11 });
       const { scored } = await policy.score(gens.map((g) => ({ context: g.promptTokens, target: g.tokens })));

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { sampleToken, topOrder } from '../../lib/model/sampling';
+import { NonFiniteLogitsError, sampleToken, topOrder } from '../../lib/model/sampling';
 import { Rng } from '../../lib/rng';
 
 /** The sampling order by a full sort: probability desc, ties by the lower id. */
@@ -62,6 +62,30 @@ function logits(V: number, seed: number, scale: number, shape: 'uniform' | 'ties
 }
 
 describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/sampling.ts)', () => {
+  it('logits with a NaN or +∞, or all −∞, are refused on every path (greedy, full, top-k, top-p on a large vocabulary); −∞ next to finite logits samples', () => {
+    const paths = [
+      { temperature: 0, topK: 0, topP: 1 },
+      { temperature: 1, topK: 0, topP: 1 },
+      { temperature: 0.7, topK: 5, topP: 1 },
+      { temperature: 1, topK: 0, topP: 0.9 },
+    ];
+    const V = 3000; // > 1024: top-p takes its bucketed candidates (topPOrder)
+    const base = () => Float32Array.from({ length: V }, (_, v) => Math.sin(v));
+    for (const opts of paths) {
+      for (const [what, z] of [
+        ['NaN first', Object.assign(base(), { 0: NaN })],
+        ['NaN inside', Object.assign(base(), { 1234: NaN })],
+        ['+∞', Object.assign(base(), { 7: Infinity })],
+        ['all −∞', new Float32Array(V).fill(-Infinity)],
+      ] as const) {
+        assert.throws(() => sampleToken(z, opts, new Rng(1, 0)), NonFiniteLogitsError, `${what}, ${JSON.stringify(opts)}`);
+      }
+      const masked = base().fill(-Infinity, 0, V - 10);
+      const { token, logprob } = sampleToken(masked, opts, new Rng(1, 0));
+      assert.ok(token >= V - 10 && Number.isFinite(logprob), `${token} ${logprob}`);
+    }
+  });
+
   it('topOrder gives the first k ids of the full sort, ties by id, for every k tried', () => {
     for (const [V, seed, shape] of [[1, 1, 'uniform'], [7, 2, 'ties'], [300, 3, 'uniform'], [300, 4, 'ties'], [5000, 5, 'ties'], [5000, 6, 'zipf']] as const) {
       const z = logits(V, seed, 3, shape);
