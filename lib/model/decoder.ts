@@ -61,14 +61,18 @@ class GrowingDecoder implements Decoder {
 
 /**
  * The capacity to grow to when n slots are needed (at most the generation's limit): n + g,
- * g = max(16, ⌈1.15·√n⌉), rounded up to a multiple of 16. With s the bytes of one slot over all
- * layers, a growth moves the n filled slots (2n·s bytes read and written, in JavaScript), and
- * every pass carries the empty slots through its Concat and attention (≈ 3s bytes each, in
- * ONNX Runtime): growing by g costs the g passes until the next growth ≈ 2n·s/g + 3s·g/2 bytes a
- * pass, least at g ≈ 1.15·√n — 16 slots at a short prompt, 27 at 512, 74 at 4096.
+ * g = max(16, ⌈1.15·√n⌉), rounded up to a multiple of 16 — or the limit itself once it is within
+ * 2g of n. With s the bytes of one slot over all layers, a growth moves the n filled slots (2n·s
+ * bytes read and written, in JavaScript) and the next pass runs on new shapes (~0.1–0.2 ms
+ * more in ONNX Runtime), and every pass carries the empty slots through its Concat and attention
+ * (≈ 3s bytes each): growing by g costs the g passes until the next growth ≈ 2n·s/g + 3s·g/2
+ * bytes a pass, least at g ≈ 1.15·√n — 16 slots at a short prompt, 27 at 512, 74 at 4096. A
+ * short generation after a long prompt (rollouts) takes its limit at once: one growth fewer.
  */
 export function capacityFor(n: number, limit: number): number {
-  return Math.min(Math.max(limit, n), 16 * Math.ceil((n + Math.max(16, Math.ceil(1.15 * Math.sqrt(n)))) / 16));
+  const g = Math.max(16, Math.ceil(1.15 * Math.sqrt(n)));
+  if (limit - n <= 2 * g) return Math.max(limit, n);
+  return 16 * Math.ceil((n + g) / 16);
 }
 
 /**
