@@ -21,6 +21,9 @@ export class ArtifactIntegrityError extends DlabInputError {
 const ORT_INPUT_ERROR =
   /Non-zero status code returned while running|Unexpected input data type|Invalid rank for input|Got invalid dimensions for input|is missing in 'feeds'|Invalid (Feed Input|Output) Name|input name cannot be empty/;
 
+/** ONNX Runtime's messages for a pre-allocated output whose shape is not the one computed. */
+const ORT_OUTPUT_SHAPE = /Got invalid dimensions for output|pre-allocated output OrtValue/;
+
 /** File-system errors that another attempt on the same path meets again. */
 const PERMANENT_FS_CODES = new Set(['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EISDIR']);
 
@@ -42,6 +45,8 @@ export function permanentError(err: unknown): DlabInputError | undefined {
   if (err instanceof RangeError && /Invalid typed array length|Invalid array length/.test(err.message)) {
     return new DlabInputError(`too large to allocate (${err.message}): a size in the config (rows, steps, maxPos, …) is beyond what fits in memory`);
   }
+  // an output tensor of the wrong shape for what the model computes (its own shapes decide)
+  if (ORT_OUTPUT_SHAPE.test(err.message)) return new DlabInputError(`ONNX Runtime: ${err.message}`);
   // running out of memory is not the input's fault: another attempt (on a freer worker) may pass
   if (ORT_INPUT_ERROR.test(err.message) && !/alloc|memory/i.test(err.message)) return new DlabInputError(`ONNX Runtime: ${err.message}`);
   return undefined;

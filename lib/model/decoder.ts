@@ -60,19 +60,19 @@ class GrowingDecoder implements Decoder {
 }
 
 /**
- * The capacity to grow to when n slots are needed (at most the generation's limit): n + g,
- * g = max(16, ⌈1.15·√n⌉), rounded up to a multiple of 16 — or the limit itself once it is within
- * 2g of n. With s the bytes of one slot over all layers, a growth moves the n filled slots (2n·s
- * bytes read and written, in JavaScript) and the next pass runs on new shapes (~0.1–0.2 ms
- * more in ONNX Runtime), and every pass carries the empty slots through its Concat and attention
- * (≈ 3s bytes each): growing by g costs the g passes until the next growth ≈ 2n·s/g + 3s·g/2
- * bytes a pass, least at g ≈ 1.15·√n — 16 slots at a short prompt, 27 at 512, 74 at 4096. A
- * short generation after a long prompt (rollouts) takes its limit at once: one growth fewer.
+ * The capacity to grow to when n slots are needed (at most the generation's limit): room for g
+ * more, C = 16·⌈(n + g − 1)/16⌉ with g = max(16, ⌈1.15·√n⌉) — or the limit itself once it is
+ * within 2g of n. With s the bytes of one slot over all layers, a growth moves the n filled
+ * slots (2n·s bytes read and written, in JavaScript) and the next pass runs on new shapes
+ * (~0.1–0.2 ms more in ONNX Runtime), and every pass carries the empty slots through its Concat
+ * and attention (≈ 3s bytes each): growing by g costs the g passes until the next growth
+ * ≈ 2n·s/g + 3s·g/2 bytes a pass, least at g ≈ 1.15·√n — 16 slots up to n ≈ 190, 32 at 512,
+ * 80 at 4096 (g rounded up to 16). A short generation after a long prompt (rollouts) takes its
+ * limit at once: one growth fewer.
  */
 export function capacityFor(n: number, limit: number): number {
   const g = Math.max(16, Math.ceil(1.15 * Math.sqrt(n)));
-  if (limit - n <= 2 * g) return Math.max(limit, n);
-  return 16 * Math.ceil((n + g) / 16);
+  return limit - n <= 2 * g ? limit : 16 * Math.ceil((n + g - 1) / 16);
 }
 
 /**
@@ -86,9 +86,9 @@ export function capacityFor(n: number, limit: number): number {
  * (slot C is the token being fed, which the graph's Concat appends after the past), fetches
  * only dlab.new [2·nLayer·B, kvHeads, S, headDim] (every layer's new keys and values, in the
  * order of the buffers) and dlab.logits [B, V] (decode-graph.ts), and writes the new keys/values
- * into slots used … used+S−1. The one-token passes fetch into tensors the decoder owns (ONNX
- * Runtime writes into them: no output allocated, nothing for the garbage collector, the same few
- * kB hot in cache every pass). Attention gives the empty slots the masked weight
+ * into slots used … used+S−1. The one-token passes fetch into tensors the decoder owns: ONNX
+ * Runtime writes into them, and the appends read the same few kB, hot in cache, every pass
+ * (onnxruntime-node still returns a copy of each output, unused here). Attention gives the empty slots the masked weight
  * exp(−1e9 − max) = 0, so each token attends what it does with the growing cache; the softmax
  * and the weighted sum run over more terms in another order, so logits agree to float rounding,
  * not bit for bit (unit test: ≤ 1e-5). Positions are fed as before; an export that derives them
@@ -103,7 +103,7 @@ class SlotDecoder implements Decoder {
   private readonly feeds: Record<string, Tensor>;
   private readonly pasts: string[] = [];
   private readonly fetches = [FUSED_LOGITS, NEW_KV];
-  /** the one-token passes' outputs, pre-allocated: dlab.logits [B, V], dlab.new [2·nLayer·B, kvHeads, 1, headDim] */
+  /** the one-token passes' outputs, pre-allocated (ONNX Runtime writes into them): dlab.logits [B, V], dlab.new [2·nLayer·B, kvHeads, 1, headDim] */
   private readonly outputs: Record<string, Tensor>;
   /** the one-token passes' input_ids and position_ids [B, 1], filled in place */
   private readonly token: { ids: BigInt64Array; positions: BigInt64Array; idsTensor: Tensor; positionsTensor: Tensor };
@@ -158,6 +158,7 @@ class SlotDecoder implements Decoder {
   /** Writes the S tokens just fed into slots used … used+S−1 (growing the buffers first if full) and unmasks them. */
   private append(out: Record<string, Tensor>, S: number): void {
     const first = this.used === 0;
+    if (this.used + S > this.limit) throw new Error(`slot decoder: ${this.used + S} slots needed, made for ${this.limit} (L + maxNew − 1)`);
     if (this.used + S > this.capacity) this.grow(capacityFor(this.used + S, this.limit));
     const { batch: B, capacity: C, used } = this;
     const hd = this.backbone.headDim;

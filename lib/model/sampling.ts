@@ -12,13 +12,16 @@ export interface SamplingOptions {
 /**
  * Draws one token from softmax(z / T) restricted to top-k / top-p, with one uniform
  * from `rng`. Returns the token and its log-probability under that (renormalised)
- * sampling distribution. z: logits [V] (a view). Greedy (T = 0) returns log-prob 0.
+ * sampling distribution. z: logits [V] (a view). Greedy (T = 0, or 1/T beyond float range)
+ * returns log-prob 0.
  * Ties are broken by the lower token id, so the draw is a pure function of (z, u).
  */
 export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, scratch?: SamplingScratch): { token: number; logprob: number } {
   const V = z.length;
   const u = rng.next(); // always exactly one draw per token: streams stay aligned
-  if (opts.temperature === 0) {
+  const invT = 1 / opts.temperature;
+  // T = 0, or so small that 1/T overflows: the limit of softmax(z / T), the most likely token
+  if (!(invT < Infinity)) {
     let best = 0;
     let nan = false;
     for (let v = 1; v < V; v++) {
@@ -29,7 +32,6 @@ export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, sc
     if (nan || !Number.isFinite(z[best])) throw new NonFiniteLogitsError();
     return { token: best, logprob: 0 };
   }
-  const invT = 1 / opts.temperature;
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (z[v] > max) max = z[v];
   const p = scratch?.p && scratch.p.length >= V ? scratch.p : new Float64Array(V);

@@ -51,6 +51,13 @@ describe('errors retrying cannot fix', () => {
     }
   });
 
+  it('ONNX Runtime, a pre-allocated output of another shape than the one computed: an input error', async () => {
+    const session = await gatherModel();
+    const feeds = { ids: new Tensor('int64', BigInt64Array.from([1n, 2n]), [2]) };
+    const wrong = { y: new Tensor('float32', new Float32Array(6), [3, 2]) };
+    await assert.rejects(runModel(session, feeds, 'm.onnx', wrong), (e: unknown) => e instanceof DlabInputError && /ONNX Runtime: .*output/.test(e.message));
+  });
+
   it('an allocation a config makes too large (RangeError): an input error saying so', () => {
     let err: unknown;
     try {

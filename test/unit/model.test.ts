@@ -140,13 +140,14 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       await assertSlotsMatchGrowing(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
     });
 
-    it('the slots grow to n + max(16, ⌈1.15·√n⌉) rounded up to 16, or to the generation’s limit once it is within two such steps', () => {
-      assert.deepEqual([capacityFor(10, 1000), capacityFor(33, 1000), capacityFor(512, 1000), capacityFor(4096, 10_000)], [32, 64, 544, 4176]);
+    it('the slots grow by g = max(16, ⌈1.15·√n⌉) rounded up to 16, or to the generation’s limit once it is within 2g', () => {
+      // from a full capacity c, n = c + 1 slots needed: c + 16 below n ≈ 190, c + 32 at 512, c + 80 at 4096
+      assert.deepEqual([capacityFor(10, 1000), capacityFor(33, 1000), capacityFor(49, 1000), capacityFor(513, 1000), capacityFor(4097, 10_000)], [32, 48, 64, 544, 4176]);
       // a 32-token rollout after a 70-token prompt: its limit (101) at once, not 96 and then 112
       assert.deepEqual([capacityFor(70, 101), capacityFor(70, 103), capacityFor(140, 149), capacityFor(149, 149)], [101, 96, 149, 149]);
     });
 
-    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across capacity growths (32 → 64 → 96 → 128 → 149 slots, rows moved within the buffers)', async () => {
+    it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across 7 capacity growths (32 → 48 → … → 128 → 149 slots, rows moved within the buffers)', async () => {
       // teacher-forced: the same 140 tokens fed after left-padded prompts of 3 and 10 tokens, on the
       // same model with 192 positions
       await buildModelDir({ ...base, maxPos: 192, tokenizer: {} }, join(dir.path, 'long'));
@@ -169,7 +170,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       assert.ok(worst <= 1e-5, `max |Δ logit| over ${n} passes = ${worst}`);
     });
 
-    it('a head that gives a NaN logit fails generation once, as an input error naming the backbone, the prompt and the token', async () => {
+    it('a head that gives a NaN logit fails generation and scoring once, as an input error naming the backbone and the prompt, token or item', async () => {
       const head = { ...policy.head, b: policy.head.b.slice() };
       head.b[17] = NaN;
       for (const kvCache of ['slots', 'grow'] as const) {
@@ -178,6 +179,10 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
           (err: Error) => err instanceof DlabInputError && /backbone\.onnx: q1, generated token 0: the logits hold a NaN/.test(err.message),
         );
       }
+      await assert.rejects(
+        policy.withHead(head).score([{ context: [1, 5], target: [17, 3] }]),
+        (err: Error) => err instanceof DlabInputError && /backbone\.onnx: score item 0: the logits hold a NaN/.test(err.message),
+      );
     });
 
     it('scoring the sampled tokens gives the generation-time log-probs (temperature 1, no truncation)', async () => {

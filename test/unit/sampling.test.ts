@@ -86,6 +86,11 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
     }
   });
 
+  it('a temperature so small that 1/T overflows (1e-320) is greedy, not a NaN', () => {
+    const z = Float32Array.from([0.5, 2, -1, 1.5]);
+    assert.deepEqual(sampleToken(z, { temperature: 1e-320, topK: 0, topP: 1 }, new Rng(1, 0)), { token: 1, logprob: 0 });
+  });
+
   it('topOrder gives the first k ids of the full sort, ties by id, for every k tried', () => {
     for (const [V, seed, shape] of [[1, 1, 'uniform'], [7, 2, 'ties'], [300, 3, 'uniform'], [300, 4, 'ties'], [5000, 5, 'ties'], [5000, 6, 'zipf']] as const) {
       const z = logits(V, seed, 3, shape);
