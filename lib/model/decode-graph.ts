@@ -1,16 +1,17 @@
 import { onnx } from 'onnx-proto';
 
 /**
- * The decoding form of a prepared backbone: the same graph with three things added, so that a
- * generation step is one `session.run` that returns only what the next step needs.
+ * The decoding form of a prepared backbone: the same graph with two outputs and two inputs
+ * added, so that a generation step is one `session.run` that returns only what the next step
+ * needs.
  *
  *   dlab.new     [2·nLayer·B, kvHeads, S, headDim]   the keys/values of the S tokens just fed,
  *                layer by layer, key then value: block j = 2i + (0 key | 1 value) is rows
  *                j·B … j·B+B−1, the second input of the Concat(past, new) that makes present.{i}.*
  *                (one output, not 2·nLayer: each fetched output costs a pass several µs)
- *   dlab.logits             [B, V] = h[:, S−1, :] · Wᵀ + b     the head on the last position, with
- *                           W = dlab.head.W [V, d] and b = dlab.head.b [V] fed as inputs (heads
- *                           stay data: a trained one is swapped in without touching the graph)
+ *   dlab.logits  [B, V] = h[:, S−1, :] · Wᵀ + b   the head on the last position, with
+ *                W = dlab.head.W [V, d] and b = dlab.head.b [V] fed as inputs (heads stay data:
+ *                a trained one is swapped in without touching the graph)
  *
  * With the new keys/values as outputs, the cache can live in buffers dlab owns (decoder.ts
  * SlotDecoder): ONNX Runtime no longer allocates, and onnxruntime-node no longer copies, the
@@ -59,6 +60,17 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
   const consumers = new Map<string, Node[]>();
   for (const n of nodes) for (const i of n.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const readers = (name: string): Node[] => (consumers.get(name) ?? []).flatMap((c) => (noop(c) ? readers(c.output![0]) : [c]));
+  // dlab.new stacks every layer's keys and values, so they need one shape: refuse declared head
+  // sizes (axes 1 and 3 of the past) that differ between layers or between keys and values
+  const declared = (name: string) => (g.input ?? []).find((v) => v.name === name)?.type?.tensorType?.shape?.dim ?? [];
+  for (const axis of [1, 3]) {
+    const sizes = new Set<number>();
+    for (let i = 0; i < nLayer; i++) for (const kind of ['key', 'value']) {
+      const d = declared(`past_key_values.${i}.${kind}`)[axis];
+      if (d?.dimValue !== undefined && d.dimValue !== null) sizes.add(Number(d.dimValue));
+    }
+    if (sizes.size > 1) return { reason: `the past's axis ${axis} differs between layers or between keys and values (${[...sizes].join(', ')}): one stacked output cannot hold them` };
+  }
   const added: Node[] = [];
   const outputs: onnx.IValueInfoProto[] = [];
   const fresh: string[] = [];

@@ -20,8 +20,8 @@ export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, sc
   const V = z.length;
   const u = rng.next(); // always exactly one draw per token: streams stay aligned
   const invT = 1 / opts.temperature;
-  // T = 0, or so small that 1/T overflows: the limit of softmax(z / T), the most likely token
-  if (!(invT < Infinity)) {
+  // T = 0 (or −0), or so small that 1/T overflows: the limit of softmax(z / T), the most likely token
+  if (!(Math.abs(invT) < Infinity)) {
     let best = 0;
     let nan = false;
     for (let v = 1; v < V; v++) {

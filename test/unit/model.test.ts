@@ -84,6 +84,12 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       assert.ok('bytes' in decodingGraph(withPastShape({}), 2));
       const refused = decodingGraph(withPastShape({ positionIds: 'from-mask' }), 2);
       assert.ok('reason' in refused && /no position_ids input, and past_key_values\.0\.key is read by Shape besides its Concat/.test(refused.reason), JSON.stringify(refused));
+      // values of another head size than the keys (declared): one stacked dlab.new cannot hold both
+      const m = onnx.ModelProto.decode(prepareDecoder(buildDecoder(base), 't').backbone);
+      const v = m.graph!.input!.find((i) => i.name === 'past_key_values.1.value')!;
+      v.type!.tensorType!.shape!.dim![3] = { dimValue: 12 };
+      const mixed = decodingGraph(onnx.ModelProto.encode(m).finish(), 2);
+      assert.ok('reason' in mixed && /axis 3 differs between layers or between keys and values \(8, 12\)/.test(mixed.reason), JSON.stringify(mixed));
     });
 
     it('a backbone refused the decoding form runs as exported and keeps the reason', async () => {

@@ -86,9 +86,9 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
     }
   });
 
-  it('a temperature so small that 1/T overflows (1e-320) is greedy, not a NaN', () => {
+  it('a temperature of 0, −0 or so small that 1/T overflows (1e-320) is greedy, not a NaN', () => {
     const z = Float32Array.from([0.5, 2, -1, 1.5]);
-    assert.deepEqual(sampleToken(z, { temperature: 1e-320, topK: 0, topP: 1 }, new Rng(1, 0)), { token: 1, logprob: 0 });
+    for (const temperature of [0, -0, 1e-320]) assert.deepEqual(sampleToken(z, { temperature, topK: 0, topP: 1 }, new Rng(1, 0)), { token: 1, logprob: 0 }, String(temperature));
   });
 
   it('topOrder gives the first k ids of the full sort, ties by id, for every k tried', () => {
