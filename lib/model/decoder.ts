@@ -88,11 +88,11 @@ export function capacityFor(n: number, limit: number): number {
  * order of the buffers) and dlab.logits [B, V] (decode-graph.ts), and writes the new keys/values
  * into slots used … used+S−1. The one-token passes fetch into tensors the decoder owns: ONNX
  * Runtime writes into them, and the appends read the same few kB, hot in cache, every pass
- * (onnxruntime-node still returns a copy of each output, unused here). Attention gives the empty slots the masked weight
- * exp(−1e9 − max) = 0, so each token attends what it does with the growing cache; the softmax
- * and the weighted sum run over more terms in another order, so logits agree to float rounding,
- * not bit for bit (unit test: ≤ 1e-5). Positions are fed as before; an export that derives them
- * from the mask (cumsum − 1) counts the same real tokens.
+ * (onnxruntime-node still returns a copy of each output, unused here). Attention gives the
+ * empty slots the masked weight exp(−1e9 − max) = 0, so each token attends what it does with
+ * the growing cache; the softmax and the weighted sum run over more terms in another order, so
+ * logits agree to float rounding, not bit for bit (unit test: ≤ 1e-5). Positions are fed as
+ * before; an export that derives them from the mask (cumsum − 1) counts the same real tokens.
  */
 class SlotDecoder implements Decoder {
   private capacity = 0;
