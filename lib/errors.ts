@@ -22,7 +22,7 @@ const ORT_INPUT_ERROR =
   /Non-zero status code returned while running|Unexpected input data type|Invalid rank for input|Got invalid dimensions for input|is missing in 'feeds'|Invalid (Feed Input|Output) Name|input name cannot be empty/;
 
 /** ONNX Runtime's messages for a pre-allocated output whose shape is not the one computed. */
-const ORT_OUTPUT_SHAPE = /Got invalid dimensions for output|pre-allocated output OrtValue/;
+const ORT_OUTPUT_SHAPE = /Got invalid dimensions for output|Invalid rank for output|pre-allocated output OrtValue/;
 
 /** File-system errors that another attempt on the same path meets again. */
 const PERMANENT_FS_CODES = new Set(['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EISDIR']);
@@ -32,7 +32,8 @@ const PERMANENT_FS_CODES = new Set(['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EISD
  * transient: a server or store out of reach, a killed worker, and is retried):
  *   - DlabInputError (bad config, file, model or artifact) itself;
  *   - ONNX Runtime's errors for inputs a model cannot take (a position past the model's
- *     positions, a wrong dtype, rank or name);
+ *     positions, a wrong dtype, rank or name), and for a pre-allocated output of another shape
+ *     or rank than the model computes;
  *   - RangeError from allocating an array (a size the config makes too large for memory);
  *   - ENOTDIR / EACCES / EPERM / EROFS / EISDIR on a path (DLAB_HOME under a file, no permission).
  */

@@ -61,18 +61,19 @@ class GrowingDecoder implements Decoder {
 
 /**
  * The capacity to grow to when n slots are needed (at most the generation's limit): room for g
- * more, C = 16·⌈(n + g − 1)/16⌉ with g = max(16, ⌈1.15·√n⌉) — or the limit itself once it is
- * within 2g of n. With s the bytes of one slot over all layers, a growth moves the n filled
- * slots (2n·s bytes read and written, in JavaScript) and the next pass runs on new shapes
- * (~0.1–0.2 ms more in ONNX Runtime), and every pass carries the empty slots through its Concat
- * and attention (≈ 3s bytes each): growing by g costs the g passes until the next growth
- * ≈ 2n·s/g + 3s·g/2 bytes a pass, least at g ≈ 1.15·√n — 16 slots up to n ≈ 190, 32 at 512,
- * 80 at 4096 (g rounded up to 16). A short generation after a long prompt (rollouts) takes its
- * limit at once: one growth fewer.
+ * more, C = 16·⌈(n + g − 1)/16⌉ with g = max(16, ⌈1.15·√n⌉) — or the limit itself when less
+ * than g would be left past C (no last growth of a few slots). With s the bytes of one slot over
+ * all layers, a growth moves the n filled slots (2n·s bytes read and written, in JavaScript)
+ * and the next pass runs on new shapes (~0.1–0.2 ms more in ONNX Runtime), and every pass
+ * carries the empty slots through its Concat and attention (≈ 3s bytes each): growing by g
+ * costs the g passes until the next growth ≈ 2n·s/g + 3s·g/2 bytes a pass, least at
+ * g ≈ 1.15·√n — 16 slots up to n ≈ 190, 32 at 512, 80 at 4096 (g rounded up to 16). A short
+ * generation after a long prompt (rollouts) takes its limit at once.
  */
 export function capacityFor(n: number, limit: number): number {
   const g = Math.max(16, Math.ceil(1.15 * Math.sqrt(n)));
-  return limit - n <= 2 * g ? limit : 16 * Math.ceil((n + g - 1) / 16);
+  const C = 16 * Math.ceil((n + g - 1) / 16);
+  return limit - C < g ? limit : C;
 }
 
 /**

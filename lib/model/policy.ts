@@ -220,8 +220,8 @@ export class Policy {
           lp[j] = logSoftmaxAt(logits, row * V, V, it.target[j]);
           sum += lp[j];
         }
-        // a NaN or +∞ logit makes the log-softmax NaN: the same weights give it again
-        if (Number.isNaN(sum)) throw new DlabInputError(`${this.backbone.path}: score item ${scored.length}: the logits hold a NaN or +∞, no log-probability can be taken`, this.backbone.path);
+        // a NaN or +∞ logit, or a row of −∞, makes the log-softmax NaN: the same weights give it again
+        if (Number.isNaN(sum)) throw new DlabInputError(`${this.backbone.path}: score item ${scored.length}: the logits hold a NaN or +∞, or every logit is −∞: no log-probability can be taken`, this.backbone.path);
         scored.push({ logprob: sum, tokenLogprobs: lp });
       }
       if (hiddenAll) {

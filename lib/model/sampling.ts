@@ -18,6 +18,7 @@ export interface SamplingOptions {
  */
 export function sampleToken(z: Float32Array, opts: SamplingOptions, rng: Rng, scratch?: SamplingScratch): { token: number; logprob: number } {
   const V = z.length;
+  if (!(opts.temperature >= 0)) throw new RangeError(`temperature ${opts.temperature}: expected a number ≥ 0`);
   const u = rng.next(); // always exactly one draw per token: streams stay aligned
   const invT = 1 / opts.temperature;
   // T = 0 (or −0), or so small that 1/T overflows: the limit of softmax(z / T), the most likely token

@@ -146,11 +146,22 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       await assertSlotsMatchGrowing(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
     });
 
-    it('the slots grow by g = max(16, ⌈1.15·√n⌉) rounded up to 16, or to the generation’s limit once it is within 2g', () => {
+    it('the slots grow by g = max(16, ⌈1.15·√n⌉) rounded up to 16, or to the generation’s limit when less than g would be left', () => {
       // from a full capacity c, n = c + 1 slots needed: c + 16 below n ≈ 190, c + 32 at 512, c + 80 at 4096
       assert.deepEqual([capacityFor(10, 1000), capacityFor(33, 1000), capacityFor(49, 1000), capacityFor(513, 1000), capacityFor(4097, 10_000)], [32, 48, 64, 544, 4176]);
-      // a 32-token rollout after a 70-token prompt: its limit (101) at once, not 96 and then 112
-      assert.deepEqual([capacityFor(70, 101), capacityFor(70, 103), capacityFor(140, 149), capacityFor(149, 149)], [101, 96, 149, 149]);
+      // a 32-token rollout after a 70-token prompt: its limit (101) at once, not 96 and then 101
+      assert.deepEqual([capacityFor(70, 101), capacityFor(70, 111), capacityFor(70, 112), capacityFor(140, 149), capacityFor(149, 149)], [101, 111, 96, 149, 149]);
+      // never below what is needed, never past the limit, and no last growth of fewer than 16 slots
+      for (let limit = 1; limit <= 700; limit++) {
+        let c = 0;
+        for (let n = 1; n <= limit; n++) {
+          if (n <= c) continue;
+          const next = capacityFor(n, limit);
+          assert.ok(next >= n && next <= limit, `n ${n}, limit ${limit}: ${next}`);
+          assert.ok(c === 0 || next === limit || limit - next >= 16, `n ${n}, limit ${limit}: ${c} → ${next}`);
+          c = next;
+        }
+      }
     });
 
     it('slots and the growing cache give the same logits (≤ 1e-5) token after token, across 7 capacity growths (32 → 48 → … → 128 → 149 slots, rows moved within the buffers)', async () => {

@@ -86,9 +86,10 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
     }
   });
 
-  it('a temperature of 0, −0 or so small that 1/T overflows (1e-320) is greedy, not a NaN', () => {
+  it('a temperature of 0, −0 or so small that 1/T overflows (1e-320) is greedy, not a NaN; a NaN or negative one is refused', () => {
     const z = Float32Array.from([0.5, 2, -1, 1.5]);
     for (const temperature of [0, -0, 1e-320]) assert.deepEqual(sampleToken(z, { temperature, topK: 0, topP: 1 }, new Rng(1, 0)), { token: 1, logprob: 0 }, String(temperature));
+    for (const temperature of [NaN, -0.5, -1e-320]) assert.throws(() => sampleToken(z, { temperature, topK: 0, topP: 1 }, new Rng(1, 0)), /temperature .*expected a number ≥ 0/);
   });
 
   it('topOrder gives the first k ids of the full sort, ties by id, for every k tried', () => {
