@@ -113,6 +113,7 @@ export class Policy {
    */
   async generate(prompts: (string | number[])[], opts: GenerateOptions): Promise<Generation[]> {
     const B = prompts.length;
+    if (!(opts.temperature >= 0)) throw new DlabInputError(`temperature ${opts.temperature}: expected a number ≥ 0 (0 is greedy)`, 'temperature');
     if (B === 0) return [];
     const encoded = prompts.map((p) => (typeof p === 'string' ? this.encodePrompt(p) : p));
     encoded.forEach((e, i) => this.checkLength(e.length + opts.maxTokens, `${opts.names?.[i] ?? `prompt ${i}`} (${e.length} tokens) + maxTokens ${opts.maxTokens}`));

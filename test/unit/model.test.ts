@@ -196,6 +196,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
           (err: Error) => err instanceof DlabInputError && /backbone\.onnx: q1, generated token 0: the logits hold a NaN/.test(err.message),
         );
       }
+      await assert.rejects(policy.generate(['1+1='], { maxTokens: 2, temperature: -1, topK: 0, topP: 1, seed: 1 }), (err: Error) => err instanceof DlabInputError && /temperature -1: expected a number ≥ 0/.test(err.message));
       await assert.rejects(
         policy.withHead(head).score([{ context: [1, 5], target: [17, 3] }]),
         (err: Error) => err instanceof DlabInputError && /backbone\.onnx: score item 0: the logits hold a NaN/.test(err.message),
