@@ -13,13 +13,16 @@
 //    step (median of all one-token steps) over the median warm rerun, and how much a mean step
 //    is above the median (first one-token passes, cache growth, the VM's spikes);
 //  - teacher-forced scoring tokens/s;
-//  - sampling one token with top-p / top-k at vocabularies of 512, 32 000 and 151 936 ids.
+//  - the same at a Hugging Face vocabulary (151 936 ids, 32 new tokens), where the head and the draw
+//    are a large part of a step;
+//  - sampling one token with top-p / top-k at vocabularies of 512, 32 000 and 151 936 ids, from
+//    logits (softmax in float64 here) and from the float32 probabilities generation's graph computes.
 // Ends with one line: a JSON object of the figures.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildModelDir } from '../lib/model/model-dir';
 import { Policy } from '../lib/model/policy';
-import { sampleToken } from '../lib/model/sampling';
+import { sampleProbs, sampleToken } from '../lib/model/sampling';
 import { Rng } from '../lib/rng';
 import { tempDir } from '../test/helpers/tmp';
 
@@ -48,11 +51,21 @@ async function main() {
     // warm-up
     await policy.generate(prompts, { ...noStop, maxTokens: 8, seed: 1 });
 
-    for (const n of [128, 512]) {
+    // the same model with a Hugging Face vocabulary (Qwen's 151 936 ids): the head and the draw
+    // from its distribution are then a large part of a step
+    const BIG_VOCAB = 151_936;
+    await buildModelDir({ vocab: BIG_VOCAB, dModel: D, nLayer: LAYERS, nHead: 8, dFf: 4 * D, maxPos: 1024, seed: 1, tokenizer: {} }, join(dir.path, 'big'));
+    const bigPolicy = await Policy.load(join(dir.path, 'big'));
+    await bigPolicy.generate(prompts, { ...noStop, maxTokens: 4, seed: 1 });
+
+    for (const [n, vocab] of [[128, VOCAB], [512, VOCAB], [32, BIG_VOCAB]] as const) {
+      const policyV = vocab === VOCAB ? policy : bigPolicy;
+      // figures of the big vocabulary carry its size in their names: stepMs32v151936
+      const key = vocab === VOCAB ? `${n}` : `${n}v${vocab}`;
       // the eos token is never sampled when its logit is pushed far down: every sequence runs n steps
-      const head = { ...policy.head, b: policy.head.b.slice() };
-      head.b[policy.tokenizer.eosId] = -1e9;
-      const p = policy.withHead(head);
+      const head = { ...policyV.head, b: policyV.head.b.slice() };
+      head.b[policyV.tokenizer.eosId] = -1e9;
+      const p = policyV.withHead(head);
       // one generation, timed: each one-token step (onStep to onStep) and the backbone's
       // session.run inside it; the KV cache in slots (the default) or growing (the export's present
       // outputs fed back)
@@ -170,21 +183,21 @@ async function main() {
       // new shapes), whose cost the difference of the two shows
       const medianStep = median(slotRuns.flatMap((a) => a.each));
       const medianWarm = median(warmRuns.flatMap((w) => w.each));
-      results[`medianStepMs${n}`] = medianStep;
-      results[`medianWarmRunMs${n}`] = medianWarm;
-      results[`medianStepOverWarmRun${n}`] = medianStep / medianWarm;
-      results[`meanStepOverMedian${n}`] = median(slotRuns.map((a) => a.stepMs)) / medianStep;
-      results[`stepOverWarmRunMin${n}`] = pairRatios[0];
-      results[`stepOverWarmRunMedian${n}`] = pairRatios[Math.floor(pairRatios.length / 2)];
-      results[`stepOverWarmRunMax${n}`] = pairRatios[pairRatios.length - 1];
+      results[`medianStepMs${key}`] = medianStep;
+      results[`medianWarmRunMs${key}`] = medianWarm;
+      results[`medianStepOverWarmRun${key}`] = medianStep / medianWarm;
+      results[`meanStepOverMedian${key}`] = median(slotRuns.map((a) => a.stepMs)) / medianStep;
+      results[`stepOverWarmRunMin${key}`] = pairRatios[0];
+      results[`stepOverWarmRunMedian${key}`] = pairRatios[Math.floor(pairRatios.length / 2)];
+      results[`stepOverWarmRunMax${key}`] = pairRatios[pairRatios.length - 1];
       const cachedMs = base.ms;
       const stepMs = base.stepMs;
       const inRun = base.runMs;
-      results[`growStepMs${n}`] = grown.stepMs;
-      results[`growSessionRunMs${n}`] = grown.runMs;
-      results[`growWarmBareRunMs${n}`] = growBareMs;
-      results[`growKvTokensPerSec${n}`] = (BATCH * n) / (grown.ms / 1000);
-      results[`kvTokensPerSec${n}`] = (BATCH * n) / (cachedMs / 1000);
+      results[`growStepMs${key}`] = grown.stepMs;
+      results[`growSessionRunMs${key}`] = grown.runMs;
+      results[`growWarmBareRunMs${key}`] = growBareMs;
+      results[`growKvTokensPerSec${key}`] = (BATCH * n) / (grown.ms / 1000);
+      results[`kvTokensPerSec${key}`] = (BATCH * n) / (cachedMs / 1000);
 
       // recompute: a full pass over prompt + t tokens for t = 0 … n−1, sampled every `every` steps
       const every = n <= 128 ? 8 : 32;
@@ -203,29 +216,29 @@ async function main() {
         await headLogits(p.head, lastRows, BATCH);
         recomputeMs += (now() - s) * Math.min(every, n - t);
       }
-      results[`recomputeTokensPerSec${n}`] = (BATCH * n) / (recomputeMs / 1000);
-      results[`kvSpeedup${n}`] = recomputeMs / cachedMs;
+      results[`recomputeTokensPerSec${key}`] = (BATCH * n) / (recomputeMs / 1000);
+      results[`kvSpeedup${key}`] = recomputeMs / cachedMs;
 
-      results[`stepMs${n}`] = stepMs;
-      results[`sessionRunMs${n}`] = inRun;
-      results[`stepOverhead${n}`] = stepMs / inRun;
-      results[`warmBareRunMs${n}`] = bareMs;
-      results[`stepOverWarmRun${n}`] = stepMs / bareMs;
-      results[`growStepOverWarmRun${n}`] = grown.stepMs / growBareMs;
-      results[`stepCpuMs${n}`] = base.stepCpuMs;
-      results[`sessionRunCpuMs${n}`] = base.runCpuMs;
-      results[`warmBareRunCpuMs${n}`] = bareCpuMs;
-      results[`stepOverWarmRunCpu${n}`] = base.stepCpuMs / bareCpuMs;
-      results[`growStepCpuMs${n}`] = grown.stepCpuMs;
-      results[`growStepOverWarmRunCpu${n}`] = grown.stepCpuMs / growBareCpuMs;
-      results[`slotsSpeedup${n}`] = grown.stepMs / base.stepMs;
+      results[`stepMs${key}`] = stepMs;
+      results[`sessionRunMs${key}`] = inRun;
+      results[`stepOverhead${key}`] = stepMs / inRun;
+      results[`warmBareRunMs${key}`] = bareMs;
+      results[`stepOverWarmRun${key}`] = stepMs / bareMs;
+      results[`growStepOverWarmRun${key}`] = grown.stepMs / growBareMs;
+      results[`stepCpuMs${key}`] = base.stepCpuMs;
+      results[`sessionRunCpuMs${key}`] = base.runCpuMs;
+      results[`warmBareRunCpuMs${key}`] = bareCpuMs;
+      results[`stepOverWarmRunCpu${key}`] = base.stepCpuMs / bareCpuMs;
+      results[`growStepCpuMs${key}`] = grown.stepCpuMs;
+      results[`growStepOverWarmRunCpu${key}`] = grown.stepCpuMs / growBareCpuMs;
+      results[`slotsSpeedup${key}`] = grown.stepMs / base.stepMs;
       console.log(
-        `${n} new tokens × batch ${BATCH}: KV cache ${results[`kvTokensPerSec${n}`].toFixed(0)} tok/s, recompute ${results[`recomputeTokensPerSec${n}`].toFixed(0)} tok/s (×${results[`kvSpeedup${n}`].toFixed(1)}); ` +
-          `step ${results[`stepMs${n}`].toFixed(2)} ms vs its session.run ${results[`sessionRunMs${n}`].toFixed(2)} ms (overhead ×${results[`stepOverhead${n}`].toFixed(2)}); ` +
-          `the same step repeated on warm inputs: ${bareMs.toFixed(2)} ms (full step / warm run ×${(stepMs / bareMs).toFixed(2)}; pair by pair ×${results[`stepOverWarmRunMin${n}`].toFixed(2)}–${results[`stepOverWarmRunMax${n}`].toFixed(2)}, median ×${results[`stepOverWarmRunMedian${n}`].toFixed(2)}); ` +
-          `typical (median) step ${medianStep.toFixed(2)} ms vs median warm run ${medianWarm.toFixed(2)} ms: ×${results[`medianStepOverWarmRun${n}`].toFixed(2)} (a generation's mean step ×${results[`meanStepOverMedian${n}`].toFixed(2)} its median: first one-token passes, cache growth, spikes); ` +
+        `${n} new tokens × batch ${BATCH}, vocab ${vocab}: KV cache ${results[`kvTokensPerSec${key}`].toFixed(0)} tok/s, recompute ${results[`recomputeTokensPerSec${key}`].toFixed(0)} tok/s (×${results[`kvSpeedup${key}`].toFixed(1)}); ` +
+          `step ${results[`stepMs${key}`].toFixed(2)} ms vs its session.run ${results[`sessionRunMs${key}`].toFixed(2)} ms (overhead ×${results[`stepOverhead${key}`].toFixed(2)}); ` +
+          `the same step repeated on warm inputs: ${bareMs.toFixed(2)} ms (full step / warm run ×${(stepMs / bareMs).toFixed(2)}; pair by pair ×${results[`stepOverWarmRunMin${key}`].toFixed(2)}–${results[`stepOverWarmRunMax${key}`].toFixed(2)}, median ×${results[`stepOverWarmRunMedian${key}`].toFixed(2)}); ` +
+          `typical (median) step ${medianStep.toFixed(2)} ms vs median warm run ${medianWarm.toFixed(2)} ms: ×${results[`medianStepOverWarmRun${key}`].toFixed(2)} (a generation's mean step ×${results[`meanStepOverMedian${key}`].toFixed(2)} its median: first one-token passes, cache growth, spikes); ` +
           `CPU time: step ${base.stepCpuMs.toFixed(2)} ms, its session.run ${base.runCpuMs.toFixed(2)} ms, warm run ${bareCpuMs.toFixed(2)} ms (×${(base.stepCpuMs / bareCpuMs).toFixed(2)}); ` +
-          `the cache growing instead (present outputs fed back, head a session of its own): step ${grown.stepMs.toFixed(2)} ms, its session.run ${grown.runMs.toFixed(2)} ms, warm ${growBareMs.toFixed(2)} ms (×${(grown.stepMs / growBareMs).toFixed(2)}), ${results[`growKvTokensPerSec${n}`].toFixed(0)} tok/s — slots ×${results[`slotsSpeedup${n}`].toFixed(2)} faster a step`,
+          `the cache growing instead (present outputs fed back, head a session of its own): step ${grown.stepMs.toFixed(2)} ms, its session.run ${grown.runMs.toFixed(2)} ms, warm ${growBareMs.toFixed(2)} ms (×${(grown.stepMs / growBareMs).toFixed(2)}), ${results[`growKvTokensPerSec${key}`].toFixed(0)} tok/s — slots ×${results[`slotsSpeedup${key}`].toFixed(2)} faster a step`,
       );
     }
 
@@ -260,6 +273,15 @@ async function main() {
         const r = new Rng(1, 0);
         row[`${name}Ms`] = timeIt(() => sampleToken(z, o, r, scratch));
       }
+      // generation's draw: from the float32 probabilities its graph computed (sampleProbs)
+      const zMax = z.reduce((m, x) => Math.max(m, x), -Infinity);
+      const e = Float64Array.from(z, (x) => Math.exp(x - zMax));
+      const sum = e.reduce((x, y) => x + y, 0);
+      const probs = Float32Array.from(e, (x) => x / sum);
+      for (const [name, o] of [['probsAll', { temperature: 1, topK: 0, topP: 1 }], ['probsTopP0.95', { temperature: 1, topK: 0, topP: 0.95 }], ['probsTopK50', { temperature: 1, topK: 50, topP: 1 }]] as const) {
+        const r = new Rng(1, 0);
+        row[`${name}Ms`] = timeIt(() => sampleProbs(probs, o, r, scratch));
+      }
       const p = Float64Array.from(z, (x) => Math.exp(x));
       row.fullSortMs = timeIt(() => {
         for (let v = 0; v < V; v++) scratch.order[v] = v;
@@ -268,7 +290,8 @@ async function main() {
       sampling[`${V}zipf${zipf}`] = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, +v.toFixed(4)]));
       console.log(
         `sampling a token, vocab ${V}, Zipf ${zipf}: all ${row.allMs.toFixed(3)} ms, top-p 0.95 ${row['topP0.95Ms'].toFixed(3)} ms, top-k 50 ${row.topK50Ms.toFixed(3)} ms; ` +
-          `sorting the vocabulary alone ${row.fullSortMs.toFixed(3)} ms (top-p ×${(row.fullSortMs / row['topP0.95Ms']).toFixed(1)} faster than a sort)`,
+          `sorting the vocabulary alone ${row.fullSortMs.toFixed(3)} ms (top-p ×${(row.fullSortMs / row['topP0.95Ms']).toFixed(1)} faster than a sort); ` +
+          `from the graph's probabilities (generation): all ${row.probsAllMs.toFixed(3)} ms, top-p 0.95 ${row['probsTopP0.95Ms'].toFixed(3)} ms, top-k 50 ${row.probsTopK50Ms.toFixed(3)} ms`,
       );
     }
     // head gradients: the kernels' own bench, in a fresh process (no ORT thread pool spinning behind it)

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
-import { decodingGraph, FUSED_LOGITS, HEAD_B, HEAD_W, NEW_KV } from './decode-graph';
+import { decodingGraph, FUSED_LOGITS, FUSED_PROBS, HEAD_B, HEAD_W, INV_TEMPERATURE, NEW_KV } from './decode-graph';
 import { createSession, runModel, sharedSession } from './session-cache';
 
 /** why a backbone file's decoding form was not used, by path (read when its Backbone is made) */
@@ -120,7 +120,7 @@ export class Backbone {
     const session = key === null ? await create() : await sharedSession(key, create);
     const { inputs, outputs } = expectedDecoder(dims.nLayer);
     const inMeta = session.inputMetadata as readonly Meta[];
-    check(path, 'input', inMeta, inputs, ['position_ids', HEAD_W, HEAD_B]);
+    check(path, 'input', inMeta, inputs, ['position_ids', HEAD_W, HEAD_B, INV_TEMPERATURE]);
     check(path, 'output', session.outputMetadata as readonly Meta[], outputs);
     const pos = inMeta.find((m) => m.name === 'position_ids');
     if (pos && (pos.type !== 'int64' || pos.shape?.length !== 2)) {
@@ -133,7 +133,7 @@ export class Backbone {
         throw new DlabInputError(`${path}: input "past_key_values.0.key" has ${got} on axis ${axis}, model.json says ${what} = ${want}`, 'past_key_values.0.key');
       }
     }
-    const fused = session.inputNames.includes(HEAD_W) && session.outputNames.includes(FUSED_LOGITS) && session.outputNames.includes(NEW_KV);
+    const fused = session.inputNames.includes(HEAD_W) && session.inputNames.includes(INV_TEMPERATURE) && [FUSED_LOGITS, FUSED_PROBS, NEW_KV].every((o) => session.outputNames.includes(o));
     return new Backbone(session, path, dims.nLayer, cacheHeads, dims.headDim, dims.dModel, !!pos, key === null, fused, fused ? undefined : (unfused.get(path) ?? 'the session runs the backbone as exported'));
   }
 
@@ -162,6 +162,7 @@ export class Backbone {
       // the decoding form's head inputs, empty (its logits are not fetched: [B, 0])
       feeds[HEAD_W] = new Tensor('float32', new Float32Array(0), [0, this.dModel]);
       feeds[HEAD_B] = new Tensor('float32', new Float32Array(0), [0]);
+      feeds[INV_TEMPERATURE] = new Tensor('float32', new Float32Array([1]), [1]);
       out = await runModel(this.session, feeds, this.path, this.plainOutputs);
     } else {
       out = await runModel(this.session, feeds, this.path);

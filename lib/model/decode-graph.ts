@@ -1,7 +1,7 @@
 import { onnx } from 'onnx-proto';
 
 /**
- * The decoding form of a prepared backbone: the same graph with two outputs and two inputs
+ * The decoding form of a prepared backbone: the same graph with three outputs and three inputs
  * added, so that a generation step is one `session.run` that returns only what the next step
  * needs.
  *
@@ -12,6 +12,11 @@ import { onnx } from 'onnx-proto';
  *   dlab.logits  [B, V] = h[:, S−1, :] · Wᵀ + b   the head on the last position, with
  *                W = dlab.head.W [V, d] and b = dlab.head.b [V] fed as inputs (heads stay data:
  *                a trained one is swapped in without touching the graph)
+ *   dlab.probs   [B, V] = softmax(dlab.logits · τ⁻¹) over the vocabulary, with τ⁻¹ =
+ *                dlab.inv_temperature [1] fed as an input: the distribution a sampled token is
+ *                drawn from (sampling.ts sampleProbs), computed by ONNX Runtime's vectorised
+ *                Softmax (which subtracts the row's max first) on the cores the pass ran on, in
+ *                float32; a greedy step fetches the logits instead
  *
  * With the new keys/values as outputs, the cache can live in buffers dlab owns (decoder.ts
  * SlotDecoder): ONNX Runtime no longer allocates, and onnxruntime-node no longer copies, the
@@ -26,6 +31,9 @@ export const NEW_KV = 'dlab.new';
 export const FUSED_LOGITS = 'dlab.logits';
 export const HEAD_W = 'dlab.head.W';
 export const HEAD_B = 'dlab.head.b';
+export const FUSED_PROBS = 'dlab.probs';
+export const INV_TEMPERATURE = 'dlab.inv_temperature';
+const SCALED = 'dlab.scaled_logits';
 const LAST_INDEX = 'dlab.last_index';
 const LAST_HIDDEN = 'dlab.last_hidden';
 
@@ -39,7 +47,7 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
   const producer = new Map<string, Node>();
   for (const n of nodes) for (const o of n.output ?? []) producer.set(o, n);
   const taken = (name: string) => producer.has(name) || (g.input ?? []).some((v) => v.name === name) || (g.initializer ?? []).some((t) => t.name === name);
-  for (const name of [NEW_KV, FUSED_LOGITS, HEAD_W, HEAD_B, LAST_INDEX, LAST_HIDDEN]) if (taken(name)) return { reason: `the graph already has a value named ${name}` };
+  for (const name of [NEW_KV, FUSED_LOGITS, FUSED_PROBS, HEAD_W, HEAD_B, INV_TEMPERATURE, SCALED, LAST_INDEX, LAST_HIDDEN]) if (taken(name)) return { reason: `the graph already has a value named ${name}` };
   // back to what made `name`, through Identity and Cast(to = float32) nodes (no-ops in a prepared
   // backbone, float32 throughout: an up-cast export keeps the Casts it had around its cache)
   const noop = (n: Node) => n.input?.length === 1 && (n.opType === 'Identity' || (n.opType === 'Cast' && Number((n.attribute ?? []).find((a) => a.name === 'to')?.i) === onnx.TensorProto.DataType.FLOAT));
@@ -98,12 +106,17 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
     { opType: 'Gemm', input: [LAST_HIDDEN, HEAD_W, HEAD_B], output: [FUSED_LOGITS], name: 'dlab_head', attribute: [{ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
   );
   outputs.push(valueInfo(FUSED_LOGITS, ['batch_size', 'dlab_vocab']));
+  added.push(
+    { opType: 'Mul', input: [FUSED_LOGITS, INV_TEMPERATURE], output: [SCALED], name: 'dlab_temperature' },
+    { opType: 'Softmax', input: [SCALED], output: [FUSED_PROBS], name: 'dlab_softmax', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }] },
+  );
+  outputs.push(valueInfo(FUSED_PROBS, ['batch_size', 'dlab_vocab']));
   g.node = [...nodes, ...added];
-  g.input = [...(g.input ?? []), valueInfo(HEAD_W, ['dlab_vocab', 'dlab_d_model']), valueInfo(HEAD_B, ['dlab_vocab'])];
+  g.input = [...(g.input ?? []), valueInfo(HEAD_W, ['dlab_vocab', 'dlab_d_model']), valueInfo(HEAD_B, ['dlab_vocab']), valueInfo(INV_TEMPERATURE, [1])];
   g.output = [...(g.output ?? []), ...outputs];
   return { bytes: onnx.ModelProto.encode(model).finish() };
 }
 
-function valueInfo(name: string, dims: string[]): onnx.IValueInfoProto {
-  return { name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimParam: d })) } } } };
+function valueInfo(name: string, dims: (string | number)[]): onnx.IValueInfoProto {
+  return { name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } };
 }

@@ -1,7 +1,7 @@
 import { Tensor } from 'onnxruntime-node';
 import type { Backbone } from './backbone';
-import { FUSED_LOGITS, HEAD_B, HEAD_W, NEW_KV } from './decode-graph';
-import { Head, headLogits } from './head';
+import { FUSED_LOGITS, FUSED_PROBS, HEAD_B, HEAD_W, INV_TEMPERATURE, NEW_KV } from './decode-graph';
+import { Head, headLogits, headProbs } from './head';
 import { runModel } from './session-cache';
 
 /**
@@ -9,9 +9,12 @@ import { runModel } from './session-cache';
  * [B, L]), then one token per sequence at a time ([B, 1]). Each pass returns the logits of every
  * sequence's last position [B, V]; the decoder keeps the KV cache and the attention mask between
  * passes (a fed token is attended from the next pass on; the prompt's padding never is).
+ * A step returns, for every sequence's last position, the logits [B, V] (a greedy generation)
+ * or the distribution softmax(logits · τ⁻¹) [B, V] (a sampled one, `invT` = τ⁻¹ given),
+ * computed by ONNX Runtime.
  */
 export interface Decoder {
-  /** the logits returned are valid until the next step (the slot decoder reuses their buffer) */
+  /** what is returned is valid until the next step (the slot decoder reuses its buffer) */
   step(ids: BigInt64Array, positions: BigInt64Array, seq: number): Promise<Float32Array>;
 }
 
@@ -20,23 +23,24 @@ export interface Decoder {
  * buffers the decoder owns, 'grow' as the export's present.{i}.* outputs, fed back as the next
  * pass's past. `promptMask` [B, L]; `maxNew` tokens are generated at most.
  */
-export function makeDecoder(backbone: Backbone, head: Head, promptMask: BigInt64Array, batch: number, maxNew: number, kind: 'slots' | 'grow' = 'slots'): Decoder {
+export function makeDecoder(backbone: Backbone, head: Head, promptMask: BigInt64Array, batch: number, maxNew: number, kind: 'slots' | 'grow' = 'slots', invT?: number): Decoder {
   const L = promptMask.length / batch;
   // the last token sampled is never fed: L + maxNew − 1 slots at most
-  return kind === 'slots' && backbone.fused ? new SlotDecoder(backbone, head, promptMask, batch, L, L + maxNew - 1) : new GrowingDecoder(backbone, head, promptMask, batch);
+  return kind === 'slots' && backbone.fused ? new SlotDecoder(backbone, head, promptMask, batch, L, L + maxNew - 1, invT) : new GrowingDecoder(backbone, head, promptMask, batch, invT);
 }
 
 /**
  * The export's own cache: present = Concat(past, new) [B, kvHeads, T, headDim], returned by ONNX
  * Runtime (allocated, and copied by onnxruntime-node, every pass) and fed back as the next past;
- * the mask grows by one column a pass; logits from the head session on the last hidden rows.
+ * the mask grows by one column a pass; logits (or probabilities) from the head session on the
+ * last hidden rows.
  */
 class GrowingDecoder implements Decoder {
   private cache: Record<string, Tensor>;
   private mask: BigInt64Array;
   private readonly last: Float32Array;
 
-  constructor(private readonly backbone: Backbone, private readonly head: Head, promptMask: BigInt64Array, private readonly batch: number) {
+  constructor(private readonly backbone: Backbone, private readonly head: Head, promptMask: BigInt64Array, private readonly batch: number, private readonly invT?: number) {
     this.cache = backbone.emptyCache(batch);
     this.mask = promptMask;
     this.last = new Float32Array(batch * backbone.dModel);
@@ -55,7 +59,7 @@ class GrowingDecoder implements Decoder {
       next[b * (T + 1) + T] = 1n;
     }
     this.mask = next;
-    return headLogits(this.head, this.last, B);
+    return this.invT === undefined ? headLogits(this.head, this.last, B) : headProbs(this.head, this.last, B, this.invT);
   }
 }
 
@@ -86,7 +90,8 @@ export function capacityFor(n: number, limit: number): number {
  *
  * (slot C is the token being fed, which the graph's Concat appends after the past), fetches
  * only dlab.new [2·nLayer·B, kvHeads, S, headDim] (every layer's new keys and values, in the
- * order of the buffers) and dlab.logits [B, V] (decode-graph.ts), and writes the new keys/values
+ * order of the buffers) and dlab.logits or dlab.probs [B, V] (decode-graph.ts; τ⁻¹ fed as
+ * dlab.inv_temperature, 1 when greedy), and writes the new keys/values
  * into slots used … used+S−1. The one-token passes fetch into tensors the decoder owns: ONNX
  * Runtime writes into them, and the appends read the same few kB, hot in cache, every pass
  * (onnxruntime-node still returns a copy of each output, unused here). Attention gives the
@@ -103,8 +108,10 @@ class SlotDecoder implements Decoder {
   /** the feeds of the next pass: past_key_values.* and attention_mask over the current buffers, the head */
   private readonly feeds: Record<string, Tensor>;
   private readonly pasts: string[] = [];
-  private readonly fetches = [FUSED_LOGITS, NEW_KV];
-  /** the one-token passes' outputs, pre-allocated (ONNX Runtime writes into them): dlab.logits [B, V], dlab.new [2·nLayer·B, kvHeads, 1, headDim] */
+  /** dlab.logits (greedy) or dlab.probs */
+  private readonly fetched: string;
+  private readonly fetches: string[];
+  /** the one-token passes' outputs, pre-allocated (ONNX Runtime writes into them): dlab.logits or dlab.probs [B, V], dlab.new [2·nLayer·B, kvHeads, 1, headDim] */
   private readonly outputs: Record<string, Tensor>;
   /** the one-token passes' input_ids and position_ids [B, 1], filled in place */
   private readonly token: { ids: BigInt64Array; positions: BigInt64Array; idsTensor: Tensor; positionsTensor: Tensor };
@@ -117,20 +124,24 @@ class SlotDecoder implements Decoder {
     private readonly L: number,
     /** slots the generation can fill: the prompt and every token fed after it */
     private readonly limit: number,
+    invT?: number,
   ) {
+    this.fetched = invT === undefined ? FUSED_LOGITS : FUSED_PROBS;
+    this.fetches = [this.fetched, NEW_KV];
     for (let i = 0; i < backbone.nLayer; i++) for (const k of ['key', 'value']) this.pasts.push(`past_key_values.${i}.${k}`);
     this.feeds = {
       ...backbone.emptyCache(batch),
       attention_mask: new Tensor('int64', promptMask, [batch, L]),
       [HEAD_W]: new Tensor('float32', head.W, [head.vocab, head.dModel]),
       [HEAD_B]: new Tensor('float32', head.b, [head.vocab]),
+      [INV_TEMPERATURE]: new Tensor('float32', new Float32Array([invT ?? 1]), [1]),
     };
     const ids = new BigInt64Array(batch);
     const positions = new BigInt64Array(batch);
     this.token = { ids, positions, idsTensor: new Tensor('int64', ids, [batch, 1]), positionsTensor: new Tensor('int64', positions, [batch, 1]) };
     const kvRows = 2 * backbone.nLayer * batch;
     this.outputs = {
-      [FUSED_LOGITS]: new Tensor('float32', new Float32Array(batch * head.vocab), [batch, head.vocab]),
+      [this.fetched]: new Tensor('float32', new Float32Array(batch * head.vocab), [batch, head.vocab]),
       [NEW_KV]: new Tensor('float32', new Float32Array(kvRows * backbone.cacheHeads * backbone.headDim), [kvRows, backbone.cacheHeads, 1, backbone.headDim]),
     };
   }
@@ -153,7 +164,7 @@ class SlotDecoder implements Decoder {
       out = await runModel(backbone.session, feeds, backbone.path, this.fetches);
     }
     this.append(out, seq);
-    return out[FUSED_LOGITS].data as Float32Array;
+    return out[this.fetched].data as Float32Array;
   }
 
   /** Writes the S tokens just fed into slots used … used+S−1 (growing the buffers first if full) and unmasks them. */

@@ -34,26 +34,49 @@ export function headFromTable(table: Table, source: string): Head {
   return { W: data, b, vocab: rows, dModel: dim };
 }
 
-/** Gemm(h, W, b, transB = 1): h [N, d] → logits [N, V], with W and b fed as inputs (swap heads freely). */
-function headGraph(): Uint8Array {
-  const g = new GraphBuilder('dlab_head');
+/**
+ * Gemm(h, W, b, transB = 1): h [N, d] → logits [N, V], with W and b fed as inputs (swap heads
+ * freely); `withProbs`: also probs [N, V] = softmax(logits · τ⁻¹) over the vocabulary, τ⁻¹ fed as
+ * inv_temperature [1] (the same two nodes as the decoding form's dlab.probs, decode-graph.ts).
+ */
+function headGraph(withProbs: boolean): Uint8Array {
+  const g = new GraphBuilder(withProbs ? 'dlab_head_probs' : 'dlab_head');
   g.input('h', FLOAT, ['n', 'd']);
   g.input('W', FLOAT, ['vocab', 'd']);
   g.input('b', FLOAT, ['vocab']);
   g.op('Gemm', ['h', 'W', 'b'], [intAttr('transB', 1)], 'logits');
-  g.output('logits', FLOAT, ['n', 'vocab']);
+  if (withProbs) {
+    g.input('inv_temperature', FLOAT, [1]);
+    g.op('Mul', ['logits', 'inv_temperature'], undefined, 'scaled');
+    g.op('Softmax', ['scaled'], [intAttr('axis', -1)], 'probs');
+    g.output('probs', FLOAT, ['n', 'vocab']);
+  } else {
+    g.output('logits', FLOAT, ['n', 'vocab']);
+  }
   return g.toBytes();
 }
 
 /** logits [N, V] = h [N, d] · Wᵀ + b, on ONNX Runtime (one shared session per process). */
 export async function headLogits(head: Head, h: Float32Array, n: number): Promise<Float32Array> {
-  if (h.length !== n * head.dModel) throw new Error(`headLogits: h has ${h.length} values, expected ${n} × ${head.dModel}`);
+  return runHead(head, h, n);
+}
+
+/** probs [N, V] = softmax((h [N, d] · Wᵀ + b) · invT) by row, on ONNX Runtime (one shared session per process). */
+export async function headProbs(head: Head, h: Float32Array, n: number, invT: number): Promise<Float32Array> {
+  return runHead(head, h, n, invT);
+}
+
+async function runHead(head: Head, h: Float32Array, n: number, invT?: number): Promise<Float32Array> {
+  if (h.length !== n * head.dModel) throw new Error(`head: h has ${h.length} values, expected ${n} × ${head.dModel}`);
   if (n === 0) return new Float32Array(0);
-  const session = await sharedSession('dlab-head-gemm', () => createSession(headGraph(), 2));
-  const out = await session.run({
+  const probs = invT !== undefined;
+  const session = await sharedSession(probs ? 'dlab-head-softmax' : 'dlab-head-gemm', () => createSession(headGraph(probs), 2));
+  const feeds: Record<string, Tensor> = {
     h: new Tensor('float32', h, [n, head.dModel]),
     W: new Tensor('float32', head.W, [head.vocab, head.dModel]),
     b: new Tensor('float32', head.b, [head.vocab]),
-  });
-  return out.logits.data as Float32Array;
+  };
+  if (probs) feeds.inv_temperature = new Tensor('float32', new Float32Array([invT]), [1]);
+  const out = await session.run(feeds);
+  return (probs ? out.probs : out.logits).data as Float32Array;
 }

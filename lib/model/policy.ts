@@ -5,7 +5,7 @@ import { makeDecoder } from './decoder';
 import { Head, headLogits } from './head';
 import { logSoftmaxAt } from './log-softmax';
 import { backboneSha256, readHeadFile, readModelDir, ModelJson } from './model-dir';
-import { NonFiniteLogitsError, SamplingOptions, sampleToken } from './sampling';
+import { greedyToken, isGreedy, NonFiniteLogitsError, SamplingOptions, sampleProbs } from './sampling';
 import { PromptFormat, PromptOptions, promptFormat } from './prompt';
 import type { Tokenizer } from './tokenizer';
 import { loadTokenizer } from './tokenizers';
@@ -17,15 +17,18 @@ export interface GenerateOptions extends SamplingOptions {
   seed: number;
   /** RNG stream per prompt (default: its index): a sequence's sample depends only on (seed, stream) */
   streams?: number[];
-  /** sees each step's logits [B, V] before sampling (diagnostics, tests); the array is reused by the next step: copy what you keep */
-  onStep?: (step: number, logits: Float32Array) => void;
+  /**
+   * sees what each step draws from [B, V] (diagnostics, tests): the distribution softmax(z / T),
+   * or the logits z when greedy; the array is reused by the next step: copy what you keep
+   */
+  onStep?: (step: number, dist: Float32Array) => void;
   /** what each prompt is, for errors (e.g. its question id and demonstration); default "prompt i" */
   names?: string[];
   /**
    * how the KV cache is kept between passes (decoder.ts): 'slots' (default) in buffers of the
    * generation's own, written with each pass's new keys/values, when the backbone runs its
    * decoding form (Backbone.fused; else as 'grow'); 'grow' as the export's present.* outputs.
-   * Logits agree to float rounding (≤ 1e-5), not bit for bit
+   * Logits and probabilities agree to float rounding (≤ 1e-5), not bit for bit
    */
   kvCache?: 'slots' | 'grow';
 }
@@ -109,7 +112,9 @@ export class Policy {
   /**
    * Batched sampling with the KV cache. Prompts are left-padded to the longest; each
    * sequence draws from its own RNG stream, one uniform per token, so what it samples does
-   * not depend on the batch it ran in.
+   * not depend on the batch it ran in. A sampled step draws from the probabilities the graph
+   * computed (softmax(z · τ⁻¹) in float32 on ONNX Runtime: sampling.ts sampleProbs), a greedy one
+   * takes the logits' argmax.
    */
   async generate(prompts: (string | number[])[], opts: GenerateOptions): Promise<Generation[]> {
     const B = prompts.length;
@@ -128,14 +133,15 @@ export class Policy {
     let { ids, positions } = first;
     const L = first.L;
     const nextPos = encoded.map((e) => e.length);
-    const decoder = makeDecoder(this.backbone, this.head, first.mask, B, opts.maxTokens, opts.kvCache);
+    const greedy = isGreedy(opts.temperature);
+    const decoder = makeDecoder(this.backbone, this.head, first.mask, B, opts.maxTokens, opts.kvCache, greedy ? undefined : Math.fround(1 / opts.temperature));
     let seq = L;
     const out: Generation[] = encoded.map((e) => ({ tokens: [], text: '', logprobs: [], finish: 'length', promptTokens: e }));
     const done = new Array<boolean>(B).fill(false);
-    const scratch = { order: new Int32Array(V), p: new Float64Array(V) };
+    const scratch = { order: new Int32Array(V) };
     for (let step = 0; step < opts.maxTokens && done.includes(false); step++) {
-      const logits = await decoder.step(ids, positions, seq);
-      opts.onStep?.(step, logits);
+      const dist = await decoder.step(ids, positions, seq);
+      opts.onStep?.(step, dist);
       const nextIds = new BigInt64Array(B);
       const nextPositions = new BigInt64Array(B);
       for (let b = 0; b < B; b++) {
@@ -144,9 +150,15 @@ export class Policy {
           nextIds[b] = BigInt(padId);
           continue;
         }
-        let drawn: ReturnType<typeof sampleToken>;
+        let drawn: ReturnType<typeof sampleProbs>;
         try {
-          drawn = sampleToken(logits.subarray(b * V, (b + 1) * V), opts, rngs[b], scratch);
+          const row = dist.subarray(b * V, (b + 1) * V);
+          if (greedy) {
+            rngs[b].next(); // one draw per token, as sampling: streams stay aligned
+            drawn = { token: greedyToken(row), logprob: 0 };
+          } else {
+            drawn = sampleProbs(row, opts, rngs[b], scratch);
+          }
         } catch (err) {
           // the same weights and inputs give the same logits: an error no retry can fix
           if (err instanceof NonFiniteLogitsError) throw new DlabInputError(`${this.backbone.path}: ${opts.names?.[b] ?? `prompt ${b}`}, generated token ${step}: ${err.message}`, this.backbone.path);

@@ -4,7 +4,8 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { GptConfig } from '../../lib/model/gpt';
 import { GptWeights, initialWeights } from '../../lib/model/gpt-weights';
 import { Rng } from '../../lib/rng';
-import { FUSED_LOGITS } from '../../lib/model/decode-graph';
+import { FUSED_LOGITS, FUSED_PROBS } from '../../lib/model/decode-graph';
+import { isGreedy } from '../../lib/model/sampling';
 
 /**
  * Full forward pass of an unprepared decoder on one unpadded sequence (empty KV cache): logits
@@ -32,17 +33,18 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /**
  * generate with the cache in slots (decoder.ts SlotDecoder, the default) and growing (the
  * export's present outputs): the slots are used on every pass (the decoding form's outputs
- * fetched), logits agree within `tol` at every step, and the tokens, log-probs (to 1e-5),
- * texts and finishes are the same. Returns the largest logit difference.
+ * fetched), what each step draws from (logits when greedy, else probabilities) agrees within
+ * `tol` at every step, and the tokens, log-probs (to 1e-5), texts and finishes are the same.
+ * Returns the largest difference.
  */
 export async function assertSlotsMatchGrowing(policy: Policy, prompts: string[], opts: Parameters<Policy['generate']>[1], tol = 1e-5): Promise<number> {
   assert.ok(policy.backbone.fused, `${policy.backbone.path}: the backbone runs its decoding form`);
   const session = policy.backbone.session;
   const run = session.run.bind(session);
   let slotPasses = 0;
-  // the slot passes fetch dlab.logits: by name (the prompt pass) or into a tensor of their own (one-token passes)
+  // the slot passes fetch dlab.logits or dlab.probs: by name (the prompt pass) or into a tensor of their own (one-token passes)
   (session as { run: unknown }).run = (feeds: never, fetches?: string[] | Record<string, unknown>) => {
-    if (fetches && (Array.isArray(fetches) ? fetches.includes(FUSED_LOGITS) : FUSED_LOGITS in fetches)) slotPasses++;
+    if (fetches && [FUSED_LOGITS, FUSED_PROBS].some((name) => (Array.isArray(fetches) ? fetches.includes(name) : name in fetches))) slotPasses++;
     return fetches ? run(feeds, fetches as never) : run(feeds);
   };
   try {
@@ -55,7 +57,7 @@ export async function assertSlotsMatchGrowing(policy: Policy, prompts: string[],
     assert.equal(slots.length, grow.length);
     let worst = 0;
     for (let i = 0; i < grow.length; i++) worst = Math.max(worst, maxAbsDiff(grow[i], slots[i]));
-    assert.ok(worst <= tol, `max |Δ logit| = ${worst}`);
+    assert.ok(worst <= tol, `max |Δ ${isGreedy(opts.temperature) ? 'logit' : 'probability'}| = ${worst}`);
     assert.deepEqual(b.map((g) => [g.tokens, g.text, g.finish]), a.map((g) => [g.tokens, g.text, g.finish]));
     for (let i = 0; i < a.length; i++) assert.ok(maxAbsDiff(a[i].logprobs, b[i].logprobs) <= 1e-5);
     return worst;

@@ -79,7 +79,7 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       const plain = decodingGraph(prepareDecoder(buildDecoder(base), 't').backbone, 2);
       assert.ok('bytes' in plain);
       const out = onnx.ModelProto.decode((plain as { bytes: Uint8Array }).bytes).graph!.output!.map((o) => o.name);
-      assert.deepEqual(out.filter((n) => n!.startsWith('dlab.')), ['dlab.new', 'dlab.logits']);
+      assert.deepEqual(out.filter((n) => n!.startsWith('dlab.')), ['dlab.new', 'dlab.logits', 'dlab.probs']);
       // position_ids fed: a Shape of the past is harmless (the causal mask it may build allows every slot)
       assert.ok('bytes' in decodingGraph(withPastShape({}), 2));
       const refused = decodingGraph(withPastShape({ positionIds: 'from-mask' }), 2);
@@ -123,25 +123,32 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       assert.deepEqual(readFileSync(join(dir.path, 'prepared', 'backbone.onnx')), readFileSync(join(dir.path, 'built', 'backbone.onnx')));
     });
 
-    it('KV-cache generation equals full recomputation: logits within 1e-4 at every step, for left-padded prompts', async () => {
+    it('KV-cache generation equals full recomputation: logits within 1e-4 (greedy), softmax(z / T) within 1e-5 (sampled) at every step, for left-padded prompts', async () => {
       const original = await InferenceSession.create(buildDecoder(base));
       const prompts = ['12+345=', '7*8=', 'a'];
-      const steps: Float32Array[] = [];
-      const gens = await policy.generate(prompts, { maxTokens: 6, temperature: 1, topK: 0, topP: 1, seed: 3, onStep: (_, l) => steps.push(l.slice()) });
-      let worst = 0;
-      for (let b = 0; b < prompts.length; b++) {
-        const seq = [...gens[b].promptTokens];
-        for (let t = 0; t < gens[b].tokens.length; t++) {
-          const full = await decoderLogits(original, base, seq);
-          const want = full.subarray((seq.length - 1) * 100, seq.length * 100);
-          worst = Math.max(worst, maxAbsDiff(steps[t].subarray(b * 100, (b + 1) * 100), want));
-          seq.push(gens[b].tokens[t]);
+      for (const temperature of [0, 0.7]) {
+        const steps: Float32Array[] = [];
+        const gens = await policy.generate(prompts, { maxTokens: 6, temperature, topK: 0, topP: 1, seed: 3, onStep: (_, l) => steps.push(l.slice()) });
+        let worst = 0;
+        for (let b = 0; b < prompts.length; b++) {
+          const seq = [...gens[b].promptTokens];
+          for (let t = 0; t < gens[b].tokens.length; t++) {
+            const full = await decoderLogits(original, base, seq);
+            const z = full.subarray((seq.length - 1) * 100, seq.length * 100);
+            // greedy steps see the logits; sampled ones the distribution, here softmax(z / T) in float64
+            const max = Math.max(...z);
+            const e = Array.from(z, (x) => Math.exp((x - max) / temperature));
+            const sum = e.reduce((x, y) => x + y, 0);
+            const want = temperature === 0 ? z : e.map((x) => x / sum);
+            worst = Math.max(worst, maxAbsDiff(steps[t].subarray(b * 100, (b + 1) * 100), want));
+            seq.push(gens[b].tokens[t]);
+          }
         }
+        assert.ok(worst <= (temperature === 0 ? 1e-4 : 1e-5), `T ${temperature}: max |Δ| over all steps = ${worst}`);
       }
-      assert.ok(worst <= 1e-4, `max |Δ| over all steps = ${worst}`);
     });
 
-    it('the KV cache in slots (the decoding form, default) samples what the growing cache does, logits within 1e-5', async () => {
+    it('the KV cache in slots (the decoding form, default) samples what the growing cache does, logits and probabilities within 1e-5', async () => {
       await assertSlotsMatchGrowing(policy, ['12+345=', '7*8=', 'a', ''], { maxTokens: 20, temperature: 1, topK: 30, topP: 0.95, seed: 9, stop: ['\n\n'] });
       await assertSlotsMatchGrowing(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
     });
