@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { NonFiniteLogitsError, sampleToken, topOrder } from '../../lib/model/sampling';
+import { isGreedy, NonFiniteLogitsError, sampleProbs, sampleToken, topOrder } from '../../lib/model/sampling';
 import { Rng } from '../../lib/rng';
 
 /** The sampling order by a full sort: probability desc, ties by the lower id. */
-function fullOrder(p: Float64Array): number[] {
+function fullOrder(p: Float32Array | Float64Array): number[] {
   return Array.from({ length: p.length }, (_, v) => v).sort((a, b) => p[b] - p[a] || a - b);
 }
 
@@ -19,6 +19,22 @@ function referenceSample(z: Float32Array, opts: { temperature: number; topK: num
     p[v] = Math.exp((z[v] - max) * invT);
     total += p[v];
   }
+  return { ...referenceDraw(p, total, opts, u) };
+}
+
+/** The unrestricted draw: the first id (in id order) where the running sum passes u · total. */
+function inverseCdf(p: Float32Array, total: number, u: number): { token: number; logprob: number; keep: number } {
+  let target = u * total;
+  for (let v = 0; v < p.length; v++) {
+    target -= p[v];
+    if (target < 0) return { token: v, logprob: Math.log(p[v] / total), keep: p.length };
+  }
+  return { token: p.length - 1, logprob: Math.log(p[p.length - 1] / total), keep: p.length };
+}
+
+/** The draw from weights p summing to `total` (float64), as a full sort defines it. */
+function referenceDraw(p: Float32Array | Float64Array, total: number, opts: { topK: number; topP: number }, u: number): { token: number; logprob: number; keep: number } {
+  const V = p.length;
   const order = fullOrder(p);
   let keep = opts.topK > 0 ? Math.min(opts.topK, V) : V;
   if (opts.topP < 1) {
@@ -133,5 +149,56 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
     // kept sets within the first 64 ids, within the widened searches (64–1024 of 20 000), and past a
     // quarter of the vocabulary (one full sort)
     assert.ok(keeps.some((k) => k < 64) && keeps.some((k) => k > 64 && k <= 1024) && keeps.some((k) => k > 5000), `kept sizes ${Math.min(...keeps)}–${Math.max(...keeps)}`);
+  });
+
+  it('sampleProbs draws the token and log-prob of the full-sort definition from float32 probabilities, bit for bit (2 400 draws; top-p buckets by float bits)', () => {
+    let draws = 0;
+    const keeps: number[] = [];
+    for (const [V, scale, shape] of [[512, 8, 'uniform'], [512, 0.5, 'uniform'], [3000, 2, 'ties'], [20000, 1, 'zipf'], [20000, 0.05, 'uniform']] as const) {
+      const z = logits(V, V + Math.round(scale * 100), scale, shape);
+      for (const opts of [
+        { temperature: 1, topK: 0, topP: 0.9 },
+        { temperature: 0.7, topK: 0, topP: 0.999 },
+        { temperature: 1, topK: 50, topP: 1 },
+        { temperature: 1.3, topK: 40, topP: 0.5 },
+        { temperature: 1, topK: V, topP: 0.95 },
+        { temperature: 1, topK: 0, topP: 1 },
+      ]) {
+        // what the graph returns: softmax(z / T) in float32 (here rounded from float64)
+        const max = z.reduce((m, x) => Math.max(m, x), -Infinity);
+        const e = Float64Array.from(z, (x) => Math.exp((x - max) / opts.temperature));
+        const sum = e.reduce((x, y) => x + y, 0);
+        const p = Float32Array.from(e, (x) => x / sum);
+        let total = 0;
+        for (let v = 0; v < V; v++) total += p[v];
+        const rngA = new Rng(9, V);
+        const rngB = new Rng(9, V);
+        const scratch = { order: new Int32Array(V) };
+        for (let i = 0; i < 80; i++) {
+          const got = sampleProbs(p, opts, rngA, scratch);
+          const u = rngB.next();
+          // unrestricted: the inverse CDF in id order (no order to build), as sampleToken's
+          const want = opts.topK === 0 && opts.topP === 1 ? inverseCdf(p, total, u) : referenceDraw(p, total, opts, u);
+          assert.equal(got.token, want.token, `V ${V} scale ${scale} ${JSON.stringify(opts)} draw ${i}`);
+          assert.ok(Object.is(got.logprob, want.logprob), `log-prob ${got.logprob} vs ${want.logprob}`);
+          keeps.push(want.keep);
+          draws++;
+        }
+      }
+    }
+    assert.equal(draws, 2400);
+    assert.ok(keeps.some((k) => k < 64) && keeps.some((k) => k > 64 && k <= 1024) && keeps.some((k) => k > 5000), `kept sizes ${Math.min(...keeps)}–${Math.max(...keeps)}`);
+  });
+
+  it('sampleProbs refuses a row with a NaN (what a NaN or +∞ logit, or z / T beyond float32, gives the softmax) and a greedy temperature; greedy is T = 0 or 1/T beyond float32 (1e-39)', () => {
+    const V = 3000;
+    const p = Float32Array.from({ length: V }, () => 1 / V);
+    for (const opts of [{ temperature: 1, topK: 0, topP: 1 }, { temperature: 1, topK: 5, topP: 1 }, { temperature: 1, topK: 0, topP: 0.9 }]) {
+      assert.throws(() => sampleProbs(Object.assign(p.slice(), { 17: NaN }), opts, new Rng(1, 0)), NonFiniteLogitsError, JSON.stringify(opts));
+      assert.throws(() => sampleProbs(new Float32Array(V).fill(NaN), opts, new Rng(1, 0)), NonFiniteLogitsError);
+      assert.ok(sampleProbs(p, opts, new Rng(1, 0)).token < V);
+    }
+    assert.throws(() => sampleProbs(p, { temperature: 0, topK: 0, topP: 1 }, new Rng(1, 0)), /greedyToken/);
+    assert.deepEqual([0, -0, 1e-39, 1e-320, 3e-38, 1].map(isGreedy), [true, true, true, true, false, false]);
   });
 });
