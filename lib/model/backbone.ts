@@ -159,10 +159,10 @@ export class Backbone {
     if (this.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [batch, seq]);
     let out: InferenceSession.OnnxValueMapType;
     if (this.fused) {
-      // the decoding form's head inputs, empty (its logits are not fetched: [B, 0])
+      // the decoding form's head inputs, empty (its logits are not fetched: [B, 0]), and τ⁻¹ = 0 (no probabilities)
       feeds[HEAD_W] = new Tensor('float32', new Float32Array(0), [0, this.dModel]);
       feeds[HEAD_B] = new Tensor('float32', new Float32Array(0), [0]);
-      feeds[INV_TEMPERATURE] = new Tensor('float32', new Float32Array([1]), [1]);
+      feeds[INV_TEMPERATURE] = new Tensor('float32', new Float32Array([0]), [1]);
       out = await runModel(this.session, feeds, this.path, this.plainOutputs);
     } else {
       out = await runModel(this.session, feeds, this.path);

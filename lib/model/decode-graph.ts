@@ -16,7 +16,8 @@ import { onnx } from 'onnx-proto';
  *                dlab.inv_temperature [1] fed as an input: the distribution a sampled token is
  *                drawn from (sampling.ts sampleProbs), computed by ONNX Runtime's vectorised
  *                Softmax (which subtracts the row's max first) on the cores the pass ran on, in
- *                float32; a greedy step fetches the logits instead
+ *                float32; a greedy step feeds τ⁻¹ = 0 and fetches the logits instead (the
+ *                Softmax runs in an If on τ⁻¹ > 0: ONNX Runtime runs every node, fetched or not)
  *
  * With the new keys/values as outputs, the cache can live in buffers dlab owns (decoder.ts
  * SlotDecoder): ONNX Runtime no longer allocates, and onnxruntime-node no longer copies, the
@@ -34,6 +35,10 @@ export const HEAD_B = 'dlab.head.b';
 export const FUSED_PROBS = 'dlab.probs';
 export const INV_TEMPERATURE = 'dlab.inv_temperature';
 const SCALED = 'dlab.scaled_logits';
+const SAMPLED = 'dlab.sampled_probs';
+const NO_PROBS = 'dlab.no_probs';
+const SAMPLE = 'dlab.sample';
+const ZERO = 'dlab.zero';
 const LAST_INDEX = 'dlab.last_index';
 const LAST_HIDDEN = 'dlab.last_hidden';
 
@@ -47,7 +52,7 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
   const producer = new Map<string, Node>();
   for (const n of nodes) for (const o of n.output ?? []) producer.set(o, n);
   const taken = (name: string) => producer.has(name) || (g.input ?? []).some((v) => v.name === name) || (g.initializer ?? []).some((t) => t.name === name);
-  for (const name of [NEW_KV, FUSED_LOGITS, FUSED_PROBS, HEAD_W, HEAD_B, INV_TEMPERATURE, SCALED, LAST_INDEX, LAST_HIDDEN]) if (taken(name)) return { reason: `the graph already has a value named ${name}` };
+  for (const name of [NEW_KV, FUSED_LOGITS, FUSED_PROBS, HEAD_W, HEAD_B, INV_TEMPERATURE, SCALED, SAMPLED, NO_PROBS, SAMPLE, ZERO, LAST_INDEX, LAST_HIDDEN]) if (taken(name)) return { reason: `the graph already has a value named ${name}` };
   // back to what made `name`, through Identity and Cast(to = float32) nodes (no-ops in a prepared
   // backbone, float32 throughout: an up-cast export keeps the Casts it had around its cache)
   const noop = (n: Node) => n.input?.length === 1 && (n.opType === 'Identity' || (n.opType === 'Cast' && Number((n.attribute ?? []).find((a) => a.name === 'to')?.i) === onnx.TensorProto.DataType.FLOAT));
@@ -106,11 +111,38 @@ export function decodingGraph(bytes: Uint8Array, nLayer: number): { bytes: Uint8
     { opType: 'Gemm', input: [LAST_HIDDEN, HEAD_W, HEAD_B], output: [FUSED_LOGITS], name: 'dlab_head', attribute: [{ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
   );
   outputs.push(valueInfo(FUSED_LOGITS, ['batch_size', 'dlab_vocab']));
+  // the distribution, computed only when sampling (τ⁻¹ > 0): ONNX Runtime runs every node of a
+  // graph whatever is fetched, and a greedy step (τ⁻¹ fed as 0) would otherwise pay the Softmax
+  // over the vocabulary for nothing; its dlab.probs is then [0, 0]
+  const { AttributeType } = onnx.AttributeProto;
+  g.initializer.push({ name: ZERO, dims: [], dataType: onnx.TensorProto.DataType.FLOAT, floatData: [0] });
+  const sampled: onnx.IGraphProto = {
+    name: 'dlab_sampled',
+    node: [
+      { opType: 'Mul', input: [FUSED_LOGITS, INV_TEMPERATURE], output: [SCALED], name: 'dlab_temperature' },
+      { opType: 'Softmax', input: [SCALED], output: [SAMPLED], name: 'dlab_softmax', attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }] },
+    ],
+    output: [valueInfo(SAMPLED, ['batch_size', 'dlab_vocab'])],
+  };
+  const greedy: onnx.IGraphProto = {
+    name: 'dlab_greedy',
+    node: [{ opType: 'Constant', output: [NO_PROBS], name: 'dlab_no_probs', attribute: [{ name: 'value', type: AttributeType.TENSOR, t: { dims: [0, 0], dataType: onnx.TensorProto.DataType.FLOAT } }] }],
+    output: [valueInfo(NO_PROBS, ['dlab_rows', 'dlab_cols'])],
+  };
   added.push(
-    { opType: 'Mul', input: [FUSED_LOGITS, INV_TEMPERATURE], output: [SCALED], name: 'dlab_temperature' },
-    { opType: 'Softmax', input: [SCALED], output: [FUSED_PROBS], name: 'dlab_softmax', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }] },
+    { opType: 'Greater', input: [INV_TEMPERATURE, ZERO], output: [SAMPLE], name: 'dlab_sample' },
+    {
+      opType: 'If',
+      input: [SAMPLE],
+      output: [FUSED_PROBS],
+      name: 'dlab_probs',
+      attribute: [
+        { name: 'then_branch', type: AttributeType.GRAPH, g: sampled },
+        { name: 'else_branch', type: AttributeType.GRAPH, g: greedy },
+      ],
+    },
   );
-  outputs.push(valueInfo(FUSED_PROBS, ['batch_size', 'dlab_vocab']));
+  outputs.push(valueInfo(FUSED_PROBS, ['dlab_probs_rows', 'dlab_probs_vocab']));
   g.node = [...nodes, ...added];
   g.input = [...(g.input ?? []), valueInfo(HEAD_W, ['dlab_vocab', 'dlab_d_model']), valueInfo(HEAD_B, ['dlab_vocab']), valueInfo(INV_TEMPERATURE, [1])];
   g.output = [...(g.output ?? []), ...outputs];

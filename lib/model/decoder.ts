@@ -91,7 +91,7 @@ export function capacityFor(n: number, limit: number): number {
  * (slot C is the token being fed, which the graph's Concat appends after the past), fetches
  * only dlab.new [2·nLayer·B, kvHeads, S, headDim] (every layer's new keys and values, in the
  * order of the buffers) and dlab.logits or dlab.probs [B, V] (decode-graph.ts; τ⁻¹ fed as
- * dlab.inv_temperature, 1 when greedy), and writes the new keys/values
+ * dlab.inv_temperature, 0 when greedy: no probabilities computed), and writes the new keys/values
  * into slots used … used+S−1. The one-token passes fetch into tensors the decoder owns: ONNX
  * Runtime writes into them, and the appends read the same few kB, hot in cache, every pass
  * (onnxruntime-node still returns a copy of each output, unused here). Attention gives the
@@ -134,7 +134,7 @@ class SlotDecoder implements Decoder {
       attention_mask: new Tensor('int64', promptMask, [batch, L]),
       [HEAD_W]: new Tensor('float32', head.W, [head.vocab, head.dModel]),
       [HEAD_B]: new Tensor('float32', head.b, [head.vocab]),
-      [INV_TEMPERATURE]: new Tensor('float32', new Float32Array([invT ?? 1]), [1]),
+      [INV_TEMPERATURE]: new Tensor('float32', new Float32Array([invT ?? 0]), [1]),
     };
     const ids = new BigInt64Array(batch);
     const positions = new BigInt64Array(batch);

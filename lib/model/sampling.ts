@@ -66,7 +66,8 @@ export function sampleProbs(p: Float32Array, opts: SamplingOptions, rng: Rng, sc
   // a softmax of finite logits sums to ~1; a NaN or +∞ logit (or z · τ⁻¹ beyond float32) makes its row NaN
   if (!(total > 0 && total < Infinity)) throw new NonFiniteLogitsError();
   // top-p buckets by the float32 bits: sign, exponent and the 3 leading mantissa bits (bits >>> 20)
-  // are monotone in p > 0 and step 2^(1/8) (≈ 0.087 nats); 0 (underflow) lands in the last bucket
+  // are monotone in p ≥ 0 (subnormals included), eighths of an octave (0.06–0.12 nats each); 0
+  // (underflow) lands in the last bucket
   const buckets = (bucket: Uint16Array) => {
     const bits = new Uint32Array(p.buffer, p.byteOffset, V);
     let top = 0;
@@ -133,7 +134,11 @@ function draw(p: Float32Array | Float64Array, total: number, opts: SamplingOptio
   let kept = 0;
   for (let i = 0; i < keep; i++) kept += p[order[i]];
   let target = u * kept;
-  let token = order[keep - 1];
+  // u·kept at the very end of the range (the running sum rounds short of it): the last kept id
+  // with p > 0, not a kept id of p = 0 (underflowed) after it
+  let at = keep - 1;
+  while (p[order[at]] === 0 && at > 0) at--;
+  let token = order[at];
   for (let i = 0; i < keep; i++) {
     target -= p[order[i]];
     if (target < 0) {
@@ -211,8 +216,8 @@ const BUCKETS = 512; // the last bucket holds everything below the others
 /**
  * The ids in the sampling order down to (at least) where their probability mass reaches
  * `topP · total`, as an exact prefix of the full sort: `buckets` puts every id in a bucket
- * monotone in p (bucket 0 the most likely: −log p in steps of 1/8 nat from logits, of 2^(1/8)
- * from float32 bits) and this sums each bucket's p; the buckets are taken from the top until
+ * monotone in p (bucket 0 the most likely: −log p in steps of 1/8 nat from logits, of an eighth
+ * of an octave from float32 bits) and this sums each bucket's p; the buckets are taken from the top until
  * their mass reaches topP · total, and one more (so that a sum rounded otherwise, or two ids of
  * equal p on either side of a bucket edge, cannot cut the prefix short); their ids, sorted, are
  * the result. Every id left out is less likely than every id in it. O(V + m log m) for the m

@@ -30,11 +30,22 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** max |a − b| / max(|a|, |b|) over the entries where either is above 1e-30 (probabilities of any size alike). */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const m = Math.max(Math.abs(a[i]), Math.abs(b[i]));
+    if (m > 1e-30) worst = Math.max(worst, Math.abs(a[i] - b[i]) / m);
+  }
+  return worst;
+}
+
 /**
  * generate with the cache in slots (decoder.ts SlotDecoder, the default) and growing (the
  * export's present outputs): the slots are used on every pass (the decoding form's outputs
- * fetched), what each step draws from (logits when greedy, else probabilities) agrees within
- * `tol` at every step, and the tokens, log-probs (to 1e-5), texts and finishes are the same.
+ * fetched), what each step draws from agrees within `tol` at every step (logits when greedy,
+ * absolute; else probabilities, relative), and the tokens, log-probs (to 1e-5), texts and finishes are the same.
  * Returns the largest difference.
  */
 export async function assertSlotsMatchGrowing(policy: Policy, prompts: string[], opts: Parameters<Policy['generate']>[1], tol = 1e-5): Promise<number> {
@@ -56,8 +67,10 @@ export async function assertSlotsMatchGrowing(policy: Policy, prompts: string[],
     assert.equal(slotPasses, slots.length, 'every pass ran on the slots');
     assert.equal(slots.length, grow.length);
     let worst = 0;
-    for (let i = 0; i < grow.length; i++) worst = Math.max(worst, maxAbsDiff(grow[i], slots[i]));
-    assert.ok(worst <= tol, `max |Δ ${isGreedy(opts.temperature) ? 'logit' : 'probability'}| = ${worst}`);
+    // logits absolute, probabilities relative (a probability of 1e-4 and one of 0.5 alike)
+    const greedy = isGreedy(opts.temperature);
+    for (let i = 0; i < grow.length; i++) worst = Math.max(worst, (greedy ? maxAbsDiff : maxRelDiff)(grow[i], slots[i]));
+    assert.ok(worst <= tol, greedy ? `max |Δ logit| = ${worst}` : `max |Δp| / p = ${worst}`);
     assert.deepEqual(b.map((g) => [g.tokens, g.text, g.finish]), a.map((g) => [g.tokens, g.text, g.finish]));
     for (let i = 0; i < a.length; i++) assert.ok(maxAbsDiff(a[i].logprobs, b[i].logprobs) <= 1e-5);
     return worst;

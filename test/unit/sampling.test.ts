@@ -50,7 +50,9 @@ function referenceDraw(p: Float32Array | Float64Array, total: number, opts: { to
   let kept = 0;
   for (let i = 0; i < keep; i++) kept += p[order[i]];
   let target = u * kept;
+  // past the end of the running sum: the last kept id with p > 0
   let token = order[keep - 1];
+  for (let i = keep - 1; i > 0 && p[token] === 0; i--) token = order[i - 1];
   for (let i = 0; i < keep; i++) {
     target -= p[order[i]];
     if (target < 0) {
@@ -151,10 +153,12 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
     assert.ok(keeps.some((k) => k < 64) && keeps.some((k) => k > 64 && k <= 1024) && keeps.some((k) => k > 5000), `kept sizes ${Math.min(...keeps)}–${Math.max(...keeps)}`);
   });
 
-  it('sampleProbs draws the token and log-prob of the full-sort definition from float32 probabilities, bit for bit (2 400 draws; top-p buckets by float bits)', () => {
+  it('sampleProbs draws the token and log-prob of the full-sort definition from float32 probabilities, bit for bit (3 360 draws, zeros and subnormals among them; top-p buckets by float bits)', () => {
     let draws = 0;
     const keeps: number[] = [];
-    for (const [V, scale, shape] of [[512, 8, 'uniform'], [512, 0.5, 'uniform'], [3000, 2, 'ties'], [20000, 1, 'zipf'], [20000, 0.05, 'uniform']] as const) {
+    const tails: number[] = [];
+    // [3000, 40]: logits 80 apart, 266 nats at T = 0.3: float32 zeros and subnormals in the tail
+    for (const [V, scale, shape] of [[512, 8, 'uniform'], [512, 0.5, 'uniform'], [3000, 2, 'ties'], [20000, 1, 'zipf'], [20000, 0.05, 'uniform'], [3000, 40, 'uniform']] as const) {
       const z = logits(V, V + Math.round(scale * 100), scale, shape);
       for (const opts of [
         { temperature: 1, topK: 0, topP: 0.9 },
@@ -163,6 +167,7 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
         { temperature: 1.3, topK: 40, topP: 0.5 },
         { temperature: 1, topK: V, topP: 0.95 },
         { temperature: 1, topK: 0, topP: 1 },
+        { temperature: 0.3, topK: 0, topP: 0.999999 },
       ]) {
         // what the graph returns: softmax(z / T) in float32 (here rounded from float64)
         const max = z.reduce((m, x) => Math.max(m, x), -Infinity);
@@ -184,9 +189,11 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
           keeps.push(want.keep);
           draws++;
         }
+        if (scale === 40) tails.push(p.filter((x) => x === 0).length, p.filter((x) => x > 0 && x < 2 ** -126).length);
       }
     }
-    assert.equal(draws, 2400);
+    assert.equal(draws, 3360);
+    assert.ok(tails.some((n, j) => j % 2 === 0 && n > 0) && tails.some((n, j) => j % 2 === 1 && n > 0), `zeros and subnormals: ${tails}`);
     assert.ok(keeps.some((k) => k < 64) && keeps.some((k) => k > 64 && k <= 1024) && keeps.some((k) => k > 5000), `kept sizes ${Math.min(...keeps)}–${Math.max(...keeps)}`);
   });
 
@@ -200,5 +207,25 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
     }
     assert.throws(() => sampleProbs(p, { temperature: 0, topK: 0, topP: 1 }, new Rng(1, 0)), /greedyToken/);
     assert.deepEqual([0, -0, 1e-39, 1e-320, 3e-38, 1].map(isGreedy), [true, true, true, true, false, false]);
+  });
+
+  it('a draw at the very end of the range (u = 1 − 2⁻⁵³) takes the last kept id of p > 0, never a kept id of p = 0 after it', () => {
+    const rng = new Rng(7, 0);
+    let restricted = 0;
+    for (const u of [1 - 2 ** -53, 1 - 2 ** -52, 1 - 3 * 2 ** -53]) {
+      const end = { next: () => u } as unknown as Rng;
+      for (let t = 0; t < 20_000; t++) {
+        // k positive ids (then 20 zeros, underflowed), top-k keeping 10 of the zeros too
+        const k = 2 + (t % 40);
+        const p = new Float32Array(k + 20);
+        for (let i = 0; i < k; i++) p[i] = Math.fround(rng.next() ** (1 + (t % 7)));
+        for (const opts of [{ temperature: 1, topK: k + 10, topP: 1 }, { temperature: 1, topK: 0, topP: 1 }]) {
+          const { token, logprob } = sampleProbs(p, opts, end);
+          assert.ok(p[token] > 0 && Number.isFinite(logprob), `u ${u}, k ${k}, ${JSON.stringify(opts)}: token ${token}, log-prob ${logprob}`);
+          if (opts.topK) restricted++;
+        }
+      }
+    }
+    assert.equal(restricted, 60_000);
   });
 });
