@@ -148,6 +148,33 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       }
     });
 
+    it('the decoding form computes dlab.probs = softmax(logits · τ⁻¹) only when τ⁻¹ > 0: [0, 0] when fed 0 (a greedy step)', async () => {
+      const bb = policy.backbone;
+      assert.ok(bb.fused);
+      const feeds = (invT: number) => ({
+        ...bb.emptyCache(2),
+        input_ids: new Tensor('int64', BigInt64Array.from([5n, 6n, 7n, 8n]), [2, 2]),
+        attention_mask: new Tensor('int64', BigInt64Array.from([1n, 1n, 1n, 1n]), [2, 2]),
+        position_ids: new Tensor('int64', BigInt64Array.from([0n, 1n, 0n, 1n]), [2, 2]),
+        'dlab.head.W': new Tensor('float32', policy.head.W, [100, 32]),
+        'dlab.head.b': new Tensor('float32', policy.head.b, [100]),
+        'dlab.inv_temperature': new Tensor('float32', Float32Array.from([invT]), [1]),
+      });
+      const greedy = await bb.session.run(feeds(0), ['dlab.logits', 'dlab.probs']);
+      assert.deepEqual([greedy['dlab.logits'].dims, greedy['dlab.probs'].dims], [[2, 100], [0, 0]]);
+      const sampled = await bb.session.run(feeds(2), ['dlab.logits', 'dlab.probs']);
+      const z = sampled['dlab.logits'].data as Float32Array;
+      const p = sampled['dlab.probs'].data as Float32Array;
+      assert.deepEqual(sampled['dlab.probs'].dims, [2, 100]);
+      for (let b = 0; b < 2; b++) {
+        const row = z.subarray(b * 100, (b + 1) * 100);
+        const max = row.reduce((m, x) => Math.max(m, x), -Infinity);
+        const e = Array.from(row, (x) => Math.exp((x - max) * 2));
+        const sum = e.reduce((x, y) => x + y, 0);
+        assert.ok(maxRelDiff(p.subarray(b * 100, (b + 1) * 100), e.map((x) => x / sum)) <= 1e-5);
+      }
+    });
+
     it('the KV cache in slots (the decoding form, default) samples what the growing cache does, logits and probabilities within 1e-5', async () => {
       await assertSlotsMatchGrowing(policy, ['12+345=', '7*8=', 'a', ''], { maxTokens: 20, temperature: 1, topK: 30, topP: 0.95, seed: 9, stop: ['\n\n'] });
       await assertSlotsMatchGrowing(policy, ['1+1='], { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 });
