@@ -79,6 +79,18 @@ function logits(V: number, seed: number, scale: number, shape: 'uniform' | 'ties
   return z;
 }
 
+/** Vocabulary sizes and logit shapes the draws are checked on: peaked, flat, tied, Zipf-like. */
+const LOGIT_ROWS = [[512, 8, 'uniform'], [512, 0.5, 'uniform'], [3000, 2, 'ties'], [20000, 1, 'zipf'], [20000, 0.05, 'uniform']] as const;
+
+/** Temperatures with top-k / top-p cuts from a few ids to the whole vocabulary V. */
+const restrictions = (V: number) => [
+  { temperature: 1, topK: 0, topP: 0.9 },
+  { temperature: 0.7, topK: 0, topP: 0.999 },
+  { temperature: 1, topK: 50, topP: 1 },
+  { temperature: 1.3, topK: 40, topP: 0.5 },
+  { temperature: 1, topK: V, topP: 0.95 },
+];
+
 describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/sampling.ts)', () => {
   it('logits with a NaN or +∞, or all −∞, are refused on every path (greedy, full, top-k, top-p on a large vocabulary); −∞ next to finite logits samples', () => {
     const paths = [
@@ -125,15 +137,9 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
   it('sampleToken draws the token and log-prob of the full-sort definition, bit for bit (2 000 draws over peaked, flat and tied logits)', () => {
     let draws = 0;
     const keeps: number[] = [];
-    for (const [V, scale, shape] of [[512, 8, 'uniform'], [512, 0.5, 'uniform'], [3000, 2, 'ties'], [20000, 1, 'zipf'], [20000, 0.05, 'uniform']] as const) {
+    for (const [V, scale, shape] of LOGIT_ROWS) {
       const z = logits(V, V + Math.round(scale * 100), scale, shape);
-      for (const opts of [
-        { temperature: 1, topK: 0, topP: 0.9 },
-        { temperature: 0.7, topK: 0, topP: 0.999 },
-        { temperature: 1, topK: 50, topP: 1 },
-        { temperature: 1.3, topK: 40, topP: 0.5 },
-        { temperature: 1, topK: V, topP: 0.95 },
-      ]) {
+      for (const opts of restrictions(V)) {
         const rngA = new Rng(9, V);
         const rngB = new Rng(9, V);
         const scratch = { order: new Int32Array(V), p: new Float64Array(V) };
@@ -158,14 +164,10 @@ describe('sampling: top-k / top-p without sorting the vocabulary (lib/model/samp
     const keeps: number[] = [];
     const tails: number[] = [];
     // [3000, 40]: logits 80 apart, 266 nats at T = 0.3: float32 zeros and subnormals in the tail
-    for (const [V, scale, shape] of [[512, 8, 'uniform'], [512, 0.5, 'uniform'], [3000, 2, 'ties'], [20000, 1, 'zipf'], [20000, 0.05, 'uniform'], [3000, 40, 'uniform']] as const) {
+    for (const [V, scale, shape] of [...LOGIT_ROWS, [3000, 40, 'uniform'] as const]) {
       const z = logits(V, V + Math.round(scale * 100), scale, shape);
       for (const opts of [
-        { temperature: 1, topK: 0, topP: 0.9 },
-        { temperature: 0.7, topK: 0, topP: 0.999 },
-        { temperature: 1, topK: 50, topP: 1 },
-        { temperature: 1.3, topK: 40, topP: 0.5 },
-        { temperature: 1, topK: V, topP: 0.95 },
+        ...restrictions(V),
         { temperature: 1, topK: 0, topP: 1 },
         { temperature: 0.3, topK: 0, topP: 0.999999 },
       ]) {
