@@ -6,12 +6,11 @@ import { runModel } from './session-cache';
 
 /**
  * The passes of one generation over a backbone: the left-padded prompt first (ids, positions
- * [B, L]), then one token per sequence at a time ([B, 1]). Each pass returns the logits of every
- * sequence's last position [B, V]; the decoder keeps the KV cache and the attention mask between
- * passes (a fed token is attended from the next pass on; the prompt's padding never is).
- * A step returns, for every sequence's last position, the logits [B, V] (a greedy generation)
- * or the distribution softmax(logits · τ⁻¹) [B, V] (a sampled one, `invT` = τ⁻¹ given),
- * computed by ONNX Runtime.
+ * [B, L]), then one token per sequence at a time ([B, 1]). Each pass returns, for every
+ * sequence's last position, the logits [B, V] (a greedy generation) or their distribution
+ * softmax(logits · τ⁻¹) [B, V] (a sampled one, `invT` = τ⁻¹ given), computed by ONNX Runtime;
+ * the decoder keeps the KV cache and the attention mask between passes (a fed token is attended
+ * from the next pass on; the prompt's padding never is).
  */
 export interface Decoder {
   /** what is returned is valid until the next step (the slot decoder reuses its buffer) */
