@@ -19,7 +19,7 @@ import { DlabInputError } from '../lib/errors';
 import { createWorkers, installRuntime } from '../workers/worker';
 import { metricsBindAddress } from '../workers/metrics';
 import { parseRoles, planQueues, WORKER_ROLES } from '../lib/queues';
-import { executionProviders, setExecutionProviders } from '../lib/model/session-cache';
+import { executionProviders, intraOpThreads, setExecutionProviders, setIntraOpThreads } from '../lib/model/session-cache';
 import { formatDoctor, runDoctor } from '../client/doctor';
 import { runDemo } from './demo';
 import { modelCommand } from './model';
@@ -80,9 +80,10 @@ program
   .option('--task-queue <queue>', 'task queue of the workflows, and of every activity group DLAB_QUEUES does not route (default DLAB_TASK_QUEUE or "dlab")')
   .option('--serve <roles>', `what to serve, comma-separated: ${WORKER_ROLES.join(', ')} (default: all)`, 'all')
   .option('--ort-providers <list>', 'ONNX Runtime execution providers in order of preference, e.g. cuda,cpu (default DLAB_ORT_PROVIDERS or cpu)')
+  .option('--ort-threads <n>', "ONNX Runtime intra-op threads of each model session (default DLAB_ORT_THREADS or this machine's cores; divide the cores between workers sharing a machine)")
   .option('--max-concurrent <n>', 'activities run at once per task queue polled', '2')
   .option('--metrics-port <[ip:]port>', 'serve Prometheus metrics (Temporal SDK and dlab series) at http://IP:PORT/metrics; IP default 0.0.0.0 (default: no metrics)')
-  .action(async (opts: { taskQueue?: string; serve: string; ortProviders?: string; maxConcurrent: string; metricsPort?: string }) => {
+  .action(async (opts: { taskQueue?: string; serve: string; ortProviders?: string; ortThreads?: string; maxConcurrent: string; metricsPort?: string }) => {
     const maxConcurrent = intOption('--max-concurrent', opts.maxConcurrent, 1);
     const metrics = opts.metricsPort !== undefined ? metricsBindAddress(opts.metricsPort) : undefined;
     const serve = parseRoles(opts.serve);
@@ -91,6 +92,8 @@ program
     planQueues(serve, queues, workflowQueue); // a --serve that cannot work is refused before any connection
     const providers = opts.ortProviders ?? process.env.DLAB_ORT_PROVIDERS;
     if (providers !== undefined) await setExecutionProviders(providers.split(','), opts.ortProviders !== undefined ? '--ort-providers' : 'DLAB_ORT_PROVIDERS');
+    if (opts.ortThreads !== undefined) setIntraOpThreads(opts.ortThreads);
+    const threads = intraOpThreads(); // a bad DLAB_ORT_THREADS fails now, not in the first activity
     writableDlabHome(); // artifacts and models go there: a home under a file fails now, not in the first activity
     storeFromEnv(dlabHome()); // so does a DLAB_STORE (or DLAB_CACHE_MAX_GB) that names no store
     installRuntime({ metrics }); // a metrics port that is taken fails now, before any connection
@@ -108,7 +111,7 @@ program
       apiKey: target.apiKey,
     });
     const polled = workers.plans.map((p) => `queue "${p.queue}" (${[...(p.workflows ? ['workflows'] : []), ...p.groups].join(', ')})`).join(', ');
-    process.stderr.write(`dlab worker ${workers.identity} on ${target.address} ${polled}, ONNX Runtime on ${executionProviders().join(', ')}, artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}${metrics ? `, metrics on http://${metrics}/metrics` : ''}\n`);
+    process.stderr.write(`dlab worker ${workers.identity} on ${target.address} ${polled}, ONNX Runtime on ${executionProviders().join(', ')} (${threads} intra-op thread${threads === 1 ? '' : 's'} a session), artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}${metrics ? `, metrics on http://${metrics}/metrics` : ''}\n`);
     await workers.run();
   });
 

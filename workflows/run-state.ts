@@ -84,7 +84,8 @@ export class RunTracker<K extends StatusKind> {
 
   /** Waits while paused, then marks `stage` of `step` as current. */
   async enter(stage: string, step: number): Promise<void> {
-    await condition(() => !this.paused);
+    // only a paused run waits: every promise a workflow creates costs the SDK a stack trace
+    if (this.paused) await condition(() => !this.paused);
     this.status.stage = stage;
     this.status.step = step;
     this.publish();

@@ -74,7 +74,7 @@ export async function embedBatch(policy: Policy, items: EmbedItem[], names: stri
   const targets = new Int32Array(N);
   if (B > 0) {
     const { ids, positions, mask, L } = leftPadBatch(seqs, policy.tokenizer.padId);
-    const { hidden } = await policy.backbone.run(ids, positions, mask, B, L, policy.backbone.emptyCache(B));
+    const hidden = await policy.backbone.hidden(ids, positions, mask, B, L);
     const specials = policy.prompts.prefix.length;
     for (let b = 0; b < B; b++) {
       const { context, target } = items[b];

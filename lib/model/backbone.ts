@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
 import { decodingGraph, FUSED_LOGITS, FUSED_PROBS, HEAD_B, HEAD_W, INV_TEMPERATURE, NEW_KV } from './decode-graph';
-import { createSession, runModel, sharedSession } from './session-cache';
+import { createSession, intraOpThreads, runModel, sharedSession } from './session-cache';
 
 /** why a backbone file's decoding form was not used, by path (read when its Backbone is made) */
 const unfused = new Map<string, string>();
@@ -85,7 +85,7 @@ export class Backbone {
    * for a session of this Backbone's own, which `release()` frees (a model used for a while and
    * then never again, e.g. a whole-model RL checkpoint's).
    */
-  static async load(path: string, key: string | null, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads = 2): Promise<Backbone> {
+  static async load(path: string, key: string | null, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads = intraOpThreads()): Promise<Backbone> {
     const cacheHeads = dims.nKvHead ?? dims.nHead;
     const create = async () => {
       const cannot = (err: unknown) => new DlabInputError(`${path}: ONNX Runtime cannot load it (${(err as Error).message})`, path);
@@ -151,26 +151,37 @@ export class Backbone {
    * pass's `present` (or `emptyCache`). Returns h [B, S, d] and the new cache as `past` feeds.
    */
   async run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number, cache: Record<string, Tensor>) {
+    const out = await this.pass(ids, positions, mask, batch, seq, cache, this.plainOutputs);
+    const next: Record<string, Tensor> = {};
+    for (let i = 0; i < this.nLayer; i++) {
+      for (const k of ['key', 'value']) next[`past_key_values.${i}.${k}`] = out[`present.${i}.${k}`];
+    }
+    return { hidden: out.last_hidden_state.data as Float32Array, cache: next };
+  }
+
+  /**
+   * One pass from an empty cache, for a caller that needs no cache after it (scoring, embeddings):
+   * ids, positions, mask [B, S] → h [B, S, d]. Only last_hidden_state is fetched, so the
+   * `present` tensors (2·nLayer · B·heads·S·headDim floats) are not copied out of ONNX Runtime.
+   */
+  async hidden(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number): Promise<Float32Array> {
+    const out = await this.pass(ids, positions, mask, batch, seq, this.emptyCache(batch), ['last_hidden_state']);
+    return out.last_hidden_state.data as Float32Array;
+  }
+
+  private async pass(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, batch: number, seq: number, cache: Record<string, Tensor>, fetches: string[]) {
     const feeds: Record<string, Tensor> = {
       ...cache,
       input_ids: new Tensor('int64', ids, [batch, seq]),
       attention_mask: new Tensor('int64', mask, [batch, mask.length / batch]),
     };
     if (this.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [batch, seq]);
-    let out: InferenceSession.OnnxValueMapType;
     if (this.fused) {
       // the decoding form's head inputs, empty (its logits are not fetched: [B, 0]), and τ⁻¹ = 0 (no probabilities)
       feeds[HEAD_W] = new Tensor('float32', new Float32Array(0), [0, this.dModel]);
       feeds[HEAD_B] = new Tensor('float32', new Float32Array(0), [0]);
       feeds[INV_TEMPERATURE] = new Tensor('float32', new Float32Array([0]), [1]);
-      out = await runModel(this.session, feeds, this.path, this.plainOutputs);
-    } else {
-      out = await runModel(this.session, feeds, this.path);
     }
-    const next: Record<string, Tensor> = {};
-    for (let i = 0; i < this.nLayer; i++) {
-      for (const k of ['key', 'value']) next[`past_key_values.${i}.${k}`] = out[`present.${i}.${k}`];
-    }
-    return { hidden: out.last_hidden_state.data as Float32Array, cache: next };
+    return runModel(this.session, feeds, this.path, fetches);
   }
 }

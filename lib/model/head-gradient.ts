@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { FLOAT, GraphBuilder, intsAttr } from './onnx-graph';
-import { createSession, sharedSession } from './session-cache';
+import { createSession, intraOpThreads, sharedSession } from './session-cache';
 
 /**
  * Gradients of the output head `z_t = W h_t + b` (W [V, d], b [V]) — see
@@ -164,16 +164,15 @@ export function headGradientGraph(): Uint8Array {
 /**
  * dW = gᵀ h on ONNX Runtime (CPU, MLAS): g [T, V], h [T, d] → dW [V, d].
  * One InferenceSession per process and thread count, shared by every caller.
- * Default 2 intra-op threads (the machine's core count), as `headLogits` uses; pass
- * `intraOpNumThreads: 1` to keep the second core free. (With 2 threads ORT's pool spins
- * briefly after each run, which slowed JS work right after it in the bench.)
+ * Intra-op threads: the process's (session-cache.ts intraOpThreads), as `headLogits` uses,
+ * unless `intraOpNumThreads` says otherwise.
  * Float32 accumulation inside the GEMM; see the module comment for when to prefer it.
  */
 export class OrtHeadGradient {
   private constructor(private readonly session: InferenceSession) {}
 
   static async create(opts: { intraOpNumThreads?: number } = {}): Promise<OrtHeadGradient> {
-    const threads = opts.intraOpNumThreads ?? 2;
+    const threads = opts.intraOpNumThreads ?? intraOpThreads();
     const session = await sharedSession(`dlab-head-gradient:threads=${threads}`, () =>
       createSession(headGradientGraph(), threads),
     );

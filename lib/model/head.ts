@@ -70,7 +70,7 @@ async function runHead(head: Head, h: Float32Array, n: number, invT?: number): P
   if (h.length !== n * head.dModel) throw new Error(`head: h has ${h.length} values, expected ${n} × ${head.dModel}`);
   if (n === 0) return new Float32Array(0);
   const probs = invT !== undefined;
-  const session = await sharedSession(probs ? 'dlab-head-softmax' : 'dlab-head-gemm', () => createSession(headGraph(probs), 2));
+  const session = await sharedSession(probs ? 'dlab-head-softmax' : 'dlab-head-gemm', () => createSession(headGraph(probs)));
   const feeds: Record<string, Tensor> = {
     h: new Tensor('float32', h, [n, head.dModel]),
     W: new Tensor('float32', head.W, [head.vocab, head.dModel]),

@@ -215,7 +215,7 @@ export class Policy {
         return [...it.context, ...it.target];
       });
       const { ids, positions, mask, L } = leftPadBatch(seqs, this.tokenizer.padId);
-      const { hidden } = await this.backbone.run(ids, positions, mask, B, L, this.backbone.emptyCache(B));
+      const hidden = await this.backbone.hidden(ids, positions, mask, B, L);
       const n = batch.reduce((k, it) => k + it.target.length, 0);
       const h = new Float32Array(n * d);
       let row = 0;

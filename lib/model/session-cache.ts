@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { env, InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
 import { DlabInputError, permanentError } from '../errors';
 import { Memo } from '../memo';
@@ -39,6 +40,36 @@ export async function setExecutionProviders(list: readonly string[], where = '--
   providers = names;
 }
 
+/**
+ * Intra-op threads of every session this process creates (each session has a pool of its own):
+ * `--ort-threads` (a worker sets it at start), else DLAB_ORT_THREADS, else the cores this process
+ * may use (os.availableParallelism()). A worker that runs several activities at once, or several
+ * workers on one machine, should divide the cores between them: pools that together ask for more
+ * threads than there are cores stall each other at every op. Results do not depend on it (the
+ * kernels split their outputs, not their sums, between threads: unit test at 1–4 threads).
+ */
+let threadCount: number | undefined;
+
+/** The process's intra-op thread count (see threadCount), read from DLAB_ORT_THREADS on first use. */
+export function intraOpThreads(): number {
+  if (threadCount === undefined) {
+    const fromEnv = process.env.DLAB_ORT_THREADS;
+    threadCount = fromEnv === undefined || fromEnv === '' ? availableParallelism() : checkThreads(fromEnv, 'DLAB_ORT_THREADS');
+  }
+  return threadCount;
+}
+
+/** Sets the intra-op thread count of the sessions created from now on (`where` names the setting in errors). */
+export function setIntraOpThreads(value: string | number, where = '--ort-threads'): void {
+  threadCount = checkThreads(String(value), where);
+}
+
+function checkThreads(value: string, where: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1 || n > 1024) throw new DlabInputError(`${where}: expected an integer in [1, 1024] (ONNX Runtime intra-op threads a session), found "${value}"`, where);
+  return n;
+}
+
 /** Creates (and releases) a session of one Identity node on `name` alone: undefined when it works, else ONNX Runtime's reason. */
 async function probeProvider(name: string): Promise<string | undefined> {
   const { FLOAT, GraphBuilder } = await import('./onnx-graph');
@@ -69,7 +100,7 @@ async function probeProvider(name: string): Promise<string | undefined> {
  * context to (the providers named when the session cannot be created on them), instead of a
  * second copy on stderr.
  */
-export function sessionOptions(threads = 1, externalDataDir?: string): InferenceSession.SessionOptions {
+export function sessionOptions(threads = intraOpThreads(), externalDataDir?: string): InferenceSession.SessionOptions {
   const mode = process.env.DLAB_ORT_SPINNING || 'run';
   if (!['0', '1', 'run'].includes(mode)) throw new DlabInputError(`DLAB_ORT_SPINNING "${mode}": expected 0 (never spin), 1 (spin after runs too: ONNX Runtime's default) or run (spin within a run; the default)`, 'DLAB_ORT_SPINNING');
   const session: Record<string, unknown> = { intra_op: { allow_spinning: mode === '0' ? '0' : '1' } };
@@ -90,7 +121,7 @@ export function sessionOptions(threads = 1, externalDataDir?: string): Inference
  * InferenceSession.create with sessionOptions; a failure names the execution providers it was
  * created on. `externalDataDir`: where a model given as bytes finds its external data files.
  */
-export async function createSession(model: string | Uint8Array, threads = 1, externalDataDir?: string): Promise<InferenceSession> {
+export async function createSession(model: string | Uint8Array, threads = intraOpThreads(), externalDataDir?: string): Promise<InferenceSession> {
   const options = sessionOptions(threads, externalDataDir);
   try {
     return typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);

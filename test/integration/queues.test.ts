@@ -137,7 +137,7 @@ describe('routed task queues (two workers serving disjoint groups, real dev serv
     assert.deepEqual(scheduled, ['goracsEmbed@g-gpu', 'goracsEvaluate@g-gpu', 'goracsInit@g-cpu', 'goracsPrepare@g-two', 'goracsRefineChunk@g-cpu', 'goracsRefineStart@g-cpu', 'goracsRefineWrite@g-cpu']);
   });
 
-  it('`dlab run` puts DLAB_QUEUES into a sweep and its children; status names a workflow queue nobody polls; `--serve` that cannot work and a bogus --ort-providers are refused at worker start', async () => {
+  it('`dlab run` puts DLAB_QUEUES into a sweep and its children; status names a workflow queue nobody polls; `--serve` that cannot work, a bogus --ort-providers and a bad --ort-threads are refused at worker start', async () => {
     const home = cluster.home('cli');
     const env = { ...cluster.env(home, 'cli'), DLAB_QUEUES: 'inference=cli-gpu' };
     // inference shares the workflow queue unless routed: serving it alone there is refused, naming the fix
@@ -156,6 +156,12 @@ describe('routed task queues (two workers serving disjoint groups, real dev serv
     const viaEnv = await dlab(['worker'], { ...env, DLAB_ORT_PROVIDERS: 'bogus' });
     assert.equal(viaEnv.code, 2);
     assert.match(viaEnv.stderr, /DLAB_ORT_PROVIDERS: unknown execution provider "bogus"/);
+    const threads = await dlab(['worker', '--ort-threads', '0'], env);
+    assert.equal(threads.code, 2, threads.stderr);
+    assert.match(threads.stderr, /--ort-threads: expected an integer in \[1, 1024\] \(ONNX Runtime intra-op threads a session\), found "0"/);
+    const threadsEnv = await dlab(['worker'], { ...env, DLAB_ORT_THREADS: 'all' });
+    assert.equal(threadsEnv.code, 2, threadsEnv.stderr);
+    assert.match(threadsEnv.stderr, /DLAB_ORT_THREADS: expected an integer in \[1, 1024\].*found "all"/);
 
     // a sweep started before any worker: status names the workflow queue; the children inherit the queue map
     const file = join(cluster.root.path, 'sweep.json');

@@ -7,6 +7,7 @@ import { buildDecoder, buildEncoder, GptConfig } from '../../lib/model/gpt';
 import { Backbone } from '../../lib/model/backbone';
 import { buildMlp } from '../../lib/model/mlp';
 import { headLogits, makeHead } from '../../lib/model/head';
+import { OrtHeadGradient } from '../../lib/model/head-gradient';
 import { buildModelDir, prepareModelDir } from '../../lib/model/model-dir';
 import { leftPadBatch, Policy } from '../../lib/model/policy';
 import { prepareDecoder } from '../../lib/model/prepare';
@@ -235,6 +236,49 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
         policy.withHead(head).score([{ context: [1, 5], target: [17, 3] }]),
         (err: Error) => err instanceof DlabInputError && /backbone\.onnx: score item 0: the logits hold a NaN/.test(err.message),
       );
+    });
+
+    it('a pass without a cache (scoring, embeddings) fetches only the hidden state: the same bytes as a pass fetching the cache too', async () => {
+      const { ids, positions, mask, L } = leftPadBatch([[1, 17, 42, 5], [9, 8, 7, 6, 5, 4, 3]], 0);
+      const both = await policy.backbone.run(ids, positions, mask, 2, L, policy.backbone.emptyCache(2));
+      const session = policy.backbone.session as unknown as { run: (...a: unknown[]) => Promise<unknown> };
+      const run = session.run;
+      const fetched: unknown[] = [];
+      session.run = function (this: unknown, ...a: unknown[]) {
+        fetched.push(a[1]);
+        return run.apply(this, a);
+      };
+      let hidden: Float32Array;
+      try {
+        hidden = await policy.backbone.hidden(ids, positions, mask, 2, L);
+      } finally {
+        session.run = run;
+      }
+      assert.deepEqual(fetched, [['last_hidden_state']]);
+      assert.equal(hidden.length, 2 * L * 32);
+      assert.deepEqual(Buffer.from(hidden.buffer, hidden.byteOffset, hidden.byteLength), Buffer.from(both.hidden.buffer, both.hidden.byteOffset, both.hidden.byteLength));
+      assert.equal(Object.keys(both.cache).length, 4);
+    });
+
+    it('results do not depend on the intra-op thread count: 1–4 threads sample the same tokens and log-probs and score the same hidden states, bit for bit; so does the head gradient', async function () {
+      this.timeout(120_000);
+      // wide enough that ONNX Runtime splits the MatMuls between threads (dModel 128, 8 prompts of up to 60 tokens)
+      const wide = join(dir.path, 'wide');
+      await buildModelDir({ ...base, dModel: 128, nHead: 4, dFf: 512, maxPos: 128, tokenizer: {} }, wide);
+      const prompts = Array.from({ length: 8 }, (_, i) => `question ${i}: what is ${i} + ${3 * i}? `.repeat(1 + (i % 3)));
+      const runs: string[] = [];
+      for (const threads of [1, 2, 3, 4]) {
+        const p = await Policy.load(wide, { threads, ownSession: true });
+        const gens = await p.generate(prompts, { maxTokens: 24, temperature: 0.9, topP: 0.95, topK: 0, seed: 3 });
+        const { scored, hidden } = await p.score(gens.map((g) => ({ context: g.promptTokens, target: g.tokens.length ? g.tokens : [5] })), { batchSize: 4, withHidden: true });
+        const g = new Float32Array(300 * 100).map((_, i) => Math.sin(i * 0.37));
+        const h = new Float32Array(300 * 64).map((_, i) => Math.cos(i * 0.11));
+        const dW = await (await OrtHeadGradient.create({ intraOpNumThreads: threads })).run(g, h, 300, 100, 64);
+        runs.push(JSON.stringify({ gens: gens.map((x) => [x.tokens, Array.from(x.logprobs)]), scored: scored.map((x) => x.logprob), hidden: Buffer.from(hidden!.buffer).toString('base64'), dW: Buffer.from(dW.buffer).toString('base64') }));
+        await p.release();
+      }
+      assert.ok(JSON.parse(runs[0]).gens.some((x: [number[]]) => x[0].length > 5), 'the generations have tokens to compare');
+      for (let k = 1; k < runs.length; k++) assert.equal(runs[k], runs[0], `${k + 1} threads differ from 1`);
     });
 
     it('scoring the sampled tokens gives the generation-time log-probs (temperature 1, no truncation)', async () => {

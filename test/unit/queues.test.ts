@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { createActivities } from '../../activities';
 import { ACTIVITY_GROUP, LOCAL_ACTIVITY_TYPES, parseQueueMap, parseRoles, planQueues, queueOf, routedQueues, WORKER_ROLES } from '../../lib/queues';
 import { DlabInputError } from '../../lib/errors';
-import { executionProviders, sessionOptions, setExecutionProviders } from '../../lib/model/session-cache';
+import { availableParallelism } from 'node:os';
+import { executionProviders, intraOpThreads, sessionOptions, setExecutionProviders, setIntraOpThreads } from '../../lib/model/session-cache';
 
 describe('activity groups and task queues (lib/queues.ts)', () => {
   it('every activity a worker registers has a group, and every grouped type is registered', () => {
@@ -42,5 +43,24 @@ describe('ONNX Runtime execution providers (lib/model/session-cache.ts)', () => 
     await assert.rejects(setExecutionProviders(['bogus']), (e: Error) => e instanceof DlabInputError && /unknown execution provider "bogus" \(this ONNX Runtime build supports: cpu/.test(e.message));
     await assert.rejects(setExecutionProviders([]), /expected a comma-separated list/);
     assert.deepEqual(executionProviders(), ['cpu'], 'a refused list changes nothing');
+  });
+});
+
+describe('ONNX Runtime intra-op threads (lib/model/session-cache.ts)', () => {
+  it('default: DLAB_ORT_THREADS, else the cores this process may use; --ort-threads sets it; anything but an integer in [1, 1024] is refused naming the setting', () => {
+    const want = process.env.DLAB_ORT_THREADS ? Number(process.env.DLAB_ORT_THREADS) : availableParallelism();
+    assert.equal(intraOpThreads(), want);
+    assert.equal(sessionOptions().intraOpNumThreads, want);
+    for (const bad of ['0', '-1', '1.5', 'two', '', '1025']) {
+      assert.throws(() => setIntraOpThreads(bad), (e: Error) => e instanceof DlabInputError && e.message === `--ort-threads: expected an integer in [1, 1024] (ONNX Runtime intra-op threads a session), found "${bad}"`);
+    }
+    assert.throws(() => setIntraOpThreads('x', 'DLAB_ORT_THREADS'), /DLAB_ORT_THREADS: expected an integer in \[1, 1024\]/);
+    assert.equal(intraOpThreads(), want, 'a refused value changes nothing');
+    try {
+      setIntraOpThreads('3');
+      assert.equal(sessionOptions().intraOpNumThreads, 3);
+    } finally {
+      setIntraOpThreads(want);
+    }
   });
 });
