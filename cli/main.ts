@@ -275,7 +275,10 @@ program
   .addOption(new Option('--icrlvr <file>', 'In-Context RLVR config').default('examples/icrlvr/small.json'))
   .addOption(new Option('--goracs <file>', 'GORACS config').default('examples/goracs/small.json'))
   .option('--exit', 'stop the server when the runs are done (default: keep it up for the web UI until Ctrl-C when run from a terminal)')
-  .action(async (opts: { icrlvr: string; goracs: string; exit?: boolean }) => runDemo(opts));
+  .action(async (opts: { icrlvr: string; goracs: string; exit?: boolean }) => {
+    intraOpThreads(); // a bad DLAB_ORT_THREADS fails now, before the server starts
+    return runDemo(opts);
+  });
 
 /**
  * With `run --wait`: if no worker polls the run's task queue ~10 s after the start, says so on
