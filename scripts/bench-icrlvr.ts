@@ -16,6 +16,9 @@
 //    from, its rounds' prompts and RNG streams, the same batches — which samples the same tokens
 //    (checked; median of 5 passes over all steps): rolloutOverBare; and the same for the last
 //    step alone.
+// The rollout / bare ratio depends on the intra-op thread count (DLAB_ORT_THREADS, default the
+// machine's cores): a pool as wide as the machine shares its cores with V8's helper threads and
+// the dev server inside the workflow, not in the bare passes (docs/benchmarks.md).
 // Ends with one line: a JSON object of the figures.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +27,7 @@ import { PACKAGE_ROOT } from '../lib/config/code-version';
 import { configHash } from '../lib/config/canonical';
 import { readRollouts } from '../lib/icrlvr/records';
 import { Policy } from '../lib/model/policy';
+import { intraOpThreads } from '../lib/model/session-cache';
 import { storeForHome } from '../lib/store/artifact-store';
 import { ArtifactRef } from '../lib/store/ref';
 import { checkpointFromTable } from '../lib/train/checkpoint';
@@ -247,7 +251,7 @@ async function main() {
   const lastStepOverBare = figures.lastStepRolloutTokensPerSec! / figures.bareLastStepTokensPerSec;
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
   console.log(
-    `${figures.steps} steps, ${figures.msPerStep.toFixed(0)} ms per step, ${figures.regularActivitiesPerStep.toFixed(1)} regular activities per step: rollout ${pct(figures.rolloutShare)}, ` +
+    `${figures.steps} steps (ONNX Runtime at ${intraOpThreads()} intra-op thread${intraOpThreads() === 1 ? '' : 's'} a session: DLAB_ORT_THREADS), ${figures.msPerStep.toFixed(0)} ms per step, ${figures.regularActivitiesPerStep.toFixed(1)} regular activities per step: rollout ${pct(figures.rolloutShare)}, ` +
       `scoring + update ${pct(figures.scoringUpdateShare)} (as separate activities: scoring ${pct(figures.scoringShare)}, update ${pct(figures.updateShare)}), orchestration ${pct(figures.orchestrationShare)}`,
   );
   console.log(
@@ -265,7 +269,7 @@ async function main() {
       `(${figures.rolloutInsideMs.toFixed(0)} ms: rollout activities, and rolloutRows in step activities ${figures.stepRolloutShardMs.toFixed(0)} ms; ` +
       `rollout activities ${figures.rolloutServerMs.toFixed(0)} ms started → completed on the server)`,
   );
-  console.log(JSON.stringify({ bench: 'icrlvr', ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverBare: +rolloutOverBare.toFixed(3), lastStepOverBare: +lastStepOverBare.toFixed(3) }));
+  console.log(JSON.stringify({ bench: 'icrlvr', ortThreads: intraOpThreads(), ...Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v])), rolloutOverBare: +rolloutOverBare.toFixed(3), lastStepOverBare: +lastStepOverBare.toFixed(3) }));
 }
 
 main().catch((err) => {
