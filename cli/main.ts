@@ -80,7 +80,7 @@ program
   .option('--task-queue <queue>', 'task queue of the workflows, and of every activity group DLAB_QUEUES does not route (default DLAB_TASK_QUEUE or "dlab")')
   .option('--serve <roles>', `what to serve, comma-separated: ${WORKER_ROLES.join(', ')} (default: all)`, 'all')
   .option('--ort-providers <list>', 'ONNX Runtime execution providers in order of preference, e.g. cuda,cpu (default DLAB_ORT_PROVIDERS or cpu)')
-  .option('--ort-threads <n>', "ONNX Runtime intra-op threads of each model session (default DLAB_ORT_THREADS or this machine's cores; divide the cores between workers sharing a machine)")
+  .option('--ort-threads <n>', "ONNX Runtime intra-op threads of each model session (default DLAB_ORT_THREADS or one per physical core; divide the cores between workers sharing a machine)")
   .option('--max-concurrent <n>', 'activities run at once per task queue polled', '2')
   .option('--metrics-port <[ip:]port>', 'serve Prometheus metrics (Temporal SDK and dlab series) at http://IP:PORT/metrics; IP default 0.0.0.0 (default: no metrics)')
   .action(async (opts: { taskQueue?: string; serve: string; ortProviders?: string; ortThreads?: string; maxConcurrent: string; metricsPort?: string }) => {

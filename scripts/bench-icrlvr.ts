@@ -16,8 +16,8 @@
 //    from, its rounds' prompts and RNG streams, the same batches — which samples the same tokens
 //    (checked; median of 5 passes over all steps): rolloutOverBare; and the same for the last
 //    step alone.
-// The rollout / bare ratio depends on the intra-op thread count (DLAB_ORT_THREADS, default the
-// machine's cores): a pool as wide as the machine shares its cores with V8's helper threads and
+// The rollout / bare ratio depends on the intra-op thread count (DLAB_ORT_THREADS, default one
+// per physical core): a pool as wide as the machine shares its cores with V8's helper threads and
 // the dev server inside the workflow, not in the bare passes (docs/benchmarks.md).
 // Ends with one line: a JSON object of the figures.
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,7 @@
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   ActivityCancellationType,
+  CancellationScope,
   condition,
   defineQuery,
   defineSignal,
@@ -84,8 +85,9 @@ export class RunTracker<K extends StatusKind> {
 
   /** Waits while paused, then marks `stage` of `step` as current. */
   async enter(stage: string, step: number): Promise<void> {
-    // only a paused run waits: every promise a workflow creates costs the SDK a stack trace
-    if (this.paused) await condition(() => !this.paused);
+    // only a paused run waits, and a cancelled one throws here as before (condition() rejects in a
+    // cancelled scope); otherwise no promise: every promise a workflow creates costs the SDK a stack trace
+    if (this.paused || CancellationScope.current().consideredCancelled) await condition(() => !this.paused);
     this.status.stage = stage;
     this.status.step = step;
     this.publish();

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { env, InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
 import { DlabInputError, permanentError } from '../errors';
@@ -42,11 +43,13 @@ export async function setExecutionProviders(list: readonly string[], where = '--
 
 /**
  * Intra-op threads of every session this process creates (each session has a pool of its own):
- * `--ort-threads` (a worker sets it at start), else DLAB_ORT_THREADS, else the cores this process
- * may use (os.availableParallelism()). A worker that runs several activities at once, or several
- * workers on one machine, should divide the cores between them: pools that together ask for more
- * threads than there are cores stall each other at every op. Results do not depend on it (the
- * kernels split their outputs, not their sums, between threads: unit test at 1–4 threads).
+ * `--ort-threads` (a worker sets it at start), else DLAB_ORT_THREADS, else one per physical core
+ * this process may use (physicalCores). Sessions created earlier keep theirs (a session is
+ * shared by key: the backbone's sha256, the head's graph). Several workers on one machine should
+ * divide its cores between them: pools that together ask for more threads than there are cores
+ * stall each other at every op. (Within one process the pools take turns: onnxruntime-node runs
+ * a pass synchronously on the main thread.) Results do not depend on it (the kernels split their
+ * outputs, not their sums, between threads: unit test at 1–4 threads).
  */
 let threadCount: number | undefined;
 
@@ -54,9 +57,27 @@ let threadCount: number | undefined;
 export function intraOpThreads(): number {
   if (threadCount === undefined) {
     const fromEnv = process.env.DLAB_ORT_THREADS;
-    threadCount = fromEnv === undefined || fromEnv === '' ? availableParallelism() : checkThreads(fromEnv, 'DLAB_ORT_THREADS');
+    threadCount = fromEnv === undefined || fromEnv === '' ? physicalCores() : checkThreads(fromEnv, 'DLAB_ORT_THREADS');
   }
   return threadCount;
+}
+
+/**
+ * The CPUs this process may use (os.availableParallelism: its affinity mask) counted as physical
+ * cores: divided by the hyper-threads a core runs where Linux's sysfs says (each CPU's
+ * topology/thread_siblings_list: the CPUs of its core), as ONNX Runtime's own default counts
+ * physical cores. Elsewhere, or if sysfs cannot be read, the CPUs as they are.
+ */
+export function physicalCores(sysCpu = '/sys/devices/system/cpu', cpus = availableParallelism()): number {
+  try {
+    const siblings = readdirSync(sysCpu)
+      .filter((d) => /^cpu\d+$/.test(d))
+      .map((d) => readFileSync(`${sysCpu}/${d}/topology/thread_siblings_list`, 'utf8').trim());
+    const perCore = siblings.length / new Set(siblings).size;
+    return siblings.length ? Math.max(1, Math.floor(cpus / perCore)) : cpus;
+  } catch {
+    return cpus;
+  }
 }
 
 /** Sets the intra-op thread count of the sessions created from now on (`where` names the setting in errors). */
@@ -66,7 +87,7 @@ export function setIntraOpThreads(value: string | number, where = '--ort-threads
 
 function checkThreads(value: string, where: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < 1 || n > 1024) throw new DlabInputError(`${where}: expected an integer in [1, 1024] (ONNX Runtime intra-op threads a session), found "${value}"`, where);
+  if (!/^[0-9]+$/.test(value) || n < 1 || n > 1024) throw new DlabInputError(`${where}: expected an integer in [1, 1024] (ONNX Runtime intra-op threads a session), found "${value}"`, where);
   return n;
 }
 

@@ -3,7 +3,10 @@ import { createActivities } from '../../activities';
 import { ACTIVITY_GROUP, LOCAL_ACTIVITY_TYPES, parseQueueMap, parseRoles, planQueues, queueOf, routedQueues, WORKER_ROLES } from '../../lib/queues';
 import { DlabInputError } from '../../lib/errors';
 import { availableParallelism } from 'node:os';
-import { executionProviders, intraOpThreads, sessionOptions, setExecutionProviders, setIntraOpThreads } from '../../lib/model/session-cache';
+import { executionProviders, intraOpThreads, physicalCores, sessionOptions, setExecutionProviders, setIntraOpThreads } from '../../lib/model/session-cache';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/tmp';
 
 describe('activity groups and task queues (lib/queues.ts)', () => {
   it('every activity a worker registers has a group, and every grouped type is registered', () => {
@@ -47,11 +50,11 @@ describe('ONNX Runtime execution providers (lib/model/session-cache.ts)', () => 
 });
 
 describe('ONNX Runtime intra-op threads (lib/model/session-cache.ts)', () => {
-  it('default: DLAB_ORT_THREADS, else the cores this process may use; --ort-threads sets it; anything but an integer in [1, 1024] is refused naming the setting', () => {
-    const want = process.env.DLAB_ORT_THREADS ? Number(process.env.DLAB_ORT_THREADS) : availableParallelism();
+  it('default: DLAB_ORT_THREADS, else one per physical core this process may use; --ort-threads sets it; anything but an integer in [1, 1024] is refused naming the setting', () => {
+    const want = process.env.DLAB_ORT_THREADS ? Number(process.env.DLAB_ORT_THREADS) : physicalCores();
     assert.equal(intraOpThreads(), want);
     assert.equal(sessionOptions().intraOpNumThreads, want);
-    for (const bad of ['0', '-1', '1.5', 'two', '', '1025']) {
+    for (const bad of ['0', '-1', '1.5', 'two', '', '1025', ' 2 ', '1e1', '0x10']) {
       assert.throws(() => setIntraOpThreads(bad), (e: Error) => e instanceof DlabInputError && e.message === `--ort-threads: expected an integer in [1, 1024] (ONNX Runtime intra-op threads a session), found "${bad}"`);
     }
     assert.throws(() => setIntraOpThreads('x', 'DLAB_ORT_THREADS'), /DLAB_ORT_THREADS: expected an integer in \[1, 1024\]/);
@@ -61,6 +64,33 @@ describe('ONNX Runtime intra-op threads (lib/model/session-cache.ts)', () => {
       assert.equal(sessionOptions().intraOpNumThreads, 3);
     } finally {
       setIntraOpThreads(want);
+    }
+  });
+});
+
+describe('physical cores (the default intra-op thread count)', () => {
+  it("counts the CPUs this process may use as cores: divided by the hyper-threads of a core that sysfs's thread_siblings_list shows; the CPUs as they are without sysfs", () => {
+    const dir = tempDir('sysfs');
+    try {
+      const sysfs = (name: string, siblings: string[]) => {
+        for (const [i, list] of siblings.entries()) {
+          mkdirSync(join(dir.path, name, `cpu${i}`, 'topology'), { recursive: true });
+          writeFileSync(join(dir.path, name, `cpu${i}`, 'topology', 'thread_siblings_list'), `${list}\n`);
+        }
+        mkdirSync(join(dir.path, name, 'cpufreq'), { recursive: true }); // not a cpuN entry
+        return join(dir.path, name);
+      };
+      // 4 cores × 2 hyper-threads (siblings 0,4 1,5 2,6 3,7): 8 CPUs are 4 cores, 6 allowed ones 3
+      const smt = sysfs('smt', ['0,4', '1,5', '2,6', '3,7', '0,4', '1,5', '2,6', '3,7']);
+      assert.equal(physicalCores(smt, 8), 4);
+      assert.equal(physicalCores(smt, 6), 3);
+      assert.equal(physicalCores(smt, 1), 1);
+      // one thread a core: every CPU is a core
+      assert.equal(physicalCores(sysfs('plain', ['0', '1', '2']), 3), 3);
+      assert.equal(physicalCores(join(dir.path, 'missing'), 5), 5);
+      assert.equal(physicalCores(), physicalCores('/sys/devices/system/cpu', availableParallelism()));
+    } finally {
+      dir.cleanup();
     }
   });
 });
