@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DlabInputError } from '../errors';
 import { decodingGraph, FUSED_LOGITS, FUSED_PROBS, HEAD_B, HEAD_W, INV_TEMPERATURE, NEW_KV } from './decode-graph';
-import { createSession, intraOpThreads, runModel, sharedSession } from './session-cache';
+import { createSession, runModel, sharedSession } from './session-cache';
 
 /** why a backbone file's decoding form was not used, by path (read when its Backbone is made) */
 const unfused = new Map<string, string>();
@@ -85,7 +85,7 @@ export class Backbone {
    * for a session of this Backbone's own, which `release()` frees (a model used for a while and
    * then never again, e.g. a whole-model RL checkpoint's).
    */
-  static async load(path: string, key: string | null, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads = intraOpThreads()): Promise<Backbone> {
+  static async load(path: string, key: string | null, dims: { nLayer: number; nHead: number; nKvHead?: number; headDim: number; dModel: number }, threads?: number): Promise<Backbone> {
     const cacheHeads = dims.nKvHead ?? dims.nHead;
     const create = async () => {
       const cannot = (err: unknown) => new DlabInputError(`${path}: ONNX Runtime cannot load it (${(err as Error).message})`, path);

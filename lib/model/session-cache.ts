@@ -140,9 +140,10 @@ export function sessionOptions(threads = intraOpThreads(), externalDataDir?: str
 
 /**
  * InferenceSession.create with sessionOptions; a failure names the execution providers it was
- * created on. `externalDataDir`: where a model given as bytes finds its external data files.
+ * created on. `threads`: intra-op threads, the process's (intraOpThreads) when not given.
+ * `externalDataDir`: where a model given as bytes finds its external data files.
  */
-export async function createSession(model: string | Uint8Array, threads = intraOpThreads(), externalDataDir?: string): Promise<InferenceSession> {
+export async function createSession(model: string | Uint8Array, threads?: number, externalDataDir?: string): Promise<InferenceSession> {
   const options = sessionOptions(threads, externalDataDir);
   try {
     return typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);

@@ -266,13 +266,13 @@ describe('model runtime (lib/model) on ONNX Runtime', function () {
       const wide = join(dir.path, 'wide');
       await buildModelDir({ ...base, dModel: 128, nHead: 4, dFf: 512, maxPos: 128, tokenizer: {} }, wide);
       const prompts = Array.from({ length: 8 }, (_, i) => `question ${i}: what is ${i} + ${3 * i}? `.repeat(1 + (i % 3)));
+      const g = new Float32Array(300 * 100).map((_, i) => Math.sin(i * 0.37));
+      const h = new Float32Array(300 * 64).map((_, i) => Math.cos(i * 0.11));
       const runs: string[] = [];
       for (const threads of [1, 2, 3, 4]) {
         const p = await Policy.load(wide, { threads, ownSession: true });
         const gens = await p.generate(prompts, { maxTokens: 24, temperature: 0.9, topP: 0.95, topK: 0, seed: 3 });
         const { scored, hidden } = await p.score(gens.map((g) => ({ context: g.promptTokens, target: g.tokens.length ? g.tokens : [5] })), { batchSize: 4, withHidden: true });
-        const g = new Float32Array(300 * 100).map((_, i) => Math.sin(i * 0.37));
-        const h = new Float32Array(300 * 64).map((_, i) => Math.cos(i * 0.11));
         const dW = await (await OrtHeadGradient.create({ intraOpNumThreads: threads })).run(g, h, 300, 100, 64);
         runs.push(JSON.stringify({ gens: gens.map((x) => [x.tokens, Array.from(x.logprobs)]), scored: scored.map((x) => x.logprob), hidden: Buffer.from(hidden!.buffer).toString('base64'), dW: Buffer.from(dW.buffer).toString('base64') }));
         await p.release();
