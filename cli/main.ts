@@ -24,7 +24,7 @@ import { formatDoctor, runDoctor } from '../client/doctor';
 import { runDemo } from './demo';
 import { modelCommand } from './model';
 import { dlabHome, queueMap, taskQueue, writableDlabHome } from './env';
-import { intOption, portOption } from './options';
+import { intOption, portOption } from '../lib/config/options';
 import { formatHistory, formatRuns, formatStatus } from './format';
 
 const program = new Command();

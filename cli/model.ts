@@ -16,7 +16,7 @@ import { dlabHome, writableDlabHome } from './env';
 import { parseWith } from '../schemas/config';
 import { ModelBuildConfig } from '../schemas/config/model';
 import { DlabInputError } from '../lib/errors';
-import { intOption, numberOption } from './options';
+import { intOption, numberOption } from '../lib/config/options';
 
 const print = (json: boolean | undefined, value: unknown, human: string) => process.stdout.write((json ? JSON.stringify(value) : human) + '\n');
 

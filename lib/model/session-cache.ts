@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { env, InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
 import { DlabInputError, permanentError } from '../errors';
 import { Memo } from '../memo';
+import { intOption } from '../config/options';
 
 /**
  * One InferenceSession per model per process, reused by every activity that runs it.
@@ -85,11 +86,7 @@ export function setIntraOpThreads(value: string | number, where = '--ort-threads
   threadCount = checkThreads(String(value), where);
 }
 
-function checkThreads(value: string, where: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || n < 1 || n > 1024) throw new DlabInputError(`${where}: expected an integer in [1, 1024] (ONNX Runtime intra-op threads a session), found "${value}"`, where);
-  return n;
-}
+const checkThreads = (value: string, where: string) => intOption(where, value, 1, 1024, 'ONNX Runtime intra-op threads a session');
 
 /** Creates (and releases) a session of one Identity node on `name` alone: undefined when it works, else ONNX Runtime's reason. */
 async function probeProvider(name: string): Promise<string | undefined> {

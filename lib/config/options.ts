@@ -1,14 +1,16 @@
-import { DlabInputError } from '../lib/errors';
+import { DlabInputError } from '../errors';
 
 /**
- * Numeric command-line options, checked with their name: a value that is not a number in range
- * is an input error (exit 2) saying which option, what it takes and what was given.
+ * Numeric command-line options and environment settings, checked with their name: a value that
+ * is not a number in range is an input error (exit 2) saying which option, what it takes (and,
+ * given `what`, what it is) and what was given.
  */
-export function intOption(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+export function intOption(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER, what?: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+  // digits only, with an optional minus: not 1e3, 0x10, 5.0 or padding, which Number takes
+  if (!/^-?[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
-    throw new DlabInputError(`${name}: expected ${range}, found "${value}"`, name);
+    throw new DlabInputError(`${name}: expected ${range}${what ? ` (${what})` : ''}, found "${value}"`, name);
   }
   return n;
 }
