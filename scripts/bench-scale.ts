@@ -8,12 +8,13 @@
 //     MB/s (10^6 bytes) of the artifacts' bytes, medians over BENCH_STORE_REPS repetitions.
 //  2. Scaling: one dev server; for N = 1 and N = 2 `dlab worker` processes (each
 //     `--max-concurrent 1`, so N is the number of activities running at once: process-level
-//     parallelism, one per core here), the same GORACS run (refinement fanned out over
-//     goracsRefineChunk activities, 2 in flight) and the same icrlvr run (2 rollout shards a
-//     step), each with its own DLAB_HOME per N. The refinement stage's wall time is its first
-//     refinement activity scheduled → its last completed; the rollout stage's is, per sampling
-//     round, the shards scheduled → the last one completed, summed over the rounds (server event
-//     times).
+//     parallelism, one per core here; `--ort-threads` the physical cores divided by N, as
+//     workers sharing a machine should be run, or DLAB_ORT_THREADS when set), the same GORACS
+//     run (refinement fanned out over goracsRefineChunk activities, 2 in flight) and the same
+//     icrlvr run (2 rollout shards a step), each with its own DLAB_HOME per N. The refinement
+//     stage's wall time is its first refinement activity scheduled → its last completed; the
+//     rollout stage's is, per sampling round, the shards scheduled → the last one completed,
+//     summed over the rounds (server event times).
 //     Speedup T1/T2. The runs' artifacts must hold the same data across N (their sha256s differ:
 //     the experiment id is in each artifact's metadata). Before each N and after the last, two
 //     busy-loop processes next to one show how many cores the machine had free.
@@ -29,6 +30,7 @@ import { LocalArtifactStore, sha256Hex, storeForHome } from '../lib/store/artifa
 import { tableFromColumns, vectorColumn } from '../lib/store/columns';
 import { ArtifactRef } from '../lib/store/ref';
 import { S3ArtifactStore } from '../lib/store/s3-store';
+import { intraOpThreads, physicalCores } from '../lib/model/session-cache';
 import { Rng } from '../lib/rng';
 import { EMBEDDINGS } from '../schemas/artifacts';
 import type { RunStatus } from '../workflows/run-state';
@@ -255,14 +257,18 @@ async function scaling() {
     const client = await cluster.client();
     const out: Record<number, { goracs: Awaited<ReturnType<typeof runStage>>; icrlvr: Awaited<ReturnType<typeof runStage>> }> = {};
     const cores: number[] = [];
+    const threads: Record<number, number> = {};
     for (const n of [1, 2]) {
       cores.push(await freeCores());
       const home = cluster.home(`n${n}`);
       mkdirSync(home, { recursive: true });
       const queue = `scale-n${n}`;
       const workers: WorkerProcess[] = [];
-      for (let k = 0; k < n; k++) workers.push(await cluster.startWorker(home, queue, undefined, { args: ['--max-concurrent', '1'] }));
-      process.stderr.write(`N=${n}: ${workers.length} worker process(es) on queue ${queue}: goracs…\n`);
+      // the machine's cores divided between the workers, as docs/several-machines.md asks of
+      // workers sharing a machine (DLAB_ORT_THREADS, when set, for every worker instead)
+      threads[n] = process.env.DLAB_ORT_THREADS ? intraOpThreads() : Math.max(1, Math.floor(physicalCores() / n));
+      for (let k = 0; k < n; k++) workers.push(await cluster.startWorker(home, queue, undefined, { args: ['--max-concurrent', '1', '--ort-threads', String(threads[n])] }));
+      process.stderr.write(`N=${n}: ${workers.length} worker process(es) on queue ${queue}, ${threads[n]} intra-op thread(s) each: goracs…\n`);
       const goracs = await runStage(client, 'goracs', GORACS_CONFIG, `bench-scale-goracs-n${n}`, queue, home);
       process.stderr.write(`N=${n}: icrlvr…\n`);
       const icrlvr = await runStage(client, 'icrlvr', ICRLVR_CONFIG, `bench-scale-icrlvr-n${n}`, queue, home);
@@ -270,7 +276,7 @@ async function scaling() {
       for (const w of workers) await w.stop();
     }
     cores.push(await freeCores());
-    return { runs: out, freeCores: cores };
+    return { runs: out, freeCores: cores, threads };
   } finally {
     await cluster.stop();
   }
@@ -279,7 +285,7 @@ async function scaling() {
 async function main() {
   process.stderr.write(`store throughput (${REPS} repetitions)…\n`);
   const store = await storeThroughput();
-  const { runs: scale, freeCores: cores } = await scaling();
+  const { runs: scale, freeCores: cores, threads } = await scaling();
 
   console.log(`store throughput, MB/s (10^6 bytes of artifact), median of ${REPS}; S3 = S3ArtifactStore against versitygw (POSIX backend) on this machine:`);
   const label: Record<Op, string> = { put: 'put (new)', putStored: 'put (stored)', getCold: 'get (cold cache)', getWarm: 'get (warm cache)' };
@@ -295,7 +301,7 @@ async function main() {
     console.log(`  s3 / local, ${size === 'small' ? '8 × 4 MiB' : '1 × 64 MiB'}: ${OPS.map((op) => `${label[op]} ${(s[`${op}MBps`] / l[`${op}MBps`]).toFixed(2)}`).join(', ')}`);
   }
 
-  console.log(`\nscaling: the same runs with 1 and 2 \`dlab worker --max-concurrent 1\` processes (wall times from server events):`);
+  console.log(`\nscaling: the same runs with 1 and 2 \`dlab worker --max-concurrent 1\` processes, at ${threads[1]} and ${threads[2]} intra-op thread(s) each (wall times from server events):`);
   console.log(`  cores free (2 busy loops vs 1) before N=1, before N=2, after: ${cores.join(', ')} of 2`);
   const speedup = (k: 'goracs' | 'icrlvr') => scale[1][k].wallMs / scale[2][k].wallMs;
   const differing = (k: 'goracs' | 'icrlvr') => {
@@ -324,6 +330,7 @@ async function main() {
       storeReps: REPS,
       store,
       freeCores: cores,
+      ortThreads: { n1: threads[1], n2: threads[2] },
       goracsRefinement: { n1: strip(scale[1].goracs), n2: strip(scale[2].goracs), speedup: +speedup('goracs').toFixed(3), artifactsEqual: differing('goracs').length === 0, swapsAccepted: (scale[1].goracs.metrics as { swapsAccepted?: number } | undefined)?.swapsAccepted },
       icrlvrRollout: { n1: strip(scale[1].icrlvr), n2: strip(scale[2].icrlvr), speedup: +speedup('icrlvr').toFixed(3), artifactsEqual: differing('icrlvr').length === 0 },
     }),
