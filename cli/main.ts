@@ -19,7 +19,8 @@ import { DlabInputError } from '../lib/errors';
 import { createWorkers, installRuntime } from '../workers/worker';
 import { metricsBindAddress } from '../workers/metrics';
 import { parseRoles, planQueues, WORKER_ROLES } from '../lib/queues';
-import { executionProviders, intraOpThreads, setExecutionProviders, setIntraOpThreads } from '../lib/model/session-cache';
+import { executionProviders, intraOpThreads, physicalCores, setExecutionProviders, setIntraOpThreads } from '../lib/model/session-cache';
+import { oversubscription, registerLocalWorker } from '../workers/local-peers';
 import { formatDoctor, runDoctor } from '../client/doctor';
 import { runDemo } from './demo';
 import { modelCommand } from './model';
@@ -112,6 +113,11 @@ program
     });
     const polled = workers.plans.map((p) => `queue "${p.queue}" (${[...(p.workflows ? ['workflows'] : []), ...p.groups].join(', ')})`).join(', ');
     process.stderr.write(`dlab worker ${workers.identity} on ${target.address} ${polled}, ONNX Runtime on ${executionProviders().join(', ')} (${threads} intra-op thread${threads === 1 ? '' : 's'} a session), artifacts in ${process.env.DLAB_STORE?.trim() || dlabHome()}${metrics ? `, metrics on http://${metrics}/metrics` : ''}\n`);
+    // a worker that runs models says so when the model-running workers of this machine ask for more threads than it has cores
+    if (workers.plans.some((p) => p.groups.some((g) => g === 'inference' || g === 'training'))) {
+      const warning = oversubscription(threads, registerLocalWorker(threads), physicalCores());
+      if (warning) process.stderr.write(`dlab worker: ${warning}\n`);
+    }
     await workers.run();
   });
 

@@ -41,6 +41,8 @@ export interface WorkerProcess {
   kill(): Promise<void>;
   /** SIGTERM: graceful shutdown */
   stop(): Promise<void>;
+  /** what the process has written to stderr so far */
+  stderr(): string;
 }
 
 /**
@@ -119,6 +121,7 @@ export class TestCluster {
         child.kill('SIGTERM');
         await exited;
       },
+      stderr: () => log,
     };
     this.workers.push(w);
     return w;
