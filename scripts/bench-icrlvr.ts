@@ -1,7 +1,8 @@
 // `npm run bench:icrlvr`: where the time of an In-Context RLVR step goes, on a real dev
 // server with an in-process worker (examples/icrlvr/small.json's model and task, 50 pretraining
 // steps, 6 steps, rollouts in one shard so tokens/s is one generation stream), over BENCH_RUNS
-// (default 5) runs of that workflow, each followed by a bare pass over its work:
+// (default 5) runs of that workflow, each followed by a bare pass over the same work (every run
+// does the same: checked):
 //  - share of rollout, scoring, update and orchestration (loop wall time not covered by any
 //    activity: workflow tasks, scheduling, the server) over the runs' training steps, and run by
 //    run; scoring and the update run as one activity (icrlvrScoreUpdate) in runs since the
@@ -30,6 +31,7 @@ import { configHash } from '../lib/config/canonical';
 import { readRollouts } from '../lib/icrlvr/records';
 import { Policy } from '../lib/model/policy';
 import { intraOpThreads } from '../lib/model/session-cache';
+import { intOption } from '../lib/config/options';
 import { storeForHome } from '../lib/store/artifact-store';
 import { ArtifactRef } from '../lib/store/ref';
 import { checkpointFromTable } from '../lib/train/checkpoint';
@@ -55,15 +57,12 @@ function covered(intervals: Interval[]): number {
   return total;
 }
 
-/** workflows of the same config timed one after the other, each followed by a bare pass over its work (BENCH_RUNS) */
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`BENCH_RUNS: expected a positive integer, found "${process.env.BENCH_RUNS}"`);
+/** workflows of the same config timed one after the other, each followed by a bare pass over the same work (BENCH_RUNS) */
+const RUNS = intOption('BENCH_RUNS', process.env.BENCH_RUNS ?? '5', 1);
 
 async function main() {
   const raw = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'examples', 'icrlvr', 'small.json'), 'utf8'));
   const cfg = parseConfig('icrlvr', { ...raw, steps: 6, evalEvery: 100, rolloutShards: 1, pretrain: { ...raw.pretrain, steps: 50 } });
-  // where a rollout activity's time goes, seen from inside this (in-process) worker: the whole
-  // activity (interceptor) and the policy.generate calls in it
   // where a step's time goes, seen from inside this (in-process) worker, per workflow run: the
   // whole activity (interceptor), the policy.generate calls in it, and the rolloutRows calls of
   // icrlvrStep activities
@@ -109,7 +108,11 @@ async function main() {
       },
     },
   });
-  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : 0);
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return !s.length ? 0 : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
   const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
   const figures = await withBenchCluster(async (client, home) => {
     // RUNS workflows of the same config one after the other, each followed by a bare pass over
@@ -146,7 +149,16 @@ async function main() {
           bareStepMs.push([]);
         }
         await gen(work[0].policy, work[0].rounds[0].slice(0, cfg.batchSize));
-      } else if (run.stepTokens.join() !== runs[0].stepTokens.join()) sameTokens = false;
+      } else {
+        // the same work as the first run: its rollouts' prompts, RNG streams and tokens, step by step
+        if (run.stepWork.length !== work.length) sameTokens = false;
+        for (const [k, w] of run.stepWork.entries()) {
+          const rounds = await Promise.all(w.rollouts.map(async (ref) => readRollouts(await store.get(ref))));
+          const want = work[k]?.rounds ?? [];
+          const same = rounds.length === want.length && rounds.every((rows, j) => rows.length === want[j].length && rows.every((x, i) => x.prompt === want[j][i].prompt && x.stream === want[j][i].stream && x.tokens.join() === want[j][i].tokens.join()));
+          if (!same) sameTokens = false;
+        }
+      }
       for (const [k, { policy, rounds }] of work.entries()) {
         const s0 = performance.now();
         for (const rows of rounds) {
@@ -200,9 +212,9 @@ async function main() {
       bareGenerateTokensPerSecReps: Array.from({ length: RUNS }, (_, p) => +rate(bareStepMs.map((x) => x[p])).toFixed(0)),
       // step by step: the median rollout inside over the median bare
       perStepRolloutOverBare: insideStep.map((ms, k) => +(bareStep[k] / ms).toFixed(3)),
-      // the last step alone: the rollout (median of the runs) and its generate calls (the first run's), bare
+      // the last step alone: the rollout and its generate calls (each the median of the runs), bare
       lastStepRolloutTokensPerSec: first.stepTokens[steps - 1] / (insideStep[steps - 1] / 1000),
-      lastStepGenerateTokensPerSec: first.stepTokens[steps - 1] / (insideOf(first.workflowId).get('generateInRollout')!.at(-1)! / 1000),
+      lastStepGenerateTokensPerSec: first.stepTokens[steps - 1] / (median(runs.map((r) => insideOf(r.workflowId).get('generateInRollout')!.at(-1)!)) / 1000),
       bareLastStepTokensPerSec: first.stepTokens[steps - 1] / (bareStep[steps - 1] / 1000),
     };
   }, { worker: { activityInterceptors: [interceptor as never] } });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,25 +22,34 @@ export interface LocalWorker {
   started?: string;
 }
 
-export function peersDir(): string {
-  return join(tmpdir(), `dlab-workers-${process.getuid?.() ?? 'user'}`);
+/** Where the records are: `<base>/dlab-workers-<uid>`, base os.tmpdir() (TMPDIR). */
+export function peersDir(base = tmpdir()): string {
+  return join(base, `dlab-workers-${process.getuid?.() ?? 'user'}`);
 }
 
-/** Registers this process (removed again at its exit) and returns the other live workers' records. */
+/**
+ * Registers this process (removed again at its exit), then returns the other live workers'
+ * records: written first, so that of workers started at the same moment at least the last to
+ * look sees all of them. The directory must be this user's alone (a directory someone else made,
+ * or one others may write, is not used), and the record is written through a file created anew,
+ * so that nothing another user placed there is followed.
+ */
 export function registerLocalWorker(threads: number, dir = peersDir()): LocalWorker[] {
-  let others: LocalWorker[] = [];
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    others = livePeers(dir);
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o022) !== 0) return [];
     const me: LocalWorker = { pid: process.pid, threads, started: startTime(process.pid) };
     const file = join(dir, `${process.pid}.json`);
-    writeFileSync(`${file}.tmp`, JSON.stringify(me));
-    renameSync(`${file}.tmp`, file);
+    const tmp = `${file}.tmp`;
+    rmSync(tmp, { force: true }); // left by an earlier process of this pid; a link is removed, not followed
+    writeFileSync(tmp, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
+    renameSync(tmp, file);
     process.once('exit', () => rmSync(file, { force: true }));
+    return livePeers(dir);
   } catch {
-    // no record, no warning
+    return []; // no record, no warning
   }
-  return others;
 }
 
 /** The records of live processes other than this one (none without the directory); stale ones are removed. */
@@ -89,11 +98,15 @@ export function startTime(pid: number): string | undefined {
 export function oversubscription(threads: number, others: LocalWorker[], cores: number): string | undefined {
   const total = others.reduce((n, w) => n + w.threads, threads);
   if (total <= cores) return undefined;
-  const each = Math.max(1, Math.floor(cores / (others.length + 1)));
-  const list = others.map((w) => `pid ${w.pid} at ${w.threads}`).join(', ');
+  const workers = others.length + 1;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const list = others.map((w) => `pid ${w.pid}: ${plural(w.threads, 'thread')}`).join(', ');
+  const fix =
+    workers <= cores
+      ? `Divide the cores between the workers: restart them with --ort-threads ${Math.floor(cores / workers)} each (or DLAB_ORT_THREADS=${Math.floor(cores / workers)}).`
+      : `There are more workers than cores: run at most ${plural(cores, 'worker')} here, at --ort-threads 1 each.`;
   return (
-    `warning: ${others.length} other dlab worker${others.length === 1 ? '' : 's'} on this machine (${list}) and this one (${threads}) ` +
-    `ask ONNX Runtime for ${total} intra-op threads a session on ${cores} physical core${cores === 1 ? '' : 's'}; pools that together ask for more threads than there are cores stall each other at every op. ` +
-    `Divide the cores between the workers: --ort-threads ${each} each (or DLAB_ORT_THREADS=${each}).`
+    `warning: ${plural(others.length, 'other dlab worker')} on this machine (${list}) and this one (${plural(threads, 'thread')}) ` +
+    `run ONNX Runtime pools of ${total} intra-op threads in all on ${plural(cores, 'physical core')}; pools that together have more threads than there are cores stall each other at every op. ${fix}`
   );
 }
