@@ -116,7 +116,8 @@ async function main() {
   const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
   const figures = await withBenchCluster(async (client, home) => {
     // RUNS workflows of the same config one after the other, each followed by a bare pass over
-    // its work: the same work each time (checked: the same tokens step by step), so every step is
+    // the first run's work: the same work each time (checked: the same prompts, RNG streams and
+    // tokens step by step), so every step is
     // timed RUNS times inside the workflow and RUNS times bare, the two alternated so that both see
     // the same spells of a shared machine; the first run also pays the pretraining and the worker's
     // warm-up.
