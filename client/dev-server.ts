@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -99,23 +99,39 @@ export async function freePort(ip = '127.0.0.1'): Promise<number> {
 }
 
 /**
- * Starts the dev server; with no port given, on a free one — and when the server exits during
- * start-up (a port it derives from ours was taken between our probe and its bind), once more on
- * another free port, up to 3 tries.
+ * Starts the dev server; with no port given, on a free one. When the server exits during start-up
+ * because a port was taken, it is started once more, up to 3 tries: the ports it picks for its own
+ * services (HTTP, history, matching, worker) are free ports of the moment, which another process
+ * starting at the same time can take before the server binds them, and with no port given ours
+ * may have gone the same way (the next try probes a new one). Any other start-up failure (a
+ * database file it cannot open, say) is reported at once, and a port given that another process
+ * holds is an input error before any try.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
-  const tries = opts.port === undefined ? 3 : 1;
+  const tries = 3;
   for (let t = 1; ; t++) {
     try {
       return await startDevServerOnce(opts);
     } catch (err) {
-      if (t >= tries || !(err instanceof ServerExitedError)) throw err;
+      if (t >= tries || !(err instanceof ServerExitedError) || !err.portTaken) throw err;
     }
   }
 }
 
-/** The server process ended before it served. */
-class ServerExitedError extends Error {}
+/** The server process ended before it served; `portTaken` when its log says a port was in use. */
+class ServerExitedError extends Error {
+  constructor(
+    message: string,
+    readonly portTaken: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether a dev server's start-up log says it could not bind a port (or find a free one). */
+export function startupLostPort(log: string): boolean {
+  return /address already in use|failed assigning ephemeral port/i.test(log);
+}
 
 async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   const cli = await ensureTemporalCli();
@@ -141,9 +157,11 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   for (const [key, value] of Object.entries(opts.sqlitePragmas ?? DEV_SERVER_SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${key}=${value}`);
 
   let logFd: number | undefined;
+  let logStart = 0; // this try's part of the log (the file is appended to across tries and restarts)
   if (opts.logFile) {
     mkdirSync(dirname(opts.logFile), { recursive: true });
     logFd = openSync(opts.logFile, 'a');
+    logStart = fstatSync(logFd).size;
   }
   const child = spawn(cli, args, { stdio: ['ignore', logFd ?? 'inherit', logFd ?? 'inherit'] });
   if (logFd !== undefined) closeSync(logFd);
@@ -166,9 +184,14 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   if (!ready) {
     const exitedEarly = child.exitCode !== null || child.signalCode !== null;
     child.kill('SIGKILL');
-    const tail = opts.logFile ? '\n' + readFileSync(opts.logFile, 'utf8').split('\n').slice(-40).join('\n') : '';
+    // the server's own reason first (a panic's message comes before its goroutine stacks), then the log's end
+    const lines = opts.logFile ? readFileSync(opts.logFile).subarray(logStart).toString('utf8').split('\n') : [];
+    const end = lines.slice(-20);
+    const reasons = lines.filter((l) => /^panic:|level=(ERROR|FATAL)|"level":"(error|fatal)"/.test(l) && !end.includes(l)).slice(0, 3);
+    const tail = lines.length ? '\n' + [...reasons, ...(reasons.length ? ['…'] : []), ...end].join('\n') : '';
     const message = `Temporal dev server on ${address} did not become ready (${exitedEarly ? `it exited with ${child.exitCode ?? child.signalCode}` : String(lastError)})${tail}`;
-    throw exitedEarly ? new ServerExitedError(message) : new Error(message);
+    // without a log file (the server's output went to ours) the reason is unknown: retried only on a port of our choosing, as before
+    throw exitedEarly ? new ServerExitedError(message, opts.logFile ? startupLostPort(lines.join('\n')) : opts.port === undefined) : new Error(message);
   }
 
   const waitExit = async (graceMs: number) => {
